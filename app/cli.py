@@ -1,0 +1,145 @@
+"""Command line: parse, then hand off to the TUI, headless output or a subcommand module.
+
+Subcommand modules are imported only when used, so `--help` and the TUI start fast.
+Every `AutoresearchError` becomes one sentence on stderr and its exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from app import __version__
+from app.errors import AutoresearchError
+
+EPILOG = """\
+Run it inside a git repository with an autoresearch.toml (create one with `init`).
+The session works in its own worktree and branch; your checkout is never touched.
+Exit status: 0 done, 2 bad input, 3 stopped on an error, 130 interrupted."""
+
+
+def _session_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # Subcommands repeat the options; SUPPRESS keeps them from resetting the top level's.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--tag", default=default, help="session tag (letters, digits, . _ -); "
+                        "default: the config's, else the latest unfinished session, else a new "
+                        "one")
+    parser.add_argument("--new", action="store_true", default=False if top else
+                        argparse.SUPPRESS, help="start a new session even if one is unfinished")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoresearch-tui", description="An agent proposes code changes; the harness "
+        "measures them and keeps only real improvements.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"autoresearch-tui {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: "
+                        "autoresearch.toml at the repository root)")
+    _session_args(parser, top=True)
+    parser.add_argument("--paused", action="store_true", help="open with the loop paused: "
+                        "nothing runs, not even the baseline, until you resume (p)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the loop (with --headless: line output, no TUI)")
+    _session_args(run)
+    run.add_argument("--headless", action="store_true", help="print one line per experiment "
+                     "instead of opening the TUI")
+    run.add_argument("--paused", action="store_true", default=argparse.SUPPRESS,
+                     help=argparse.SUPPRESS)
+    run.add_argument("--max-experiments", type=int, metavar="N", help="stop after N "
+                     "experiments in this session (counted across launches)")
+    run.add_argument("--max-hours", type=float, metavar="H", help="stop after H hours of "
+                     "session time (counted across launches)")
+    run.add_argument("--max-cost", type=float, metavar="USD", help="stop when the agent's "
+                     "cost reaches USD (counted across launches)")
+
+    init = sub.add_parser("init", help="write autoresearch.toml and autoresearch.md")
+    init.add_argument("--bench", metavar="CMD", help="benchmark command (prints the metric)")
+    init.add_argument("--checks", metavar="CMD", help="checks command (the test suite)")
+    init.add_argument("--direction", choices=["lower", "higher"], help="which way is better")
+    init.add_argument("--metric", metavar="NAME", help="metric name")
+    init.add_argument("--unit", metavar="UNIT", help="metric unit, e.g. ms")
+    init.add_argument("--agent", choices=["anthropic", "command", "scripted"],
+                      help="agent kind")
+    init.add_argument("--yes", action="store_true", help="answer yes: write and commit "
+                      "without asking")
+
+    demo = sub.add_parser("demo", help="a sample repo and the loop on it (offline by default)")
+    demo.add_argument("--agent", choices=["scripted", "anthropic"], default="scripted")
+    demo.add_argument("--dir", metavar="PATH", help="where to create the sample repo "
+                      "(default: a temporary folder, printed)")
+    demo.add_argument("--headless", action="store_true", help="line output instead of the TUI")
+
+    history = sub.add_parser("history", help="list experiments; import or export logs")
+    history.add_argument("--tag", help="session tag (default: the latest session)")
+    history.add_argument("--import", dest="import_path", metavar="PATH",
+                         help="read a pi-autoresearch log or a results.tsv")
+    history.add_argument("--export", metavar="FILE", help="write results.tsv")
+
+    report = sub.add_parser("report", help="a Markdown report with a chart beside it")
+    report.add_argument("--tag")
+    report.add_argument("--out", metavar="FILE", help="default: report.md in the session's "
+                        "state folder")
+
+    finalize = sub.add_parser("finalize", help="kept experiments become reviewable branches")
+    finalize.add_argument("--tag")
+    finalize.add_argument("--dry-run", action="store_true", help="show the grouping only")
+
+    sub.add_parser("sessions", help="list this repository's sessions")
+    prune = sub.add_parser("prune", help="remove a session's worktree, branch and refs")
+    prune.add_argument("--tag", required=True)
+    prune.add_argument("--yes", action="store_true", help="do not ask")
+    return parser
+
+
+def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    if command is None or (command == "run" and not args.headless):
+        from app.tui import run_tui
+
+        return run_tui
+    if command == "run":
+        from app.headless import run_headless
+
+        return run_headless
+    if command == "init":
+        from app.onboard import run_init
+
+        return run_init
+    if command == "demo":
+        from app.demo import run_demo
+
+        return run_demo
+    if command == "history":
+        from app.interop import run_history
+
+        return run_history
+    if command == "report":
+        from app.report import run_report
+
+        return run_report
+    if command == "finalize":
+        from app.finalize import run_finalize
+
+        return run_finalize
+    from app.housekeeping import run_prune, run_sessions
+
+    return run_sessions if command == "sessions" else run_prune
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("max_experiments", "max_hours", "max_cost"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    try:
+        return _handler(args.command, args)(args)
+    except AutoresearchError as exc:
+        print(f"autoresearch-tui: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("autoresearch-tui: interrupted", file=sys.stderr)
+        return 130

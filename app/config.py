@@ -1,0 +1,323 @@
+"""`autoresearch.toml` -> typed, validated settings.
+
+Every table of DESIGN.md is a frozen dataclass below; the loader walks the dataclass fields,
+so a key exists exactly when a field does. Unknown keys, wrong types and missing required
+keys are `UsageError`s that name the file, the key and the fix. `config.example.toml`
+documents every key; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from app.errors import UsageError
+
+CONFIG_NAME = "autoresearch.toml"
+DEFAULT_MODEL = "claude-sonnet-5-5"
+"""The newest Sonnet model the pinned anthropic SDK lists."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    tag: str | None = None
+    max_experiments: int | None = None
+    max_hours: float | None = None
+    max_cost_usd: float | None = None
+    max_total_tokens: int | None = None
+    setup: str | None = None
+    link: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    command: str
+    name: str = "metric"
+    direction: Literal["lower", "higher"] = "lower"
+    unit: str = ""
+    timeout_s: float = 600.0
+    repeats: int = 3
+    max_repeats: int = 10
+    calibration_runs: int = 5
+    interleave: bool = False
+    remeasure_every: int = 10
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    command: str | None = None
+    timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    command: str | None = None
+    timeout_s: float = 600.0
+    max_regression: float = 0.0
+
+
+@dataclass(frozen=True)
+class DecideConfig:
+    alpha: float = 0.05
+    min_effect: float = 0.0
+    prefer_simpler: bool = False
+
+
+@dataclass(frozen=True)
+class MetricGuard:
+    name: str
+    max_increase: float | None = None
+    max_decrease: float | None = None
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    protected: list[str] = field(default_factory=list)
+    unprotected: list[str] = field(default_factory=list)
+    metric: list[MetricGuard] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens."""
+
+    input: float = 3.0
+    output: float = 15.0
+    cache_read: float = 0.30
+    cache_write: float = 3.75
+
+
+@dataclass(frozen=True)
+class AnthropicConfig:
+    model: str = DEFAULT_MODEL
+    max_turns: int = 40
+    max_tokens: int = 8192
+    base_url: str | None = None
+    allow_commands: bool = False
+    history_window: int = 15
+    prices: Prices = field(default_factory=Prices)
+
+
+@dataclass(frozen=True)
+class CommandAgentConfig:
+    command: str = ""
+    timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    patches: str = "patches"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    kind: Literal["anthropic", "command", "scripted"] = "anthropic"
+    program: str = "autoresearch.md"
+    max_consecutive_errors: int = 5
+    anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
+    command: CommandAgentConfig = field(default_factory=CommandAgentConfig)
+    scripted: ScriptedConfig = field(default_factory=ScriptedConfig)
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    before: str | None = None
+    after: str | None = None
+    notify: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    metric: MetricConfig
+    session: SessionConfig = field(default_factory=SessionConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
+    decide: DecideConfig = field(default_factory=DecideConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    path: Path | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "textual-dark"
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """`$XDG_CONFIG_HOME/autoresearch-tui/config.toml`: personal settings."""
+
+    keymap: dict[str, str] = field(default_factory=dict)
+    ui: UIConfig = field(default_factory=UIConfig)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate `path`. Raises UsageError with one sentence on any problem."""
+    data = _read_toml(path, hint=f"create one with `autoresearch-tui init`")
+    config = _build(Config, data, path, "")
+    _check_semantics(config, path)
+    return dataclasses.replace(config, path=path)
+
+
+def load_user_config(path: Path | None = None) -> UserConfig:
+    path = path or user_config_path()
+    if not path.exists():
+        return UserConfig()
+    return _build(UserConfig, _read_toml(path, hint=""), path, "")
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "autoresearch-tui" / "config.toml"
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The TOML-shaped dict of a config (None values left out, as TOML has no null)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None and k != "path"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(dataclasses.asdict(config))
+
+
+def _read_toml(path: Path, hint: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"No config file at {path}; {hint or 'check the path'}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read {path}: {exc}.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML ({exc}); fix the syntax there.") from None
+
+
+def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: `{where}` must be a table; write it as [{where}].")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            fix = f"did you mean `{prefix}{close[0]}`?" if close else (
+                f"remove it (known keys: {', '.join(fields)})")
+            raise UsageError(f"{path}: unknown key `{prefix}{key}`; {fix}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise UsageError(f"{path}: missing required key `{prefix}{name}`; add it "
+                                 f"(see config.example.toml).")
+            continue
+        values[name] = _convert(hints[name], data[name], path, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, path, key)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, key + ".")
+    if origin is Literal:
+        if value not in args:
+            choices = " or ".join(f'"{a}"' for a in args)
+            raise UsageError(f"{path}: `{key}` is {value!r}; it must be {choices}.")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise UsageError(f"{path}: `{key}` must be a list, like {key} = [\"...\"].")
+        (item,) = args
+        return [_convert(item, v, path, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{path}: `{key}` must be a table.")
+        return {str(k): _convert(args[1], v, path, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise UsageError(f"{path}: `{key}` must be true or false, not {value!r}.")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{path}: `{key}` must be a whole number, not {value!r}.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{path}: `{key}` must be a number, not {value!r}.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise UsageError(f"{path}: `{key}` must be a string in quotes, not {value!r}.")
+        return value
+    raise TypeError(f"unsupported config type {tp!r}")  # a programming error, not input
+
+
+def _check_semantics(config: Config, path: Path) -> None:
+    def bad(key: str, problem: str) -> UsageError:
+        return UsageError(f"{path}: `{key}` {problem}.")
+
+    m = config.metric
+    if not m.command.strip():
+        raise bad("metric.command", "is empty; set it to the command that prints the metric")
+    if m.repeats < 1:
+        raise bad("metric.repeats", "must be at least 1")
+    if m.max_repeats < m.repeats:
+        raise bad("metric.max_repeats", f"must be at least metric.repeats ({m.repeats})")
+    if m.calibration_runs < 1:
+        raise bad("metric.calibration_runs", "must be at least 1")
+    if m.remeasure_every < 0:
+        raise bad("metric.remeasure_every", "must be 0 (never) or more")
+    for key, value in (("metric.timeout_s", m.timeout_s), ("checks.timeout_s",
+                       config.checks.timeout_s), ("holdout.timeout_s", config.holdout.timeout_s),
+                       ("agent.command.timeout_s", config.agent.command.timeout_s)):
+        if value <= 0:
+            raise bad(key, "must be a positive number of seconds")
+    if not 0 < config.decide.alpha < 1:
+        raise bad("decide.alpha", "must be between 0 and 1, such as 0.05")
+    if config.decide.min_effect < 0:
+        raise bad("decide.min_effect", "must be 0 or a positive fraction such as 0.01")
+    if config.holdout.max_regression < 0:
+        raise bad("holdout.max_regression", "must be 0 or a positive fraction such as 0.02")
+    for i, g in enumerate(config.guard.metric):
+        if g.max_increase is None and g.max_decrease is None:
+            raise bad(f"guard.metric[{i}]", "needs max_increase or max_decrease")
+    tag = config.session.tag
+    if tag is not None:
+        from app.engine.session import validate_tag
+
+        validate_tag(tag, source=f"{path}: `session.tag`")
+    a = config.agent
+    if a.kind == "command" and "{prompt_file}" not in a.command.command:
+        raise bad("agent.command.command", "must be set and contain {prompt_file} when "
+                  "agent.kind is \"command\"")
+    if a.anthropic.max_turns < 1 or a.anthropic.max_tokens < 1:
+        raise bad("agent.anthropic.max_turns", "and max_tokens must be at least 1")
+    if a.max_consecutive_errors < 1:
+        raise bad("agent.max_consecutive_errors", "must be at least 1")
+    for key, value in (("session.max_experiments", config.session.max_experiments),
+                       ("session.max_hours", config.session.max_hours),
+                       ("session.max_cost_usd", config.session.max_cost_usd),
+                       ("session.max_total_tokens", config.session.max_total_tokens)):
+        if value is not None and value <= 0:
+            raise bad(key, "must be positive; leave it out for no limit")

@@ -1,0 +1,181 @@
+"""Protected paths: which files the agent may read but not change, and which it may not see.
+
+Protected (DESIGN.md): the config, the program file, the scripts the benchmark, checks and
+holdout commands name inside the repo, the test files that exist when the session starts,
+and `[guard] protected`, less `[guard] unprotected`. Hidden: the holdout's files.
+
+The check that matters is `Guard.violations()`, run by the harness on every candidate's
+changed paths whatever agent made it; `fingerprint()` catches side-door edits made after
+the snapshot (a file rewritten by a background process or a tool).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from app.config import CONFIG_NAME, Config
+
+TEST_PATTERNS = (
+    "tests/**", "test/**", "__tests__/**", "spec/**", "test_*.py", "*_test.py", "conftest.py",
+    "*_test.go", "*.test.js", "*.test.ts", "*.test.jsx", "*.test.tsx", "*.spec.js",
+    "*.spec.ts", "*.spec.jsx", "*.spec.tsx", "*_spec.rb", "*_test.rb",
+)
+
+
+@lru_cache(maxsize=512)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """gitignore-like globs: `**` crosses directories, `*` and `?` do not; a pattern without
+    a slash matches the name at any depth; a trailing `/` or `/**` matches what is inside."""
+    pattern = pattern.strip()
+    if pattern.endswith("/"):
+        pattern += "**"
+    anchored = "/" in pattern.rstrip("/")
+    pattern = pattern.lstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    body = "".join(out)
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(f"^{prefix}{body}$", re.DOTALL)
+
+
+def glob_match(path: str, pattern: str) -> bool:
+    return bool(_glob_regex(pattern).match(path))
+
+
+def paths_named_by(command: str | None, root: Path) -> set[str]:
+    """Repo-relative paths of files (or folders) inside `root` that a command line names."""
+    if not command:
+        return set()
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    found: set[str] = set()
+    root_resolved = root.resolve()
+    for i, word in enumerate(words):
+        if word in ("make", "gmake") and i == 0 or (word == "make" and i > 0 and
+                                                     words[i - 1] in ("&&", ";", "||")):
+            for name in ("Makefile", "makefile", "GNUmakefile"):
+                if (root / name).is_file():
+                    found.add(name)
+        for candidate in {word, word.split("=", 1)[-1]}:
+            if not candidate or candidate.startswith("-") or "\0" in candidate:
+                continue
+            try:
+                target = (root / candidate).resolve()
+                rel = target.relative_to(root_resolved)
+            except (ValueError, OSError):
+                continue
+            if str(rel) != "." and target.exists():
+                found.add(rel.as_posix())
+    return found
+
+
+@dataclass
+class Guard:
+    protected_globs: list[str]
+    unprotected_globs: list[str]
+    protected_paths: set[str] = field(default_factory=set)
+    """Exact repo-relative paths (files, or folders whose contents are protected)."""
+    hidden_paths: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_config(cls, config: Config, root: Path, tracked: Iterable[str]) -> Guard:
+        """`root` is the tree the commands run in; `tracked` its files at session start."""
+        paths = {CONFIG_NAME, PurePosixPath(config.agent.program).as_posix()}
+        if config.agent.kind == "scripted":
+            paths.add(PurePosixPath(config.agent.scripted.patches).as_posix())
+        for command in (config.metric.command, config.checks.command, config.holdout.command):
+            paths |= paths_named_by(command, root)
+        tracked = list(tracked)
+        paths |= {p for p in tracked if any(glob_match(p, g) for g in TEST_PATTERNS)}
+        hidden = paths_named_by(config.holdout.command, root)
+        return cls(list(config.guard.protected), list(config.guard.unprotected),
+                   {p.rstrip("/") for p in paths}, {p.rstrip("/") for p in hidden})
+
+    @staticmethod
+    def _under(path: str, roots: set[str]) -> str | None:
+        for root in roots:
+            if path == root or path.startswith(root + "/"):
+                return root
+        return None
+
+    def is_hidden(self, path: str) -> bool:
+        return self._under(_normal(path), self.hidden_paths) is not None
+
+    def is_protected(self, path: str) -> bool:
+        path = _normal(path)
+        if self.is_hidden(path):
+            return True
+        if any(glob_match(path, g) for g in self.unprotected_globs):
+            return False
+        if self._under(path, self.protected_paths) is not None:
+            return True
+        return any(glob_match(path, g) for g in self.protected_globs)
+
+    def violations(self, changed: Iterable[str]) -> list[str]:
+        """The changed paths that are protected, sorted."""
+        return sorted({p for p in changed if self.is_protected(p)})
+
+    def fingerprint(self, root: Path, tracked: Iterable[str]) -> dict[str, str]:
+        """sha256 of every protected path that exists under `root` (folders walked).
+
+        `tracked` are the repo's files; explicit protected paths are hashed as well, so a
+        deleted protected file shows up as a changed fingerprint.
+        """
+        wanted = {p for p in tracked if self.is_protected(p)} | set(self.protected_paths)
+        result: dict[str, str] = {}
+        for rel in sorted(wanted):
+            target = root / rel
+            if target.is_dir() and not target.is_symlink():
+                for sub in sorted(target.rglob("*")):
+                    if sub.is_file() and "__pycache__" not in sub.parts:
+                        result[sub.relative_to(root).as_posix()] = _hash_file(sub)
+            elif target.is_symlink():
+                result[rel] = "link:" + str(target.readlink())
+            elif target.is_file():
+                result[rel] = _hash_file(target)
+            else:
+                result[rel] = "missing"
+        return result
+
+
+def changed_fingerprint(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _normal(path: str) -> str:
+    while path.startswith("./"):
+        path = path[2:]
+    return path

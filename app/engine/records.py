@@ -1,0 +1,183 @@
+"""Domain records: what an experiment is, as the log stores it and the UI shows it.
+
+Plain dataclasses with `to_json()` / `from_json()`: the log, the TUI widgets, the report and
+the importers all speak these, so none of them needs git or an agent to render an experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    BASELINE = "baseline"
+    KEEP = "keep"
+    DISCARD = "discard"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    CHECKS_FAILED = "checks_failed"
+    VETOED = "vetoed"
+    REJECTED = "rejected"
+    OVERFIT = "overfit"
+    AGENT_ERROR = "agent_error"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def measured(self) -> bool:
+        """Whether experiments with this status usually carry a metric."""
+        return self in (Status.BASELINE, Status.KEEP, Status.DISCARD, Status.OVERFIT,
+                        Status.CHECKS_FAILED)
+
+
+@dataclass
+class Tokens:
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def __add__(self, other: Tokens) -> Tokens:
+        return Tokens(self.input + other.input, self.output + other.output,
+                      self.cache_read + other.cache_read, self.cache_write + other.cache_write)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Tokens:
+        data = data or {}
+        return cls(**{k: int(data.get(k) or 0) for k in ("input", "output", "cache_read",
+                                                           "cache_write")})
+
+
+@dataclass
+class Experiment:
+    """One proposal, its measurements and its decision (a log record of type `experiment`)."""
+
+    n: int
+    status: Status
+    reason: str = ""
+    metric: float | None = None
+    """The candidate's primary metric: the median of its samples."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """All parsed numbers (medians over the samples), primary included."""
+    samples: list[float] = field(default_factory=list)
+    champion_samples: list[float] = field(default_factory=list)
+    confidence: float | None = None
+    p_value: float | None = None
+    holdout: float | None = None
+    commit: str | None = None
+    """The candidate commit (`refs/autoresearch/<tag>/<n>`), or the kept commit on keep."""
+    parent: str | None = None
+    """The champion the candidate was measured against."""
+    description: str = ""
+    hypothesis: str = ""
+    learned: str = ""
+    veto_reason: str = ""
+    diffstat: str = ""
+    duration_s: float = 0.0
+    tokens: Tokens = field(default_factory=Tokens)
+    cost_usd: float = 0.0
+    timestamp: float = field(default_factory=time.time)
+    candidate: str | None = None
+    """The candidate commit id, also on keep (where `commit` is the kept commit)."""
+    champion_metric: float | None = None
+    source: str | None = None
+    """Where the proposal came from: the patch file (scripted agent), `cherry-pick:<n>`."""
+    simplification: bool = False
+    output_tail: str = ""
+    """The last lines of the failing command's output (for the agent and the history)."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = str(self.status)
+        return {"type": "experiment", **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Experiment:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["status"] = Status(values.get("status", "discard"))
+        values["tokens"] = Tokens.from_json(values.get("tokens"))
+        values["metrics"] = dict(values.get("metrics") or {})
+        values["samples"] = list(values.get("samples") or [])
+        values["champion_samples"] = list(values.get("champion_samples") or [])
+        return cls(**values)
+
+    def delta(self) -> float | None:
+        """Relative change of the metric against the champion it was measured with."""
+        if self.metric is None or not self.champion_metric:
+            return None
+        return (self.metric - self.champion_metric) / abs(self.champion_metric)
+
+    @property
+    def short_commit(self) -> str:
+        return (self.candidate or self.commit or "")[:7]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def improvement(baseline: float, best: float, direction: str) -> float:
+    """Relative improvement, positive when `best` is better than `baseline`."""
+    if baseline == 0:
+        return 0.0
+    change = (best - baseline) / abs(baseline)
+    return -change if direction == "lower" else change
+
+
+def is_better(a: float, b: float, direction: str) -> bool:
+    return a < b if direction == "lower" else a > b
+
+
+@dataclass
+class SessionSummary:
+    """What the end of a session says: baseline -> best, counts, time, cost."""
+
+    tag: str
+    metric_name: str
+    unit: str
+    direction: str
+    baseline: float | None
+    best: float | None
+    best_n: int | None
+    counts: dict[str, int]
+    experiments: int
+    duration_s: float
+    tokens: Tokens
+    cost_usd: float
+    reason: str = ""
+
+    @property
+    def improvement(self) -> float | None:
+        if self.baseline is None or self.best is None:
+            return None
+        return improvement(self.baseline, self.best, self.direction)
+
+
+def summarize(tag: str, experiments: list[Experiment], *, metric_name: str, unit: str,
+              direction: str, reason: str = "") -> SessionSummary:
+    baseline = next((e.metric for e in experiments if e.status is Status.BASELINE), None)
+    # The best is the champion: the last kept experiment (each keep beat the one before).
+    best, best_n = baseline, (0 if baseline is not None else None)
+    for e in experiments:
+        if e.status is Status.KEEP and e.metric is not None:
+            best, best_n = e.metric, e.n
+    counts: dict[str, int] = {}
+    tokens = Tokens()
+    for e in experiments:
+        counts[str(e.status)] = counts.get(str(e.status), 0) + 1
+        tokens = tokens + e.tokens
+    return SessionSummary(
+        tag=tag, metric_name=metric_name, unit=unit, direction=direction, baseline=baseline,
+        best=best, best_n=best_n, counts=counts,
+        experiments=sum(1 for e in experiments if e.status is not Status.BASELINE),
+        duration_s=sum(e.duration_s for e in experiments), tokens=tokens,
+        cost_usd=sum(e.cost_usd for e in experiments), reason=reason)

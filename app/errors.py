@@ -1,0 +1,24 @@
+"""Errors that end a command with a defined exit status (DESIGN.md, "Exit status")."""
+
+from __future__ import annotations
+
+
+class AutoresearchError(Exception):
+    """Base class. `exit_status` is what the command line returns."""
+
+    exit_status = 1
+
+
+class UsageError(AutoresearchError):
+    """Bad input: one clear sentence naming the problem and the fix. Exit status 2.
+
+    Raised before anything is written, so nothing is half-created.
+    """
+
+    exit_status = 2
+
+
+class FatalSessionError(AutoresearchError):
+    """The session stopped on an error it cannot continue past (exit status 3)."""
+
+    exit_status = 3
