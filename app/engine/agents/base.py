@@ -23,11 +23,16 @@ class AgentError(Exception):
     """
 
     def __init__(self, message: str, *, tokens: Tokens | None = None, cost_usd: float = 0.0,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, source: str | None = None,
+                 transient: bool | None = None) -> None:
         super().__init__(message)
+        self.transient = retry_after_s is not None if transient is None else transient
+        """An outage (rate limit, overload, network): the loop backs off before retrying."""
         self.tokens = tokens or Tokens()
         self.cost_usd = cost_usd
         self.retry_after_s = retry_after_s
+        self.source = source
+        """Where the failed proposal came from (a scripted patch), so it is not retried."""
 
 
 class AgentFatalError(Exception):

@@ -1,0 +1,292 @@
+"""Git operations of a session, through pygit2 (no `git` subprocess on the hot path).
+
+The user's checkout is never touched: the session has its own branch and worktree. Every
+candidate with a non-empty diff is stored as `refs/autoresearch/<tag>/<n>`; a keep
+advances the session branch by a commit with the candidate's tree; anything else resets
+the worktree to the champion exactly (tracked files restored, new untracked files removed,
+ignored files left alone).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from app.engine.session import RepoPaths, SessionPaths
+
+FALLBACK_SIGNATURE = ("autoresearch-tui", "autoresearch-tui@localhost")
+EXCLUDE_LINE = "/.autoresearch/"
+
+
+def signature(repo: pygit2.Repository) -> pygit2.Signature:
+    try:
+        return repo.default_signature
+    except (KeyError, pygit2.GitError):
+        return pygit2.Signature(*FALLBACK_SIGNATURE)
+
+
+def result_message(description: str, result: dict[str, Any]) -> str:
+    """DESIGN.md: the description, a blank line and `Result: {json}`."""
+    subject = description.strip() or "experiment"
+    return f"{subject}\n\nResult: {json.dumps(result, sort_keys=True)}\n"
+
+
+def parse_result_trailer(message: str) -> dict[str, Any] | None:
+    for line in reversed(message.splitlines()):
+        if line.startswith("Result: "):
+            try:
+                data = json.loads(line[len("Result: "):])
+            except ValueError:
+                return None
+            return data if isinstance(data, dict) else None
+    return None
+
+
+@dataclass
+class Snapshot:
+    commit: str | None
+    """None when the proposal changed nothing."""
+    tree: str
+    diff: str
+    diffstat: str
+    changed: list[str]
+    """Repo-relative paths the proposal changed (old and new names of renames)."""
+    removed_lines: int = 0
+    added_lines: int = 0
+
+
+def exclude_worktrees(repo_paths: RepoPaths) -> None:
+    """Keep `.autoresearch/` out of `git status` of the user's checkout."""
+    exclude = repo_paths.common_dir / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else ""
+    if EXCLUDE_LINE not in text.splitlines():
+        with exclude.open("a") as handle:
+            handle.write(("" if text.endswith("\n") or not text else "\n") + EXCLUDE_LINE + "\n")
+
+
+class SessionGit:
+    """The session's branch, candidate refs and worktree."""
+
+    def __init__(self, repo_paths: RepoPaths, paths: SessionPaths) -> None:
+        self.repo_paths = repo_paths
+        self.paths = paths
+        self.main = pygit2.Repository(str(repo_paths.common_dir))
+        self._wt: pygit2.Repository | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    @property
+    def worktree_name(self) -> str:
+        return f"autoresearch-{self.paths.tag}"
+
+    def branch_exists(self) -> bool:
+        return self.main.references.get(f"refs/heads/{self.paths.branch}") is not None
+
+    def user_head(self) -> str:
+        return str(pygit2.Repository(str(self.repo_paths.root)).head.target)
+
+    def create_branch(self, start: str) -> None:
+        self.main.branches.local.create(self.paths.branch, self.main[start])
+
+    def ensure_worktree(self) -> bool:
+        """Make sure the worktree exists on the session branch; True if it was (re)created."""
+        path = self.paths.worktree
+        if (path / ".git").exists():
+            try:
+                wt = pygit2.Repository(str(path))
+                if wt.head.shorthand == self.paths.branch:
+                    self._wt = wt
+                    return False
+            except pygit2.GitError:
+                pass
+        # Gone or broken: prune the stale registration and add it again.
+        if self.worktree_name in self.main.list_worktrees():
+            self.main.lookup_worktree(self.worktree_name).prune(True)
+        if path.exists():
+            shutil.rmtree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        exclude_worktrees(self.repo_paths)
+        ref = self.main.references[f"refs/heads/{self.paths.branch}"]
+        self.main.add_worktree(self.worktree_name, str(path), ref)
+        self._wt = pygit2.Repository(str(path))
+        return True
+
+    def remove_worktree(self) -> None:
+        if self.paths.worktree.exists():
+            shutil.rmtree(self.paths.worktree)
+        if self.worktree_name in self.main.list_worktrees():
+            self.main.lookup_worktree(self.worktree_name).prune(True)
+
+    @property
+    def wt(self) -> pygit2.Repository:
+        if self._wt is None:
+            self._wt = pygit2.Repository(str(self.paths.worktree))
+        return self._wt
+
+    # -- reading --------------------------------------------------------------------------
+    def champion(self) -> str:
+        return str(self.main.references[f"refs/heads/{self.paths.branch}"].target)
+
+    def candidate_ref(self, n: int) -> str:
+        return f"{self.paths.ref_prefix}{n}"
+
+    def candidate(self, n: int) -> str | None:
+        ref = self.main.references.get(self.candidate_ref(n))
+        return str(ref.target) if ref is not None else None
+
+    def candidate_numbers(self) -> list[int]:
+        prefix = self.paths.ref_prefix
+        out = []
+        for name in self.main.references:
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                out.append(int(name[len(prefix):]))
+        return sorted(out)
+
+    def tracked_files(self, commit: str | None = None) -> list[str]:
+        tree = self.main[commit or self.champion()].peel(pygit2.Tree)
+        out: list[str] = []
+
+        def walk(t: pygit2.Tree, prefix: str) -> None:
+            for entry in t:
+                if entry.type_str == "tree":
+                    walk(self.main[entry.id].peel(pygit2.Tree), prefix + entry.name + "/")
+                else:
+                    out.append(prefix + entry.name)
+
+        walk(tree, "")
+        return out
+
+    def message(self, commit: str) -> str:
+        return self.main[commit].peel(pygit2.Commit).message
+
+    def diff_between(self, old: str, new: str) -> str:
+        a = self.main[old].peel(pygit2.Tree)
+        b = self.main[new].peel(pygit2.Tree)
+        return self.main.diff(a, b, context_lines=3).patch or ""
+
+    def diff_of_commit(self, commit: str) -> str:
+        c = self.main[commit].peel(pygit2.Commit)
+        if not c.parents:
+            return ""
+        return self.diff_between(str(c.parents[0].id), commit)
+
+    def worktree_diff(self) -> str:
+        """The worktree's current changes against the champion (for the live diff pane)."""
+        wt = self.wt
+        index = wt.index
+        index.read()
+        index.add_all()
+        tree = index.write_tree()
+        return wt.diff(wt.head.peel(pygit2.Tree), wt[tree].peel(pygit2.Tree)).patch or ""
+
+    # -- the experiment cycle ----------------------------------------------------------------
+    def snapshot(self, n: int, description: str) -> Snapshot:
+        """Store whatever is in the worktree as the candidate commit of experiment `n`."""
+        wt = self.wt
+        index = wt.index
+        index.read()
+        index.add_all()
+        index.write()
+        tree_id = index.write_tree()
+        head = wt.head.peel(pygit2.Commit)
+        if tree_id == head.tree_id:
+            return Snapshot(None, str(tree_id), "", "", [])
+        diff = wt.diff(head.tree, wt[tree_id].peel(pygit2.Tree))
+        diff.find_similar()
+        changed: list[str] = []
+        for delta in diff.deltas:
+            changed.append(delta.new_file.path)
+            if delta.old_file.path != delta.new_file.path:
+                changed.append(delta.old_file.path)
+        stats = diff.stats
+        sig = signature(wt)
+        oid = wt.create_commit(None, sig, sig, description.strip() or f"experiment {n}",
+                               tree_id, [head.id])
+        self.main.references.create(self.candidate_ref(n), oid, force=True)
+        return Snapshot(str(oid), str(tree_id), diff.patch or "",
+                        stats.format(pygit2.enums.DiffStatsFormat.SHORT, 80).strip(),
+                        changed, stats.deletions, stats.insertions)
+
+    def keep(self, candidate: str, description: str, result: dict[str, Any]) -> str:
+        """Advance the session branch by a commit with the candidate's tree; returns it."""
+        wt = self.wt
+        cand = wt[candidate].peel(pygit2.Commit)
+        head = wt.head.peel(pygit2.Commit)
+        sig = signature(wt)
+        oid = wt.create_commit(f"refs/heads/{self.paths.branch}", sig, sig,
+                               result_message(description, result), cand.tree_id, [head.id])
+        self.reset_to(str(oid))
+        return str(oid)
+
+    def reset_to(self, commit: str | None = None) -> None:
+        """Worktree and index exactly at `commit` (default: the champion); untracked files
+        that are not ignored are removed (build outputs must not leak into a candidate)."""
+        wt = self.wt
+        target = commit or self.champion()
+        wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
+        root = Path(wt.workdir)
+        for path, flags in wt.status(untracked_files="all").items():
+            if flags & pygit2.enums.FileStatus.WT_NEW:
+                _remove(root / path, root)
+
+    def apply_commit(self, commit: str) -> str | None:
+        """Re-apply a past candidate's change onto the champion, in the worktree.
+
+        Returns None on success, or the reason it cannot be applied (a conflict).
+        """
+        wt = self.wt
+        cand = wt[commit].peel(pygit2.Commit)
+        if not cand.parents:
+            return "it has no parent to take a change from"
+        base = cand.parents[0].tree
+        ours = wt.head.peel(pygit2.Commit).tree
+        index = wt.merge_trees(base, ours, cand.tree)
+        if index.conflicts is not None:
+            paths = sorted({(e.path) for c in index.conflicts for e in c if e is not None})
+            return f"it conflicts with the champion in {', '.join(paths[:5])}"
+        tree = index.write_tree(wt)
+        wt.checkout_tree(wt[tree], strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        # checkout_tree leaves files deleted by the change in place; remove them.
+        new_paths = set()
+        for entry in _walk_tree(wt, wt[tree].peel(pygit2.Tree)):
+            new_paths.add(entry)
+        root = Path(wt.workdir)
+        for path in _walk_tree(wt, ours):
+            if path not in new_paths:
+                _remove(root / path, root)
+        return None
+
+    def delete_session_refs(self) -> None:
+        for n in self.candidate_numbers():
+            self.main.references.delete(self.candidate_ref(n))
+        if self.branch_exists():
+            self.main.branches.local.delete(self.paths.branch)
+
+
+def _walk_tree(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for entry in tree:
+        if entry.type_str == "tree":
+            out.extend(_walk_tree(repo, repo[entry.id].peel(pygit2.Tree), prefix + entry.name + "/"))
+        else:
+            out.append(prefix + entry.name)
+    return out
+
+
+def _remove(path: Path, root: Path) -> None:
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    parent = path.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent

@@ -1,0 +1,295 @@
+"""Run a command in its own process group with a timeout, stream its output, parse metrics.
+
+Every measured command runs through `sh -c` in the worktree, in a new session (so its
+process group holds everything it starts). On timeout or cancel the group gets SIGTERM,
+then SIGKILL after a grace period; after the command exits the group is killed too, so a
+daemon it forked can neither linger nor hold the output pipe open. Secrets are removed from
+the environment. Output is kept capped (head and tail) for the run folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|"
+                         r"ACCESS_KEY|SESSION_KEY|AUTH)", re.IGNORECASE)
+HEAD_BYTES = 16 * 1024
+TAIL_BYTES = 48 * 1024
+STDOUT_KEEP = 256 * 1024
+"""How much stdout is kept for metric parsing (its tail)."""
+MAX_LINE = 4096
+"""Longer lines are cut before they reach events (a 1 MB line must not freeze a UI)."""
+KILL_GRACE_S = 2.0
+LINE_BATCH_S = 0.1
+
+
+def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment minus anything that looks like a secret (API keys, tokens, ...)."""
+    env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+    env.update(extra or {})
+    return env
+
+
+class CappedText:
+    """Keeps the first HEAD bytes and the last TAIL bytes of a stream, and a byte count."""
+
+    def __init__(self, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
+        self._head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self.head_limit, self.tail_limit = head, tail
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail.append(data)
+            self._tail_size += len(data)
+            while self._tail_size - len(self._tail[0]) >= self.tail_limit:
+                self._tail_size -= len(self._tail.popleft())
+
+    def text(self) -> str:
+        tail = b"".join(self._tail)[-self.tail_limit:]
+        head = bytes(self._head).decode("utf-8", errors="replace")
+        if self.total > len(self._head) + len(tail):
+            skipped = self.total - len(self._head) - len(tail)
+            return (head + f"\n[... {skipped} bytes not kept ...]\n"
+                    + tail.decode("utf-8", errors="replace"))
+        return head + tail.decode("utf-8", errors="replace")
+
+    def tail_text(self, max_bytes: int) -> str:
+        data = bytes(self._head) + b"".join(self._tail) if self.total <= len(
+            self._head) + self._tail_size else b"".join(self._tail)
+        return data[-max_bytes:].decode("utf-8", errors="replace")
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_code: int | None
+    """None when the command was killed (timeout or cancel)."""
+    duration_s: float
+    stdout: str
+    """The tail of stdout (for metric parsing)."""
+    output: str
+    """Both streams interleaved, capped (head and tail)."""
+    timed_out: bool = False
+    cancelled: bool = False
+    output_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    @property
+    def output_tail(self) -> str:
+        return last_lines(self.output, 15)
+
+    def failure(self) -> str:
+        """One sentence on why the command failed ('' if it did not)."""
+        if self.cancelled:
+            return "stopped"
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.0f} s"
+        if self.exit_code == 127:
+            return f"command not found (exit 127): {self.command}"
+        if self.exit_code == 126:
+            return f"command not executable (exit 126): {self.command}"
+        if self.exit_code and self.exit_code < 0:
+            return f"killed by signal {-self.exit_code}"
+        if self.exit_code:
+            return f"exit status {self.exit_code}"
+        return ""
+
+
+def last_lines(text: str, count: int, width: int = 300) -> str:
+    lines = [line[:width] for line in text.rstrip().splitlines()]
+    return "\n".join(lines[-count:])
+
+
+def run_command(command: str, cwd: Path, timeout_s: float, *,
+                on_lines: Callable[[list[str]], None] | None = None,
+                cancel: threading.Event | None = None, env: dict[str, str] | None = None,
+                ) -> CommandResult:
+    """Run `command` with `sh -c` in `cwd`; never raises for the command's own failures."""
+    started = time.monotonic()
+    output = CappedText()
+    stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
+    try:
+        proc = subprocess.Popen(
+            ["sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+            env=env if env is not None else scrubbed_env())
+    except OSError as exc:
+        return CommandResult(command, 127, 0.0, "", f"cannot start: {exc}")
+    assert proc.stdout is not None and proc.stderr is not None
+    selector = selectors.DefaultSelector()
+    for stream in (proc.stdout, proc.stderr):
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream, selectors.EVENT_READ)
+    partial = {proc.stdout: b"", proc.stderr: b""}
+    pending: list[str] = []
+    last_flush = time.monotonic()
+    timed_out = cancelled = False
+    exited_at: float | None = None
+
+    def flush(force: bool = False) -> None:
+        nonlocal last_flush, pending
+        if on_lines and pending and (force or time.monotonic() - last_flush >= LINE_BATCH_S):
+            batch, pending = pending, []
+            on_lines(batch)
+            last_flush = time.monotonic()
+
+    try:
+        while selector.get_map():
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > 0.5:
+                break  # a forked child holds the pipe open: stop reading, kill the group
+            if exited_at is None and not timed_out and now - started > timeout_s:
+                timed_out = True
+                _terminate_group(proc)
+            if exited_at is None and not cancelled and cancel is not None and cancel.is_set():
+                cancelled = True
+                _terminate_group(proc)
+            for key, _ in selector.select(timeout=0.05):
+                stream = key.fileobj
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    selector.unregister(stream)
+                    continue
+                output.add(data)
+                if stream is proc.stdout:
+                    stdout_tail.add(data)
+                if on_lines:
+                    chunk = partial[stream] + data  # type: ignore[index]
+                    *lines, rest = chunk.split(b"\n")
+                    if len(rest) > MAX_LINE:
+                        lines.append(rest[:MAX_LINE])
+                        rest = b""
+                    partial[stream] = rest  # type: ignore[index]
+                    pending.extend(line[:MAX_LINE].decode("utf-8", errors="replace")
+                                   for line in lines)
+            flush()
+        proc.wait(timeout=KILL_GRACE_S + 5 if (timed_out or cancelled) else None)
+    finally:
+        _kill_group(proc)
+        selector.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    for rest in partial.values():
+        if rest and on_lines:
+            pending.append(rest[:MAX_LINE].decode("utf-8", errors="replace"))
+    flush(force=True)
+    return CommandResult(
+        command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
+        duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
+        output=output.text(), timed_out=timed_out, cancelled=cancelled,
+        output_bytes=output.total)
+
+
+def _terminate_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group; a thread sends SIGKILL if it is still there after the grace."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def escalate() -> None:
+        deadline = time.monotonic() + KILL_GRACE_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        _kill_group(proc)
+
+    threading.Thread(target=escalate, daemon=True).start()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# Metric parsing (DESIGN.md, "Metric output")
+
+METRIC_LINE = re.compile(r"^\s*METRIC\s+([^\s=]+)\s*=\s*(\S+)")
+NUMBER_LINE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*)?$")
+
+
+@dataclass
+class ParsedMetrics:
+    value: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    unit: str | None = None
+
+
+def parse_metrics(stdout: str, primary: str | None) -> ParsedMetrics:
+    """`METRIC name=value` lines, or else the last non-empty line as a number (+ unit).
+
+    With METRIC lines, the primary is the one named `primary`, else the first one printed.
+    NaN, infinity and anything unparsable are errors (the experiment is a `crash`).
+    """
+    metrics: dict[str, float] = {}
+    order: list[str] = []
+    for line in stdout.splitlines():
+        match = METRIC_LINE.match(line)
+        if not match:
+            continue
+        name, raw = match.groups()
+        try:
+            value = float(raw)
+        except ValueError:
+            return ParsedMetrics(None, metrics, f"METRIC {name} is not a number: {raw[:40]!r}")
+        if not math.isfinite(value):
+            return ParsedMetrics(None, metrics, f"METRIC {name} is {raw} (not a finite number)")
+        if name not in metrics:
+            order.append(name)
+        metrics[name] = value
+    if metrics:
+        if primary and primary in metrics:
+            return ParsedMetrics(metrics[primary], metrics)
+        if primary and primary != "metric":
+            return ParsedMetrics(None, metrics, f"no METRIC line named {primary!r} (found: "
+                                 f"{', '.join(order)})")
+        return ParsedMetrics(metrics[order[0]], metrics)
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return ParsedMetrics(None, {}, "printed no number (stdout was empty)")
+    last = lines[-1].strip()
+    match = NUMBER_LINE.match(last)
+    if not match:
+        lowered = last.lower().split()[0] if last.split() else ""
+        if lowered.lstrip("+-") in ("nan", "inf", "infinity"):
+            return ParsedMetrics(None, {}, f"printed {last[:40]!r}, not a finite number")
+        return ParsedMetrics(None, {}, f"the last line is not a number: {last[:80]!r}")
+    value = float(match.group(1))
+    name = primary or "metric"
+    return ParsedMetrics(value, {name: value}, None, (match.group(2) or "").strip() or None)
