@@ -78,6 +78,9 @@ class SessionGit:
         self.paths = paths
         self.main = pygit2.Repository(str(repo_paths.common_dir))
         self._wt: pygit2.Repository | None = None
+        self.linked: set[str] = set()
+        """`[session] link` paths: symlinks into the user's checkout, never snapshotted or
+        cleaned away."""
 
     # -- set-up ---------------------------------------------------------------------------
     @property
@@ -175,22 +178,37 @@ class SessionGit:
             return ""
         return self.diff_between(str(c.parents[0].id), commit)
 
+    def _stage_all(self) -> pygit2.Index:
+        index = self.wt.index
+        index.read()
+        index.add_all()
+        for path in self.linked:
+            if path in index and not _in_tree(self.wt.head.peel(pygit2.Tree), path):
+                index.remove(path)
+        return index
+
+    def snapshot_tree(self) -> str:
+        """The tree id of the worktree as it is now (what a snapshot would store)."""
+        return str(self._stage_all().write_tree())
+
     def worktree_diff(self) -> str:
         """The worktree's current changes against the champion (for the live diff pane)."""
         wt = self.wt
-        index = wt.index
-        index.read()
-        index.add_all()
-        tree = index.write_tree()
-        return wt.diff(wt.head.peel(pygit2.Tree), wt[tree].peel(pygit2.Tree)).patch or ""
+        tree = wt[self.snapshot_tree()].peel(pygit2.Tree)
+        return wt.diff(wt.head.peel(pygit2.Tree), tree).patch or ""
+
+    def restore_candidate(self, candidate: str, champion: str) -> None:
+        """Put the candidate's files back in the worktree while the branch stays at the
+        champion (after the champion was measured in between, with `interleave`)."""
+        self.reset_to(candidate)  # a hard reset in a worktree also moves its branch...
+        self.main.references[f"refs/heads/{self.paths.branch}"].set_target(
+            pygit2.Oid(hex=champion), "autoresearch: back to the champion")  # ...so undo that
 
     # -- the experiment cycle ----------------------------------------------------------------
     def snapshot(self, n: int, description: str) -> Snapshot:
         """Store whatever is in the worktree as the candidate commit of experiment `n`."""
         wt = self.wt
-        index = wt.index
-        index.read()
-        index.add_all()
+        index = self._stage_all()
         index.write()
         tree_id = index.write_tree()
         head = wt.head.peel(pygit2.Commit)
@@ -231,7 +249,8 @@ class SessionGit:
         wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
         root = Path(wt.workdir)
         for path, flags in wt.status(untracked_files="all").items():
-            if flags & pygit2.enums.FileStatus.WT_NEW:
+            if flags & pygit2.enums.FileStatus.WT_NEW and not any(
+                    path == p or path.startswith(p + "/") for p in self.linked):
                 _remove(root / path, root)
 
     def apply_commit(self, commit: str) -> str | None:
@@ -266,6 +285,14 @@ class SessionGit:
             self.main.references.delete(self.candidate_ref(n))
         if self.branch_exists():
             self.main.branches.local.delete(self.paths.branch)
+
+
+def _in_tree(tree: pygit2.Tree, path: str) -> bool:
+    try:
+        tree[path]
+    except KeyError:
+        return False
+    return True
 
 
 def _walk_tree(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> list[str]:

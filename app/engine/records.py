@@ -72,6 +72,7 @@ class Experiment:
     confidence: float | None = None
     p_value: float | None = None
     holdout: float | None = None
+    holdout_samples: list[float] = field(default_factory=list)
     commit: str | None = None
     """The candidate commit (`refs/autoresearch/<tag>/<n>`), or the kept commit on keep."""
     parent: str | None = None
@@ -108,6 +109,7 @@ class Experiment:
         values["metrics"] = dict(values.get("metrics") or {})
         values["samples"] = list(values.get("samples") or [])
         values["champion_samples"] = list(values.get("champion_samples") or [])
+        values["holdout_samples"] = list(values.get("holdout_samples") or [])
         return cls(**values)
 
     def delta(self) -> float | None:

@@ -1,0 +1,668 @@
+"""The experiment state machine.
+
+    baseline (calibrated) -> [ propose -> snapshot -> guard -> (review) -> measure (adaptive)
+                               -> decide -> guards on secondary metrics -> checks -> holdout
+                               -> keep | discard ] * -> end
+
+It emits events to a sink and obeys a `LoopController` at safe points; a veto or stop also
+cancels the running command at once. Every experiment ends in exactly one log record,
+written after git has stored the candidate, so a restart can always tell what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.config import Config
+from app.engine import decide
+from app.engine.agents.base import (Agent, AgentContext, AgentError, AgentFatalError,
+                                    AgentsExhausted, Proposal, ideas_section)
+from app.engine.controller import LoopController
+from app.engine.events import (BaselineReset, BudgetReached, ChecksFinished, DiffUpdated,
+                               DriftDetected, Event, EventSink, ExperimentDecided,
+                               ExperimentStarted, LoopState, OutputLines, ProposalReady,
+                               SampleMeasured, SessionEnded, StateChanged, WarningRaised)
+from app.engine.gitops import SessionGit, Snapshot
+from app.engine.guard import Guard, changed_fingerprint
+from app.engine.history import LogWriter
+from app.engine.measure import CommandResult, last_lines, parse_metrics, run_command
+from app.engine.records import Experiment, Status, Tokens, summarize
+from app.errors import FatalSessionError, UsageError
+
+log = logging.getLogger("autoresearch")
+
+BACKOFF_START_S = 60.0
+BACKOFF_MAX_S = 600.0
+
+
+class _Stop(Exception):
+    """The user stopped the session (the running experiment becomes `interrupted`)."""
+
+
+class _End(Exception):
+    def __init__(self, reason: str, exit_status: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_status = exit_status
+
+
+@dataclass
+class Budgets:
+    max_experiments: int | None = None
+    max_hours: float | None = None
+    max_cost_usd: float | None = None
+    max_total_tokens: int | None = None
+
+
+@dataclass
+class Measured:
+    """Samples of one command over one or more runs."""
+
+    values: list[float] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    failure: Status | None = None
+    reason: str = ""
+    output_tail: str = ""
+
+    def medians(self) -> dict[str, float]:
+        names = {k for m in self.metrics for k in m}
+        return {k: statistics.median([m[k] for m in self.metrics if k in m]) for k in
+                sorted(names)}
+
+
+@dataclass
+class LoopSetup:
+    """Everything the loop needs, prepared (and validated) by `runner.open_engine`."""
+
+    config: Config
+    git: SessionGit
+    guard: Guard
+    writer: LogWriter
+    runs_dir: Path
+    program_path: Path
+    experiments: list[Experiment]
+    segment_start: int
+    """Index in `experiments` of the current baseline's segment."""
+    fingerprint: dict[str, str]
+    budgets: Budgets
+    needs_new_baseline: str = ""
+    """Non-empty: why the baseline must be measured again (config or protected change)."""
+    drift_samples: list[float] | None = None
+    new_session: bool = False
+    pause_on_agent_errors: bool = False
+    """TUI: pause after too many consecutive agent errors; headless: exit 3."""
+    tracked: list[str] = field(default_factory=list)
+
+
+class Loop:
+    def __init__(self, setup: LoopSetup, agent: Agent, sink: EventSink,
+                 controller: LoopController) -> None:
+        self.s = setup
+        self.config = setup.config
+        self.git = setup.git
+        self.agent = agent
+        self.controller = controller
+        self._sink = sink
+        self.experiments = setup.experiments
+        self.champion = self.git.champion()
+        self.champion_samples: list[float] = []
+        self.champion_metrics: dict[str, float] = {}
+        self.holdout_samples: list[float] = []
+        self.noise: float | None = None
+        self.holdout_noise: float | None = None
+        self.consecutive_agent_errors = 0
+        self.launch_started = time.monotonic()
+        self._restore_champion_state()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        try:
+            self._sink(event)
+        except Exception:  # a broken UI must not kill the loop
+            log.exception("event sink failed on %r", type(event).__name__)
+
+    def state(self, state: LoopState, detail: str = "", n: int | None = None) -> None:
+        self.emit(StateChanged(state, detail, n))
+
+    @property
+    def metric(self) -> Any:
+        return self.config.metric
+
+    def _segment(self) -> list[Experiment]:
+        return self.experiments[self.s.segment_start:]
+
+    def _restore_champion_state(self) -> None:
+        segment = self._segment()
+        baseline = next((e for e in segment if e.status is Status.BASELINE), None)
+        if baseline is None:
+            return
+        self.noise = decide.relative_noise(baseline.samples)
+        self.holdout_noise = decide.relative_noise(baseline.holdout_samples)
+        self.champion_samples = list(baseline.samples)
+        self.champion_metrics = dict(baseline.metrics)
+        self.holdout_samples = list(baseline.holdout_samples)
+        for e in segment:
+            if e.status is Status.KEEP:
+                self.champion_samples = list(e.samples)
+                self.champion_metrics = dict(e.metrics)
+                self.holdout_samples = list(e.holdout_samples) or self.holdout_samples
+        if self.s.drift_samples:
+            self.champion_samples = list(self.s.drift_samples)
+
+    def _next_n(self) -> int:
+        known = [e.n for e in self.experiments] + self.git.candidate_numbers()
+        return max(known) + 1 if known else 0
+
+    def _record(self, experiment: Experiment, new_best: bool = False) -> None:
+        self.s.writer.append_experiment(experiment)
+        self.experiments.append(experiment)
+        totals = Tokens()
+        cost = 0.0
+        for e in self.experiments:
+            totals = totals + e.tokens
+            cost += e.cost_usd
+        self.emit(ExperimentDecided(experiment, self.champion, new_best, totals, cost))
+
+    def _store_output(self, n: int, name: str, result: CommandResult) -> None:
+        folder = self.s.runs_dir / str(n)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            header = (f"$ {result.command}\n# exit={result.exit_code} "
+                      f"duration={result.duration_s:.3f}s bytes={result.output_bytes}"
+                      f"{' timed-out' if result.timed_out else ''}\n")
+            (folder / f"{name}.log").write_text(header + result.output, encoding="utf-8")
+        except OSError as exc:
+            self.emit(WarningRaised(f"could not store the output of {name}: {exc}"))
+
+    def _run(self, n: int, source: str, name: str, command: str, timeout_s: float
+             ) -> CommandResult:
+        def on_lines(lines: list[str]) -> None:
+            self.emit(OutputLines(n, source, tuple(lines)))
+
+        result = run_command(command, self.git.paths.worktree, timeout_s, on_lines=on_lines,
+                             cancel=self.controller.cancel)
+        self._store_output(n, name, result)
+        return result
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until a budget, the agent or the user ends the session. Returns exit status."""
+        exit_status = 0
+        reason = ""
+        try:
+            self.git.reset_to(self.champion)
+            if self.controller.paused:
+                self.state(LoopState.PAUSED)
+                if not self.controller.wait_while_paused():
+                    raise _Stop()
+            if self.s.needs_new_baseline or not any(
+                    e.status is Status.BASELINE for e in self._segment()):
+                self._baseline()
+            while True:
+                self._check_budgets()
+                if self.controller.stopping:
+                    raise _Stop()
+                if self.controller.paused:
+                    self.state(LoopState.PAUSED)
+                    if not self.controller.wait_while_paused():
+                        raise _Stop()
+                self._experiment(self._next_n())
+                self._maybe_remeasure()
+        except _End as end:
+            reason, exit_status = end.reason, end.exit_status
+        except _Stop:
+            reason = self.controller.stop_reason or "stopped"
+            exit_status = 130 if reason == "interrupted" else 0
+        except (UsageError, FatalSessionError):
+            self._safe_reset()
+            raise
+        except Exception as exc:
+            log.exception("the loop failed")
+            self._safe_reset()
+            self.state(LoopState.FAILED, str(exc))
+            raise
+        self._safe_reset()
+        summary = summarize(self.git.paths.tag, self.experiments, metric_name=self.metric.name,
+                            unit=self.metric.unit, direction=self.metric.direction,
+                            reason=reason)
+        finished = exit_status == 0 and not reason.startswith("stopped")
+        self.s.writer.append({"type": "session_end", "reason": reason, "finished": finished,
+                              "exit_status": exit_status})
+        self.state(LoopState.DONE, reason)
+        self.emit(SessionEnded(reason, summary, exit_status))
+        return exit_status
+
+    def _safe_reset(self) -> None:
+        try:
+            self.git.reset_to(self.git.champion())
+        except Exception:
+            log.exception("could not reset the worktree to the champion")
+
+    def _check_budgets(self) -> None:
+        b = self.s.budgets
+        done = sum(1 for e in self.experiments if e.status is not Status.BASELINE)
+        hours = (sum(e.duration_s for e in self.experiments)) / 3600
+        cost = sum(e.cost_usd for e in self.experiments)
+        tokens = sum(e.tokens.total for e in self.experiments)
+        reason = ""
+        if b.max_experiments is not None and done >= b.max_experiments:
+            reason = f"reached max_experiments ({b.max_experiments})"
+        elif b.max_hours is not None and hours >= b.max_hours:
+            reason = f"reached max_hours ({b.max_hours:g} h)"
+        elif b.max_cost_usd is not None and cost >= b.max_cost_usd:
+            reason = f"reached max_cost_usd (${cost:.2f} of ${b.max_cost_usd:.2f})"
+        elif b.max_total_tokens is not None and tokens >= b.max_total_tokens:
+            reason = f"reached max_total_tokens ({tokens:,} of {b.max_total_tokens:,})"
+        if reason:
+            self.emit(BudgetReached(reason))
+            raise _End(reason)
+
+    # -- measuring ----------------------------------------------------------------------------
+    def _measure_once(self, n: int, role: str, index: int, planned: int, into: Measured,
+                      *, holdout: bool = False) -> bool:
+        """One benchmark run; appends to `into`. False (with into.failure set) on failure."""
+        if holdout:
+            command, timeout = self.config.holdout.command or "", self.config.holdout.timeout_s
+            source, name = "holdout", f"holdout-{index + 1}"
+        else:
+            command, timeout = self.metric.command, self.metric.timeout_s
+            source = "bench"
+            name = f"{'champion' if role == 'champion' else 'bench'}-{index + 1}"
+        result = self._run(n, source, name, command, timeout)
+        if result.cancelled:
+            raise _Cancelled()
+        if not result.ok:
+            into.failure = Status.TIMEOUT if result.timed_out else Status.CRASH
+            what = "held-out benchmark" if holdout else "benchmark"
+            into.reason = f"{what} {result.failure()}"
+            into.output_tail = result.output_tail
+            return False
+        parsed = parse_metrics(result.stdout, None if holdout else self.metric.name)
+        if parsed.value is None:
+            into.failure = Status.CRASH
+            into.reason = f"{'held-out benchmark' if holdout else 'benchmark'} {parsed.error}"
+            into.output_tail = result.output_tail
+            return False
+        into.values.append(parsed.value)
+        into.metrics.append(parsed.metrics)
+        self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
+        return True
+
+    def _baseline(self) -> None:
+        n = self._next_n()
+        started = time.monotonic()
+        runs = self.metric.calibration_runs
+        if self.s.needs_new_baseline:
+            self.s.writer.append({"type": "baseline_reset", "n": n,
+                                  "reason": self.s.needs_new_baseline})
+            self.emit(BaselineReset(self.s.needs_new_baseline))
+            self.s.segment_start = len(self.experiments)
+        self.emit(ExperimentStarted(n, self.champion))
+        measured = Measured()
+        try:
+            for i in range(runs):
+                self.state(LoopState.CALIBRATING, f"{i + 1} of {runs}", n)
+                if not self._measure_once(n, "calibration", i, runs, measured):
+                    raise UsageError(
+                        f"the benchmark fails on the unchanged code ({measured.reason}); fix "
+                        f"`metric.command` so that it prints a number. Last output:\n"
+                        f"{measured.output_tail}")
+            checks_note = ""
+            if self.config.checks.command:
+                self.state(LoopState.CHECKS, "on the baseline", n)
+                result = self._run(n, "checks", "checks", self.config.checks.command,
+                                   self.config.checks.timeout_s)
+                if result.cancelled:
+                    raise _Cancelled()
+                if not result.ok:
+                    raise UsageError(
+                        f"the checks fail on the unchanged code ({result.failure()}); fix the "
+                        f"tests or `checks.command` first. Last output:\n{result.output_tail}")
+                checks_note = "checks pass"
+            holdout = Measured()
+            if self.config.holdout.command:
+                for i in range(runs):
+                    self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
+                    if not self._measure_once(n, "holdout", i, runs, holdout, holdout=True):
+                        raise UsageError(
+                            f"the held-out benchmark fails on the unchanged code "
+                            f"({holdout.reason}); fix `holdout.command`. Last output:\n"
+                            f"{holdout.output_tail}")
+        except _Cancelled:
+            raise _Stop() from None
+        self.noise = decide.relative_noise(measured.values)
+        self.holdout_noise = decide.relative_noise(holdout.values) if holdout.values else None
+        self.champion_samples = list(measured.values)
+        self.champion_metrics = measured.medians()
+        self.holdout_samples = list(holdout.values)
+        metric = statistics.median(measured.values)
+        noise = f"noise ±{self.noise:.1%}" if self.noise is not None else "noise unknown"
+        experiment = Experiment(
+            n=n, status=Status.BASELINE, reason=", ".join(x for x in (noise, checks_note) if x),
+            metric=metric, metrics=self.champion_metrics, samples=list(measured.values),
+            holdout=statistics.median(holdout.values) if holdout.values else None,
+            holdout_samples=list(holdout.values), commit=self.champion, candidate=self.champion,
+            description="baseline", duration_s=time.monotonic() - started,
+            champion_metric=metric)
+        self.s.writer.append(experiment.to_json())
+        self.experiments.append(experiment)
+        self.s.needs_new_baseline = ""
+        self.emit(ExperimentDecided(experiment, self.champion, True))
+
+    def _maybe_remeasure(self) -> None:
+        every = self.metric.remeasure_every
+        done = [e for e in self._segment() if e.status is not Status.BASELINE]
+        if not every or not done or len(done) % every:
+            return
+        n = done[-1].n
+        measured = Measured()
+        try:
+            for i in range(self.metric.repeats):
+                self.state(LoopState.MEASURING, f"re-measuring the champion {i + 1} of "
+                           f"{self.metric.repeats}", n)
+                if not self._measure_once(n, "champion", i, self.metric.repeats, measured):
+                    self.emit(WarningRaised(f"re-measuring the champion failed: "
+                                            f"{measured.reason}"))
+                    return
+        except _Cancelled:
+            if self.controller.stopping:
+                raise _Stop() from None
+            self.controller.take_veto()
+            return
+        before = statistics.median(self.champion_samples)
+        after = statistics.median(measured.values)
+        if decide.drifted(self.champion_samples, measured.values, noise=self.noise):
+            detail = (f"the unchanged champion now measures {after:g} (was {before:g}); later "
+                      "candidates are compared with fresh samples")
+            self.s.writer.append({"type": "drift", "n": n, "before": before, "after": after,
+                                  "samples": measured.values, "detail": detail})
+            self.emit(DriftDetected(n, before, after, detail))
+            self.champion_samples = list(measured.values)
+        else:
+            self.champion_samples.extend(measured.values)
+
+    # -- one experiment -------------------------------------------------------------------------
+    def _context(self, n: int) -> AgentContext:
+        try:
+            program = self.s.program_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            program = ""
+        baseline = next((e.metric for e in self._segment() if e.status is Status.BASELINE),
+                        None)
+        return AgentContext(
+            n=n, worktree=self.git.paths.worktree, program=program,
+            metric_name=self.metric.name, direction=self.metric.direction,
+            unit=self.metric.unit, baseline=baseline,
+            champion=statistics.median(self.champion_samples) if self.champion_samples
+            else None, champion_commit=self.champion, history=list(self.experiments),
+            ideas=ideas_section(program), is_protected=self.s.guard.is_protected,
+            is_hidden=self.s.guard.is_hidden, emit=self.emit, cancel=self.controller.cancel,
+            used_sources=frozenset(e.source for e in self.experiments if e.source))
+
+    def _experiment(self, n: int) -> None:
+        started = time.monotonic()
+        self.controller.begin_experiment()
+        self.champion = self.git.champion()
+        self.emit(ExperimentStarted(n, self.champion))
+        exp = Experiment(n=n, status=Status.DISCARD, parent=self.champion,
+                         champion_metric=statistics.median(self.champion_samples)
+                         if self.champion_samples else None,
+                         champion_samples=list(self.champion_samples))
+        try:
+            self._run_experiment(n, exp)
+        except _Cancelled:
+            veto = self.controller.take_veto()
+            if self.controller.stopping or veto is None:
+                exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
+                self._finish(exp, started)
+                raise _Stop() from None
+            exp.status = Status.VETOED
+            exp.veto_reason = veto
+            exp.reason = f"vetoed: {veto}" if veto else "vetoed by the user"
+        except _Stop:
+            exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
+            self._finish(exp, started)
+            raise
+        except AgentsExhausted as exc:
+            self.git.reset_to(self.champion)
+            raise _End(str(exc) or "the agent has nothing more to try") from None
+        self._finish(exp, started)
+
+    def _finish(self, exp: Experiment, started: float) -> None:
+        exp.duration_s = time.monotonic() - started
+        if exp.status is not Status.KEEP:
+            self.git.reset_to(self.champion)
+        self._record(exp, new_best=exp.status is Status.KEEP)
+
+    def _propose(self, n: int, exp: Experiment) -> Proposal | None:
+        pick = self.controller.take_cherry_pick()
+        if pick is not None:
+            return self._cherry_pick(pick, exp)
+        self.state(LoopState.PROPOSING, getattr(self.agent, "name", ""), n)
+        try:
+            proposal = self.agent.propose(self._context(n))
+        except AgentFatalError as exc:
+            exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
+            self.git.reset_to(self.champion)
+            self._record(exp)
+            raise _End(f"the agent cannot continue: {exc}", 3) from None
+        except AgentError as exc:
+            exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
+            exp.tokens, exp.cost_usd, exp.source = exc.tokens, exc.cost_usd, exc.source
+            self.consecutive_agent_errors += 1
+            self._after_agent_error(exc)
+            return None
+        self.consecutive_agent_errors = 0
+        if self.controller.stopping:
+            raise _Stop()
+        exp.description = proposal.description
+        exp.hypothesis, exp.learned = proposal.hypothesis, proposal.learned
+        exp.tokens, exp.cost_usd, exp.source = proposal.tokens, proposal.cost_usd, proposal.source
+        return proposal
+
+    def _after_agent_error(self, exc: AgentError) -> None:
+        limit = self.config.agent.max_consecutive_errors
+        if self.consecutive_agent_errors >= limit:
+            message = (f"{self.consecutive_agent_errors} agent errors in a row; the last: {exc}")
+            if self.s.pause_on_agent_errors:
+                self.emit(WarningRaised(message + " — paused; press p to resume"))
+                self.controller.pause()
+                self.consecutive_agent_errors = 0
+            else:
+                raise _End(message, 3)
+        if exc.transient:
+            wait = min(BACKOFF_MAX_S, max(exc.retry_after_s or 0.0, BACKOFF_START_S * 2 ** max(
+                0, self.consecutive_agent_errors - 1)))
+            self.state(LoopState.PROPOSING, f"agent unavailable; retrying in {wait:.0f} s")
+            if self.controller.cancel.wait(wait) and self.controller.stopping:
+                raise _Stop()
+
+    def _cherry_pick(self, pick: int, exp: Experiment) -> Proposal | None:
+        source = next((e for e in self.experiments if e.n == pick), None)
+        commit = (source.candidate or source.commit) if source else self.git.candidate(pick)
+        exp.source = f"cherry-pick:{pick}"
+        description = f"cherry-pick #{pick}: {source.description if source else ''}".strip()
+        exp.description = description
+        self.state(LoopState.PROPOSING, f"cherry-picking #{pick}", exp.n)
+        if not commit:
+            exp.status, exp.reason = Status.REJECTED, f"experiment #{pick} has no stored change"
+            return None
+        problem = self.git.apply_commit(commit)
+        if problem:
+            exp.status, exp.reason = Status.REJECTED, f"cannot cherry-pick #{pick}: {problem}"
+            return None
+        return Proposal(description=description,
+                        hypothesis=source.hypothesis if source else "", source=exp.source)
+
+    def _run_experiment(self, n: int, exp: Experiment) -> None:
+        proposal = self._propose(n, exp)
+        if proposal is None:
+            return
+        snap = self.git.snapshot(n, exp.description or f"experiment {n}")
+        exp.commit = exp.candidate = snap.commit
+        exp.diffstat = snap.diffstat
+        if not exp.description:
+            exp.description = snap.diffstat or "(no description)"
+        self.emit(ProposalReady(n, exp.description, exp.hypothesis, snap.diff, snap.diffstat,
+                                snap.commit))
+        if snap.commit is None:
+            exp.status, exp.reason = Status.REJECTED, "the proposal changed nothing"
+            return
+        violations = self.s.guard.violations(snap.changed)
+        if violations:
+            exp.status = Status.REJECTED
+            exp.reason = f"changes protected files: {', '.join(violations[:5])}"
+            return
+        if self.controller.review:
+            self.state(LoopState.WAITING_APPROVAL, "a approve · v veto", n)
+            answer = self.controller.wait_for_approval()
+            if answer == "stop":
+                raise _Stop()
+            if answer == "vetoed":
+                raise _Cancelled()
+        self._measure_and_decide(n, exp, snap)
+
+    def _tamper_check(self, snap: Snapshot) -> str:
+        """Empty if the worktree still is the snapshot and protected files are intact."""
+        now = self.s.guard.fingerprint(self.git.paths.worktree, self.s.tracked)
+        changed = changed_fingerprint(self.s.fingerprint, now)
+        if changed:
+            return (f"protected files changed behind the harness's back: "
+                    f"{', '.join(changed[:5])}")
+        current = self.git.snapshot_tree()
+        if current != snap.tree:
+            return "the worktree changed after the proposal was snapshotted"
+        return ""
+
+    def _measure_and_decide(self, n: int, exp: Experiment, snap: Snapshot) -> None:
+        tampered = self._tamper_check(snap)
+        if tampered:
+            exp.status, exp.reason = Status.REJECTED, tampered
+            return
+        m = self.metric
+        cand = Measured()
+        champion = list(self.champion_samples)
+        max_looks = m.max_repeats - m.repeats + 1
+        look = 0
+        decision: decide.Decision | None = None
+        planned = m.repeats
+        while True:
+            target = m.repeats if look == 0 else len(cand.values) + 1
+            while len(cand.values) < target:
+                if m.interleave and champion:
+                    fresh = Measured()
+                    self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
+                               f"{planned}", n)
+                    self.git.reset_to(self.champion)
+                    ok = self._measure_once(n, "champion", len(cand.values), planned, fresh)
+                    self._restore_candidate(snap)
+                    if ok:
+                        champion.extend(fresh.values)
+                self.state(LoopState.MEASURING, f"{len(cand.values) + 1} of {planned}", n)
+                if not self._measure_once(n, "candidate", len(cand.values), planned, cand):
+                    exp.status, exp.reason = cand.failure or Status.CRASH, cand.reason
+                    exp.output_tail = cand.output_tail
+                    self._fill_metrics(exp, cand, champion)
+                    return
+            look += 1
+            decision = decide.evaluate(
+                cand.values, champion, direction=m.direction, alpha=self.config.decide.alpha,
+                min_effect=self.config.decide.min_effect, look=look, max_looks=max_looks,
+                noise=self.noise, simpler=snap.removed_lines > snap.added_lines,
+                prefer_simpler=self.config.decide.prefer_simpler)
+            if decision.outcome != "more" or look >= max_looks:
+                break
+            planned = len(cand.values) + 1
+        self._fill_metrics(exp, cand, champion)
+        exp.confidence, exp.p_value = decision.confidence, decision.p_value
+        exp.reason = decision.reason
+        if decision.outcome != "keep":
+            exp.status = Status.DISCARD
+            return
+        exp.simplification = decision.simplification
+        broken = self._metric_guards(exp.metrics)
+        if broken:
+            exp.status, exp.reason = Status.DISCARD, broken
+            return
+        if self.config.checks.command:
+            self.state(LoopState.CHECKS, "", n)
+            result = self._run(n, "checks", "checks", self.config.checks.command,
+                               self.config.checks.timeout_s)
+            if result.cancelled:
+                raise _Cancelled()
+            self.emit(ChecksFinished(n, result.ok, result.duration_s, result.failure()))
+            if not result.ok:
+                exp.status = Status.CHECKS_FAILED
+                exp.reason = f"checks failed ({result.failure()})"
+                exp.output_tail = result.output_tail
+                return
+        if self.config.holdout.command and self.holdout_samples:
+            held = Measured()
+            runs = m.repeats
+            for i in range(runs):
+                self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
+                if not self._measure_once(n, "holdout", i, runs, held, holdout=True):
+                    exp.status = Status.OVERFIT
+                    exp.reason = f"the held-out check failed ({held.reason})"
+                    return
+            exp.holdout = statistics.median(held.values)
+            exp.holdout_samples = list(held.values)
+            bad, why = decide.regressed(held.values, self.holdout_samples,
+                                        direction=m.direction,
+                                        max_regression=self.config.holdout.max_regression,
+                                        noise=self.holdout_noise)
+            if bad:
+                exp.status, exp.reason = Status.OVERFIT, why
+                return
+            exp.reason = f"{exp.reason}; {why}"
+        self._keep(exp, cand)
+
+    def _restore_candidate(self, snap: Snapshot) -> None:
+        assert snap.commit is not None
+        self.git.restore_candidate(snap.commit, self.champion)
+
+    def _fill_metrics(self, exp: Experiment, cand: Measured, champion: list[float]) -> None:
+        exp.samples = list(cand.values)
+        exp.champion_samples = list(champion)
+        exp.metrics = cand.medians()
+        exp.metric = statistics.median(cand.values) if cand.values else None
+
+    def _metric_guards(self, metrics: dict[str, float]) -> str:
+        for g in self.config.guard.metric:
+            new, old = metrics.get(g.name), self.champion_metrics.get(g.name)
+            if new is None or old is None or old == 0:
+                continue
+            change = (new - old) / abs(old)
+            if g.max_increase is not None and change > g.max_increase:
+                return (f"{g.name} rose {change:+.1%} (limit +{g.max_increase:.0%}): "
+                        f"{old:g} -> {new:g}")
+            if g.max_decrease is not None and -change > g.max_decrease:
+                return (f"{g.name} fell {change:+.1%} (limit -{g.max_decrease:.0%}): "
+                        f"{old:g} -> {new:g}")
+        return ""
+
+    def _keep(self, exp: Experiment, cand: Measured) -> None:
+        assert exp.candidate is not None
+        result = {"n": exp.n, "status": "keep", self.metric.name: exp.metric,
+                  "metrics": exp.metrics, "samples": exp.samples,
+                  "confidence": exp.confidence, "p_value": exp.p_value}
+        self.champion = self.git.keep(exp.candidate, exp.description, result)
+        exp.commit = self.champion
+        exp.status = Status.KEEP
+        self.champion_samples = list(cand.values)
+        self.champion_metrics = dict(exp.metrics)
+        if exp.holdout_samples:
+            self.holdout_samples = list(exp.holdout_samples)
+
+
+class _Cancelled(Exception):
+    """The running step was cancelled through the controller (veto or stop)."""
+
+
+def last_output(text: str) -> str:
+    return last_lines(text, 15)

@@ -1,0 +1,368 @@
+"""Open a session: validate everything, then create or resume the branch, worktree and log.
+
+`open_engine` raises `UsageError` for bad input before it writes anything; for a new session
+whose baseline then fails, `Engine.run` removes what it created, so nothing is left
+half-made. `Engine` is what the TUI and headless mode drive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shlex
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.config import CONFIG_NAME, Config, load_config
+from app.engine.agents.base import Agent
+from app.engine.controller import LoopController
+from app.engine.events import EventSink, SessionStarted
+from app.engine.gitops import SessionGit, parse_result_trailer
+from app.engine.guard import Guard, changed_fingerprint
+from app.engine.history import LogWriter, read_log
+from app.engine.loop import Budgets, Loop, LoopSetup
+from app.engine.measure import run_command
+from app.engine.records import Experiment, Status
+from app.engine.session import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
+                                list_sessions)
+from app.errors import UsageError
+
+SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",
+               "export", "source", ".", "true", "false", "test", "[", "if", "for", "while",
+               "echo", "printf", "(", "{"}
+
+
+def _check_command_exists(command: str, root: Path, key: str) -> None:
+    """Catch the obvious 'benchmark not found' before anything is created."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UsageError(f"`{key}` is not a valid shell command ({exc}); fix its quoting.") \
+            from None
+    while words and "=" in words[0] and not words[0].startswith(("=", "./", "/")):
+        words = words[1:]  # VAR=value prefixes
+    if not words or words[0] in SHELL_WORDS:
+        return
+    first = words[0]
+    if "/" in first:
+        if not (root / first).exists() and not Path(first).exists():
+            raise UsageError(f"`{key}` runs {first}, which does not exist in the repository; "
+                             "fix the path (it is relative to the repository root).")
+    elif shutil.which(first) is None:
+        raise UsageError(f"`{key}` runs {first!r}, which is not found on PATH; install it or "
+                         "fix the command.")
+    for word in words[1:3]:
+        if word.endswith((".py", ".sh", ".js", ".ts", ".rb", ".pl")) and "/" not in word[:1] \
+                and not word.startswith("-") and not (root / word).exists():
+            raise UsageError(f"`{key}` names {word}, which does not exist in the repository; "
+                             "fix the path (it is relative to the repository root).")
+
+
+def config_digest(config_path: Path) -> str:
+    return hashlib.sha256(config_path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Engine:
+    repo: RepoPaths
+    paths: SessionPaths
+    config: Config
+    config_path: Path
+    git: SessionGit
+    lock: SessionLock
+    experiments: list[Experiment]
+    setup: LoopSetup
+    agent: Agent
+    created: bool
+    """A new session (its branch, worktree and state are removed if the baseline fails)."""
+    notice: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def tag(self) -> str:
+        return self.paths.tag
+
+    @property
+    def branch(self) -> str:
+        return self.paths.branch
+
+    @property
+    def worktree(self) -> Path:
+        return self.paths.worktree
+
+    @property
+    def state_dir(self) -> Path:
+        return self.paths.state_dir
+
+    def run(self, sink: EventSink, controller: LoopController) -> int:
+        m = self.config.metric
+        sink(SessionStarted(self.tag, self.branch, str(self.worktree), not self.created,
+                            m.name, m.unit, m.direction, tuple(self.experiments), self.notice))
+        loop = Loop(self.setup, self.agent, sink, controller)
+        try:
+            return loop.run()
+        except UsageError:
+            if self.created and not any(e.status is Status.BASELINE
+                                        for e in self.experiments):
+                self.discard_new_session()
+            raise
+
+    def discard_new_session(self) -> None:
+        """Undo a new session whose baseline failed: nothing half-created stays behind."""
+        self.setup.writer.close()
+        self.git.remove_worktree()
+        self.git.delete_session_refs()
+        self.lock.release()
+        shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+        wt_root = self.repo.root / ".autoresearch" / "worktrees"
+        for folder in (wt_root, wt_root.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def diff_of(self, n: int) -> str:
+        exp = next((e for e in self.experiments if e.n == n), None)
+        commit = (exp.candidate or exp.commit) if exp else self.git.candidate(n)
+        if not commit or (exp is not None and exp.status is Status.BASELINE):
+            return ""
+        try:
+            return self.git.diff_of_commit(commit)
+        except Exception:  # noqa: BLE001 - a pruned object must not crash a history view
+            return ""
+
+    def output_of(self, n: int) -> dict[str, str]:
+        folder = self.paths.runs / str(n)
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p.read_text(encoding="utf-8", errors="replace")
+                for p in sorted(folder.glob("*.log"))}
+
+    def other_sessions(self) -> list[tuple[str, list[Experiment]]]:
+        out = []
+        for info in list_sessions(self.repo):
+            if info.tag != self.tag:
+                out.append((info.tag, read_log(info.state_dir / "log.jsonl").experiments))
+        return out
+
+    def close(self) -> None:
+        self.setup.writer.close()
+        self.lock.release()
+
+
+def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None = None,
+                new: bool = False, max_experiments: int | None = None,
+                max_hours: float | None = None, max_cost: float | None = None,
+                agent: Agent | None = None, pause_on_agent_errors: bool = False) -> Engine:
+    repo = find_repo(cwd)
+    path = Path(config_path) if config_path else repo.root / CONFIG_NAME
+    if not path.is_absolute():
+        path = (cwd / path).resolve()
+    if not path.exists():
+        raise UsageError(f"no {path.name} in {path.parent}; create one with "
+                         "`autoresearch-tui init` (or pass --config PATH).")
+    config = load_config(path)
+    _check_command_exists(config.metric.command, repo.root, "metric.command")
+    if config.checks.command:
+        _check_command_exists(config.checks.command, repo.root, "checks.command")
+    if config.holdout.command:
+        _check_command_exists(config.holdout.command, repo.root, "holdout.command")
+    if config.agent.kind == "scripted":
+        patches = repo.root / config.agent.scripted.patches
+        if not patches.is_dir():
+            raise UsageError(f"`agent.scripted.patches` is {config.agent.scripted.patches!r}, "
+                             "which is not a folder in the repository; create it or fix the "
+                             "path.")
+    if config.agent.kind == "anthropic" and agent is None and not os.environ.get(
+            "ANTHROPIC_API_KEY"):
+        raise UsageError("ANTHROPIC_API_KEY is not set; export your API key, or use "
+                         "`[agent] kind = \"scripted\"` or \"command\" to run without one.")
+    chosen, exists = choose_tag(repo, cli_tag=tag, config_tag=config.session.tag, new=new)
+    paths = repo.session(chosen)
+    if exists and _is_read_only(paths):
+        raise UsageError(f"session {chosen!r} is an imported, read-only session; choose "
+                         "another tag with --tag or start one with --new.")
+
+    # From here on things are created; a failure undoes a new session.
+    lock = SessionLock(paths.lock)
+    state_existed = paths.state_dir.exists()
+    lock.acquire()
+    git = SessionGit(repo, paths)
+    created = not git.branch_exists()
+    try:
+        return _prepare(repo, paths, path, config, git, lock, created, agent, Budgets(
+            max_experiments=max_experiments or config.session.max_experiments,
+            max_hours=max_hours or config.session.max_hours,
+            max_cost_usd=max_cost or config.session.max_cost_usd,
+            max_total_tokens=config.session.max_total_tokens), pause_on_agent_errors)
+    except BaseException:
+        if created:
+            git.remove_worktree()
+            git.delete_session_refs()
+        lock.release()
+        if not state_existed:
+            shutil.rmtree(paths.state_dir, ignore_errors=True)
+        raise
+
+
+def _is_read_only(paths: SessionPaths) -> bool:
+    contents = read_log(paths.log)
+    starts = contents.of_type("session_start")
+    return bool(starts and starts[0].get("read_only"))
+
+
+def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Config,
+             git: SessionGit, lock: SessionLock, created: bool, agent: Agent | None,
+             budgets: Budgets, pause_on_agent_errors: bool) -> Engine:
+    notice = ""
+    if created:
+        git.create_branch(git.user_head())
+        if _user_checkout_dirty(repo):
+            notice = ("your uncommitted changes are not part of the session: it starts from "
+                      "your last commit")
+    worktree_made = git.ensure_worktree()
+    _link_paths(config, repo.root, paths.worktree)
+    git.linked = {p.strip("/") for p in config.session.link}
+    _setup_logging(paths)
+    contents = read_log(paths.log)
+    writer = LogWriter(paths.log)
+    experiments = contents.experiments
+    recovered = _recover(git, writer, experiments)
+    git.reset_to(git.champion())
+    if worktree_made and config.session.setup:
+        result = run_command(config.session.setup, paths.worktree, 3600)
+        (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
+        if not result.ok:
+            raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
+                             f"fix the command. Last output:\n{result.output_tail}")
+    tracked = git.tracked_files()
+    base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
+        or git.champion()
+    guard = Guard.from_config(config, paths.worktree, git.tracked_files(base_commit))
+    fingerprint = guard.fingerprint(paths.worktree, tracked)
+    digest = config_digest(config_path)
+    needs_baseline = ""
+    starts = contents.of_type("session_start")
+    if starts:
+        last = starts[-1]
+        if last.get("config_sha256") not in (None, digest):
+            needs_baseline = f"{CONFIG_NAME} changed since the last launch"
+        else:
+            changed = changed_fingerprint(last.get("protected") or {}, fingerprint)
+            if changed and last.get("protected") is not None:
+                needs_baseline = (f"protected files changed since the last launch: "
+                                  f"{', '.join(changed[:5])}")
+    program_path = repo.root / config.agent.program
+    if not program_path.exists():
+        program_path = paths.worktree / config.agent.program
+    writer.append({"type": "session_start", "tag": paths.tag, "branch": paths.branch,
+                   "base_commit": base_commit, "champion": git.champion(),
+                   "metric_name": config.metric.name, "unit": config.metric.unit,
+                   "direction": config.metric.direction, "agent": config.agent.kind,
+                   "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
+                   "goal": _goal(program_path), "resumed": bool(starts),
+                   "recovered": recovered})
+    drift = [r for r in contents.records if r.get("type") == "drift"]
+    segment_start = contents.segment_start
+    drift_samples = None
+    if drift and not needs_baseline:
+        last_n = max((e.n for e in experiments if e.status is Status.KEEP), default=-1)
+        if drift[-1].get("n", -1) >= last_n:
+            drift_samples = list(drift[-1].get("samples") or []) or None
+    if agent is None:
+        from app.engine.agents import make_agent
+
+        agent = make_agent(config, repo.root, paths.state_dir)
+    setup = LoopSetup(
+        config=config, git=git, guard=guard, writer=writer, runs_dir=paths.runs,
+        program_path=program_path, experiments=experiments, segment_start=segment_start,
+        fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
+        drift_samples=drift_samples, new_session=created,
+        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked)
+    return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
+                  created, notice, contents.warnings)
+
+
+def _goal(program_path: Path) -> str:
+    try:
+        text = program_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.lower().startswith("## goal"):
+            body = [x for x in lines[i + 1:] if x and not x.startswith("#")][:3]
+            return " ".join(body)
+    return next((x for x in lines if x and not x.startswith("#")), "")
+
+
+def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) -> list[int]:
+    """Candidates stored by a run that was killed before it logged them get a record now:
+    `keep` if the branch holds them (the keep happened), else `interrupted`."""
+    logged = {e.n for e in experiments}
+    top = max(logged) if logged else -1
+    orphans = [n for n in git.candidate_numbers() if n > top]
+    if not orphans:
+        return []
+    tip = git.champion()
+    trailer = parse_result_trailer(git.message(tip)) or {}
+    for n in orphans:
+        commit = git.candidate(n)
+        assert commit is not None
+        description = git.message(commit).strip().splitlines()[0] if commit else ""
+        if trailer.get("n") == n:
+            metric = trailer.get(next((k for k in trailer if k not in (
+                "n", "status", "metrics", "samples", "confidence", "p_value")), ""), None)
+            exp = Experiment(n=n, status=Status.KEEP, reason="recovered after a restart",
+                             metric=metric, metrics=trailer.get("metrics") or {},
+                             samples=trailer.get("samples") or [], commit=tip,
+                             candidate=commit, description=description,
+                             confidence=trailer.get("confidence"),
+                             p_value=trailer.get("p_value"))
+        else:
+            exp = Experiment(n=n, status=Status.INTERRUPTED, candidate=commit, commit=commit,
+                             reason="the harness stopped before deciding (killed?)",
+                             description=description)
+        writer.append_experiment(exp)
+        experiments.append(exp)
+    return orphans
+
+
+def _user_checkout_dirty(repo: RepoPaths) -> bool:
+    import pygit2
+
+    try:
+        status = pygit2.Repository(str(repo.root)).status(untracked_files="no")
+    except pygit2.GitError:
+        return False
+    return any(True for _ in status)
+
+
+def _link_paths(config: Config, root: Path, worktree: Path) -> None:
+    for rel in config.session.link:
+        source = root / rel
+        target = worktree / rel
+        if not source.exists():
+            continue
+        if target.is_symlink() or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+
+
+def _setup_logging(paths: SessionPaths) -> None:
+    logger = logging.getLogger("autoresearch")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_autoresearch", False):
+            logger.removeHandler(handler)
+            handler.close()
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(paths.debug_log, encoding="utf-8")
+    handler._autoresearch = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.info("session %s opened at %s (pid %d)", paths.tag, time.ctime(), os.getpid())

@@ -1,0 +1,122 @@
+"""`autoresearch-tui run --headless`: the loop with one line per experiment."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from app.engine.controller import LoopController
+from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event,
+                               ExperimentDecided, SessionEnded, SessionStarted, WarningRaised)
+from app.engine.records import Experiment, SessionSummary, Status
+
+
+def format_metric(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.4e}"
+    return f"{text} {unit}".strip()
+
+
+def format_experiment(e: Experiment, unit: str) -> str:
+    parts = [f"#{e.n}", str(e.status), format_metric(e.metric, unit)]
+    delta = e.delta()
+    if delta is not None and e.status is not Status.BASELINE:
+        parts.append(f"({delta:+.1%} vs champion)")
+    if e.status is Status.BASELINE:
+        text = e.reason
+    elif e.status in (Status.KEEP, Status.DISCARD) and e.description:
+        text = e.description + (f" — {e.reason}" if e.status is Status.DISCARD and e.reason
+                                else "")
+    else:
+        text = f"{e.description} — {e.reason}" if e.description else e.reason
+    parts.append(text)
+    parts.append(f"[{e.duration_s:.1f} s]")
+    return " ".join(p for p in parts if p)
+
+
+def format_summary(s: SessionSummary) -> list[str]:
+    lines = [f"session {s.tag}: {s.reason}" if s.reason else f"session {s.tag}"]
+    if s.baseline is not None:
+        imp = s.improvement
+        lines.append(f"  {s.metric_name}: {format_metric(s.baseline, s.unit)} -> "
+                     f"{format_metric(s.best, s.unit)}"
+                     + (f" ({imp:+.1%} better)" if imp is not None else "")
+                     + (f", best #{s.best_n}" if s.best_n else ""))
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items(), key=lambda kv: -kv[1]))
+    lines.append(f"  {s.experiments} experiments: {counts}")
+    cost = f", ${s.cost_usd:.2f}, {s.tokens.total:,} tokens" if s.tokens.total else ""
+    lines.append(f"  time {s.duration_s / 60:.1f} min{cost}")
+    return lines
+
+
+class LinePrinter:
+    """The headless event sink."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.unit = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            self.unit = event.unit
+            verb = "resuming" if event.resumed else "starting"
+            self.say(f"{verb} session {event.tag} on branch {event.branch} "
+                     f"(worktree {event.worktree})")
+            if event.notice:
+                self.say(f"note: {event.notice}")
+            if event.resumed:
+                self.say(f"{len(event.experiments)} experiments in the log")
+        elif isinstance(event, ExperimentDecided):
+            self.say(format_experiment(event.experiment, self.unit))
+        elif isinstance(event, (WarningRaised,)):
+            self.say(f"warning: {event.message}")
+        elif isinstance(event, DriftDetected):
+            self.say(f"drift: {event.detail}")
+        elif isinstance(event, BaselineReset):
+            self.say(f"new baseline: {event.reason}")
+        elif isinstance(event, BudgetReached):
+            self.say(f"budget: {event.reason}")
+        elif isinstance(event, SessionEnded):
+            for line in format_summary(event.summary):
+                self.say(line)
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    from app.engine.runner import open_engine
+
+    engine = open_engine(
+        cwd=Path.cwd(), config_path=getattr(args, "config", None), tag=getattr(args, "tag", None),
+        new=getattr(args, "new", False), max_experiments=getattr(args, "max_experiments", None),
+        max_hours=getattr(args, "max_hours", None), max_cost=getattr(args, "max_cost", None))
+    controller = LoopController(paused=False)
+    for warning in engine.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            raise KeyboardInterrupt
+        print("\ninterrupted: stopping the running experiment (Ctrl-C again to force)",
+              file=sys.stderr, flush=True)
+        controller.stop("interrupted")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
+    started = time.monotonic()
+    try:
+        return engine.run(LinePrinter(), controller)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        engine.close()
+        del started
