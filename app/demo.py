@@ -1,0 +1,140 @@
+"""`autoresearch-tui demo`: the sample project in a fresh git repo, and the loop on it.
+
+The sample (`app/demo_project/`, shipped as package data) is a deliberately slow word
+statistics library with tests, a benchmark, a held-out benchmark and a series of patches
+for the scripted agent that tell the whole story offline: kept speed-ups, a patch that
+breaks the tests, one that is only noise, one that edits the benchmark, one that overfits,
+one that crashes. With `--agent anthropic` the real agent works on the same sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from app.config import CONFIG_NAME, load_config
+from app.errors import UsageError
+
+PATCHES_DIR = "demo_patches"
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Create the sample repo (at `args.dir` or a printed temporary folder) and run on it."""
+    agent = getattr(args, "agent", "scripted") or "scripted"
+    if agent == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise UsageError("`demo --agent anthropic` needs ANTHROPIC_API_KEY; export your key, "
+                         "or run `autoresearch-tui demo` for the offline scripted demo.")
+    target = _target_dir(getattr(args, "dir", None))
+    existed = getattr(args, "dir", None) is not None and target.is_dir()
+    try:
+        create_sample_repo(target, agent=agent)
+    except BaseException:
+        # A half-made sample repo is worse than none: the next try would refuse the folder.
+        _remove_created(target, existed=existed)
+        raise
+    print(f"Sample project: {target}", flush=True)
+    ns = argparse.Namespace(tag=None, new=False, headless=bool(getattr(args, "headless", False)),
+                            max_experiments=None, max_hours=None, max_cost=None, config=None,
+                            paused=False)
+    os.chdir(target)
+    if ns.headless:
+        from app.headless import run_headless
+
+        status = run_headless(ns)
+    else:
+        from app.tui import run_tui
+
+        status = run_tui(ns)
+    print(next_steps(target), flush=True)
+    return status
+
+
+def next_steps(target: Path) -> str:
+    """What to try after the demo: the commands that read what the session left behind."""
+    return (f"\nThe demo's repo stays at {target}. Next, try:\n"
+            f"  cd {target} && autoresearch-tui history    # every experiment and its status\n"
+            f"  cd {target} && autoresearch-tui report     # a Markdown report with a chart\n"
+            f"  cd {target} && autoresearch-tui finalize   # kept experiments as branches\n"
+            f"  cd {target} && autoresearch-tui            # the TUI, resuming the session")
+
+
+def _target_dir(requested: str | None) -> Path:
+    if requested is None:
+        return Path(tempfile.mkdtemp(prefix="autoresearch-demo-")).resolve()
+    target = Path(requested).expanduser().resolve()
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--dir {requested} is a file; give a new or empty folder.")
+    if target.is_dir() and any(target.iterdir()):
+        raise UsageError(f"--dir {requested} is not empty; give a new or empty folder, or "
+                         f"leave out --dir to use a temporary one.")
+    return target
+
+
+def _remove_created(target: Path, existed: bool) -> None:
+    if not target.exists():
+        return
+    if existed:
+        # The folder was the user's (empty) one: empty it again, keep the folder.
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def create_sample_repo(target: Path, agent: str = "scripted") -> None:
+    """Copy the sample project into `target`, make it a git repo on `main`, commit it.
+
+    `agent="anthropic"` switches the config to the real agent and leaves the scripted
+    patches out, so the agent cannot read the story's answers.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    source = resources.files("app").joinpath("demo_project")
+    with resources.as_file(source) as src:
+        shutil.copytree(src, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if agent == "anthropic":
+        shutil.rmtree(target / PATCHES_DIR, ignore_errors=True)
+        _use_anthropic(target / CONFIG_NAME)
+    load_config(target / CONFIG_NAME)  # a broken shipped config must fail here, loudly
+    _git(target, "init", "-q", "-b", "main")
+    if not _git_config_set(target, "user.name"):
+        _git(target, "config", "user.name", "autoresearch demo")
+    if not _git_config_set(target, "user.email"):
+        _git(target, "config", "user.email", "demo@autoresearch.invalid")
+    _git(target, "add", "-A")
+    _git(target, "commit", "-q", "-m", "textstats: the demo's sample project")
+
+
+def _use_anthropic(config_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    scripted_table = f'[agent.scripted]\npatches = "{PATCHES_DIR}"\n'
+    if 'kind = "scripted"' not in text or scripted_table not in text:
+        raise RuntimeError("the demo's autoresearch.toml changed shape; update _use_anthropic")
+    text = text.replace('kind = "scripted"', 'kind = "anthropic"').replace(scripted_table, "")
+    config_path.write_text(text.rstrip() + "\n", encoding="utf-8")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UsageError("git is not installed or not on PATH; install git and try again.") \
+            from None
+    if done.returncode != 0:
+        raise UsageError(f"`git {' '.join(args)}` failed in {cwd}: "
+                         f"{(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+def _git_config_set(cwd: Path, key: str) -> bool:
+    done = subprocess.run(["git", "config", "--get", key], cwd=cwd, capture_output=True,
+                          text=True)
+    return done.returncode == 0 and bool(done.stdout.strip())

@@ -1,0 +1,212 @@
+"""The demo's sample project: it is a working repo, and its patches tell the story they claim.
+
+The story (DESIGN.md, issue 7): real speed-ups kept, one patch that breaks the tests, one
+that is only noise, one that edits the benchmark, one that overfits, one that crashes, a
+real speed-up kept at the end. Each scripted patch is applied to the champion as it stands
+at its point of the story, so the kept ones apply cumulatively and every other one must
+apply on top of the kept ones before it. The end-to-end run of the real loop is the
+acceptance test, marked slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import load_config
+from app.demo import create_sample_repo, run_demo
+from app.engine.guard import Guard
+from app.engine.measure import parse_metrics, run_command
+from app.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+PATCHES = "demo_patches"
+
+# name prefix -> the status the loop should give it; "keep" patches become the champion.
+STORY = {
+    "01": "keep",
+    "02": "keep",
+    "03": "checks_failed",
+    "04": "discard",
+    "05": "rejected",
+    "06": "overfit",
+    "07": "crash",
+    "08": "keep",
+    "09": "keep",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("demo") / "sample"
+    create_sample_repo(repo)
+    return repo
+
+
+@pytest.fixture()
+def scratch(sample: Path, tmp_path: Path) -> Path:
+    """A throwaway clone of the sample, for tests that apply patches."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(sample), str(clone))
+    git(clone, "config", "user.name", "Test")
+    git(clone, "config", "user.email", "test@localhost")
+    return clone
+
+
+def patch_files(repo: Path) -> list[Path]:
+    return sorted((repo / PATCHES).glob("*.patch"))
+
+
+def apply(repo: Path, patch: Path) -> None:
+    git(repo, "apply", "--index", str(patch))
+
+
+def unittest_status(repo: Path) -> int:
+    return subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo,
+                          capture_output=True, text=True, timeout=60).returncode
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def test_sample_repo_is_committed_clean_and_configured(sample: Path) -> None:
+    assert git(sample, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert git(sample, "status", "--porcelain") == ""
+    assert len(git(sample, "log", "--oneline").splitlines()) == 1
+    tracked = git(sample, "ls-files").splitlines()
+    assert "textstats/core.py" in tracked and "bench/holdout.py" in tracked
+    assert not [p for p in tracked if "__pycache__" in p]
+    config = load_config(sample / "autoresearch.toml")
+    assert config.agent.kind == "scripted"
+    assert config.agent.scripted.patches == PATCHES
+    assert config.holdout.command and config.guard.metric
+    assert (sample / config.agent.program).read_text().count("## Ideas") == 1
+    assert [p.name[:2] for p in patch_files(sample)] == list(STORY)
+
+
+def test_original_passes_its_unit_tests(sample: Path) -> None:
+    assert unittest_status(sample) == 0
+
+
+def test_bench_and_holdout_print_parseable_metrics(sample: Path) -> None:
+    config = load_config(sample / "autoresearch.toml")
+    bench = run_command(config.metric.command, sample, 60)
+    assert bench.ok, bench.output_tail
+    parsed = parse_metrics(bench.stdout, config.metric.name)
+    assert parsed.error is None and parsed.value is not None and parsed.value > 0
+    assert parsed.metrics["peak_kb"] > 0
+    assert config.holdout.command is not None
+    held = run_command(config.holdout.command, sample, 60)
+    assert held.ok, held.output_tail
+    assert parse_metrics(held.stdout, config.metric.name).value is not None
+
+
+def test_every_patch_applies_at_its_point_of_the_story(scratch: Path) -> None:
+    for patch in patch_files(scratch):
+        check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=scratch,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, f"{patch.name} does not apply: {check.stderr}"
+        if STORY[patch.name[:2]] == "keep":
+            apply(scratch, patch)
+            git(scratch, "commit", "-q", "-m", patch.name)
+    # The final champion is still correct.
+    assert unittest_status(scratch) == 0
+
+
+def test_patches_have_subjects(sample: Path) -> None:
+    for patch in patch_files(sample):
+        subject = [line for line in patch.read_text().splitlines()
+                   if line.startswith("Subject: ")]
+        assert subject and len(subject[0]) > len("Subject: [PATCH] ") + 5, patch.name
+
+
+def test_the_breaking_patch_fails_the_tests(scratch: Path) -> None:
+    for prefix in ("01", "02"):
+        apply(scratch, next(p for p in patch_files(scratch) if p.name.startswith(prefix)))
+    apply(scratch, next(p for p in patch_files(scratch) if p.name.startswith("03")))
+    assert unittest_status(scratch) != 0
+
+
+def test_the_crashing_patch_passes_tests_but_crashes_the_benchmark(scratch: Path) -> None:
+    apply(scratch, next(p for p in patch_files(scratch) if p.name.startswith("07")))
+    assert unittest_status(scratch) == 0  # small inputs: the tests cannot see it
+    bench = run_command("python3 bench/bench.py", scratch, 60)
+    assert not bench.ok and "RecursionError" in bench.output
+
+
+def test_the_benchmark_patch_touches_a_protected_file(sample: Path) -> None:
+    config = load_config(sample / "autoresearch.toml")
+    guard = Guard.from_config(config, sample, git(sample, "ls-files").splitlines())
+    patch = next(p for p in patch_files(sample) if p.name.startswith("05"))
+    touched = [line.split(" b/", 1)[1] for line in patch.read_text().splitlines()
+               if line.startswith("diff --git ")]
+    assert touched and guard.violations(touched) == touched
+    others = [p for p in patch_files(sample) if not p.name.startswith("05")]
+    for other in others:
+        paths = [line.split(" b/", 1)[1] for line in other.read_text().splitlines()
+                 if line.startswith("diff --git ")]
+        assert guard.violations(paths) == [], other.name
+    assert guard.is_hidden("bench/holdout.py")
+
+
+def test_anthropic_variant_drops_the_patches(tmp_path: Path) -> None:
+    repo = tmp_path / "claude"
+    create_sample_repo(repo, agent="anthropic")
+    config = load_config(repo / "autoresearch.toml")
+    assert config.agent.kind == "anthropic"
+    assert not (repo / PATCHES).exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_anthropic_needs_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    args = argparse.Namespace(agent="anthropic", dir=str(tmp_path / "x"), headless=True)
+    with pytest.raises(UsageError, match="ANTHROPIC_API_KEY"):
+        run_demo(args)
+    assert not (tmp_path / "x").exists()
+
+
+def test_refuses_a_non_empty_dir(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    args = argparse.Namespace(agent="scripted", dir=str(tmp_path), headless=True)
+    with pytest.raises(UsageError, match="not empty"):
+        run_demo(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
+    """The acceptance test: the real binary, the real loop, the statuses of the story."""
+    target = tmp_path / "demo"
+    exe = ROOT / ".venv" / "bin" / "autoresearch-tui"
+    done = subprocess.run([str(exe), "demo", "--headless", "--dir", str(target)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"cd {target}" in done.stdout
+    logs = list((target / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
+    assert len(logs) == 1
+    experiments: dict[int, dict[str, object]] = {}
+    for line in logs[0].read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "experiment":
+            experiments[int(record["n"])] = record
+    statuses = [str(experiments[n]["status"]) for n in sorted(experiments)]
+    assert statuses == ["baseline", *STORY.values()], (statuses, done.stdout[-3000:])
+    last = experiments[max(experiments)]
+    baseline = experiments[0]
+    assert float(last["metric"]) < 0.5 * float(baseline["metric"])  # type: ignore[arg-type]
