@@ -96,6 +96,8 @@ class SessionData:
     session_start: dict[str, Any]
     experiments: list[Experiment]
     segments: list[Segment]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    """All of the log's records, in order (segment markers, session starts and ends)."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -209,7 +211,8 @@ def load_session(state_dir: Path) -> SessionData:
     segments = split_segments(contents.records, contents.experiments, session_start)
     return SessionData(tag=str(session_start.get("tag") or state_dir.name), state_dir=state_dir,
                        session_start=session_start, experiments=contents.experiments,
-                       segments=segments, warnings=contents.warnings)
+                       segments=segments, records=contents.records,
+                       warnings=contents.warnings)
 
 
 # -- reading foreign logs ------------------------------------------------------------------
