@@ -1,17 +1,66 @@
 """The keep rule and its statistics.
 
-PLACEHOLDER (issue 2): the simple rule "median of the candidate's samples strictly better
-than the champion's median". The trust issue replaces the body of these functions with a
-noise-aware sequential test; their signatures are the contract the loop relies on.
+Why a rule at all: a benchmark is noisy, so "the candidate's run was faster" is a coin toss
+when the change does nothing, and an unattended loop that keeps coin tosses for hours piles
+up commits that do not hold up. The rule here keeps a candidate only when its improvement
+is credible, and spends as few benchmark runs as it can to find out.
+
+The rule, in short (docs/decisions.md says it in plain words):
+
+* Test: a one-sided Mann-Whitney rank test (rank-sum form) of the candidate's samples
+  against the champion's. Ranks make it robust: one slow run (a GC pause, a busy machine)
+  moves a rank by one place, not the mean by a mile. Its p-value is exact (a permutation
+  count that handles ties, so constant benchmarks with MAD 0 work) up to 100 samples in
+  all, a normal approximation with tie correction beyond.
+* `min_effect`: the champion's samples are first shifted by `min_effect` times the
+  champion's median in the candidate's favour, so the test asks "better by more than
+  `min_effect`?", not merely "better?".
+* Looks: the loop measures 3 candidate runs, asks, and adds one run at a time while the
+  answer is "more" (up to `max_repeats`). Testing again after each run at `alpha` would
+  keep far more than `alpha` of useless changes, so each look gets a smaller nominal level,
+  chosen so that the chance of a false keep *over all the looks* is `alpha`. Bonferroni
+  (alpha / looks) would guarantee that too, but it throws away the strong correlation
+  between looks (each look reuses all earlier samples) and with 5 champion samples its
+  per-look level (0.6% for 8 looks) is below the smallest p-value a 5-vs-3 or 5-vs-4 rank
+  test can reach (1.8% and 0.8%): the first two looks could never keep. We use a Pocock
+  boundary (the same nominal level at every look) computed for the actual information of
+  each look (1 / (1/m + 1/n) for m champion and n candidate samples) from the canonical
+  joint normal distribution of group-sequential statistics. Pocock stops clear winners
+  earliest, which is what saves runs; O'Brien-Fleming keeps the last look near `alpha` but
+  makes early keeps nearly impossible with our small first looks, and it measured worse in
+  benchmarks/decision_quality.py (more runs for the same misses).
+* Futility: a candidate that is not heading anywhere is discarded early, which is where
+  most of the saved runs come from (most proposals do nothing). Futility can only turn a
+  keep into a discard, never the reverse, so it cannot raise the false-keep rate.
+* Interleave: with `interleaved=True` the champion was measured alternately with the
+  candidate (A/B/A/B); only those fresh champion samples are compared, so slow machine
+  drift (thermal throttling, a background job) cancels instead of looking like a win.
+
+Confidence is the improvement of the medians over the noise (the pooled median absolute
+deviation), read like pi-autoresearch's MAD score: >= 2 likely real, 1-2 marginal, < 1
+noise. It is shown to users; the decision itself rests on the p-value.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
+import random
 import statistics
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Sequence
 
 Outcome = Literal["keep", "discard", "more"]
+
+CONFIDENCE_CAP = 100.0
+"""Confidence when the samples have no spread at all (finite, so the JSON log stays JSON)."""
+
+EXACT_LIMIT = 100
+"""Up to this many samples in all, rank-test p-values are exact permutation counts."""
+
+_PATHS = 20_000
+"""Simulated paths per sequential boundary (about 0.1 s each, cached)."""
 
 
 @dataclass(frozen=True)
@@ -21,11 +70,16 @@ class Decision:
     confidence: float | None = None
     """Improvement over noise (MAD score): >= 2 likely real, 1-2 marginal, < 1 noise."""
     p_value: float | None = None
+    """One-sided p-value of "not better by min_effect", adjusted for the looks: keep iff <= alpha."""
     simplification: bool = False
 
 
 def relative_noise(samples: Sequence[float]) -> float | None:
-    """Median absolute deviation relative to the median (None with < 2 samples)."""
+    """Median absolute deviation relative to the median (None with < 2 samples or median 0).
+
+    MAD rather than the standard deviation so that one outlier among the calibration runs
+    does not make every later decision think the benchmark is noisy.
+    """
     if len(samples) < 2:
         return None
     med = statistics.median(samples)
@@ -35,39 +89,302 @@ def relative_noise(samples: Sequence[float]) -> float | None:
     return mad / abs(med)
 
 
+# --- the rank test ---------------------------------------------------------------------------
+
+def _doubled_midranks(values: Sequence[float]) -> list[int]:
+    """Ranks (1-based, ties sharing their mean rank), doubled so they stay integers."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = i + j + 2  # 2 * mean of ranks i+1 .. j+1
+        i = j + 1
+    return ranks
+
+
+@lru_cache(maxsize=512)
+def _rank_sum_upper_tail(ranks2: tuple[int, ...], n: int) -> tuple[int, tuple[int, ...]]:
+    """Exact null distribution of the sum of n of the doubled ranks (all subsets equally likely).
+
+    Returns (number of subsets, tail) with tail[s] = number of subsets whose sum is >= s.
+    Counting subsets by sum is a polynomial product; packing each polynomial into one big
+    integer (a fixed-width bit field per coefficient) lets Python's C big-int arithmetic do
+    the inner loop, so 10 vs 40 samples take milliseconds.
+    """
+    total = math.comb(len(ranks2), n)
+    width = (total.bit_length() // 8 + 1) * 8
+    polys = [0] * (n + 1)
+    polys[0] = 1
+    for i, r in enumerate(ranks2):
+        for k in range(min(i + 1, n), 0, -1):
+            polys[k] += polys[k - 1] << (r * width)
+    top = sum(sorted(ranks2)[-n:]) if n else 0
+    raw = polys[n].to_bytes((top + 1) * width // 8, "little")
+    step = width // 8
+    counts = [int.from_bytes(raw[s * step:(s + 1) * step], "little") for s in range(top + 1)]
+    tail = [0] * (top + 2)
+    for s in range(top, -1, -1):
+        tail[s] = tail[s + 1] + counts[s]
+    return total, tuple(tail)
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _normal_quantile(p: float) -> float:
+    """Inverse of the standard normal CDF (bisection on erfc: plenty for 1e-12 precision)."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    lo, hi = -40.0, 40.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if _normal_cdf(mid) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def rank_test(better: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """One-sided rank test that `better` tends to be larger than `reference`.
+
+    Returns (p, z): p = P(rank sum >= observed) when both samples come from one
+    distribution, counted exactly over all ways to split the pooled values (ties included)
+    up to EXACT_LIMIT values, and z = the standardized rank sum (0 when every value ties).
+    """
+    n, m = len(better), len(reference)
+    pooled = list(better) + list(reference)
+    ranks2 = _doubled_midranks(pooled)
+    observed = sum(ranks2[:n])
+    big_n = n + m
+    mean = n * (big_n + 1)  # in doubled ranks
+    # Tie-corrected variance of the doubled rank sum.
+    ties: dict[float, int] = {}
+    for v in pooled:
+        ties[v] = ties.get(v, 0) + 1
+    tie_term = sum(t ** 3 - t for t in ties.values())
+    var = 4 * n * m / 12 * ((big_n + 1) - tie_term / (big_n * (big_n - 1))) if big_n > 1 else 0.0
+    if var <= 1e-12:
+        return 1.0, 0.0  # every value ties: no evidence either way
+    z = (observed - mean) / math.sqrt(var)
+    if big_n <= EXACT_LIMIT:
+        total, tail = _rank_sum_upper_tail(tuple(sorted(ranks2)), n)
+        p = tail[observed] / total if observed < len(tail) else 0.0
+    else:
+        p = 1.0 - _normal_cdf((observed - 1 - mean) / math.sqrt(var))  # continuity: sums step by >= 1
+    return min(1.0, max(p, 0.0)), z
+
+
+# --- the sequential boundary -----------------------------------------------------------------
+
+def _p_from_pairs(m: int, n: int, u: int) -> float:
+    """rank_test's p-value for untied samples where u = #(candidate, champion) pairs won."""
+    big_n = m + n
+    observed = 2 * u + n * (n + 1)  # doubled rank sum
+    if big_n <= EXACT_LIMIT:
+        total, tail = _rank_sum_upper_tail(tuple(range(2, 2 * big_n + 1, 2)), n)
+        return tail[observed] / total if observed < len(tail) else 0.0
+    mean, var = n * (big_n + 1), 4 * n * m / 12 * (big_n + 1)
+    return min(1.0, 1.0 - _normal_cdf((observed - 1 - mean) / math.sqrt(var)))
+
+
+@lru_cache(maxsize=256)
+def _sequential_level(m: int, n_first: int, looks: int, alpha: float, interleaved: bool) -> float:
+    """The nominal level every look uses so that P(some look keeps | no effect) <= alpha.
+
+    Under "no effect" all samples are exchangeable, so the whole sequence of rank tests is
+    distribution-free: its behaviour does not depend on the benchmark. We simulate it
+    directly (uniform samples, nested exactly as the loop nests them: a fixed champion, or
+    a champion that grows with the candidate when interleaved), record each path's smallest
+    p-value over the looks, and take the largest level that at most alpha of the paths
+    reach. That is a Pocock boundary (one level for all looks) for the real, discrete rank
+    statistics; a normal approximation of them (the canonical joint distribution of
+    group-sequential tests) came out 0.4 points above alpha with 20 champion samples.
+    The simulation is seeded (the same boundary every time) and aims 1.64 standard errors
+    below alpha, so that its own sampling error does not push the rate above alpha.
+    """
+    if looks <= 1:
+        return alpha
+    rng = random.Random(20261127)
+    minima = []
+    for _ in range(_PATHS):
+        champ = [] if interleaved else sorted(rng.random() for _ in range(m))
+        cand: list[float] = []
+        u, best = 0, 1.0
+        for k in range(looks):
+            while len(cand) < n_first + k:
+                if interleaved:
+                    c = rng.random()
+                    u += len(cand) - bisect.bisect_left(cand, c)
+                    bisect.insort(champ, c)
+                x = rng.random()
+                u += bisect.bisect_left(champ, x)
+                bisect.insort(cand, x)
+            best = min(best, _p_from_pairs(len(champ), len(cand), u))
+        minima.append(best)
+    minima.sort()
+    allowed = alpha * _PATHS - 1.64 * math.sqrt(alpha * (1 - alpha) * _PATHS)
+    level = 0.0
+    for i, v in enumerate(minima):
+        # Paths with p <= v: all up to the last copy of v.
+        if i + 1 < len(minima) and minima[i + 1] == v:
+            continue
+        if i + 1 > allowed:
+            break
+        level = v
+    return level
+
+
+FUTILITY_SCHEDULE = (0.3, 1.5)
+"""Before the last look, discard when the standardized rank sum z is at most a bound that
+rises linearly from the first value (look 1) to the second (the last look but one).
+
+0.5 at look 1 means "the candidate ranks barely better than the champion, if at all": a
+real improvement of twice the noise lands there after 3 runs only a few percent of the
+time, while two thirds of the useless changes stop there. The rising bound stops the
+ones that stay lukewarm. Futility only ever turns a "more" into a discard, so it cannot
+raise the false-keep rate; it trades misses for runs, and this schedule was the best trade
+in benchmarks/decision_quality.py (among 0-1 at look 1 and 0-2 at the end).
+"""
+
+
+def _futility_bound(look: int, max_looks: int) -> float:
+    first, last = FUTILITY_SCHEDULE
+    if max_looks <= 2:
+        return first
+    return first + (last - first) * (look - 1) / (max_looks - 2)
+
+
+def _gains(values: Sequence[float], direction: str) -> list[float]:
+    """Values on a higher-is-better scale."""
+    return [-v for v in values] if direction == "lower" else list(values)
+
+
+def _confidence(cand: Sequence[float], champ: Sequence[float], noise: float | None) -> float:
+    """Improvement of the medians over the pooled MAD (both on the higher-is-better scale)."""
+    mc, mh = statistics.median(cand), statistics.median(champ)
+    deviations = [abs(v - mc) for v in cand] + [abs(v - mh) for v in champ]
+    scale = statistics.median(deviations)
+    if scale == 0 and noise:
+        scale = noise * abs(mh)
+    diff = mc - mh
+    if scale == 0:
+        return 0.0 if diff == 0 else math.copysign(CONFIDENCE_CAP, diff)
+    return max(-CONFIDENCE_CAP, min(CONFIDENCE_CAP, diff / scale))
+
+
+def _relative_change(cand: Sequence[float], champ: Sequence[float]) -> float:
+    """Signed relative change of the medians (on the metric's own scale)."""
+    a, b = statistics.median(champ), statistics.median(cand)
+    return (b - a) / abs(a) if a else 0.0
+
+
 def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction: str,
              alpha: float, min_effect: float, look: int, max_looks: int,
              noise: float | None = None, simpler: bool = False,
-             prefer_simpler: bool = False) -> Decision:
+             prefer_simpler: bool = False, interleaved: bool = False) -> Decision:
     """Decide after `look` of at most `max_looks` looks (1-based).
 
-    `candidate` and `champion` are all samples so far; `noise` the baseline's relative
-    noise; `simpler` whether the candidate removes code. Never returns "more" at the last
-    look.
+    `candidate` and `champion` are all samples so far (the candidate gains one sample per
+    look); `noise` the baseline's relative noise (a fallback scale for the confidence when
+    the samples have no spread); `simpler` whether the candidate removes code;
+    `interleaved` whether the last len(candidate) champion samples were measured
+    alternately with the candidate (then only those are compared, so drift cancels).
+    Never returns "more" at the last look.
     """
-    cand, champ = statistics.median(candidate), statistics.median(champion)
-    better = cand < champ if direction == "lower" else cand > champ
-    change = (cand - champ) / abs(champ) if champ else 0.0
-    if better and abs(change) > min_effect:
-        return Decision("keep", f"median {change:+.2%} vs champion")
-    return Decision("discard", f"median {change:+.2%} vs champion, not better")
+    if not candidate or not champion:
+        return Decision("discard", "no samples to compare")
+    max_looks = max(1, max_looks)
+    look = min(max(1, look), max_looks)
+    n = len(candidate)
+    champ = list(champion)
+    if interleaved and len(champ) >= n:
+        champ = champ[-n:]
+    cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
+    change = _relative_change(candidate, champ)
+    confidence = _confidence(cand_g, champ_g, noise)
+    shift = min_effect * abs(statistics.median(champ_g))
+    p, z = rank_test(cand_g, [v + shift for v in champ_g])
+    n_first = max(1, n - (look - 1))
+    level = _sequential_level(0 if interleaved else len(champ), n_first, max_looks, alpha,
+                              interleaved)
+    p_adj = min(1.0, p * alpha / level)
+    facts = (f"median {change:+.2%} vs champion, confidence {confidence:.1f}, "
+             f"p={p_adj:.3g} (n={n} vs {len(champ)}, look {look}/{max_looks})")
+    effect = f" by more than {min_effect:.2%}" if min_effect else ""
+
+    def decision(outcome: Outcome, why: str, simplification: bool = False) -> Decision:
+        return Decision(outcome, f"{why}: {facts}", round(confidence, 3), p_adj, simplification)
+
+    if p <= level:
+        return decision("keep", f"credibly better{effect}")
+    if simpler and prefer_simpler:
+        p_worse, _ = rank_test(champ_g, cand_g)
+        if confidence > -1.0 and p_worse > level:
+            return decision("keep", "simpler and equal within noise", simplification=True)
+    if look >= max_looks:
+        return decision("discard", f"not credibly better{effect}")
+    if z <= _futility_bound(look, max_looks):
+        return decision("discard", "not heading for an improvement")
+    return decision("more", "unclear, measuring again")
 
 
 def regressed(candidate: Sequence[float], champion: Sequence[float], *, direction: str,
               max_regression: float, noise: float | None) -> tuple[bool, str]:
-    """The held-out check: did the candidate get worse beyond noise and `max_regression`?"""
-    cand, champ = statistics.median(candidate), statistics.median(champion)
-    change = (cand - champ) / abs(champ) if champ else 0.0
+    """The held-out check: did the candidate get worse beyond noise and `max_regression`?
+
+    Worse beyond noise means: the medians moved the wrong way by more than `max_regression`,
+    and the rank test says the candidate is worse (p <= 0.05 after shifting by
+    `max_regression`). When the samples are too few for any rank test to reach 0.05, the
+    move must instead exceed `max_regression` plus twice the holdout's relative noise.
+    No sequential correction: this is one test per kept candidate, and a false alarm costs
+    one good change while a miss lets an overfit change in.
+    """
+    if not candidate or not champion:
+        return False, "held-out benchmark not measured"
+    change = _relative_change(candidate, champion)
     worse = change if direction == "lower" else -change
-    allowed = max(max_regression, 2 * (noise or 0.0))
-    if worse > allowed:
-        return True, f"held-out benchmark {worse:.1%} worse (allowed {allowed:.1%})"
+    cand_g, champ_g = _gains(candidate, direction), _gains(champion, direction)
+    shift = max_regression * abs(statistics.median(champ_g))
+    p_worse, _ = rank_test([v - shift for v in champ_g], cand_g)
+    reachable = 1 / math.comb(len(candidate) + len(champion), len(candidate)) <= 0.05
+    if worse > max_regression:
+        if reachable and p_worse <= 0.05:
+            return True, (f"held-out benchmark {worse:.1%} worse (allowed {max_regression:.1%}, "
+                          f"p={p_worse:.3g})")
+        allowed = max_regression + 2 * (noise or 0.0)
+        if not reachable and worse > allowed:
+            return True, f"held-out benchmark {worse:.1%} worse (allowed {allowed:.1%})"
     return False, f"held-out benchmark {-worse:+.1%}"
 
 
 def drifted(old: Sequence[float], new: Sequence[float], *, noise: float | None) -> bool:
-    """Did a re-measurement of the unchanged champion move beyond the noise?"""
-    a, b = statistics.median(old), statistics.median(new)
-    if a == 0:
+    """Did a re-measurement of the unchanged champion move beyond the noise?
+
+    Both: the medians moved by more than twice the noise (relative MAD, or the pooled MAD of
+    these samples when larger), and a two-sided rank test at 0.05 says the samples differ
+    (or, with too few samples for that, the move exceeds four times the noise). A false
+    alarm only costs fresh champion samples; a missed drift biases every later decision.
+    """
+    if not old or not new:
         return False
-    return abs(b - a) / abs(a) > max(3 * (noise or 0.0), 0.02)
+    a, b = statistics.median(old), statistics.median(new)
+    if a == b:
+        return False
+    scale = abs(a) * (noise or 0.0)
+    pooled = statistics.median([abs(v - a) for v in old] + [abs(v - b) for v in new])
+    scale = max(scale, pooled)
+    if abs(b - a) <= 2 * scale:
+        return False
+    if 2 / math.comb(len(old) + len(new), len(new)) > 0.05:
+        return abs(b - a) > 4 * scale
+    up, _ = rank_test(new, old)
+    down, _ = rank_test(old, new)
+    return 2 * min(up, down) <= 0.05
