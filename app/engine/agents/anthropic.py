@@ -389,7 +389,7 @@ def _shorten_old(messages: list[dict[str, Any]]) -> None:
                         bulky.append((block["input"], key))
     total = sum(len(holder[key]) for holder, key in bulky)
     # The newest results and arguments stay whole: the model is working with them.
-    for holder, key in bulky[:max(0, len(bulky) - KEEP_RECENT * 2)]:
+    for holder, key in bulky[:max(0, len(bulky) - KEEP_RECENT)]:
         if total <= RESULT_BUDGET_CHARS:
             break
         value = holder[key]
