@@ -1,0 +1,292 @@
+"""The history screen: every experiment of this session and the repo's other sessions.
+
+A status filter and a text search narrow the table; the selected experiment shows its diff,
+its samples and metrics, its stored command output, and the agent's notes. From here:
+cherry-pick (this session's experiments), copy the commit id, full-screen diff.
+
+Diffs and outputs come from the engine (git and files), so they load in a thread worker
+and never stall the screen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, TabPane
+
+from app.engine.records import Experiment, Status
+from widgets.diff_view import DiffView
+from widgets.experiment_table import ExperimentTable, format_number
+from widgets.status_line import format_duration
+
+if TYPE_CHECKING:
+    from app.tui import AutoresearchApp
+
+
+def matches(experiment: Experiment, status: str | None, query: str) -> bool:
+    """Whether the filter keeps `experiment`: its status, and every word of the query in
+    its text (description, hypothesis, learned, reason, commit, source)."""
+    if status and str(experiment.status) != status:
+        return False
+    if not query:
+        return True
+    haystack = " ".join([str(experiment.n), experiment.description, experiment.hypothesis,
+                         experiment.learned, experiment.reason, experiment.veto_reason,
+                         experiment.candidate or "", experiment.commit or "",
+                         experiment.source or "", str(experiment.status)]).lower()
+    return all(word in haystack for word in query.lower().split())
+
+
+def samples_text(e: Experiment) -> str:
+    def row(label: str, values: list[float]) -> str:
+        return f"[b]{label}:[/b] " + (", ".join(format_number(v) for v in values) or "–")
+
+    lines = [row("samples", e.samples), row("champion samples", e.champion_samples)]
+    lines.append(f"[b]median:[/b] {format_number(e.metric)}   [b]champion:[/b] "
+                 f"{format_number(e.champion_metric)}   [b]p-value:[/b] "
+                 f"{format_number(e.p_value)}   [b]confidence:[/b] "
+                 f"{format_number(e.confidence)}")
+    if e.holdout is not None:
+        lines.append(f"[b]holdout:[/b] {format_number(e.holdout)}")
+    if e.metrics:
+        lines.append("[b]metrics:[/b] " + "  ".join(f"{k}={format_number(v)}"
+                                                     for k, v in e.metrics.items()))
+    return "\n".join(lines)
+
+
+def notes_text(e: Experiment, tag: str) -> str:
+    def field(label: str, value: str) -> str | None:
+        return f"[b]{label}:[/b] {value}" if value else None
+
+    commit = e.candidate or e.commit or ""
+    parts = [
+        f"[b]#{e.n}[/b] in {tag} · [b]{e.status}[/b]" + (f" · {e.reason}" if e.reason else ""),
+        field("description", e.description), field("hypothesis", e.hypothesis),
+        field("learned", e.learned), field("veto reason", e.veto_reason),
+        field("commit", commit), field("kept as", e.commit if e.commit != commit else ""),
+        field("parent", e.parent or ""), field("source", e.source or ""),
+        field("diffstat", e.diffstat),
+        f"[b]tokens:[/b] {e.tokens.input:,} in · {e.tokens.output:,} out · "
+        f"{e.tokens.cache_read:,} cache read · {e.tokens.cache_write:,} cache write   "
+        f"[b]cost:[/b] ${e.cost_usd:.4f}   [b]duration:[/b] {format_duration(e.duration_s)}",
+        field("last output", e.output_tail),
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+class HistoryScreen(Screen[None]):
+    """Browse every experiment.
+
+    | Key | Action |
+    | :- | :- |
+    | / | search |
+    | c | cherry-pick the selected experiment (this session's) |
+    | y | copy the selected experiment's commit id |
+    | f | full-screen diff |
+    | escape, h | back |
+    """
+
+    app: AutoresearchApp  # type: ignore[assignment]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,h", "app.pop_screen", "Back", id="history_back",
+                tooltip="Back to the main screen."),
+        Binding("c", "cherry_pick", "Cherry-pick", id="cherry_pick",
+                tooltip="Re-apply the selected experiment on the champion, after the running "
+                        "one."),
+        Binding("y", "copy_commit", "Copy id", id="copy_commit",
+                tooltip="Copy the selected experiment's commit id to the clipboard."),
+        Binding("f", "full_diff", "Full diff", id="history_full_diff",
+                tooltip="Show the selected experiment's diff on the whole screen."),
+        Binding("slash", "focus_search", "Search", key_display="/", id="history_search",
+                tooltip="Search descriptions, hypotheses, commits."),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="history")
+        self.sessions: list[tuple[str, list[Experiment]]] = []
+        self.rows: dict[str, tuple[str, Experiment]] = {}
+        self._shown_key: str | None = None
+        self._diff = ""
+
+    def compose(self) -> ComposeResult:
+        statuses = [(str(s), str(s)) for s in Status]
+        with Horizontal(id="history-filters"):
+            yield Select(statuses, prompt="every status", id="status-filter")
+            yield Input(placeholder="search descriptions, hypotheses, commits…", id="search")
+        yield ExperimentTable(show_session=True, id="history-table")
+        with TabbedContent(id="history-detail"):
+            with TabPane("diff", id="tab-diff"):
+                yield DiffView(placeholder="(no diff)", id="history-diff")
+            with TabPane("samples", id="tab-samples"):
+                with VerticalScroll():
+                    yield Static(id="history-samples")
+            with TabPane("output", id="tab-output"):
+                yield Log(id="history-output", auto_scroll=False)
+            with TabPane("notes", id="tab-notes"):
+                with VerticalScroll():
+                    yield Static(id="history-notes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        view = self.app.view
+        table = self.query_one(ExperimentTable)
+        table.configure(metric_name=view.metric_name, direction=view.direction)
+        table.border_title = "history"
+        self.sessions = [(view.tag or "session", list(view.experiments))]
+        self._fill()
+        table.focus()
+        if self.app.source is not None:
+            self._load_other_sessions()
+
+    @work(thread=True, exclusive=True, group="history-sessions")
+    def _load_other_sessions(self) -> None:
+        source = self.app.source
+        if source is None:
+            return
+        others = source.other_sessions()
+        self.app.call_from_thread(self._add_sessions, others)
+
+    def _add_sessions(self, others: list[tuple[str, list[Experiment]]]) -> None:
+        if others:
+            self.sessions = self.sessions[:1] + list(others)
+            self._fill()
+
+    # -- filtering ----------------------------------------------------------------------------
+    def _fill(self) -> None:
+        table = self.query_one(ExperimentTable)
+        status_value = self.query_one("#status-filter", Select).value
+        status = status_value if isinstance(status_value, str) else None
+        query = self.query_one("#search", Input).value.strip()
+        table.clear()
+        table.experiments.clear()
+        self.rows.clear()
+        count = 0
+        for tag, experiments in self.sessions:
+            for e in experiments:
+                if matches(e, status, query):
+                    table.add_experiment(e, session=tag)
+                    self.rows[f"{tag}:{e.n}"] = (tag, e)
+                    count += 1
+        total = sum(len(x) for _, x in self.sessions)
+        table.border_subtitle = f"{count} of {total} experiments"
+        if count:
+            # Start on the newest experiment of the current session.
+            prefix = f"{self.sessions[0][0]}:"
+            current = [i for i, key in enumerate(self.rows) if key.startswith(prefix)]
+            table.move_cursor(row=current[-1] if current else 0)
+        self._show_selected()
+
+    @on(Select.Changed, "#status-filter")
+    def _status_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.query_one(ExperimentTable).focus()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    # -- the selected experiment ------------------------------------------------------------
+    def selected(self) -> tuple[str, Experiment] | None:
+        key = self.query_one(ExperimentTable).selected_key()
+        return self.rows.get(key) if key else None
+
+    @on(ExperimentTable.RowHighlighted, "#history-table")
+    def _row_highlighted(self) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        chosen = self.selected()
+        key = self.query_one(ExperimentTable).selected_key()
+        if key == self._shown_key:
+            return
+        self._shown_key = key
+        if chosen is None:
+            self.query_one("#history-notes", Static).update("No experiment selected.")
+            self.query_one("#history-samples", Static).update("")
+            self._set_diff("", "")
+            return
+        tag, e = chosen
+        self.query_one("#history-notes", Static).update(notes_text(e, tag))
+        self.query_one("#history-samples", Static).update(samples_text(e))
+        self.query_one("#history-detail", TabbedContent).border_title = f"#{e.n} · {e.status}"
+        if tag == self.sessions[0][0] and self.app.source is not None:
+            self._set_diff(f"#{e.n}", "loading…")
+            self._load_details(key or "", e.n)
+        else:
+            note = ("" if tag == self.sessions[0][0] else
+                    f"(diffs of other sessions: git show refs/autoresearch/{tag}/{e.n})")
+            self._set_diff(f"#{e.n}", note or e.diffstat)
+            self._set_output({})
+
+    @work(thread=True, exclusive=True, group="history-detail")
+    def _load_details(self, key: str, n: int) -> None:
+        source = self.app.source
+        if source is None:
+            return
+        diff = source.diff_of(n)
+        outputs = source.output_of(n)
+        self.app.call_from_thread(self._details_loaded, key, n, diff, outputs)
+
+    def _details_loaded(self, key: str, n: int, diff: str, outputs: dict[str, str]) -> None:
+        if key != self._shown_key:
+            return  # the user moved on
+        self._set_diff(f"#{n}", diff)
+        self._set_output(outputs)
+
+    def _set_diff(self, label: str, diff: str) -> None:
+        self._diff = diff
+        view = self.query_one("#history-diff", DiffView)
+        view.set_diff(diff)
+        view.border_subtitle = (f"{view.hidden_lines:,} lines hidden · f: full screen"
+                                if view.hidden_lines else "")
+
+    def _set_output(self, outputs: dict[str, str]) -> None:
+        log = self.query_one("#history-output", Log)
+        log.clear()
+        if not outputs:
+            log.write_line("(no stored output)")
+        for name, text in outputs.items():
+            log.write_line(f"── {name} " + "─" * 20)
+            log.write_lines(text.splitlines()[-2000:])
+        log.scroll_home(animate=False)
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_cherry_pick(self) -> None:
+        chosen = self.selected()
+        if chosen is None:
+            self.app.notify("Select an experiment first.", severity="warning")
+            return
+        tag, e = chosen
+        if tag != self.sessions[0][0]:
+            self.app.notify("Only this session's experiments can be cherry-picked.",
+                            severity="warning")
+            return
+        self.app.cherry_pick(e)
+
+    def action_copy_commit(self) -> None:
+        chosen = self.selected()
+        commit = (chosen[1].candidate or chosen[1].commit) if chosen else None
+        if not commit:
+            self.app.notify("This experiment has no commit.", severity="warning")
+            return
+        self.app.copy_to_clipboard(commit)
+        self.app.notify(f"Copied {commit[:12]}.", timeout=3)
+
+    def action_full_diff(self) -> None:
+        from app.screens.modals import DiffScreen
+
+        chosen = self.selected()
+        label = f"#{chosen[1].n} · {chosen[1].status}" if chosen else ""
+        self.app.push_screen(DiffScreen(label, self._diff))

@@ -1,0 +1,172 @@
+"""The main screen: status line, live diff, metric chart, experiment table, activity.
+
+The App owns the state and calls the methods here with records; this screen only places
+them in its widgets. It knows nothing of the engine's thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from app.engine.records import Experiment
+from app.screens.keys import KEYS
+from widgets.activity_log import ActivityLog
+from widgets.diff_view import DiffView
+from widgets.experiment_table import ExperimentTable
+from widgets.metric_chart import MetricChart
+from widgets.status_line import StatusInfo, StatusLine
+
+if TYPE_CHECKING:
+    from app.tui import AutoresearchApp, SessionView
+
+
+class MainScreen(Screen[None]):
+    """What a person watches for hours.
+
+    | Key | Action |
+    | :- | :- |
+    | h | history screen |
+    | c | cherry-pick the experiment selected in the table |
+    | enter | show the selected experiment's diff |
+    """
+
+    app: AutoresearchApp  # type: ignore[assignment]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *[b for b in KEYS if b.id in ("history", "cherry_pick")],
+        Binding("f", "full_diff", "Full diff", id="full_diff", show=False,
+                tooltip="Show the diff pane's diff on the whole screen."),
+    ]
+
+    def __init__(self, *, clock: Callable[[], float]) -> None:
+        super().__init__(id="main")
+        self.clock = clock
+        self._diff_n: int | None = None
+        self._diff_label = ""
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(clock=self.clock, id="status")
+        with Horizontal(id="top"):
+            yield DiffView(id="diff", placeholder="No proposal yet. The agent's changes "
+                           "appear here as it writes them.")
+            yield MetricChart(id="chart")
+        yield ExperimentTable(id="table")
+        yield ActivityLog(id="activity")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#diff").border_title = "diff"
+        self.query_one("#chart").border_title = "metric"
+        self.query_one("#table").border_title = "experiments"
+        self.query_one("#activity").border_title = "activity"
+
+    # -- called by the App ----------------------------------------------------------------
+    def update_status(self, info: StatusInfo) -> None:
+        self.query_one(StatusLine).update_info(info)
+
+    def session_opened(self, view: SessionView) -> None:
+        table = self.query_one(ExperimentTable)
+        table.configure(metric_name=view.metric_name, direction=view.direction)
+        table.set_experiments(view.experiments)
+        chart = self.query_one(MetricChart)
+        chart.configure(metric_name=view.metric_name, unit=view.unit, direction=view.direction)
+        chart.set_experiments(view.experiments)
+        unit = f" ({view.unit})" if view.unit else ""
+        chart.border_title = f"{view.metric_name}{unit}"
+        if view.experiments:
+            last = view.experiments[-1]
+            self.query_one(ActivityLog).add_rule(
+                f"resumed {view.tag}: {len(view.experiments)} experiments in the log")
+            self._diff_n = last.n
+            self._set_diff_title(f"#{last.n} · {last.status}")
+
+    def state_changed(self, view: SessionView) -> None:
+        table = self.query_one(ExperimentTable)
+        if view.current is not None and view.state not in ("done", "failed", "paused"):
+            table.set_running(view.current, label=view.state)
+
+    def experiment_began(self, view: SessionView, n: int) -> None:
+        self.query_one(ExperimentTable).set_running(n, label="proposing")
+        self.show_diff(n, "", live=True)
+
+    def show_diff(self, n: int, diff: str, *, live: bool, description: str = "") -> None:
+        self._diff_n = n
+        label = "live" if live else "proposal"
+        if description:
+            label += f" · {description.splitlines()[0]}"
+        self._set_diff_title(f"#{n} · {label}")
+        self.query_one(DiffView).set_diff(diff, keep_scroll=live)
+
+    def experiment_recorded(self, view: SessionView, experiment: Experiment) -> None:
+        self.query_one(ExperimentTable).add_experiment(experiment)
+        self.query_one(MetricChart).add_experiment(experiment)
+        if self._diff_n == experiment.n:
+            self._set_diff_title(f"#{experiment.n} · {experiment.status}"
+                                 + (f" · {experiment.description.splitlines()[0]}"
+                                    if experiment.description else ""))
+
+    def session_closed(self, view: SessionView) -> None:
+        self.query_one(ExperimentTable).set_running(None)
+        reason = view.detail or "session ended"
+        self.query_one(ActivityLog).add_rule(f"session ended: {reason}")
+
+    def add_activity(self, entries: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        log = self.query_one(ActivityLog)
+        for kind, source, lines in entries:
+            if kind == "rule":
+                log.add_rule(lines[0])
+            elif kind == "text":
+                log.add_agent_text(lines[0])
+            elif kind == "tool":
+                log.add_lines(source, [f"▸ {line}" for line in lines])
+            else:
+                log.add_lines(source, lines)
+
+    def shown_diff(self) -> str:
+        return self.query_one(DiffView).diff
+
+    def diff_title(self) -> str:
+        return self._diff_label
+
+    # -- the user's own moves on this screen -------------------------------------------------
+    def _set_diff_title(self, label: str) -> None:
+        self._diff_label = label
+        view = self.query_one(DiffView)
+        view.border_title = f"diff {label}"
+        hidden = view.hidden_lines
+        view.border_subtitle = f"{hidden:,} lines hidden · f: full screen" if hidden else ""
+
+    def action_cherry_pick(self) -> None:
+        self.app.cherry_pick(self.query_one(ExperimentTable).selected())
+
+    def action_history(self) -> None:
+        self.app.action_history()
+
+    def action_full_diff(self) -> None:
+        self.app.action_full_diff()
+
+    @on(ExperimentTable.RowSelected)
+    def _row_selected(self, event: ExperimentTable.RowSelected) -> None:
+        experiment = self.query_one(ExperimentTable).selected()
+        if experiment is not None and self.app.source is not None:
+            self._load_diff(experiment)
+
+    @work(thread=True, exclusive=True, group="main-diff")
+    def _load_diff(self, experiment: Experiment) -> None:
+        source = self.app.source
+        assert source is not None
+        diff = source.diff_of(experiment.n)
+        label = f"#{experiment.n} · {experiment.status}"
+        self.app.call_from_thread(self._show_loaded_diff, experiment.n, diff, label)
+
+    def _show_loaded_diff(self, n: int, diff: str, label: str) -> None:
+        self._diff_n = n
+        self.query_one(DiffView).set_diff(diff)
+        self._set_diff_title(label)

@@ -1,0 +1,181 @@
+"""Small screens that ask or tell one thing: confirm, veto reason, session summary, and the
+full-screen diff. Each dismisses with a plain value the App acts on."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from app.engine.records import SessionSummary
+from widgets.diff_view import DiffView
+from widgets.experiment_table import format_number
+from widgets.status_line import format_duration, format_tokens
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question. Dismisses True for yes.
+
+    | Key | Action |
+    | :- | :- |
+    | y / enter | yes |
+    | n / escape | no |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm_yes", tooltip="Answer yes."),
+        Binding("n,escape", "answer(False)", "No", id="confirm_no", tooltip="Answer no."),
+    ]
+
+    def __init__(self, question: str, explanation: str = "", *, yes: str = "Yes",
+                 no: str = "No") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question, self.explanation, self.yes, self.no = question, explanation, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-title")
+            if self.explanation:
+                yield Static(self.explanation, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(f"{self.no} (n)", variant="default", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class VetoReasonScreen(ModalScreen[str | None]):
+    """Asks why a proposal is vetoed; the agent reads the reason next time. Enter with an
+    empty field vetoes without a reason; escape cancels (dismisses None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="veto_cancel", tooltip="Do not veto."),
+    ]
+
+    def __init__(self, n: int) -> None:
+        super().__init__(classes="dialog-screen")
+        self.n = n
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Veto experiment #{self.n}", classes="dialog-title")
+            yield Static("Why? Optional; the agent sees it with its next proposal.",
+                         classes="dialog-text")
+            yield Input(placeholder="e.g. don't touch the public API", id="reason")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Veto (enter)", variant="error", id="veto")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    @on(Button.Pressed, "#veto")
+    def _veto(self) -> None:
+        self.dismiss(self.query_one(Input).value.strip())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def summary_text(summary: SessionSummary, tag: str) -> str:
+    """The closing note as Rich markup: the result, the counts, and what to do next."""
+    unit = f" {summary.unit}" if summary.unit else ""
+    lines: list[str] = []
+    if summary.reason:
+        lines.append(f"[b]Why it ended:[/b] {summary.reason}")
+    if summary.baseline is None:
+        lines.append("No baseline was measured.")
+    else:
+        gain = summary.improvement or 0.0
+        best = summary.best if summary.best is not None else summary.baseline
+        where = f" (experiment #{summary.best_n})" if summary.best_n else ""
+        colour = "$text-success" if gain > 0 else "$text-muted"
+        lines.append(f"[b]{summary.metric_name}:[/b] {format_number(summary.baseline)} → "
+                     f"[{colour}]{format_number(best)}{unit}[/] {where}")
+        lines.append(f"[b]Improvement:[/b] [{colour}]{gain * 100:+.1f}%[/]"
+                     f" ({'lower' if summary.direction == 'lower' else 'higher'} is better)")
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(
+        summary.counts.items(), key=lambda kv: (kv[0] != "keep", kv[0])) if status != "baseline")
+    lines.append(f"[b]Experiments:[/b] {summary.experiments}" + (f" ({counts})" if counts else ""))
+    lines.append(f"[b]Time:[/b] {format_duration(summary.duration_s)}    "
+                 f"[b]Tokens:[/b] {format_tokens(summary.tokens.total)}    "
+                 f"[b]Cost:[/b] ${summary.cost_usd:.2f}")
+    lines.append("")
+    lines.append("[b]Next:[/b]")
+    lines.append("  h  browse the history (diffs, samples, outputs)")
+    lines.append(f"  autoresearch-tui report --tag {tag}     a Markdown report with a chart")
+    lines.append(f"  autoresearch-tui finalize --tag {tag}   kept experiments as branches")
+    return "\n".join(lines)
+
+
+class SummaryScreen(ModalScreen[str]):
+    """The end-of-session summary. Dismisses `history`, `quit` or `close`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "choose('history')", "History", id="summary_history",
+                tooltip="Browse every experiment of the session."),
+        Binding("q", "choose('quit')", "Quit", id="summary_quit", tooltip="Quit the app."),
+        Binding("escape", "choose('close')", "Close", id="summary_close",
+                tooltip="Close this summary and look around."),
+    ]
+
+    def __init__(self, summary: SessionSummary, *, tag: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.summary, self.tag = summary, tag
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog summary"):
+            yield Label(f"Session {self.tag} ended", classes="dialog-title")
+            yield Static(summary_text(self.summary, self.tag), classes="dialog-text",
+                         id="summary-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("History (h)", id="history", variant="primary")
+                yield Button("Close (esc)", id="close")
+                yield Button("Quit (q)", id="quit")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "close")
+
+
+class DiffScreen(Screen[None]):
+    """One diff on the whole screen. Escape or f goes back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f,q", "app.pop_screen", "Back", id="diff_back",
+                tooltip="Back to where you were."),
+    ]
+
+    def __init__(self, title: str, diff: str) -> None:
+        super().__init__(classes="diff-screen")
+        self.title_text, self.diff = title, diff
+
+    def compose(self) -> ComposeResult:
+        yield DiffView(self.diff, max_lines=20000, placeholder="(empty diff)", id="full-diff")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        view = self.query_one(DiffView)
+        view.border_title = f"diff {self.title_text}"
+        view.focus()

@@ -1,0 +1,730 @@
+"""The Textual App: it runs the loop in one thread worker and shows what the loop reports.
+
+Data flows one way. The loop (on the worker's thread) emits engine events into `sink`,
+which turns them into Messages with `post_message` (thread-safe). `@on(...)` handlers on
+the App, on the UI thread, own all state (`SessionView`) and hand records to the widgets.
+The user steers through the engine's `LoopController`, never by touching the loop.
+
+High-rate events (output lines, agent text) do not become one Message each: they go into
+`ActivityBuffer` and a single `ActivityBuffered` message (which `can_replace` its
+predecessors) tells the UI to drain it, so a command printing 10,000 lines a second costs
+a few repaints, not 10,000 messages.
+
+Nothing heavy is imported here: the engine (pygit2), plotext and anthropic load after the
+first frame, in the worker or in a widget's deferred mount.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from app.engine.controller import LoopController
+from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
+                               DiffUpdated, DriftDetected, Event, ExperimentDecided,
+                               ExperimentStarted, LoopState, OutputLines, ProposalReady,
+                               SampleMeasured, SessionEnded, SessionStarted, StateChanged,
+                               WarningRaised)
+from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_better
+from app.errors import AutoresearchError, UsageError
+from app.screens.keys import KEYS
+
+if TYPE_CHECKING:
+    import argparse
+
+    from app.screens.main import MainScreen
+
+
+class LoopSource(Protocol):
+    """What the App drives: the engine (`app.engine.runner.Engine`) or a recorded session."""
+
+    def run(self, sink: Callable[[Event], None], controller: LoopController) -> int: ...
+
+    def diff_of(self, n: int) -> str: ...
+
+    def output_of(self, n: int) -> dict[str, str]: ...
+
+    def other_sessions(self) -> list[tuple[str, list[Experiment]]]: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Messages: one per kind of engine event, past tense, each carrying the event.
+
+
+class LoopMessage(Message):
+    """Base of the messages that carry one engine event from the loop thread."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class SessionOpened(LoopMessage):
+    event: SessionStarted
+
+
+class LoopStateChanged(LoopMessage):
+    event: StateChanged
+
+
+class ExperimentBegan(LoopMessage):
+    event: ExperimentStarted
+
+
+class DiffRefreshed(LoopMessage):
+    """The live diff of the proposal being written. Only the newest one matters."""
+
+    event: DiffUpdated
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DiffRefreshed) and message.event.n == self.event.n
+
+
+class ProposalArrived(LoopMessage):
+    event: ProposalReady
+
+
+class SampleArrived(LoopMessage):
+    event: SampleMeasured
+
+
+class ChecksReported(LoopMessage):
+    event: ChecksFinished
+
+
+class ExperimentRecorded(LoopMessage):
+    event: ExperimentDecided
+
+
+class NoticeRaised(LoopMessage):
+    """Drift, a baseline reset, a warning or a budget: something to tell the user."""
+
+
+class SessionClosed(LoopMessage):
+    event: SessionEnded
+
+
+class ActivityBuffered(Message):
+    """New lines wait in the App's `ActivityBuffer`. Carries nothing, so any newer one
+    replaces an older one still in the queue: a burst collapses into one drain."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ActivityBuffered)
+
+
+MESSAGE_OF: dict[type[Event], type[LoopMessage]] = {
+    SessionStarted: SessionOpened, StateChanged: LoopStateChanged,
+    ExperimentStarted: ExperimentBegan, DiffUpdated: DiffRefreshed,
+    ProposalReady: ProposalArrived, SampleMeasured: SampleArrived,
+    ChecksFinished: ChecksReported, ExperimentDecided: ExperimentRecorded,
+    DriftDetected: NoticeRaised, BaselineReset: NoticeRaised, WarningRaised: NoticeRaised,
+    BudgetReached: NoticeRaised, SessionEnded: SessionClosed,
+}
+
+
+class ActivityBuffer:
+    """Lines waiting for the UI, filled by the loop thread, drained by the UI thread.
+
+    Bounded: under a flood the oldest lines go first, as the activity pane would drop them
+    anyway. `push` returns True when the UI needs a wake-up (nothing was pending).
+    """
+
+    def __init__(self, max_entries: int = 4000) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[str, str, tuple[str, ...]]] = deque(maxlen=max_entries)
+        self._pending = False
+        self.dropped = 0
+
+    def push(self, kind: str, source: str, lines: tuple[str, ...]) -> bool:
+        with self._lock:
+            if len(self._entries) == self._entries.maxlen:
+                self.dropped += 1
+            self._entries.append((kind, source, lines))
+            wake, self._pending = not self._pending, True
+            return wake
+
+    def drain(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        with self._lock:
+            entries = list(self._entries)
+            self._entries.clear()
+            self._pending = False
+            return entries
+
+
+# ---------------------------------------------------------------------------------------
+# State the App owns.
+
+
+@dataclass
+class SessionView:
+    """Everything the screens show, kept by the App's handlers on the UI thread."""
+
+    tag: str = ""
+    branch: str = ""
+    metric_name: str = "metric"
+    unit: str = ""
+    direction: str = "lower"
+    experiments: list[Experiment] = field(default_factory=list)
+    state: str = LoopState.STARTING.value
+    detail: str = ""
+    current: int | None = None
+    """The experiment in progress (between ExperimentStarted and its decision)."""
+    current_diff: str = ""
+    shown_n: int | None = None
+    """Whose diff the diff pane shows."""
+    state_since: float | None = None
+    session_since: float | None = None
+    tokens: Tokens = field(default_factory=Tokens)
+    cost_usd: float = 0.0
+    summary: SessionSummary | None = None
+    error: str = ""
+    loop_running: bool = False
+    exit_status: int | None = None
+
+    @property
+    def baseline(self) -> float | None:
+        return next((e.metric for e in reversed(self.experiments)
+                     if e.status is Status.BASELINE and e.metric is not None), None)
+
+    @property
+    def best(self) -> float | None:
+        best = self.baseline
+        seen_baseline = False
+        for e in self.experiments:
+            if e.status is Status.BASELINE and e.metric is not None:
+                best, seen_baseline = e.metric, True
+            elif seen_baseline and e.status is Status.KEEP and e.metric is not None:
+                if best is None or is_better(e.metric, best, self.direction):
+                    best = e.metric
+        return best
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.experiments:
+            counts[str(e.status)] = counts.get(str(e.status), 0) + 1
+        return counts
+
+    def experiment(self, n: int) -> Experiment | None:
+        return next((e for e in reversed(self.experiments) if e.n == n), None)
+
+    def upsert(self, experiment: Experiment) -> None:
+        for i in range(len(self.experiments) - 1, -1, -1):
+            if self.experiments[i].n == experiment.n:
+                self.experiments[i] = experiment
+                return
+        self.experiments.append(experiment)
+
+
+class AutoresearchCommands(Provider):
+    """Every key's action in the command palette (ctrl+p)."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        return [(f"{b.description}", b.tooltip, b.action) for b in KEYS] + [
+            ("Full-screen diff", "Show the diff pane's diff on the whole screen.",
+             "full_diff")]
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, AutoresearchApp)
+        for name, help_text, action in self._commands():
+            yield DiscoveryHit(name, lambda action=action: app.run_palette_action(action),
+                               help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, AutoresearchApp)
+        matcher = self.matcher(query)
+        for name, help_text, action in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name),
+                          lambda action=action: app.run_palette_action(action), help=help_text)
+
+
+class AutoresearchApp(App[int]):
+    """The autoresearch TUI. `open_source` is called on the loop's thread to open the engine
+    (or a recorded session in tests); `needs_init` is the repo root when it has no config."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "autoresearch"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *[b for b in KEYS if b.id not in ("history", "cherry_pick")],
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit_now",
+                tooltip="Quit (asks first while a session runs)."),
+    ]
+    COMMANDS = App.COMMANDS | {AutoresearchCommands}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
+
+    def __init__(self, *, open_source: Callable[[], LoopSource], paused: bool = False,
+                 review: bool = False, keymap: dict[str, str] | None = None,
+                 theme: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 needs_init: Path | None = None) -> None:
+        super().__init__()
+        self.open_source = open_source
+        self.controller = LoopController(paused=paused, review=review)
+        self.clock = clock
+        self.view = SessionView()
+        self.source: LoopSource | None = None
+        self.activity = ActivityBuffer()
+        self.needs_init = needs_init
+        self.usage_error: AutoresearchError | None = None
+        self.events_seen = 0
+        """Engine events handled so far (tests wait on it)."""
+        self.quitting = False
+        self.loop_finished = threading.Event()
+        self._theme_name = theme
+        if keymap:
+            self.set_keymap(keymap)
+
+    # -- start-up -------------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        if self._theme_name:
+            if self._theme_name in self.available_themes:
+                self.theme = self._theme_name
+            else:
+                self.notify(f"Unknown theme {self._theme_name!r} in [ui] theme; using "
+                            f"{self.theme}.", severity="warning")
+        from app.screens.main import MainScreen
+
+        self.main = MainScreen(clock=self.clock)
+        await self.push_screen(self.main)
+        self.refresh_status()
+        if self.needs_init is not None:
+            self._offer_init(self.needs_init)
+        else:
+            self.start_loop()
+
+    def _offer_init(self, root: Path) -> None:
+        try:
+            from app.screens.init_form import InitScreen
+        except ImportError:
+            self.usage_error = UsageError(f"no autoresearch.toml in {root}; create one with "
+                                          "`autoresearch-tui init`.")
+            self.exit(2)
+            return
+
+        def after(result: object) -> None:
+            if (root / "autoresearch.toml").exists():
+                self.start_loop()
+            else:
+                self.usage_error = UsageError(f"no autoresearch.toml in {root}; create one "
+                                              "with `autoresearch-tui init`.")
+                self.exit(2)
+
+        self.push_screen(InitScreen(root), after)
+
+    def start_loop(self) -> None:
+        self.view.loop_running = True
+        self.view.session_since = self.clock()
+        self.view.state_since = self.clock()
+        self.run_loop()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="loop", name="loop")
+    def run_loop(self) -> int:
+        """The loop's thread: open the session, run it, close it. Returns the exit status."""
+        try:
+            self.source = self.open_source()
+            return self.source.run(self.sink, self.controller)
+        finally:
+            if self.source is not None:
+                try:
+                    self.source.close()
+                except Exception:  # closing must not hide the loop's own error
+                    pass
+            self.loop_finished.set()
+
+    def sink(self, event: Event) -> None:
+        """The loop's event sink (loop thread): events become Messages."""
+        if isinstance(event, OutputLines):
+            if self.activity.push("lines", event.source, event.lines):
+                self.post_message(ActivityBuffered())
+            return
+        if isinstance(event, AgentActivity):
+            if self.activity.push(event.kind, "agent", (event.text,)):
+                self.post_message(ActivityBuffered())
+            return
+        if isinstance(event, ExperimentStarted):
+            if self.activity.push("rule", "", (f"experiment #{event.n}",)):
+                self.post_message(ActivityBuffered())
+        message = MESSAGE_OF.get(type(event))
+        if message is not None:
+            self.post_message(message(event))
+
+    # -- engine messages ------------------------------------------------------------------
+    def _seen(self) -> None:
+        self.events_seen += 1
+
+    @on(SessionOpened)
+    def _session_opened(self, message: SessionOpened) -> None:
+        e = message.event
+        v = self.view
+        v.tag, v.branch, v.metric_name, v.unit, v.direction = (
+            e.tag, e.branch, e.metric_name, e.unit, e.direction)
+        v.experiments = list(e.experiments)
+        v.tokens = Tokens()
+        v.cost_usd = 0.0
+        for x in v.experiments:
+            v.tokens = v.tokens + x.tokens
+            v.cost_usd += x.cost_usd
+        self.sub_title = f"{e.tag} · {e.branch}"
+        self.main.session_opened(v)
+        if e.notice:
+            self.notify(e.notice, title="Note", severity="warning", timeout=10)
+        self.refresh_status()
+        self._seen()
+
+    @on(LoopStateChanged)
+    def _state_changed(self, message: LoopStateChanged) -> None:
+        e = message.event
+        v = self.view
+        if e.state.value != v.state or e.detail != v.detail:
+            if e.state.value != v.state:
+                v.state_since = self.clock()
+            v.state, v.detail = e.state.value, e.detail
+        if e.n is not None and e.state not in (LoopState.DONE, LoopState.FAILED,
+                                               LoopState.PAUSED):
+            v.current = e.n
+        if e.state is LoopState.FAILED and e.detail:
+            v.error = e.detail
+        self.main.state_changed(v)
+        self.refresh_status()
+        self._seen()
+
+    @on(ExperimentBegan)
+    def _experiment_began(self, message: ExperimentBegan) -> None:
+        v = self.view
+        v.current = message.event.n
+        v.current_diff = ""
+        v.shown_n = message.event.n
+        self.main.experiment_began(v, message.event.n)
+        self.refresh_status()
+        self._seen()
+
+    @on(DiffRefreshed)
+    def _diff_refreshed(self, message: DiffRefreshed) -> None:
+        e = message.event
+        if e.n == self.view.current:
+            self.view.current_diff = e.diff
+            self.main.show_diff(e.n, e.diff, live=True)
+        self._seen()
+
+    @on(ProposalArrived)
+    def _proposal_arrived(self, message: ProposalArrived) -> None:
+        e = message.event
+        if e.n == self.view.current:
+            self.view.current_diff = e.diff
+            self.main.show_diff(e.n, e.diff, live=False, description=e.description)
+        self._seen()
+
+    @on(SampleArrived)
+    def _sample_arrived(self, message: SampleArrived) -> None:
+        e = message.event
+        value = "failed" if e.value is None else f"{e.value:g}"
+        planned = f" of {e.planned}" if e.planned else ""
+        self.activity.push("info", "sample", (f"{e.role} sample {e.index + 1}{planned}: "
+                                              f"{value}",))
+        self._drain_activity()
+        self._seen()
+
+    @on(ChecksReported)
+    def _checks_reported(self, message: ChecksReported) -> None:
+        e = message.event
+        verdict = "passed" if e.passed else f"failed{': ' + e.reason if e.reason else ''}"
+        self.activity.push("info", "checks", (f"checks {verdict} ({e.duration_s:.1f} s)",))
+        self._drain_activity()
+        self._seen()
+
+    @on(ExperimentRecorded)
+    def _experiment_recorded(self, message: ExperimentRecorded) -> None:
+        e = message.event
+        v = self.view
+        v.upsert(e.experiment)
+        v.tokens, v.cost_usd = e.totals, e.cost_usd
+        if v.current == e.experiment.n:
+            v.current = None
+        self.main.experiment_recorded(v, e.experiment)
+        if e.new_best:
+            self.notify(f"#{e.experiment.n}: {e.experiment.description or 'kept'}",
+                        title="New best", timeout=4)
+        self.refresh_status()
+        self._seen()
+
+    @on(NoticeRaised)
+    def _notice_raised(self, message: NoticeRaised) -> None:
+        e = message.event
+        if isinstance(e, DriftDetected):
+            text, severity = (f"Drift at #{e.n}: the champion measured {e.before:g} before, "
+                              f"{e.after:g} now. {e.detail}"), "warning"
+        elif isinstance(e, BaselineReset):
+            text, severity = f"Baseline re-measured: {e.reason}", "warning"
+        elif isinstance(e, BudgetReached):
+            text, severity = f"Budget reached: {e.reason}", "information"
+        else:
+            text, severity = e.message, "warning"
+        self.activity.push("info", "note", (text,))
+        self._drain_activity()
+        self.notify(text, severity=severity, timeout=8)
+        self._seen()
+
+    @on(SessionClosed)
+    def _session_closed(self, message: SessionClosed) -> None:
+        e = message.event
+        v = self.view
+        v.summary = e.summary
+        v.exit_status = e.exit_status
+        v.state, v.detail, v.current = "done", e.reason, None
+        self.main.session_closed(v)
+        self.refresh_status()
+        if not self.quitting:
+            from app.screens.modals import SummaryScreen
+
+            self.push_screen(SummaryScreen(e.summary, tag=v.tag), self._after_summary)
+        self._seen()
+
+    def _after_summary(self, choice: str | None) -> None:
+        if choice == "history":
+            self.action_history()
+        elif choice == "quit":
+            self.exit(self.view.exit_status or 0)
+
+    @on(ActivityBuffered)
+    def _activity_buffered(self, message: ActivityBuffered) -> None:
+        self._drain_activity()
+
+    def _drain_activity(self) -> None:
+        self.main.add_activity(self.activity.drain())
+
+    # -- the worker's fate ----------------------------------------------------------------
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "loop":
+            return
+        v = self.view
+        if event.state is WorkerState.SUCCESS:
+            v.loop_running = False
+            v.exit_status = event.worker.result if v.exit_status is None else v.exit_status
+            if v.state not in ("done",):
+                v.state = "stopped"
+            self.refresh_status()
+            if self.quitting:
+                self.exit(v.exit_status or 0)
+        elif event.state is WorkerState.ERROR:
+            v.loop_running = False
+            error = event.worker.error
+            if isinstance(error, UsageError) and not v.tag:
+                # The session could not even open (no repo, bad config, locked): say it on
+                # the command line, as the other subcommands do.
+                self.usage_error = error
+                self.exit(error.exit_status)
+                return
+            v.exit_status = getattr(error, "exit_status", 3)
+            v.state = "failed"
+            v.error = f"the loop stopped: {type(error).__name__}: {error}"
+            self.activity.push("info", "error", (v.error,))
+            self._drain_activity()
+            self.notify(v.error, title="Loop stopped", severity="error", timeout=30)
+            self.refresh_status()
+            if self.quitting:
+                self.exit(v.exit_status)
+        elif event.state is WorkerState.CANCELLED:
+            v.loop_running = False
+
+    # -- status line ------------------------------------------------------------------------
+    def refresh_status(self) -> None:
+        from widgets.status_line import StatusInfo
+
+        v = self.view
+        state = "stopping" if self.quitting and v.loop_running else v.state
+        info = StatusInfo(
+            tag=v.tag, branch=v.branch, state=state, detail=v.detail, n=v.current,
+            state_since=v.state_since, session_since=v.session_since,
+            pause_requested=self.controller.paused and v.loop_running,
+            review=self.controller.review, metric_name=v.metric_name, unit=v.unit,
+            direction=v.direction, baseline=v.baseline, best=v.best, counts=v.counts(),
+            tokens=v.tokens.total, cost_usd=v.cost_usd,
+            queued=self.controller.pending_cherry_picks, error=v.error)
+        self.main.update_status(info)
+
+    # -- actions ----------------------------------------------------------------------------
+    def run_palette_action(self, action: str) -> None:
+        self.call_later(self.run_action, action)
+
+    def action_toggle_pause(self) -> None:
+        if not self.view.loop_running:
+            self.notify("The session is not running.", severity="warning")
+            return
+        paused = self.controller.toggle_pause()
+        if not paused and self.view.state == LoopState.PAUSED.value:
+            self.view.state, self.view.state_since = "resuming", self.clock()
+        self.notify("Pausing after the running step." if paused else "Resumed.", timeout=3)
+        self.refresh_status()
+
+    def action_toggle_review(self) -> None:
+        on_now = not self.controller.review
+        self.controller.set_review(on_now)
+        self.notify("Review mode on: each proposal waits for approve (a) or veto (v)."
+                    if on_now else "Review mode off.", timeout=4)
+        self.refresh_status()
+
+    def action_approve(self) -> None:
+        if self.view.state != LoopState.WAITING_APPROVAL.value:
+            self.notify("No proposal is waiting for approval.", severity="warning")
+            return
+        self.controller.approve()
+        self.notify(f"Approved #{self.view.current}.", timeout=3)
+
+    def action_veto(self) -> None:
+        n = self.view.current
+        if n is None or not self.view.loop_running:
+            self.notify("No proposal to veto right now.", severity="warning")
+            return
+        from app.screens.modals import VetoReasonScreen
+
+        def after(reason: str | None) -> None:
+            if reason is None:
+                return
+            if self.view.current != n:
+                self.notify(f"#{n} was decided before the veto; nothing vetoed.",
+                            severity="warning")
+                return
+            self.controller.veto(reason)
+            self.notify(f"Vetoed #{n}.", timeout=3)
+
+        self.push_screen(VetoReasonScreen(n), after)
+
+    def cherry_pick(self, experiment: Experiment | None) -> None:
+        """Queue `experiment` for cherry-picking (from the table or the history)."""
+        if experiment is None:
+            self.notify("Select an experiment first.", severity="warning")
+            return
+        if not (experiment.candidate or experiment.commit):
+            self.notify(f"#{experiment.n} has no commit to cherry-pick (its diff was empty).",
+                        severity="warning")
+            return
+        if experiment.status in (Status.BASELINE, Status.KEEP):
+            self.notify(f"#{experiment.n} is already part of the champion.",
+                        severity="warning")
+            return
+        if not self.view.loop_running:
+            self.notify("The session is not running; cherry-picks are measured by the loop.",
+                        severity="warning")
+            return
+        self.controller.cherry_pick(experiment.n)
+        self.notify(f"Cherry-pick of #{experiment.n} queued after the running experiment.",
+                    timeout=4)
+        self.refresh_status()
+
+    def action_history(self) -> None:
+        from app.screens.history import HistoryScreen
+
+        if isinstance(self.screen, HistoryScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HistoryScreen())
+
+    def action_help(self) -> None:
+        from app.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen())
+
+    def action_cherry_pick(self) -> None:
+        self.main.action_cherry_pick()
+
+    def action_full_diff(self) -> None:
+        from app.screens.modals import DiffScreen
+
+        self.push_screen(DiffScreen(self.main.diff_title(), self.main.shown_diff()))
+
+    async def action_quit(self) -> None:
+        if not self.view.loop_running:
+            self.exit(self.view.exit_status or 0)
+            return
+        if self.quitting:
+            from app.screens.modals import ConfirmScreen
+
+            def force(yes: bool | None) -> None:
+                if yes:
+                    self.exit(130)
+
+            self.push_screen(ConfirmScreen(
+                "Quit without waiting?", "The loop is still stopping; quitting now may "
+                "leave the running command behind.", yes="Quit now", no="Keep waiting"), force)
+            return
+        from app.screens.modals import ConfirmScreen
+
+        def after(yes: bool | None) -> None:
+            if yes:
+                self.quitting = True
+                self.controller.stop("stopped by the user")
+                self.refresh_status()
+
+        self.push_screen(ConfirmScreen(
+            "Stop the session and quit?",
+            "The running experiment is stopped and recorded as interrupted; the worktree "
+            "returns to the champion. Resume later by launching again.",
+            yes="Stop and quit", no="Keep running"), after)
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The working tree's top, found without git or pygit2 (this runs before the first
+    frame, so it must be cheap)."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
+    from app.config import CONFIG_NAME, load_user_config
+
+    user = load_user_config()
+    cwd = Path.cwd()
+    config_path = Path(args.config) if getattr(args, "config", None) else None
+    root = find_repo_root(cwd)
+    needs_init = None
+    if config_path is None and root is not None and not (root / CONFIG_NAME).exists():
+        needs_init = root
+
+    def open_source() -> LoopSource:
+        from app.engine.runner import open_engine
+
+        return open_engine(cwd=cwd, config_path=config_path, tag=getattr(args, "tag", None),
+                           new=bool(getattr(args, "new", False)),
+                           max_experiments=getattr(args, "max_experiments", None),
+                           max_hours=getattr(args, "max_hours", None),
+                           max_cost=getattr(args, "max_cost", None))
+
+    app = AutoresearchApp(open_source=open_source, paused=bool(getattr(args, "paused", False)),
+                          keymap=dict(user.keymap), theme=user.ui.theme,
+                          needs_init=needs_init)
+    status = app.run()
+    if not app.loop_finished.is_set() and app.view.loop_running:
+        # The app closed while the loop still ran (a forced quit): ask it to stop and give
+        # it a moment to record the experiment as interrupted.
+        app.controller.stop("interrupted")
+        app.loop_finished.wait(10)
+    if app.usage_error is not None:
+        raise app.usage_error
+    return status if isinstance(status, int) else (app.return_code or 0)

@@ -1,0 +1,103 @@
+"""ActivityLog: what is happening now, as a bounded buffer of lines.
+
+The agent's tool calls and streamed text, then the benchmark's and the checks' output. It
+is Textual's `Log` (line API: only visible lines are styled), capped at `max_lines`, with a
+short source column (`agent`, `bench`, `checks`, ...) coloured from the theme.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.highlighter import Highlighter
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Log
+
+SOURCE_WIDTH = 7
+"""Width of the source column, `checks ` included."""
+
+
+class _SourceHighlighter(Highlighter):
+    def __init__(self, log: ActivityLog) -> None:
+        self.log = log
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        if len(plain) >= SOURCE_WIDTH and plain[SOURCE_WIDTH - 1: SOURCE_WIDTH + 1] == " │":
+            text.stylize(self.log.part_style("source"), 0, SOURCE_WIDTH + 1)
+            body = plain[SOURCE_WIDTH + 2:]
+            if body.startswith("▸ "):
+                text.stylize(self.log.part_style("tool"), SOURCE_WIDTH + 2)
+            elif body.startswith(("error", "Error", "Traceback", "!! ")):
+                text.stylize(self.log.part_style("error"), SOURCE_WIDTH + 2)
+        elif plain.startswith("──"):
+            text.stylize(self.log.part_style("rule"))
+
+
+class ActivityLog(Log):
+    """A bounded log of agent activity and command output.
+
+    Agent text arrives as streamed fragments; `add_agent_text` joins them into lines.
+    """
+
+    COMPONENT_CLASSES = {"activity-log--source", "activity-log--tool", "activity-log--error",
+                         "activity-log--rule"}
+
+    DEFAULT_CSS = """
+    ActivityLog { background: $surface; overflow-x: auto; overflow-y: scroll; scrollbar-size: 1 1; }
+    ActivityLog > .activity-log--source { color: $foreground-muted; }
+    ActivityLog > .activity-log--tool { color: $text-accent; }
+    ActivityLog > .activity-log--error { color: $text-error; }
+    ActivityLog > .activity-log--rule { color: $text-primary; text-style: bold; }
+    """
+
+    def __init__(self, *, max_lines: int = 2000, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=max_lines, highlight=True, auto_scroll=True, name=name,
+                         id=id, classes=classes)
+        self.highlighter = _SourceHighlighter(self)
+        self._styles: dict[str, Style] = {}
+        self._partial = ""
+        """An unfinished line of streamed agent text."""
+
+    def notify_style_update(self) -> None:
+        self._styles.clear()
+        super().notify_style_update()
+
+    def part_style(self, part: str) -> Style:
+        style = self._styles.get(part)
+        if style is None:
+            style = self._styles[part] = self.get_component_rich_style(
+                f"activity-log--{part}", partial=True)
+        return style
+
+    @staticmethod
+    def format_line(source: str, line: str) -> str:
+        return f"{source[:SOURCE_WIDTH - 1]:<{SOURCE_WIDTH - 1}} │ {line.rstrip()}"
+
+    def add_lines(self, source: str, lines: Iterable[str]) -> None:
+        """Append output lines of `source`; only the last `max_lines` are kept."""
+        self._flush_partial()
+        lines = list(lines)
+        if self.max_lines is not None and len(lines) > self.max_lines:
+            lines = lines[-self.max_lines:]
+        self.write_lines([self.format_line(source, line) for line in lines])
+
+    def add_agent_text(self, fragment: str) -> None:
+        """Append a streamed text fragment of the agent; complete lines are shown."""
+        text = self._partial + fragment
+        *complete, self._partial = text.split("\n")
+        complete = [line for line in complete if line.strip()]
+        if complete:
+            self.write_lines([self.format_line("agent", line) for line in complete])
+
+    def add_rule(self, title: str) -> None:
+        """A heading line that separates experiments."""
+        self._flush_partial()
+        self.write_line(f"── {title} " + "─" * 20)
+
+    def _flush_partial(self) -> None:
+        if self._partial.strip():
+            self.write_line(self.format_line("agent", self._partial))
+        self._partial = ""

@@ -1,0 +1,232 @@
+"""ExperimentTable: the keep/discard log, one row per experiment, coloured by status.
+
+Columns: `# | commit | metric | Δ champion | secondary | status | description`. The widget
+is given `Experiment` records (and the number of the running experiment, shown as a
+provisional row) and renders them; it keeps the newest row in view unless the user moved
+the cursor away to look at an older one.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from app.engine.records import Experiment, Status
+from widgets.status_style import look_classes, look_css, look_of
+
+COLUMNS = (("#", "n"), ("commit", "commit"), ("metric", "metric"), ("Δ champion", "delta"),
+           ("secondary", "secondary"), ("status", "status"), ("description", "description"))
+
+
+def format_number(value: float | None) -> str:
+    """Four significant digits without exponent noise for everyday magnitudes."""
+    if value is None:
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e6 or magnitude < 1e-3:
+        return f"{value:.3g}"
+    return f"{value:.4g}" if magnitude < 1000 else f"{value:,.0f}"
+
+
+def format_delta(delta: float | None) -> str:
+    return "–" if delta is None else f"{delta * 100:+.1f}%"
+
+
+def _clip(text: str, width: int) -> str:
+    """Cap a cell's text: DataTable sizes columns to content, and one essay would push the
+    other columns off screen."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def is_improvement(delta: float | None, direction: str) -> bool | None:
+    if delta is None or delta == 0:
+        return None
+    return delta < 0 if direction == "lower" else delta > 0
+
+
+class ExperimentTable(DataTable[Text]):
+    """Experiments as rows keyed by their number (`str(n)`).
+
+    | Key | Action |
+    | :- | :- |
+    | up/down, page up/down | move the selection |
+    | enter | post `ExperimentTable.Chosen` for the selected experiment |
+    """
+
+    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | look_classes("experiment-table") | {
+        "experiment-table--better", "experiment-table--worse"}
+
+    DEFAULT_CSS = look_css("ExperimentTable", "experiment-table") + """
+    ExperimentTable > .experiment-table--better { color: $text-success; }
+    ExperimentTable > .experiment-table--worse { color: $text-error; }
+    """
+
+    class Chosen(Message):
+        """The user pressed enter on an experiment's row."""
+
+        def __init__(self, table: ExperimentTable, n: int) -> None:
+            super().__init__()
+            self.table = table
+            self.n = n
+
+        @property
+        def control(self) -> ExperimentTable:
+            return self.table
+
+    def __init__(self, *, metric_name: str = "metric", direction: str = "lower",
+                 show_session: bool = False, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id,
+                         classes=classes)
+        self.metric_name = metric_name
+        self.direction = direction
+        self.show_session = show_session
+        self.experiments: dict[str, Experiment] = {}
+        """Shown experiments by row key."""
+        self.running: int | None = None
+
+    def on_mount(self) -> None:
+        self._add_columns()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.restyle())
+
+    def _add_columns(self) -> None:
+        if self.show_session:
+            self.add_column("session", key="session")
+        for label, key in COLUMNS:
+            self.add_column(self.metric_name if key == "metric" else label, key=key)
+
+    def configure(self, *, metric_name: str, direction: str) -> None:
+        """Name the metric column and set which way is better (once the session is known)."""
+        self.metric_name, self.direction = metric_name, direction
+        self.clear(columns=True)
+        self.experiments.clear()
+        self.running = None
+        self._add_columns()
+
+    # -- what the App calls ---------------------------------------------------------------
+    def set_experiments(self, experiments: Iterable[Experiment], *,
+                        session: str | None = None) -> None:
+        """Replace all rows (resume, filters, theme changes)."""
+        follow = self._following()
+        self.clear()
+        self.experiments.clear()
+        for e in experiments:
+            self._add(e, session=session)
+        if follow:
+            self.show_newest()
+
+    def add_experiment(self, experiment: Experiment, *, session: str | None = None) -> None:
+        """Add or update the row of `experiment` (it replaces the running row of its number)."""
+        follow = self._following()
+        self._add(experiment, session=session)
+        if follow:
+            self.show_newest()
+
+    def set_running(self, n: int | None, label: str = "running") -> None:
+        """Show (or remove) the provisional row of the experiment in progress."""
+        follow = self._following()
+        if self.running is not None and self.running != n:
+            key = self._key(self.running, None)
+            if key not in self.experiments:
+                try:
+                    self.remove_row(key)
+                except RowDoesNotExist:
+                    pass
+        self.running = n
+        if n is None:
+            return
+        key = self._key(n, None)
+        if key in self.experiments:
+            return
+        cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""), Text(""),
+                 Text(label, style=self._style("running")), Text("")]
+        if self.show_session:
+            cells.insert(0, Text(""))
+        self._upsert(key, cells)
+        if follow:
+            self.show_newest()
+
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # no rows, or the row vanished under the cursor
+            return None
+
+    def selected(self) -> Experiment | None:
+        """The experiment under the cursor (None for the running row or an empty table)."""
+        key = self.selected_key()
+        return self.experiments.get(key) if key else None
+
+    def show_newest(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False, scroll=True)
+
+    def restyle(self) -> None:
+        rows = list(self.experiments.items())
+        running = self.running
+        self.clear()
+        self.experiments.clear()
+        for key, e in rows:
+            self._add(e, session=key.split(":", 1)[0] if ":" in key else None)
+        self.running = None
+        self.set_running(running)
+
+    # -- rendering --------------------------------------------------------------------------
+    def _following(self) -> bool:
+        return self.row_count == 0 or self.cursor_row >= self.row_count - 1
+
+    @staticmethod
+    def _key(n: int, session: str | None) -> str:
+        return f"{session}:{n}" if session else str(n)
+
+    def _column_keys(self) -> list[str]:
+        keys = [key for _, key in COLUMNS]
+        return ["session", *keys] if self.show_session else keys
+
+    def _style(self, look: str) -> str:
+        return str(self.get_component_rich_style(f"experiment-table--{look}", partial=True))
+
+    def _add(self, e: Experiment, *, session: str | None) -> None:
+        key = self._key(e.n, session)
+        self.experiments[key] = e
+        if session is None and self.running == e.n:
+            self.running = None
+        self._upsert(key, self._cells(e, session))
+
+    def _upsert(self, key: str, cells: list[Text]) -> None:
+        if key in self.rows:
+            for column, value in zip(self._column_keys(), cells):
+                self.update_cell(key, column, value)
+        else:
+            self.add_row(*cells, key=key)
+
+    def _cells(self, e: Experiment, session: str | None) -> list[Text]:
+        delta = e.delta() if e.status is not Status.BASELINE else None
+        better = is_improvement(delta, self.direction)
+        delta_style = "" if better is None else self._style("better" if better else "worse")
+        secondary = _clip("  ".join(f"{k}={format_number(v)}" for k, v in e.metrics.items()
+                                    if k != self.metric_name), 32)
+        description = e.description.splitlines()[0] if e.description else ""
+        if e.status is Status.VETOED and e.veto_reason:
+            description = f"{description} (vetoed: {e.veto_reason})"
+        elif not e.status.measured and e.reason and not description:
+            description = e.reason
+        description = _clip(description, 72)
+        cells = [Text(str(e.n), justify="right"),
+                 Text(e.short_commit),
+                 Text(format_number(e.metric), justify="right"),
+                 Text(format_delta(delta), justify="right", style=delta_style),
+                 Text(secondary, overflow="ellipsis", no_wrap=True),
+                 Text(str(e.status), style=self._style(look_of(e.status))),
+                 Text(description, overflow="ellipsis", no_wrap=True)]
+        if self.show_session:
+            cells.insert(0, Text(session or ""))
+        return cells

@@ -1,0 +1,211 @@
+"""MetricChart: the metric over experiments, drawn with textual-plotext.
+
+x is the experiment number; every measured experiment is a point coloured by its status;
+a step line follows the champion (the running best); the baseline is a horizontal line.
+Colours come from theme variables, so the chart follows the app theme. Long histories are
+binned to the chart's width (one point per status per column, the best of the bin), so a
+redraw costs the same for 50 experiments or 50,000.
+
+plotext is imported only once the chart is first shown, after the first frame has painted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import Static
+
+from app.engine.records import Experiment, Status
+from widgets.status_style import look_classes, look_css, look_of
+
+if TYPE_CHECKING:
+    from textual_plotext import PlotextPlot
+
+PLOT_LOOKS = ("baseline", "keep", "discard", "warned", "vetoed", "failed", "interrupted")
+"""Draw order: later looks are drawn on top; keeps must not hide under discards."""
+DRAW_ORDER = ("discard", "interrupted", "failed", "vetoed", "warned", "baseline", "keep")
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    n: int
+    value: float
+    look: str
+
+
+def bin_points(points: Sequence[ChartPoint], columns: int, direction: str) -> list[ChartPoint]:
+    """At most one point per look per column: the best value of the bin.
+
+    Keeps and baselines survive binning because each look is binned separately.
+    """
+    if len(points) <= columns or not points:
+        return list(points)
+    first, last = points[0].n, points[-1].n
+    width = max(1, math.ceil((last - first + 1) / max(1, columns)))
+    best: dict[tuple[int, str], ChartPoint] = {}
+    for p in points:
+        key = ((p.n - first) // width, p.look)
+        held = best.get(key)
+        if held is None or (p.value < held.value if direction == "lower"
+                            else p.value > held.value):
+            best[key] = p
+    return sorted(best.values(), key=lambda p: p.n)
+
+
+def champion_steps(experiments: Iterable[Experiment]) -> tuple[list[float], list[float]]:
+    """The running best as a step line: it changes at each baseline and keep."""
+    xs: list[float] = []
+    ys: list[float] = []
+    current: float | None = None
+    last_n = 0
+    for e in experiments:
+        last_n = e.n
+        if e.metric is None or e.status not in (Status.BASELINE, Status.KEEP):
+            continue
+        if current is not None:
+            xs.append(e.n)
+            ys.append(current)
+        current = e.metric
+        xs.append(e.n)
+        ys.append(current)
+    if current is not None and xs and last_n > xs[-1]:
+        xs.append(last_n)
+        ys.append(current)
+    return xs, ys
+
+
+def integer_ticks(first: int, last: int, count: int = 6) -> list[int]:
+    if last <= first:
+        return [first]
+    step = max(1, math.ceil((last - first) / max(1, count - 1)))
+    magnitude = 10 ** int(math.log10(step))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= step)
+    start = first - first % step
+    return [t for t in range(start, last + step, step) if first <= t <= last] or [first]
+
+
+class MetricChart(Widget):
+    """The metric chart. Give it experiments with `set_experiments` / `add_experiment`."""
+
+    COMPONENT_CLASSES = look_classes("metric-chart") | {"metric-chart--champion"}
+
+    DEFAULT_CSS = look_css("MetricChart", "metric-chart") + """
+    MetricChart { height: 1fr; min-height: 5; }
+    MetricChart > .metric-chart--champion { color: $text-success; }
+    MetricChart > Static { color: $foreground-muted; padding: 1 2; }
+    """
+
+    def __init__(self, *, metric_name: str = "metric", unit: str = "", direction: str = "lower",
+                 name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.metric_name = metric_name
+        self.unit = unit
+        self.direction = direction
+        self.experiments: list[Experiment] = []
+        self._plot: PlotextPlot | None = None
+        self.draws = 0
+        """How many times the plot was rebuilt (tests check redraws stay bounded)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first measurement…", id="chart-placeholder")
+
+    def on_mount(self) -> None:
+        # Import plotext after the first frame: it is not needed to show the screen.
+        self.call_after_refresh(self._mount_plot)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
+
+    def _mount_plot(self) -> None:
+        from textual_plotext import PlotextPlot
+
+        chart = self
+
+        class _Plot(PlotextPlot):
+            def render(self) -> Any:
+                chart._draw(self)
+                return super().render()
+
+        self._plot = _Plot()
+        self._plot.display = bool(self._measured())
+        self.mount(self._plot)
+        self._sync_placeholder()
+
+    # -- what the App calls ---------------------------------------------------------------
+    def configure(self, *, metric_name: str, unit: str, direction: str) -> None:
+        self.metric_name, self.unit, self.direction = metric_name, unit, direction
+        self._redraw()
+
+    def set_experiments(self, experiments: Iterable[Experiment]) -> None:
+        self.experiments = list(experiments)
+        self._redraw()
+
+    def add_experiment(self, experiment: Experiment) -> None:
+        if self.experiments and self.experiments[-1].n == experiment.n:
+            self.experiments[-1] = experiment
+        else:
+            self.experiments.append(experiment)
+        self._redraw()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _measured(self) -> list[ChartPoint]:
+        return [ChartPoint(e.n, e.metric, look_of(e.status)) for e in self.experiments
+                if e.metric is not None and math.isfinite(e.metric)]
+
+    def _redraw(self) -> None:
+        self._sync_placeholder()
+        if self._plot is not None:
+            self._plot.refresh()
+
+    def _sync_placeholder(self) -> None:
+        has_points = any(e.metric is not None for e in self.experiments)
+        for static in self.query("#chart-placeholder"):
+            static.display = not has_points or self._plot is None
+        if self._plot is not None:
+            self._plot.display = has_points
+
+    def _rgb(self, look: str) -> tuple[int, int, int]:
+        color = self.get_component_rich_style(f"metric-chart--{look}", partial=True).color
+        triplet = color.get_truecolor() if color is not None else None
+        return (triplet.red, triplet.green, triplet.blue) if triplet else (200, 200, 200)
+
+    def _draw(self, plot: PlotextPlot) -> None:
+        self.draws += 1
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        width, height = plot.size.width, plot.size.height
+        points = self._measured()
+        if not points:
+            return
+        columns = max(8, width - 12)
+        shown = bin_points(points, columns, self.direction)
+        # Lines first, points last: plotext draws later series over earlier ones.
+        baseline = next((e.metric for e in reversed(self.experiments)
+                         if e.status is Status.BASELINE and e.metric is not None), None)
+        if baseline is not None:
+            plt.hline(baseline, self._rgb("baseline"))
+        xs, ys = champion_steps(self.experiments)
+        if len(xs) > 2 * columns:  # many keeps: keep one step per column
+            step = math.ceil(len(xs) / (2 * columns))
+            xs, ys = xs[::step] + xs[-1:], ys[::step] + ys[-1:]
+        if len(xs) > 1:
+            plt.plot(xs, ys, color=self._rgb("champion"), marker="braille")
+        for look in DRAW_ORDER:
+            group = [p for p in shown if p.look == look]
+            if group:
+                plt.scatter([p.n for p in group], [p.value for p in group],
+                            color=self._rgb(look), marker="●" if look == "keep" else "•")
+        first, last = points[0].n, max(points[-1].n, self.experiments[-1].n)
+        ticks = integer_ticks(first, last, max(2, min(8, columns // 8)))
+        plt.xticks(ticks, [str(t) for t in ticks])
+        if last > first:
+            plt.xlim(first - 0.5, last + 0.5)
+        label = f"{self.metric_name} ({self.unit})" if self.unit else self.metric_name
+        arrow = "↓ better" if self.direction == "lower" else "↑ better"
+        plt.ylabel(f"{label} {arrow}")
+        if height >= 10:
+            plt.xlabel("experiment")

@@ -1,0 +1,168 @@
+"""StatusLine: two lines that say what the session is doing and how it is going.
+
+Line 1: spinner, state (and detail such as "2 of 3"), the experiment number, how long the
+state has lasted, mode badges (paused, review), the session's branch.
+Line 2: baseline -> best with the improvement, counts per status, tokens and cost, time.
+
+The App gives it a `StatusInfo`; the widget only formats it. Time comes from an injectable
+clock so snapshot tests are deterministic; the spinner frame is derived from the clock too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rich.text import Text
+from textual.widget import Widget
+
+from app.engine.records import improvement
+from widgets.experiment_table import format_number
+from widgets.status_style import look_classes, look_css, look_of
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+IDLE_STATES = {"paused", "done", "failed", "waiting for approval", "stopped"}
+
+
+@dataclass
+class StatusInfo:
+    tag: str = ""
+    branch: str = ""
+    state: str = "starting"
+    """A `LoopState` value, or `stopping` / `stopped` (UI-side states)."""
+    detail: str = ""
+    n: int | None = None
+    state_since: float | None = None
+    session_since: float | None = None
+    pause_requested: bool = False
+    review: bool = False
+    metric_name: str = "metric"
+    unit: str = ""
+    direction: str = "lower"
+    baseline: float | None = None
+    best: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+    cost_usd: float = 0.0
+    queued: tuple[int, ...] = ()
+    """Experiments queued for cherry-picking."""
+    error: str = ""
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_tokens(tokens: int) -> str:
+    if tokens >= 1_000_000:
+        return f"{tokens / 1e6:.1f}M"
+    if tokens >= 1000:
+        return f"{tokens / 1e3:.0f}k"
+    return str(tokens)
+
+
+class StatusLine(Widget):
+    """The session's state at a glance."""
+
+    COMPONENT_CLASSES = look_classes("status-line") | {
+        "status-line--state", "status-line--badge", "status-line--paused", "status-line--good",
+        "status-line--bad", "status-line--muted", "status-line--error"}
+
+    DEFAULT_CSS = look_css("StatusLine", "status-line") + """
+    StatusLine { height: 2; background: $panel; padding: 0 1; }
+    StatusLine > .status-line--state { color: $text-accent; text-style: bold; }
+    StatusLine > .status-line--badge { background: $primary; color: $text; text-style: bold; }
+    StatusLine > .status-line--paused { background: $warning; color: $background; text-style: bold; }
+    StatusLine > .status-line--good { color: $text-success; text-style: bold; }
+    StatusLine > .status-line--bad { color: $text-error; }
+    StatusLine > .status-line--muted { color: $foreground-muted; }
+    StatusLine > .status-line--error { background: $error; color: $text; text-style: bold; }
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.clock = clock
+        self.info = StatusInfo()
+
+    def on_mount(self) -> None:
+        # Only this widget repaints on the tick; the rest of the screen is untouched.
+        self.set_interval(0.25, self._tick)
+
+    def _tick(self) -> None:
+        if self.info.state not in IDLE_STATES or self.info.pause_requested:
+            self.refresh()
+
+    def update_info(self, info: StatusInfo) -> None:
+        self.info = info
+        self.refresh()
+
+    def _style(self, part: str) -> str:
+        return str(self.get_component_rich_style(f"status-line--{part}", partial=True))
+
+    def render(self) -> Text:
+        info, now = self.info, self.clock()
+        return Text("\n").join([self._first_line(info, now), self._second_line(info, now)])
+
+    def _first_line(self, info: StatusInfo, now: float) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if info.error:
+            line.append(" error ", self._style("error"))
+            line.append(f" {info.error}")
+            return line
+        active = info.state not in IDLE_STATES
+        spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
+        state = info.state + (f" {info.detail}" if info.detail else "")
+        if info.pause_requested and info.state != "paused":
+            state += " (pausing after this step)"
+        line.append(f"{spin} ", self._style("state"))
+        line.append(state, self._style("paused") if info.state == "paused" else
+                    self._style("state"))
+        if info.n is not None and info.state not in ("done", "stopped"):
+            line.append(f"  #{info.n}")
+        if info.state_since is not None and info.state not in ("done", "stopped"):
+            line.append(f"  {format_duration(now - info.state_since)}", self._style("muted"))
+        if info.review:
+            line.append("  ")
+            line.append(" REVIEW ", self._style("badge"))
+        if info.queued:
+            line.append(f"  cherry-pick queued: {', '.join(f'#{n}' for n in info.queued)}",
+                        self._style("muted"))
+        if info.branch:
+            line.append("  │ ", self._style("muted"))
+            line.append(info.branch)
+        return line
+
+    def _second_line(self, info: StatusInfo, now: float) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        unit = f" {info.unit}" if info.unit else ""
+        line.append(f"{info.metric_name} ")
+        if info.baseline is None:
+            line.append("no baseline yet", self._style("muted"))
+        else:
+            line.append(f"{format_number(info.baseline)} → ")
+            best = info.best if info.best is not None else info.baseline
+            gain = improvement(info.baseline, best, info.direction)
+            line.append(f"{format_number(best)}{unit}",
+                        self._style("good") if gain > 0 else "")
+            if gain:
+                line.append(f" ({gain * 100:+.1f}%)",
+                            self._style("good") if gain > 0 else self._style("bad"))
+        if info.counts:
+            line.append("  │ ", self._style("muted"))
+            order = sorted(((status, count) for status, count in info.counts.items()
+                            if status != "baseline"), key=lambda kv: (kv[0] != "keep", kv[0]))
+            for i, (status, count) in enumerate(order):
+                if i:
+                    line.append(" · ", self._style("muted"))
+                line.append(f"{count} {status}", self._style(look_of(status)))
+        line.append("  │ ", self._style("muted"))
+        line.append(f"{format_tokens(info.tokens)} tok · ${info.cost_usd:.2f}")
+        if info.session_since is not None:
+            line.append(f" · {format_duration(now - info.session_since)}", self._style("muted"))
+        line.rstrip()
+        return line
