@@ -144,8 +144,30 @@ def test_overloaded_until_retries_run_out_is_an_agent_error(repo: Path) -> None:
         assert len(api.requests) == 4  # one success, then 1 try + 2 retries
     assert "529" in str(info.value) and "Overloaded" in str(info.value)
     assert info.value.retry_after_s == pytest.approx(0.01)
+    assert info.value.transient  # the loop backs off before the next experiment
     assert info.value.tokens.total > 0  # what the first turn cost is not lost
     assert info.value.cost_usd > 0
+
+
+def test_a_bad_request_is_an_agent_error_that_is_not_an_outage(repo: Path) -> None:
+    with FakeMessagesAPI([error(400, "prompt is too long")]) as api:
+        with pytest.raises(AgentError, match="400: prompt is too long") as info:
+            _agent(api).propose(_context(repo))
+        assert len(api.requests) == 1
+    assert not info.value.transient
+
+
+def test_unreachable_server_is_a_transient_agent_error(repo: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    agent = AnthropicAgent(AnthropicConfig(base_url=f"http://127.0.0.1:{port}"),
+                           max_retries=0)
+    with pytest.raises(AgentError, match="cannot reach the Anthropic API") as info:
+        agent.propose(_context(repo))
+    assert info.value.transient
 
 
 def test_rejected_key_is_fatal_and_not_retried(repo: Path) -> None:
@@ -308,3 +330,79 @@ def test_unscripted_server_reply_shape_round_trips_json(repo: Path) -> None:
                                          messages=[{"role": "user", "content": "x"}])
         assert json.loads(api.requests[0].body)["messages"][0]["content"] == "x"
     assert message.content[0].text == "hi" and message.usage.output_tokens > 0
+
+
+# ---------------------------------------------------------------------------------------
+# End to end: `autoresearch-tui run --headless` with kind = "anthropic" against the fake.
+
+
+def _scripted_researcher(request: dict[str, Any], index: int) -> Reply:
+    """A fake model that, in each experiment, reads nums/a.txt, lowers it by 10, finishes."""
+    messages = request["messages"]
+    if len(messages) == 1:
+        return tool_calls(("read_file", {"path": "nums/a.txt"}),
+                          say="The score sums nums/*.txt; a.txt dominates.")
+    if len(messages) == 3:
+        result = messages[2]["content"][0]["content"]
+        value = int(result.splitlines()[1].split()[-1])
+        return tool_calls(("edit_file", {"path": "nums/a.txt", "old": f"{value}\n",
+                                         "new": f"{value - 10}\n"}))
+    return tool_calls(("finish", {"description": "Lower a by 10",
+                                  "hypothesis": "a is summed into the score",
+                                  "learned": "each 10 off a is 10 off the score"}))
+
+
+def test_headless_session_with_the_claude_agent_keeps_its_changes(
+        project: Any, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from app.engine.history import read_log
+
+    with FakeMessagesAPI(responder=_scripted_researcher) as api:
+        project.write("autoresearch.toml", f"""\
+            [metric]
+            command = "python3 bench.py"
+            name = "score"
+            calibration_runs = 3
+            repeats = 2
+            max_repeats = 4
+            timeout_s = 20
+
+            [checks]
+            command = "python3 check.py"
+
+            [agent]
+            kind = "anthropic"
+
+            [agent.anthropic]
+            base_url = "{api.base_url}"
+            model = "claude-sonnet-5-5"
+            history_window = 5
+            """)
+        project.commit("use the claude agent")
+        env = {**os.environ, "ANTHROPIC_API_KEY": KEY}
+        done = subprocess.run([sys.executable, "-m", "app", "run", "--headless",
+                               "--max-experiments", "3"], cwd=project.root, env=env,
+                              capture_output=True, text=True, timeout=120)
+        requests = list(api.requests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (project.root / "nums/a.txt").read_text() == "50\n"  # the user's checkout
+    logs = list((project.root / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
+    assert len(logs) == 1
+    experiments = [e for e in read_log(logs[0]).experiments if e.n > 0]
+    assert [str(e.status) for e in experiments] == ["keep", "keep", "keep"], done.stdout
+    assert [e.metric for e in experiments] == [40.0, 30.0, 20.0]
+    assert all(e.description == "Lower a by 10" and e.tokens.total > 0 and e.cost_usd > 0
+               for e in experiments)
+    assert len(requests) == 9
+    for path in project.root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert KEY.encode() not in path.read_bytes(), path
+    print()
+    for e, first in zip(experiments, requests[::3]):
+        sizes = [r.size for r in requests[(e.n - 1) * 3:e.n * 3]]
+        print(f"experiment {e.n}: {e.status} {e.metric:g}; tokens in {e.tokens.input}, "
+              f"out {e.tokens.output}, cache read {e.tokens.cache_read}, cache write "
+              f"{e.tokens.cache_write}; ${e.cost_usd:.4f}; request bytes {sizes}")
+    print(done.stdout)

@@ -246,7 +246,7 @@ class AnthropicAgent:
             flush()
             where = self.base_url or "api.anthropic.com"
             raise self._error(stats, f"cannot reach the Anthropic API at {where} "
-                                     f"({type(exc).__name__}: {exc})") from None
+                                     f"({type(exc).__name__}: {exc})", transient=True) from None
         except (ValueError, anthropic.AnthropicError) as exc:
             flush()
             raise self._error(stats, f"bad response from the Anthropic API: {exc}") from None
@@ -264,9 +264,11 @@ class AnthropicAgent:
         stats.cost_usd = cost_usd(stats.tokens, self.config.prices)
 
     def _error(self, stats: ExperimentStats, message: str,
-               retry_after_s: float | None = None) -> AgentError:
+               retry_after_s: float | None = None, transient: bool = False) -> AgentError:
+        """An AgentError carrying what was spent; `transient` for outages (the loop backs
+        off before the next experiment)."""
         return AgentError(message, tokens=stats.tokens, cost_usd=stats.cost_usd,
-                          retry_after_s=retry_after_s)
+                          retry_after_s=retry_after_s, transient=transient)
 
     def _status_error(self, exc: anthropic.APIStatusError, stats: ExperimentStats
                       ) -> Exception:
@@ -284,8 +286,10 @@ class AnthropicAgent:
                                    f"[agent.anthropic] model ({self.config.model!r}) and "
                                    "base_url.")
         retry = retry_after_seconds(getattr(exc.response, "headers", None))
-        return self._error(stats, f"Anthropic API error {status} after "
-                                  f"{self.max_retries} retries: {detail}", retry)
+        transient = status in (408, 409, 429) or status >= 500
+        tried = f" after {self.max_retries} retries" if transient else ""
+        return self._error(stats, f"Anthropic API error {status}{tried}: {detail}", retry,
+                           transient)
 
     def _run_tools(self, ctx: AgentContext, sandbox: Sandbox, calls: list[dict[str, Any]],
                    stats: ExperimentStats) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
