@@ -217,21 +217,35 @@ def _dead_ends(experiments: Sequence[Experiment], segments: Sequence[Segment],
     lines = ["## Dead ends", ""]
     if not by_status:
         return lines + ["None.", ""]
+    segment_of = {e.n: s for s in segments for e in s.experiments}
+    final_metric = segments[-1].metric_name if segments else ""
     for status in DEAD_END_ORDER:
         group = by_status.get(status)
         if not group:
             continue
+        shown = group[:MAX_DEAD_ENDS]
+        # Imported logs often put the reason in the description only: no empty column then.
+        with_reason = any(_reason(e) != "-" for e in shown)
         lines += [f"### {DEAD_END_TITLES[status]} ({len(group)})", "",
-                  "| # | metric | vs champion | reason | change |", "|---:|---:|---:|---|---|"]
-        for e in group[:MAX_DEAD_ENDS]:
-            versus = "-"
+                  "| # | metric | gain vs champion | " + ("reason | " if with_reason else "")
+                  + "change |",
+                  "|---:|---:|---:|" + ("---|" if with_reason else "") + "---|"]
+        for e in shown:
+            segment = segment_of.get(e.n)
+            direction = segment.direction if segment else "lower"
+            gain = "-"
             if e.metric is not None and e.champion_metric:
-                versus = f"{(e.metric - e.champion_metric) / abs(e.champion_metric):+.1%}"
-            lines.append(f"| {e.n} | {format_value(e.metric)} | {versus} | "
-                         f"{_cell(_reason(e), 160)} | {_cell(e.description)} |")
+                gain = f"{improvement(e.champion_metric, e.metric, direction) + 0.0:+.1%}"
+            value = format_value(e.metric)
+            if e.metric is not None and segment and segment.metric_name != final_metric:
+                value += f" ({segment.metric_name})"
+            reason = f"{_cell(_reason(e), 160)} | " if with_reason else ""
+            lines.append(f"| {e.n} | {_inline(value)} | {gain} | {reason}"
+                         f"{_cell(e.description)} |")
         if len(group) > MAX_DEAD_ENDS:
-            lines.append(f"| | | | … and {len(group) - MAX_DEAD_ENDS} more | "
-                         f"`autoresearch-tui history --tag {tag}` lists them all |")
+            lines.append(f"| | | | … and {len(group) - MAX_DEAD_ENDS} more: "
+                         f"`autoresearch-tui history --tag {tag}` lists them all |"
+                         + (" |" if with_reason else ""))
         lines.append("")
     return lines
 
@@ -253,7 +267,7 @@ def _segments_section(segments: Sequence[Segment], tail: Sequence[Segment]) -> l
         lines.append(f"| {index} | #{first}–#{last} | `{segment.metric_name}`{unit}, "
                      f"{segment.direction} | {format_value(base.metric if base else None)} | "
                      f"{format_value(best.metric if best else None)} | "
-                     f"{f'{gain:.1%}' if gain is not None else '-'} |")
+                     f"{f'{gain + 0.0:.1%}' if gain is not None else '-'} |")
     return lines + [""]
 
 
