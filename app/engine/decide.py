@@ -23,18 +23,23 @@ The rule, in short (docs/decisions.md says it in plain words):
   between looks (each look reuses all earlier samples) and with 5 champion samples its
   per-look level (0.6% for 8 looks) is below the smallest p-value a 5-vs-3 or 5-vs-4 rank
   test can reach (1.8% and 0.8%): the first two looks could never keep. We use a Pocock
-  boundary (the same nominal level at every look) computed for the actual information of
-  each look (1 / (1/m + 1/n) for m champion and n candidate samples) from the canonical
-  joint normal distribution of group-sequential statistics. Pocock stops clear winners
-  earliest, which is what saves runs; O'Brien-Fleming keeps the last look near `alpha` but
-  makes early keeps nearly impossible with our small first looks, and it measured worse in
-  benchmarks/decision_quality.py (more runs for the same misses).
-* Futility: a candidate that is not heading anywhere is discarded early, which is where
-  most of the saved runs come from (most proposals do nothing). Futility can only turn a
-  keep into a discard, never the reverse, so it cannot raise the false-keep rate.
+  boundary: the same nominal level at every look, the largest one whose overall false-keep
+  rate is at most `alpha`, found by simulating the rank tests themselves (under "no
+  effect" they are distribution-free, so this is exact up to simulation error). Pocock
+  stops clear winners earliest, which is what saves runs; O'Brien-Fleming and the
+  Wang-Tsiatis shape halfway to it (strict early looks, a last look near `alpha`) took
+  0.1-0.3 more runs per decision for the same misses in benchmarks/decision_quality.py.
+* Futility: before the last look, a candidate whose standardized rank sum is below a
+  rising bound (0.3 at look 1 to 1.5) is discarded: most proposals do nothing, and this
+  is where most of the saved runs come from. Futility only ever turns a "more" into a
+  discard, so it cannot raise the false-keep rate.
 * Interleave: with `interleaved=True` the champion was measured alternately with the
-  candidate (A/B/A/B); only those fresh champion samples are compared, so slow machine
-  drift (thermal throttling, a background job) cancels instead of looking like a win.
+  candidate (A/B/A/B); only those fresh champion samples are compared, after removing a
+  robust linear time trend, so slow machine drift (thermal throttling, a background job)
+  neither looks like a win nor hides one. Its level is simulated for that procedure.
+  Without interleaving the champion's samples were measured earlier, and drift of a
+  quarter of the noise per run is enough to make any rule keep useless changes (see the
+  benchmark's drift rows).
 
 Confidence is the improvement of the medians over the noise (the pooled median absolute
 deviation), read like pi-autoresearch's MAD score: >= 2 likely real, 1-2 marginal, < 1
@@ -61,6 +66,9 @@ EXACT_LIMIT = 100
 
 _PATHS = 20_000
 """Simulated paths per sequential boundary (about 0.1 s each, cached)."""
+
+_PATHS_INTERLEAVED = 5_000
+"""Simulated paths for the interleaved boundary (about 1 s, once per session)."""
 
 
 @dataclass(frozen=True)
@@ -196,41 +204,73 @@ def _p_from_pairs(m: int, n: int, u: int) -> float:
 
 
 @lru_cache(maxsize=256)
-def _sequential_level(m: int, n_first: int, looks: int, alpha: float, interleaved: bool) -> float:
+def _sequential_level(m: int, n_first: int, looks: int, alpha: float) -> float:
     """The nominal level every look uses so that P(some look keeps | no effect) <= alpha.
 
     Under "no effect" all samples are exchangeable, so the whole sequence of rank tests is
     distribution-free: its behaviour does not depend on the benchmark. We simulate it
-    directly (uniform samples, nested exactly as the loop nests them: a fixed champion, or
-    a champion that grows with the candidate when interleaved), record each path's smallest
-    p-value over the looks, and take the largest level that at most alpha of the paths
-    reach. That is a Pocock boundary (one level for all looks) for the real, discrete rank
-    statistics; a normal approximation of them (the canonical joint distribution of
-    group-sequential tests) came out 0.4 points above alpha with 20 champion samples.
-    The simulation is seeded (the same boundary every time) and aims 1.64 standard errors
-    below alpha, so that its own sampling error does not push the rate above alpha.
+    directly (uniform samples, nested exactly as the loop nests them: m fixed champion
+    samples, a candidate growing from n_first by one per look), record each path's
+    smallest p-value over the looks, and take the largest level that at most alpha of the
+    paths reach. That is a Pocock boundary (one level for all looks) for the real,
+    discrete rank statistics; a normal approximation of them (the canonical joint
+    distribution of group-sequential tests) came out 0.4 points above alpha with 20
+    champion samples. The simulation is seeded (the same boundary every time) and aims
+    1.64 standard errors below alpha, so that its own sampling error does not push the
+    rate above alpha.
     """
     if looks <= 1:
         return alpha
     rng = random.Random(20261127)
     minima = []
     for _ in range(_PATHS):
-        champ = [] if interleaved else sorted(rng.random() for _ in range(m))
+        champ = sorted(rng.random() for _ in range(m))
         cand: list[float] = []
         u, best = 0, 1.0
         for k in range(looks):
             while len(cand) < n_first + k:
-                if interleaved:
-                    c = rng.random()
-                    u += len(cand) - bisect.bisect_left(cand, c)
-                    bisect.insort(champ, c)
                 x = rng.random()
                 u += bisect.bisect_left(champ, x)
-                bisect.insort(cand, x)
-            best = min(best, _p_from_pairs(len(champ), len(cand), u))
+                cand.append(x)
+            best = min(best, _p_from_pairs(m, len(cand), u))
         minima.append(best)
-    minima.sort()
-    allowed = alpha * _PATHS - 1.64 * math.sqrt(alpha * (1 - alpha) * _PATHS)
+    return _level_from_minima(minima, alpha)
+
+
+@lru_cache(maxsize=64)
+def _interleaved_level(n_first: int, looks: int, alpha: float) -> float:
+    """The Pocock level for interleaved decisions, which rank the detrended samples.
+
+    Removing an estimated trend makes the residuals only nearly exchangeable (the slope's
+    own error moves the two groups apart a little), and a plain rank-test level kept 6-7%
+    of useless changes. So we simulate the real procedure instead: normal samples with no
+    effect, detrended and ranked exactly as `evaluate` does, nested as the loop measures
+    them. The procedure is unchanged by any linear drift (Theil-Sen follows a trend added
+    to the data exactly), so this level holds under linear drift too; with fewer paths
+    than `_sequential_level` (detrending costs more), it aims 1.64 standard errors lower.
+    """
+    if looks <= 1:
+        return alpha
+    rng = random.Random(20261127)
+    minima = []
+    for _ in range(_PATHS_INTERLEAVED):
+        cand: list[float] = []
+        champ: list[float] = []
+        best = 1.0
+        for k in range(looks):
+            while len(cand) < n_first + k:
+                champ.append(rng.gauss(0.0, 1.0))
+                cand.append(rng.gauss(0.0, 1.0))
+            best = min(best, rank_test(*_detrended(cand, champ))[0])
+        minima.append(best)
+    return _level_from_minima(minima, alpha)
+
+
+def _level_from_minima(minima: list[float], alpha: float) -> float:
+    """The largest level that at most alpha of the paths reach (less 1.64 standard errors)."""
+    minima = sorted(minima)
+    paths = len(minima)
+    allowed = alpha * paths - 1.64 * math.sqrt(alpha * (1 - alpha) * paths)
     level = 0.0
     for i, v in enumerate(minima):
         # Paths with p <= v: all up to the last copy of v.
@@ -260,6 +300,24 @@ def _futility_bound(look: int, max_looks: int) -> float:
     if max_looks <= 2:
         return first
     return first + (last - first) * (look - 1) / (max_looks - 2)
+
+
+def _detrended(cand: Sequence[float], champ: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Remove a linear time trend from interleaved samples (champion at even, candidate at odd times).
+
+    Interleaving alone cancels drift only on average: within a 20-run decision a drifting
+    machine spreads both groups (hiding real effects) and the candidate, always measured
+    just after its champion run, carries one run's worth of drift. The slope is a
+    Theil-Sen estimate (the median of pairwise slopes) taken within each group only, so a
+    real difference between the groups never leaks into it, and one outlier cannot tilt it.
+    """
+    slopes = [(g[j] - g[i]) / (2 * (j - i)) for g in (cand, champ)
+              for i in range(len(g)) for j in range(i + 1, len(g))]
+    if not slopes:
+        return list(cand), list(champ)
+    b = statistics.median(slopes)
+    return ([v - b * (2 * i + 1) for i, v in enumerate(cand)],
+            [v - b * (2 * i) for i, v in enumerate(champ)])
 
 
 def _gains(values: Sequence[float], direction: str) -> list[float]:
@@ -305,17 +363,24 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     look = min(max(1, look), max_looks)
     n = len(candidate)
     champ = list(champion)
-    if interleaved and len(champ) >= n:
+    interleaved = interleaved and len(champ) >= n
+    if interleaved:
         champ = champ[-n:]
     cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
     change = _relative_change(candidate, champ)
     confidence = _confidence(cand_g, champ_g, noise)
     shift = min_effect * abs(statistics.median(champ_g))
-    p, z = rank_test(cand_g, [v + shift for v in champ_g])
+    test_cand, test_champ = cand_g, [v + shift for v in champ_g]
+    if interleaved:
+        test_cand, test_champ = _detrended(test_cand, test_champ)
+    p, z = rank_test(test_cand, test_champ)
     n_first = max(1, n - (look - 1))
-    level = _sequential_level(0 if interleaved else len(champ), n_first, max_looks, alpha,
-                              interleaved)
-    p_adj = min(1.0, p * alpha / level)
+    if interleaved:
+        level = _interleaved_level(n_first, max_looks, alpha)
+    else:
+        level = _sequential_level(len(champ), n_first, max_looks, alpha)
+    # Scaled so that keep <=> p_adj <= alpha; level 0: these sample sizes can never be credible.
+    p_adj = min(1.0, p * alpha / level) if level > 0 else 1.0
     facts = (f"median {change:+.2%} vs champion, confidence {confidence:.1f}, "
              f"p={p_adj:.3g} (n={n} vs {len(champ)}, look {look}/{max_looks})")
     effect = f" by more than {min_effect:.2%}" if min_effect else ""
