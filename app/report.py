@@ -169,9 +169,9 @@ def _summary(experiments: Sequence[Experiment], tail: Sequence[Segment], final: 
         rows.append(("Tokens", f"{tokens.total:,} ({detail})"))
     else:
         rows.append(("Tokens", "not recorded"))
-    score = _noise_score(tail, final)
-    if score is not None:
-        rows.append(("Confidence", f"{score:.1f}x the noise: {_verdict(score)}"))
+    noise = _noise_score(tail, final)
+    if noise is not None:
+        rows.append(("Confidence", f"{_times(noise[0])} the noise: {_verdict(noise[0])}"))
     return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
@@ -277,11 +277,10 @@ def _confidence_section(tail: Sequence[Segment], final: Segment) -> list[str]:
     best = _best(tail, final.direction)
     if baseline is None or best is None or best is baseline:
         return lines + ["No kept improvement over the baseline to judge.", ""]
-    score = _noise_score(tail, final)
-    if score is not None:
-        lines.append(f"- Improvement over noise: **{score:.1f}x** the median absolute deviation "
-                     f"of all measured results: {_verdict(score)} (>= 2 likely real, 1-2 "
-                     "marginal, < 1 within noise).")
+    noise = _noise_score(tail, final)
+    if noise is not None:
+        lines.append(f"- Improvement over noise: **{_times(noise[0])}** {noise[1]}: "
+                     f"{_verdict(noise[0])} (>= 2 likely real, 1-2 marginal, < 1 within noise).")
     if len(baseline.samples) >= 2 and len(best.samples) >= 2:
         med_b, med_x = statistics.median(baseline.samples), statistics.median(best.samples)
         line = (f"- Samples: baseline median {format_value(med_b)} over {len(baseline.samples)}"
@@ -321,18 +320,37 @@ def _best(tail: Sequence[Segment], direction: str) -> Experiment | None:
     return best
 
 
-def _noise_score(tail: Sequence[Segment], final: Segment) -> float | None:
-    """|best - baseline| / MAD of every measured result (pi-autoresearch's confidence)."""
-    values = [e.metric for s in tail for e in s.experiments if e.metric is not None]
+def _noise_score(tail: Sequence[Segment], final: Segment) -> tuple[float, str] | None:
+    """How many times the noise the improvement is, and what the noise was measured on.
+
+    With repeated samples of the baseline, the noise is their median absolute deviation (the
+    run-to-run spread of one unchanged program). Without (imported logs), it is the MAD of all
+    measured results, as pi-autoresearch computes its confidence: a rougher, larger floor.
+    """
     baseline = next((s.baseline for s in tail if s.baseline is not None), None)
     best = _best(tail, final.direction)
-    if len(values) < 3 or baseline is None or best is None or baseline.metric is None:
+    if baseline is None or best is None or baseline.metric is None or best.metric is None:
+        return None
+    if len(baseline.samples) >= 3:
+        middle = statistics.median(baseline.samples)
+        mad = statistics.median(abs(v - middle) for v in baseline.samples)
+        if mad > 0:
+            return (abs(best.metric - baseline.metric) / mad,
+                    f"the baseline's run-to-run spread (MAD of its {len(baseline.samples)} "
+                    "samples)")
+    values = [e.metric for s in tail for e in s.experiments if e.metric is not None]
+    if len(values) < 3:
         return None
     middle = statistics.median(values)
     mad = statistics.median(abs(v - middle) for v in values)
     if mad == 0:
         return None
-    return abs((best.metric or 0.0) - baseline.metric) / mad
+    return (abs(best.metric - baseline.metric) / mad,
+            "the median absolute deviation of all measured results")
+
+
+def _times(score: float) -> str:
+    return f"{score:.1f}x" if score < 100 else f"{score:,.0f}x"
 
 
 def _verdict(score: float) -> str:
