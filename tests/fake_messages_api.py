@@ -146,7 +146,8 @@ class FakeMessagesAPI:
     def base_url(self) -> str:
         assert self._server is not None, "start() the server first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}" if isinstance(host, str) else \
+            f"http://{host.decode()}:{port}"
 
     def add(self, *replies: Reply) -> None:
         with self._lock:

@@ -329,7 +329,8 @@ def test_unscripted_server_reply_shape_round_trips_json(repo: Path) -> None:
         message = client.messages.create(model="m", max_tokens=10,
                                          messages=[{"role": "user", "content": "x"}])
         assert json.loads(api.requests[0].body)["messages"][0]["content"] == "x"
-    assert message.content[0].text == "hi" and message.usage.output_tokens > 0
+    block = message.content[0]
+    assert block.type == "text" and block.text == "hi" and message.usage.output_tokens > 0
 
 
 # ---------------------------------------------------------------------------------------

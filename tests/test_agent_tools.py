@@ -262,3 +262,23 @@ def test_call_summaries_are_short() -> None:
     assert summarize_call("edit_file", {"path": "a.py", "old": "a\nb", "new": "c"}) \
         == "edit_file a.py (-2 +1 lines)"
     assert len(summarize_call("run_command", {"command": "x" * 1000})) < 130
+
+
+def test_bad_arguments_are_tool_errors_not_crashes(world: dict[str, Path]) -> None:
+    wt = world["wt"]
+    (wt / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    sandbox = _sandbox(wt)
+    for name, args in [("read_file", {"path": "a.py", "start_line": "ten"}),
+                       ("read_file", {"path": "a.py", "colour": "red"}),
+                       ("list_files", {"depth": "deep"}),
+                       ("edit_file", {"path": "latin1.txt", "old": "caf", "new": "x"}),
+                       ("edit_file", {"path": "a.py", "old": "", "new": "x"}),
+                       ("write_file", {"path": "n.py", "content": None}),
+                       ("search", {"pattern": ""}),
+                       ("read_file", {"path": "sub"}),
+                       ("read_file", {"path": "missing.py"}),
+                       ("delete_file", {"path": "sub"})]:
+        with pytest.raises(ToolError):
+            sandbox.run(name, args)
+    assert not (wt / "n.py").exists()
+    assert (wt / "sub/b.py").exists()

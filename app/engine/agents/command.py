@@ -33,7 +33,8 @@ HISTORY_WINDOW = 15
 TAIL_LINES = 40
 TAIL_CHARS = 4_000
 BATCH_S = 0.2
-_FIELD = re.compile(r"^\s*(?:[*#>`_-]+\s*)?(DESCRIPTION|HYPOTHESIS|LEARNED)\s*:[*_`]*\s*(.*?)[\s`*_]*$")
+_FIELD = re.compile(r"^\s*(?:[*#>`_-]+\s*)?(DESCRIPTION|HYPOTHESIS|LEARNED)\s*:[*_`]*\s*"
+                    r"(.*?)[\s`*_]*$")
 """`DESCRIPTION: ...`, also as Markdown agents print it (`**DESCRIPTION:** ...`)."""
 
 
