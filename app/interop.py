@@ -496,7 +496,8 @@ def store_import(common_dir: Path, imported: ImportedLog) -> Path:
             raise UsageError(f"a session named {tag!r} already exists and is not an import; "
                              "rename the file you import (the session is named after it).")
     sessions.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{tag}.", dir=sessions))
+    # '+' is outside the tag alphabet, so no session listing ever mistakes these for sessions.
+    staging = Path(tempfile.mkdtemp(prefix=f"{tag}+staging-", dir=sessions))
     try:
         writer = LogWriter(staging / "log.jsonl")
         first = imported.segments[0]
@@ -517,7 +518,7 @@ def store_import(common_dir: Path, imported: ImportedLog) -> Path:
                 writer.append_experiment(experiment)
         writer.close()
         if target.exists():
-            old = target.with_name(f".{tag}.old.{os.getpid()}")
+            old = target.with_name(f"{tag}+old-{os.getpid()}")
             target.rename(old)
             staging.rename(target)
             shutil.rmtree(old, ignore_errors=True)
