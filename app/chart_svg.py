@@ -37,7 +37,7 @@ TICK_COLOURS: dict[Status, str] = {
     Status.AGENT_ERROR: "#8c564b",
 }
 OTHER_TICK = "#7f7f7f"
-MAX_LABELS = 40
+MAX_LABELS = 30
 LABEL_CHARS = 42
 
 
@@ -139,8 +139,8 @@ def progress_chart(experiments: Sequence[Experiment], *, metric_name: str, unit:
     ]
     # Title and axis labels.
     n_done = sum(1 for e in experiments if e.status is not Status.BASELINE)
-    heading = title or (f"Autoresearch progress: {n_done} experiment"
-                        f"{'' if n_done == 1 else 's'}, {len(kept)} kept "
+    heading = title or (f"Autoresearch progress: {n_done:,} experiment"
+                        f"{'' if n_done == 1 else 's'}, {len(kept):,} kept "
                         f"{'improvement' if len(kept) == 1 else 'improvements'}")
     out.append(f'<text x="{left}" y="{top - 30}" font-size="19" font-weight="bold" '
                f'fill="#222">{escape(heading)}</text>')
@@ -279,13 +279,20 @@ def progress_chart(experiments: Sequence[Experiment], *, metric_name: str, unit:
     legend_at = min(corners, key=lambda c: placer.crowding(c[0], c[1], LEGEND_W, legend_h))
     placer.block_box(legend_at[0], legend_at[1], LEGEND_W, legend_h)
     out.append(f'<g font-size="11" fill="{LABEL}">')
-    for e in labelled:
+    # Largest gains choose their spots first; when only some keeps can be labelled, a label
+    # that would overlap another is left out rather than drawn unreadably.
+    optional = len(labelled) < len(kept)
+    placed = 0
+    for e in sorted(labelled, key=lambda e: abs(e.delta() or 0.0), reverse=True):
         text = " ".join(e.description.split()) or f"experiment {e.n}"
-        out.append(placer.place(text, sx(e.n), sy(e.metric or 0.0), direction))
+        label = placer.place(text, sx(e.n), sy(e.metric or 0.0), direction, optional=optional)
+        if label:
+            out.append(label)
+            placed += 1
     out.append('</g>')
     out.append(_legend(legend_at[0], legend_at[1], experiments))
     out.append('</svg>')
-    return ChartInfo(svg="\n".join(out) + "\n", labelled=len(labelled), kept=len(kept),
+    return ChartInfo(svg="\n".join(out) + "\n", labelled=placed, kept=len(kept),
                      clipped=clipped)
 
 
@@ -361,7 +368,9 @@ class LabelPlacer:
         top = min(y, ey) - 11 * abs(dx)
         return x0 <= min(x, ex) and max(x, ex) <= x1 and y0 <= top and max(y, ey) <= y1
 
-    def place(self, text: str, x: float, y: float, direction: str) -> str:
+    def place(self, text: str, x: float, y: float, direction: str, *,
+              optional: bool = False) -> str | None:
+        """The label's SVG element; None if `optional` and every spot overlaps something."""
         if len(text) > LABEL_CHARS:
             text = text[:LABEL_CHARS - 1] + "…"
         cos, sin = math.cos(SLOPE), math.sin(SLOPE)
@@ -390,6 +399,8 @@ class LabelPlacer:
             if clash == 0:
                 break
         assert best is not None
+        if optional and best[0] > 0:
+            return None
         _, name, sx0, sy0, dx, dy, shown = best
         self.taken |= self._cells(sx0, sy0, dx, dy, len(shown) * CHAR_W)
         if name == "level-right":
