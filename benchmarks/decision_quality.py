@@ -1,7 +1,7 @@
 """How often does each keep rule keep a useless change, miss a real one, and what does it cost?
 
 Run: `python benchmarks/decision_quality.py [--decisions N] [--seed S]` (pure Python, seeded,
-about half a minute with the default 1,000 decisions of each kind per setting).
+about 15 seconds with the default 3,000 decisions of each kind per setting).
 
 The simulated benchmark is a timing (lower is better). One run of a program whose true
 time is T, at run number t of the decision, measures
@@ -33,10 +33,17 @@ Rules, each deciding keep or discard for one candidate against its champion:
 Columns: `fk` = false keeps, the share of changes with true effect 0 that were kept (the
 worst case of "true effect <= 0"); `miss` = the share of true improvements of twice the
 noise (a factor exp(-2 * noise)) that were not kept; `runs` = the mean number of candidate
-runs per decision over both kinds of decisions (champion runs are not counted: the
-calibration runs are shared by every decision against that champion). For ours+interleave,
-`runs` also counts the interleaved champion runs, because they are made for this decision
-only; its candidate runs alone are half of that.
+runs per decision over both kinds of decisions. Champion runs are not counted: the
+calibration runs are shared by every decision against that champion. But ours+interleave
+also measures the champion once per candidate run, for this decision only: its total cost
+is twice the `runs` shown.
+
+The rates are estimates from a finite simulation: with 3,000 decisions a true rate of 5%
+shows up anywhere between about 4.2% and 5.8% (two standard errors), and 20% between 18.5%
+and 21.5%. The goal check therefore fails a cell only when it is beyond that; the pooled
+line gives a sharper figure where the settings share one true rate (without drift, the
+rank tests are distribution-free under "no effect", so every plain or outliers row of one
+rule has the same true false-keep rate).
 """
 
 from __future__ import annotations
@@ -136,8 +143,7 @@ def ours(interleave: bool) -> Rule:
                 break
             measure()
             look += 1
-        runs = len(cand) * (2 if interleave else 1)
-        return d.outcome == "keep", runs
+        return d.outcome == "keep", len(cand)
     return rule
 
 
@@ -166,7 +172,7 @@ def simulate(setting: Setting, rule: Rule, decisions: int, seed: int) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--decisions", type=int, default=2000,
+    parser.add_argument("--decisions", type=int, default=3000,
                         help="decisions of each kind (effect 0, effect 2x noise) per setting")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
@@ -175,29 +181,44 @@ def main() -> None:
                 for drift in (False, True) for outliers in (False, True)]
     cell = "{:>5} {:>5} {:>5}"
     print(f"{args.decisions} decisions with true effect 0 and {args.decisions} with a true "
-          f"improvement of 2x noise per setting and rule; fk/miss in %, runs = candidate runs "
-          f"per decision (ours+interleave: candidate + interleaved champion runs)")
+          f"improvement of 2x noise per setting and rule")
+    print("fk = false keeps %, miss = misses %, runs = candidate runs per decision "
+          "(ours+interleave: plus as many champion runs)")
     print(f"{'':<27}" + " | ".join(f"{name:^17}" for name in RULES))
     print(f"{'setting':<27}" + " | ".join(f"{cell.format('fk', 'miss', 'runs'):^17}"
                                         for _ in RULES))
-    failures = []
+    fk_se = math.sqrt(ALPHA * (1 - ALPHA) / args.decisions)
+    miss_se = math.sqrt(0.2 * 0.8 / args.decisions)
+    failures: dict[str, list[str]] = {"ours": [], "ours+interleave": []}
+    pooled: dict[str, list[float]] = {"ours": [], "ours+interleave": []}
     for i, setting in enumerate(settings):
         cells = []
         for j, (name, rule) in enumerate(RULES.items()):
             fk, miss, runs = simulate(setting, rule, args.decisions, args.seed + 100 * i + j)
-            cells.append(cell.format(f"{fk:.1%}"[:-1], f"{miss:.1%}"[:-1], f"{runs:.2f}"))
-            if name.startswith("ours"):
-                if fk > ALPHA:
-                    failures.append(f"{name}, {setting.label}: false keeps {fk:.1%} > 5%")
-                if miss > 0.20:
-                    failures.append(f"{name}, {setting.label}: misses {miss:.1%} > 20%")
-                if name == "ours" and runs >= 5:
-                    failures.append(f"{name}, {setting.label}: {runs:.2f} runs >= median-of-5's")
+            cells.append(cell.format(f"{100 * fk:.1f}", f"{100 * miss:.1f}", f"{runs:.2f}"))
+            if name not in failures:
+                continue
+            if not setting.drift:
+                pooled[name].append(fk)
+            if fk > ALPHA + 2 * fk_se:
+                failures[name].append(f"{setting.label}: false keeps {fk:.1%}")
+            if miss > 0.20 + 2 * miss_se:
+                failures[name].append(f"{setting.label}: misses {miss:.1%}")
+            if runs >= 5:
+                failures[name].append(f"{setting.label}: {runs:.2f} candidate runs")
         print(f"{setting.label:<27}" + " | ".join(f"{c:^17}" for c in cells), flush=True)
-    print(f"goals (ours: fk <= 5%, miss <= 20%, runs < 5): "
-          f"{'all met' if not failures else 'NOT met:'}")
-    for failure in failures:
-        print(f"  {failure}")
+    print()
+    for name, rates in pooled.items():
+        rate = sum(rates) / len(rates)
+        se = math.sqrt(rate * (1 - rate) / (args.decisions * len(rates)))
+        print(f"{name}: false keeps over the {len(rates)} settings without drift "
+              f"{rate:.2%} +- {2 * se:.2%}")
+    print("goals: false keeps <= 5%, misses <= 20% (both within 2 standard errors: "
+          f"{2 * fk_se:.1%} and {2 * miss_se:.1%}), fewer candidate runs than median-of-5")
+    for name, failed in failures.items():
+        print(f"  {name}: {'all met' if not failed else 'NOT met in'}")
+        for failure in failed:
+            print(f"    {failure}")
     print(f"({time.perf_counter() - started:.1f} s)")
 
 

@@ -391,7 +391,9 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     if p <= level:
         return decision("keep", f"credibly better{effect}")
     if simpler and prefer_simpler:
-        p_worse, _ = rank_test(champ_g, cand_g)
+        plain_cand, plain_champ = (_detrended(cand_g, champ_g) if interleaved
+                                   else (cand_g, champ_g))
+        p_worse, _ = rank_test(plain_champ, plain_cand)
         if confidence > -1.0 and p_worse > level:
             return decision("keep", "simpler and equal within noise", simplification=True)
     if look >= max_looks:
