@@ -78,7 +78,9 @@ class Decision:
     confidence: float | None = None
     """Improvement over noise (MAD score): >= 2 likely real, 1-2 marginal, < 1 noise."""
     p_value: float | None = None
-    """One-sided p-value of "not better by min_effect", adjusted for the looks: keep iff <= alpha."""
+    """One-sided p-value of "not better by min_effect", adjusted for the looks.
+
+    Kept as an improvement if and only if p_value <= alpha."""
     simplification: bool = False
 
 
@@ -186,7 +188,8 @@ def rank_test(better: Sequence[float], reference: Sequence[float]) -> tuple[floa
         total, tail = _rank_sum_upper_tail(tuple(sorted(ranks2)), n)
         p = tail[observed] / total if observed < len(tail) else 0.0
     else:
-        p = 1.0 - _normal_cdf((observed - 1 - mean) / math.sqrt(var))  # continuity: sums step by >= 1
+        # Continuity correction: half a rank, which is 1 in doubled ranks.
+        p = 1.0 - _normal_cdf((observed - 1 - mean) / math.sqrt(var))
     return min(1.0, max(p, 0.0)), z
 
 
@@ -303,7 +306,10 @@ def _futility_bound(look: int, max_looks: int) -> float:
 
 
 def _detrended(cand: Sequence[float], champ: Sequence[float]) -> tuple[list[float], list[float]]:
-    """Remove a linear time trend from interleaved samples (champion at even, candidate at odd times).
+    """Remove a linear time trend from interleaved samples.
+
+    The loop measures champion, candidate, champion, candidate...: champion sample i at
+    time 2i, candidate sample i at time 2i + 1.
 
     Interleaving alone cancels drift only on average: within a 20-run decision a drifting
     machine spreads both groups (hiding real effects) and the candidate, always measured
@@ -380,7 +386,7 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     else:
         level = _sequential_level(len(champ), n_first, max_looks, alpha)
     # Scaled so that keep <=> p_adj <= alpha; level 0: these sample sizes can never be credible.
-    p_adj = min(1.0, p * alpha / level) if level > 0 else 1.0
+    p_adj = min(1.0, alpha * (p / level)) if level > 0 else 1.0
     facts = (f"median {change:+.2%} vs champion, confidence {confidence:.1f}, "
              f"p={p_adj:.3g} (n={n} vs {len(champ)}, look {look}/{max_looks})")
     effect = f" by more than {min_effect:.2%}" if min_effect else ""
