@@ -324,7 +324,8 @@ class LabelPlacer:
 
     def __init__(self, x0: float, y0: float, x1: float, y1: float) -> None:
         self.bounds = (x0, y0, x1, y1)
-        self.taken: set[tuple[int, int]] = set()
+        self.taken: dict[tuple[int, int], int] = {}
+        """Cell -> how bad it is to write over it: a line 1, a dot 3, text or the legend 6."""
 
     def _cells(self, x: float, y: float, dx: float, dy: float,
                length: float) -> set[tuple[int, int]]:
@@ -343,24 +344,32 @@ class LabelPlacer:
     def block_dot(self, x: float, y: float) -> None:
         for ox in (-4, 0, 4):
             for oy in (-4, 0, 4):
-                self.taken.add((int((x + ox) // self.CELL), int((y + oy) // self.CELL)))
+                self._take((int((x + ox) // self.CELL), int((y + oy) // self.CELL)), 3)
 
     def block_line(self, points: Sequence[tuple[float, float]]) -> None:
         for (ax, ay), (bx, by) in zip(points, points[1:]):
             steps = max(int(max(abs(bx - ax), abs(by - ay)) / 3), 1)
             for i in range(steps + 1):
                 px, py = ax + (bx - ax) * i / steps, ay + (by - ay) * i / steps
-                self.taken.add((int(px // self.CELL), int(py // self.CELL)))
+                self._take((int(px // self.CELL), int(py // self.CELL)), 1)
 
     def _box_cells(self, x: float, y: float, w: float, h: float) -> set[tuple[int, int]]:
         return {(cx, cy) for cx in range(int(x // self.CELL), int((x + w) // self.CELL) + 1)
                 for cy in range(int(y // self.CELL), int((y + h) // self.CELL) + 1)}
 
+    def _take(self, cell: tuple[int, int], weight: int) -> None:
+        if self.taken.get(cell, 0) < weight:
+            self.taken[cell] = weight
+
+    def _cost(self, cells: set[tuple[int, int]]) -> int:
+        return sum(self.taken.get(cell, 0) for cell in cells)
+
     def crowding(self, x: float, y: float, w: float, h: float) -> int:
-        return len(self._box_cells(x, y, w, h) & self.taken)
+        return self._cost(self._box_cells(x, y, w, h))
 
     def block_box(self, x: float, y: float, w: float, h: float) -> None:
-        self.taken |= self._box_cells(x, y, w, h)
+        for cell in self._box_cells(x, y, w, h):
+            self._take(cell, 6)
 
     def _inside(self, x: float, y: float, dx: float, dy: float, length: float) -> bool:
         x0, y0, x1, y1 = self.bounds
@@ -370,12 +379,12 @@ class LabelPlacer:
 
     def place(self, text: str, x: float, y: float, direction: str, *,
               optional: bool = False) -> str | None:
-        """The label's SVG element; None if `optional` and every spot overlaps something."""
+        """The label's SVG element; None if `optional` and every spot covers something."""
         if len(text) > LABEL_CHARS:
             text = text[:LABEL_CHARS - 1] + "…"
         cos, sin = math.cos(SLOPE), math.sin(SLOPE)
         level_dy = 17.0 if direction == "lower" else -10.0
-        # (start x, start y, unit direction, svg attributes); a label reads from its start.
+        # (kind, anchor x, anchor y, unit vector from the anchor along the text).
         options = [
             ("up-right", x + 7, y - 7, cos, -sin),
             ("up-left", x - 7, y - 7, -cos, -sin),
@@ -392,17 +401,20 @@ class LabelPlacer:
                     break
                 shown = shown[:max(len(shown) - 5, 13)].rstrip() + "…"
             cells = self._cells(sx0, sy0, dx, dy, length)
-            clash = len(cells & self.taken) + (0 if self._inside(sx0, sy0, dx, dy, length)
-                                               else 1000)
+            # Crossing a line is a small fault, covering text a big one; every character cut
+            # off to make the label fit counts too.
+            clash = self._cost(cells) + (len(text) - len(shown)) // 2 + (
+                0 if self._inside(sx0, sy0, dx, dy, length) else 1000)
             if best is None or clash < best[0]:
                 best = (clash, name, sx0, sy0, dx, dy, shown)
             if clash == 0:
                 break
         assert best is not None
-        if optional and best[0] > 0:
+        if optional and best[0] >= 6:  # would cover text, the legend or dots: leave it out
             return None
         _, name, sx0, sy0, dx, dy, shown = best
-        self.taken |= self._cells(sx0, sy0, dx, dy, len(shown) * CHAR_W)
+        for cell in self._cells(sx0, sy0, dx, dy, len(shown) * CHAR_W):
+            self._take(cell, 6)
         if name == "level-right":
             return f'<text x="{sx0:.1f}" y="{sy0:.1f}">{escape(shown)}</text>'
         if name == "up-right":

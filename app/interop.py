@@ -27,6 +27,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -546,8 +547,27 @@ def format_value(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+def champion_reference(experiment: Experiment) -> float | None:
+    """The champion value a candidate was judged against: the median of the champion's
+    samples measured alongside it (interleaved, as the keep rule compared them), else the
+    champion's recorded metric. None for a baseline, which has no champion."""
+    if experiment.status is Status.BASELINE:
+        return None
+    if experiment.champion_samples:
+        return statistics.median(experiment.champion_samples)
+    return experiment.champion_metric
+
+
+def relative_change(experiment: Experiment) -> float | None:
+    """The metric's relative change against its champion (negative: smaller)."""
+    reference = champion_reference(experiment)
+    if experiment.metric is None or not reference:
+        return None
+    return (experiment.metric - reference) / abs(reference)
+
+
 def format_delta(experiment: Experiment) -> str:
-    delta = experiment.delta()
+    delta = relative_change(experiment)
     return "" if delta is None else f"{delta:+.1%}"
 
 
@@ -678,6 +698,18 @@ def _clean(text: str) -> str:
 # -- the command -----------------------------------------------------------------------------
 
 
+def _print_lines(lines: list[str]) -> None:
+    """Print, and stay quiet when the reader goes away early (`history | head`)."""
+    try:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run_history(args: argparse.Namespace) -> int:
     """`history [--tag TAG] [--import PATH] [--export FILE]`."""
     width = shutil.get_terminal_size((120, 40)).columns
@@ -692,7 +724,7 @@ def run_history(args: argparse.Namespace) -> int:
         data = load_session(state_dir)
         for warning in imported.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print("\n".join(history_lines(data, width)))
+        _print_lines(history_lines(data, width))
         print(f"imported {imported.source} ({imported.format}) as read-only session "
               f"{data.tag!r}; `autoresearch-tui report --tag {data.tag}` writes its report.")
     else:
@@ -701,7 +733,7 @@ def run_history(args: argparse.Namespace) -> int:
         for warning in data.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if not export:
-            print("\n".join(history_lines(data, width)))
+            _print_lines(history_lines(data, width))
     if export:
         rows = write_results_tsv(Path(export), data)
         print(f"wrote {rows} rows of session {data.tag!r} to {export}")

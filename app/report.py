@@ -25,8 +25,8 @@ from app.chart_svg import progress_chart
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status, Tokens, improvement, is_better
 from app.errors import UsageError
-from app.interop import (Segment, comparable_tail, format_value, load_session, locate_session,
-                         split_segments)
+from app.interop import (Segment, champion_reference, comparable_tail, format_value,
+                         load_session, locate_session, split_segments)
 
 DEAD_END_ORDER = (Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.CHECKS_FAILED,
                   Status.OVERFIT, Status.REJECTED, Status.VETOED, Status.AGENT_ERROR,
@@ -189,8 +189,9 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
     lines.append("|---:|---|---:|---:|---:|---:|" + "---|" * len(extra) + "---|")
     for e in kept:
         gain = "-"
-        if e.metric is not None and e.champion_metric:
-            value = improvement(e.champion_metric, e.metric, final.direction)
+        reference = champion_reference(e)
+        if e.metric is not None and reference:
+            value = improvement(reference, e.metric, final.direction) + 0.0
             gain = f"{value:+.1%}"
             if value < 0:
                 gain += " (worse)"
@@ -199,8 +200,8 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
         cells = "".join(f"{_cell(kept_columns[c].get(e.n, ''))} | " for c in extra)
         lines.append(f"| {e.n} | `{e.short_commit or '-'}` | {format_value(e.metric)} | {gain} "
                      f"| {confidence} | {p_value} | {cells}{_cell(e.description)} |")
-    worse = [e for e in kept if e.metric is not None and e.champion_metric is not None and
-             is_better(e.champion_metric, e.metric, final.direction)]
+    worse = [e for e in kept if e.metric is not None and champion_reference(e) is not None and
+             is_better(champion_reference(e) or 0.0, e.metric, final.direction)]
     if worse:
         lines += ["", f"{len(worse)} keep(s) measured worse than the champion they replaced "
                   "(confirmation or clean-up runs kept by the tool that wrote the log): "
@@ -234,8 +235,9 @@ def _dead_ends(experiments: Sequence[Experiment], segments: Sequence[Segment],
             segment = segment_of.get(e.n)
             direction = segment.direction if segment else "lower"
             gain = "-"
-            if e.metric is not None and e.champion_metric:
-                gain = f"{improvement(e.champion_metric, e.metric, direction) + 0.0:+.1%}"
+            reference = champion_reference(e)
+            if e.metric is not None and reference:
+                gain = f"{improvement(reference, e.metric, direction) + 0.0:+.1%}"
             value = format_value(e.metric)
             if e.metric is not None and segment and segment.metric_name != final_metric:
                 value += f" ({segment.metric_name})"
@@ -287,14 +289,14 @@ def _confidence_section(tail: Sequence[Segment], final: Segment) -> list[str]:
                 f" runs, best median {format_value(med_x)} over {len(best.samples)} runs")
         decision = _evaluate(best.samples, baseline.samples, final.direction)
         if decision is not None and decision.p_value is not None:
-            line += f"; p = {_p_text(decision.p_value)} that the difference is chance"
+            line += f"; {_p_is(decision.p_value)} that the difference is chance"
         lines.append(line + ".")
     if best.confidence is not None or best.p_value is not None:
         parts = []
         if best.confidence is not None:
             parts.append(f"confidence {best.confidence:.1f}x")
         if best.p_value is not None:
-            parts.append(f"p = {_p_text(best.p_value)}")
+            parts.append(_p_is(best.p_value))
         lines.append(f"- The best experiment (#{best.n}) against its champion: "
                      + ", ".join(parts) + ".")
     kept = [e for s in tail for e in s.experiments if e.status is Status.KEEP]
@@ -381,13 +383,14 @@ def _reason(e: Experiment) -> str:
 
 
 def _time_text(experiments: Sequence[Experiment]) -> str:
-    stamps = [e.timestamp for e in experiments if e.timestamp]
+    timed = [e for e in experiments if e.timestamp]
     measured = sum(e.duration_s for e in experiments)
     parts = []
-    if len(stamps) >= 2:
-        span = max(stamps) - min(stamps)
-        start = dt.datetime.fromtimestamp(min(stamps)).strftime("%Y-%m-%d %H:%M")
-        parts.append(f"{_duration(span)} from the first to the last experiment (from {start})")
+    if len(timed) >= 2:
+        first = min(e.timestamp for e in timed)
+        span = max(e.timestamp + e.duration_s for e in timed) - first
+        start = dt.datetime.fromtimestamp(first).strftime("%Y-%m-%d %H:%M")
+        parts.append(f"{_duration(span)} wall clock (from {start})")
     if measured:
         parts.append(f"{_duration(measured)} in experiments")
     return "; ".join(parts) or "not recorded"
@@ -408,6 +411,10 @@ def _p_text(p: float | None) -> str:
     if p is None:
         return "-"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_is(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def _short(text: str, limit: int) -> str:

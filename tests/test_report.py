@@ -98,7 +98,7 @@ def test_report_end_to_end_on_a_session_log(repo: Path,
     assert "| Cost | $0.55 |" in text
     assert "| Tokens | 6,500 (input 1,000, output 200, cache read 5,000, cache write 300) |" \
         in text
-    assert "1 h 00 min from the first to the last experiment" in text
+    assert "| Time | 1 h 00 min wall clock (from " in text and "; 2 min in experiments |" in text
     # The kept changes with gain vs champion, confidence and p-value.
     assert "| 1 | `bbbbbbb` | 170 | +15.0% | 4.2x | 0.004 | count words in one pass |" in text
     assert "| 6 | `ccccccc` | 150 | +11.8% | 3.1x | 0.020 | fast path for common words |" in text
