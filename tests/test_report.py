@@ -194,11 +194,12 @@ def test_chart_scales_to_ten_thousand_experiments_and_keeps_every_keep(tmp_path:
         else:
             experiments.append(Experiment(n, Status.DISCARD, metric=champion * (1 + (n % 7) / 50),
                                           champion_metric=champion, reason="not better"))
-    start = time.perf_counter()
+    # CPU time, not wall time: the machine running the tests may be busy with other work.
+    start = time.process_time()
     path = build_report(tmp_path, experiments, {"tag": "big", "metric_name": "t", "unit": "ms",
                                                 "direction": "lower"}, tmp_path / "report.md",
                         records=[], png=False)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert elapsed < 2.0, f"report took {elapsed:.2f}s for 10,000 experiments"
     root = ET.parse(chart_paths(path)[0]).getroot()
     keep_groups = [g for g in root.iter(f"{SVG}g") if g.get("fill") == KEEP]
