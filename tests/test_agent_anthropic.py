@@ -407,3 +407,24 @@ def test_headless_session_with_the_claude_agent_keeps_its_changes(
               f"out {e.tokens.output}, cache read {e.tokens.cache_read}, cache write "
               f"{e.tokens.cache_write}; ${e.cost_usd:.4f}; request bytes {sizes}")
     print(done.stdout)
+
+
+def test_cancel_while_streaming_stops_at_once_and_counts_the_tokens(repo: Path) -> None:
+    cancel = threading.Event()
+    ctx = _context(repo)
+    ctx.cancel = cancel
+    seen: list[str] = []
+
+    def emit(event: Event) -> None:
+        if isinstance(event, AgentActivity) and event.kind == "text":
+            seen.append(event.text)
+            cancel.set()
+
+    ctx.emit = emit
+    long_text = "I am thinking out loud about this problem. " * 40
+    with FakeMessagesAPI([text(long_text), tool_calls(EDIT)]) as api:
+        with pytest.raises(AgentError, match="stopped by the user") as info:
+            _agent(api).propose(ctx)
+        assert len(api.requests) == 1
+    assert len("".join(seen)) < len(long_text)  # it did not wait for the whole answer
+    assert info.value.tokens.total > 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,9 +138,54 @@ def test_cancel_stops_the_command(repo: Path, tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_cancel_after_a_change_hands_the_change_over(repo: Path, tmp_path: Path) -> None:
+    """So that the loop records the user's veto or stop, not an agent error."""
+    script = _script(tmp_path, "echo 'N = 7' > slow.py\necho 'DESCRIPTION: seven'\n"
+                               "echo started\nsleep 30\n")
+    agent = CommandAgent(CommandAgentConfig(command=f"{script} {{prompt_file}}"),
+                         state_dir=tmp_path / "state")
+    ctx = _context(repo)
+    cancel = threading.Event()
+    ctx.cancel = cancel
+    ctx.emit = lambda e: cancel.set() if isinstance(e, AgentActivity) and "started" in e.text \
+        else None
+    assert agent.propose(ctx).description == "seven"
+    assert (repo / "slow.py").read_text() == "N = 7\n"
+
+
 def test_render_quotes_the_prompt_path() -> None:
     assert render_command("claude -p \"$(cat {prompt_file})\" ${X:-y}",
                           Path("/tmp/a b/p.md")) == \
         "claude -p \"$(cat '/tmp/a b/p.md')\" ${X:-y}"
     assert parse_fields("x\nDESCRIPTION: a\n  DESCRIPTION:   b  \nDESCRIPTION:\n") == \
         {"description": "b"}
+
+
+def test_headless_session_with_a_script_as_the_agent_keeps_its_change(
+        project: Any, tmp_path: Path) -> None:
+    """Through the real loop: the script's change is measured, checked and kept."""
+    from app.engine.history import read_log
+
+    script = _script(tmp_path, """
+test -f "$1" || exit 7
+value=$(cat nums/a.txt)
+echo $((value - 20)) > nums/a.txt
+echo "working in experiment $AUTORESEARCH_EXPERIMENT"
+echo "DESCRIPTION: Lower a by 20"
+""")
+    text = (project.root / "autoresearch.toml").read_text()
+    text = text.replace('kind = "scripted"', 'kind = "command"')
+    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("use a command agent")
+    done = subprocess.run([sys.executable, "-m", "app", "run", "--headless",
+                           "--max-experiments", "2"], cwd=project.root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = list((project.root / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
+    experiments = [e for e in read_log(logs[0]).experiments if e.n > 0]
+    assert [(str(e.status), e.metric, e.description) for e in experiments] == [
+        ("keep", 30.0, "Lower a by 20"), ("keep", 10.0, "Lower a by 20")]
+    prompts = sorted(logs[0].parent.glob("runs/*/agent-prompt.md"))
+    assert len(prompts) == 2 and "Lower a by 20" in prompts[1].read_text()
+    assert (project.root / "nums/a.txt").read_text() == "50\n"

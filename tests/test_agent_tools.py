@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,17 @@ def _git(root: Path, *args: str) -> None:
 
 @pytest.fixture()
 def world(tmp_path: Path) -> dict[str, Path]:
+    return _make_world(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One world for the refusal tests: each asserts it changed nothing, so sharing is safe
+    (and saves building 50 git repositories)."""
+    return _make_world(tmp_path_factory.mktemp("hostile"))
+
+
+def _make_world(tmp_path: Path) -> dict[str, Path]:
     """A worktree (a real git repo) next to an `outside` folder that must stay untouched."""
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -75,7 +87,7 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 UNIQUE = f"autoresearch-hostile-{os.getpid()}"
 
-HOSTILE: list[tuple[str, dict[str, object]]] = [
+HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("read_file", {"path": "../outside/secret.txt"}),
     ("write_file", {"path": "../x", "content": "x"}),
     ("read_file", {"path": "/etc/passwd"}),
@@ -137,9 +149,9 @@ def test_at_least_thirty_hostile_calls_are_listed() -> None:
 
 @pytest.mark.parametrize("name,args", HOSTILE, ids=[f"{i}-{n}" for i, (n, _) in
                                                      enumerate(HOSTILE)])
-def test_hostile_call_is_refused_and_nothing_changes(world: dict[str, Path], name: str,
-                                                     args: dict[str, object]) -> None:
-    wt, outside = world["wt"], world["outside"]
+def test_hostile_call_is_refused_and_nothing_changes(shared_world: dict[str, Path], name: str,
+                                                     args: dict[str, Any]) -> None:
+    wt, outside = shared_world["wt"], shared_world["outside"]
     before_wt, before_out = _snapshot(wt), _snapshot(outside)
     sandbox = _sandbox(wt)
     with pytest.raises(ToolError) as info:

@@ -236,7 +236,10 @@ class AnthropicAgent:
                         break
                 flush()
                 if ctx.cancel.is_set():
-                    self._count(stats, stream.current_message_snapshot.usage)
+                    try:  # what was spent until the stop still counts
+                        self._count(stats, stream.current_message_snapshot.usage)
+                    except AssertionError:  # stopped before the message started
+                        pass
                     return None
                 message = stream.get_final_message()
         except anthropic.APIStatusError as exc:

@@ -76,13 +76,16 @@ class CommandAgent:
         ctx.emit(AgentActivity(ctx.n, "info", f"$ {clip(command, 300)}"))
         before = _git_status(ctx.worktree)
         status, output, field_lines, why = self._run(ctx, command)
-        if why:
+        after = _git_status(ctx.worktree)
+        changed = before is None or after is None or before != after
+        if why and not (ctx.cancel.is_set() and changed):
             raise AgentError(f"the agent command {why}" + _tail_note(output))
-        if status != 0:
+        # Stopped or vetoed after it changed something: hand the change over, so the loop
+        # records it as the user's veto or stop (it measures nothing while cancelled).
+        if not why and status != 0:
             raise AgentError(f"the agent command exited with status {status}"
                              + _tail_note(output))
-        after = _git_status(ctx.worktree)
-        if before is not None and after is not None and before == after:
+        if not changed:
             raise AgentError("the agent command finished without changing any file"
                              + _tail_note(output))
         fields = parse_fields(field_lines)

@@ -226,10 +226,10 @@ class Sandbox:
         """Run tool `name`; ToolError for refusals and bad arguments."""
         if not isinstance(args, dict):
             raise ToolError("the tool input must be an object")
-        handlers: dict[str, Callable[..., str]] = {"list_files": self.list_files, "read_file": self.read_file,
-                   "search": self.search, "edit_file": self.edit_file,
-                   "write_file": self.write_file, "delete_file": self.delete_file,
-                   "run_command": self.run_command}
+        handlers: dict[str, Callable[..., str]] = {
+            "list_files": self.list_files, "read_file": self.read_file, "search": self.search,
+            "edit_file": self.edit_file, "write_file": self.write_file,
+            "delete_file": self.delete_file, "run_command": self.run_command}
         handler = handlers.get(name)
         if handler is None or (name == "run_command" and not self.allow_commands):
             raise ToolError(f"unknown tool {name!r}")
@@ -243,7 +243,7 @@ class Sandbox:
             raise ToolError(f"bad arguments for {name}: {exc}") from None
         except OSError as exc:
             raise ToolError(f"{name} failed: {exc.strerror or exc}") from None
-        except Exception as exc:  # noqa: BLE001 - one odd call must not end a night's session
+        except Exception as exc:  # noqa: BLE001 - one odd call must not end a night
             raise ToolError(f"{name} failed: {type(exc).__name__}: {exc}") from None
 
     # -- the tools --------------------------------------------------------------------------
