@@ -28,7 +28,7 @@ Rules, each deciding keep or discard for one candidate against its champion:
   (repeats=3, max_repeats=10, alpha=0.05, min_effect=0);
 * ours+interleave: the same with interleave = true: after the 5 calibration runs the
   champion is measured again before each candidate run (A/B/A/B) and the rule compares
-  the candidate with those fresh champion runs only.
+  the candidate with those fresh champion runs only, after removing a linear time trend.
 
 Columns: `fk` = false keeps, the share of changes with true effect 0 that were kept (the
 worst case of "true effect <= 0"); `miss` = the share of true improvements of twice the
