@@ -107,6 +107,15 @@ def test_three_against_three() -> None:
     assert d.p_value is not None and d.p_value > ALPHA
 
 
+def test_a_long_champion_history_stays_fast_and_uses_recent_samples() -> None:
+    """A session that re-measured its champion for hours: old, slower samples are ignored."""
+    old = [120.0 + i * 0.01 for i in range(500)]
+    recent = [100.0 + (i % 7) * 0.1 for i in range(50)]
+    d = evaluate([100.05, 100.25, 100.15], old + recent, direction="lower", alpha=ALPHA,
+                 min_effect=0.0, look=1, max_looks=1)
+    assert d.outcome == "discard"  # against all 550 samples it would look 17% faster
+
+
 def test_never_more_at_the_last_look() -> None:
     rng = random.Random(8)
     for _ in range(200):

@@ -64,6 +64,13 @@ CONFIDENCE_CAP = 100.0
 EXACT_LIMIT = 100
 """Up to this many samples in all, rank-test p-values are exact permutation counts."""
 
+MAX_CHAMPION_SAMPLES = 50
+"""Compare with at most this many of the champion's most recent samples.
+
+Beyond 50, more champion samples barely add power (the candidate's few samples limit it),
+the oldest ones are the most exposed to drift, and each new champion size costs one
+boundary simulation that grows with it."""
+
 _PATHS = 20_000
 """Simulated paths per sequential boundary (about 0.1 s each, cached)."""
 
@@ -372,6 +379,8 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     interleaved = interleaved and len(champ) >= n
     if interleaved:
         champ = champ[-n:]
+    else:
+        champ = champ[-MAX_CHAMPION_SAMPLES:]
     cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
     change = _relative_change(candidate, champ)
     confidence = _confidence(cand_g, champ_g, noise)
