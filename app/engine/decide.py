@@ -28,7 +28,7 @@ The rule, in short (docs/decisions.md says it in plain words):
   effect" they are distribution-free, so this is exact up to simulation error). Pocock
   stops clear winners earliest, which is what saves runs; O'Brien-Fleming and the
   Wang-Tsiatis shape halfway to it (strict early looks, a last look near `alpha`) took
-  0.1-0.3 more runs per decision for the same misses in benchmarks/decision_quality.py.
+  0.2-0.4 more runs per decision for the same misses in benchmarks/decision_quality.py.
 * Futility: before the last look, a candidate whose standardized rank sum is below a
   rising bound (0.3 at look 1 to 1.5) is discarded: most proposals do nothing, and this
   is where most of the saved runs come from. Futility only ever turns a "more" into a
