@@ -428,3 +428,19 @@ def test_cancel_while_streaming_stops_at_once_and_counts_the_tokens(repo: Path) 
         assert len(api.requests) == 1
     assert len("".join(seen)) < len(long_text)  # it did not wait for the whole answer
     assert info.value.tokens.total > 0
+
+
+def test_system_prompt_is_stable_and_history_is_capped(repo: Path) -> None:
+    """The system prompt is the cached prefix: it must not change between experiments."""
+    from app.engine.agents.prompt import history_message, system_prompt
+
+    records = _history(30)
+    early, late = _context(repo, n=5, history=records[:5]), _context(repo, n=31,
+                                                                       history=records)
+    assert system_prompt(early) == system_prompt(late)
+    message = history_message(late, 4)
+    assert "the last 4 of 30" in message and "#26" not in message and "#27 " in message
+    assert "vetoed by the user: not this way" in message  # #28 is a veto
+    assert message.count("output tail:") == 3  # #27 rejected, #29 crash, #30 checks_failed
+    assert "Traceback line 39" in message and "Traceback line 30" not in message
+    assert max(len(line) for line in message.splitlines()) <= 320

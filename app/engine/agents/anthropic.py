@@ -154,7 +154,7 @@ class AnthropicAgent:
         outcome = ""
         for turn in range(1, cfg.max_turns + 1):
             if ctx.cancel.is_set():
-                outcome = "stopped by the user"
+                outcome = "was stopped by the user"
                 break
             _shorten_old(messages)
             _mark_last_for_cache(messages)
@@ -162,7 +162,7 @@ class AnthropicAgent:
                       "tools": tools, "messages": messages}
             message = self._request(ctx, params, stats)
             if message is None:  # cancelled while streaming
-                outcome = "stopped by the user"
+                outcome = "was stopped by the user"
                 break
             content = _assistant_content(message)
             texts = [b["text"] for b in content if b["type"] == "text" and b["text"].strip()]

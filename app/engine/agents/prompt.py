@@ -39,8 +39,10 @@ def clip_block(text: str, limit: int) -> str:
 def tail(text: str, lines: int = TAIL_LINES, limit: int = TAIL_CHARS) -> str:
     """The last non-empty lines of an output, capped (the error is usually at the end)."""
     kept = [line.rstrip() for line in (text or "").splitlines() if line.strip()][-lines:]
-    joined = "\n".join(line if len(line) <= 160 else line[:159] + "…" for line in kept)
-    return joined[-limit:]
+    kept = [line if len(line) <= 160 else line[:159] + "…" for line in kept]
+    while len(kept) > 1 and sum(len(line) + 1 for line in kept) > limit:
+        kept.pop(0)  # whole lines only: a cut line reads like a different error
+    return "\n".join(kept)
 
 
 def better_word(direction: str) -> str:
