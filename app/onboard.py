@@ -1,0 +1,647 @@
+"""`autoresearch-tui init`: from answers and detection to a committed `autoresearch.toml`.
+
+The steps (issue 7): detect the language and the test command; ask for the benchmark, the
+metric, its direction and unit, the scope, extra protected files, the agent, and
+`setup`/`link` when installed dependencies exist; run the benchmark once in a scratch
+worktree made from HEAD (where a session starts) and show what it parsed; write the config
+and the program file; commit exactly those two files.
+
+The pure helpers (`detect_project`, `trial_run`, `render_config`, `render_program`,
+`write_and_commit`, ...) are shared with the TUI's form (`app/screens/init_form.py`), so
+the terminal questions and the form cannot drift apart. Nothing is written until every
+answer is validated, and a failed commit leaves the repository as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import tomli_w
+
+from app.config import CONFIG_NAME, load_config
+from app.errors import UsageError
+
+PROGRAM_NAME = "autoresearch.md"
+TRIAL_TIMEOUT_S = 600.0
+METRIC_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+AGENT_KINDS = ("anthropic", "command", "scripted")
+NPM_DEFAULT_TEST = 'echo "Error: no test specified" && exit 1'
+DEPENDENCY_DIRS = (".venv", "venv", "node_modules")
+UNIT_SUFFIXES = {"ms": "ms", "s": "s", "us": "us", "ns": "ns", "kb": "KB", "mb": "MB",
+                 "bytes": "bytes", "b": "bytes", "pct": "%"}
+
+
+# ---------------------------------------------------------------------------------------
+# Detection
+
+
+@dataclass
+class Detection:
+    """What `init` can tell about a project by looking at its files."""
+
+    language: str | None = None
+    """python, node, rust, go or make; None when nothing is recognised."""
+    checks: str | None = None
+    """The proposed checks command (the test suite)."""
+    link: list[str] = field(default_factory=list)
+    """Installed-dependency folders to symlink into the session's worktree."""
+    scope: list[str] = field(default_factory=list)
+    """Default globs of the files the agent may change (for the program file)."""
+
+
+def detect_project(root: Path) -> Detection:
+    """Recognise the language and its test command from marker files in `root`."""
+    link = [d for d in DEPENDENCY_DIRS if (root / d).is_dir()]
+    python = _python_checks(root)
+    if python:
+        return Detection("python", python, link, ["**/*.py"])
+    package = root / "package.json"
+    if package.is_file():
+        return Detection("node", "npm test" if _npm_has_test(package) else None, link,
+                         ["**/*.js", "**/*.ts", "**/*.mjs", "**/*.cjs"])
+    if (root / "Cargo.toml").is_file():
+        return Detection("rust", "cargo test", link, ["src/**/*.rs"])
+    if (root / "go.mod").is_file():
+        return Detection("go", "go test ./...", link, ["**/*.go"])
+    if _make_has_test(root):
+        return Detection("make", "make test", link, [])
+    if any(root.glob("*.py")) or (root / "pyproject.toml").is_file():
+        return Detection("python", None, link, ["**/*.py"])
+    return Detection(None, None, link, [])
+
+
+def _python_checks(root: Path) -> str | None:
+    python = ".venv/bin/python" if (root / ".venv" / "bin" / "python").exists() else "python3"
+    command = f"{python} -m pytest -q"
+    for name in ("pytest.ini", "conftest.py"):
+        if (root / name).is_file():
+            return command
+    for name, marker in (("pyproject.toml", "[tool.pytest"), ("setup.cfg", "[tool:pytest]"),
+                         ("tox.ini", "[pytest]")):
+        path = root / name
+        if path.is_file() and marker in path.read_text(encoding="utf-8", errors="replace"):
+            return command
+    tests = root / "tests"
+    if tests.is_dir() and any(tests.rglob("*.py")):
+        return command
+    return None
+
+
+def _npm_has_test(package: Path) -> bool:
+    try:
+        data = json.loads(package.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    script = (data.get("scripts") or {}).get("test") if isinstance(data, dict) else None
+    return isinstance(script, str) and bool(script.strip()) and script.strip() != NPM_DEFAULT_TEST
+
+
+def _make_has_test(root: Path) -> bool:
+    for name in ("GNUmakefile", "makefile", "Makefile"):
+        path = root / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            return re.search(r"^test\s*:", text, re.MULTILINE) is not None
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+# Answers and their validation
+
+
+@dataclass
+class InitAnswers:
+    """Everything `init` asks. Built from flags, questions or the form."""
+
+    bench: str
+    direction: str = "lower"
+    metric: str | None = None
+    """None: the first METRIC line's name, else "metric"."""
+    unit: str | None = None
+    """None: guessed from the output or the metric's name."""
+    checks: str | None = None
+    agent: str = "anthropic"
+    agent_command: str | None = None
+    """The command template when `agent` is "command" (must contain {prompt_file})."""
+    scope: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    setup: str | None = None
+    link: list[str] = field(default_factory=list)
+    goal: str = ""
+
+
+def validate_metric_name(name: str) -> str | None:
+    """An error sentence, or None when `name` can be a metric name."""
+    if not name:
+        return "The metric name is empty; use a word such as time_ms."
+    if not METRIC_NAME_RE.match(name):
+        return (f"The metric name {name!r} is not valid; use letters, digits, '_', '.' and "
+                "'-', starting with a letter, such as time_ms.")
+    return None
+
+
+def validate_answers(answers: InitAnswers) -> dict[str, str]:
+    """Field name -> error sentence for every answer that cannot work (empty: all good)."""
+    errors: dict[str, str] = {}
+    if not answers.bench.strip():
+        errors["bench"] = "The benchmark command is empty; give the command that prints the metric."
+    if answers.metric is not None:
+        problem = validate_metric_name(answers.metric)
+        if problem:
+            errors["metric"] = problem
+    if answers.direction not in ("lower", "higher"):
+        errors["direction"] = (f"The direction {answers.direction!r} is neither lower nor "
+                               "higher; say which way is better.")
+    if answers.agent not in AGENT_KINDS:
+        errors["agent"] = (f"The agent kind {answers.agent!r} is unknown; use "
+                           f"{', '.join(AGENT_KINDS)}.")
+    elif answers.agent == "command" and "{prompt_file}" not in (answers.agent_command or ""):
+        errors["agent"] = ("A command agent needs a command template containing "
+                           "{prompt_file}, such as `claude -p \"$(cat {prompt_file})\"`.")
+    if answers.unit is not None and ("\n" in answers.unit or len(answers.unit) > 20):
+        errors["unit"] = "The unit should be short, such as ms, KB or %."
+    return errors
+
+
+# ---------------------------------------------------------------------------------------
+# The trial run
+
+
+@dataclass
+class TrialRun:
+    """The benchmark run once on HEAD: what it printed and what the harness parsed."""
+
+    command: str
+    ok: bool
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    metric: str | None = None
+    """The primary metric's name as it will be configured."""
+    unit: str | None = None
+    error: str | None = None
+    """One sentence: why the run cannot be used (None when ok)."""
+    output_tail: str = ""
+    duration_s: float = 0.0
+
+    def summary(self) -> str:
+        """What the harness parsed, for the user to check."""
+        if not self.ok:
+            return f"{self.error}\n{self.output_tail}".rstrip()
+        others = ", ".join(f"{k}={v:g}" for k, v in self.metrics.items() if k != self.metric)
+        unit = f" {self.unit}" if self.unit else ""
+        text = f"{self.metric} = {self.value:g}{unit} (took {self.duration_s:.1f} s)"
+        return text + (f"; also {others}" if others else "")
+
+
+def trial_run(root: Path, command: str, *, metric: str | None = None,
+              link: list[str] | None = None, setup: str | None = None,
+              timeout_s: float = TRIAL_TIMEOUT_S) -> TrialRun:
+    """Run `command` once in a scratch worktree of HEAD and parse its output.
+
+    A session starts from HEAD, so the trial does too: an uncommitted benchmark script is
+    missing here as it would be there (the error says so). The worktree is removed
+    afterwards, even on error or Ctrl-C.
+    """
+    from app.engine.guard import paths_named_by
+    from app.engine.measure import last_lines, parse_metrics, run_command
+
+    scratch = Path(tempfile.mkdtemp(prefix="autoresearch-init-"))
+    linked: list[Path] = []
+    try:
+        _git(root, "worktree", "add", "--quiet", "--detach", str(scratch), "HEAD")
+        for rel in link or []:
+            source, target = root / rel, scratch / rel
+            if source.exists() and not target.exists() and not target.is_symlink():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+                linked.append(target)
+        if setup:
+            prepared = run_command(setup, scratch, 3600)
+            if not prepared.ok:
+                return TrialRun(command, False, error=f"The setup command `{setup}` failed "
+                                f"({prepared.failure()}); fix it or leave setup empty.",
+                                output_tail=last_lines(prepared.output, 15))
+        result = run_command(command, scratch, timeout_s)
+        tail = last_lines(result.output, 15)
+        if not result.ok:
+            missing = sorted(paths_named_by(command, root) - paths_named_by(command, scratch))
+            hint = (f" ({', '.join(missing)} is not committed: the trial, like a session, "
+                    "runs on HEAD; commit it first)") if missing else ""
+            return TrialRun(command, False, error=f"The benchmark `{command}` failed "
+                            f"({result.failure()}){hint}; fix it and try again.",
+                            output_tail=tail, duration_s=result.duration_s)
+        parsed = parse_metrics(result.stdout, metric)
+        if parsed.error or parsed.value is None:
+            return TrialRun(command, False, metrics=parsed.metrics,
+                            error=f"The benchmark `{command}` {_as_clause(parsed.error)}; "
+                            "make it print `METRIC name=value` or a number on its last line.",
+                            output_tail=tail, duration_s=result.duration_s)
+        name = metric or next(iter(parsed.metrics), None) or "metric"
+        if metric is None and name not in parsed.metrics:
+            name = "metric"
+        return TrialRun(command, True, parsed.value, dict(parsed.metrics), name,
+                        parsed.unit or guess_unit(name), None, tail, result.duration_s)
+    finally:
+        for target in linked:
+            target.unlink(missing_ok=True)  # never let a cleanup follow a link
+        removed = subprocess.run(["git", "worktree", "remove", "--force", str(scratch)],
+                                 cwd=root, capture_output=True)
+        if removed.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
+
+
+def _as_clause(error: str | None) -> str:
+    if not error or error.startswith("printed"):
+        return error or "printed no number"
+    return f"printed no usable number ({error})"
+
+
+def guess_unit(metric: str) -> str:
+    """`time_ms` -> ms, `size_kb` -> KB; '' when the name says nothing."""
+    suffix = re.split(r"[_.-]", metric.lower())[-1] if metric else ""
+    return UNIT_SUFFIXES.get(suffix, "") if suffix != metric.lower() else ""
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+
+def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[str, Any]:
+    """The TOML-shaped dict of the config (only what differs from the defaults and matters)."""
+    metric = answers.metric or (trial.metric if trial else None) or "metric"
+    unit = answers.unit if answers.unit is not None else (
+        (trial.unit if trial else None) or guess_unit(metric))
+    data: dict[str, Any] = {"metric": {"command": answers.bench.strip(), "name": metric,
+                                       "direction": answers.direction, "unit": unit or ""}}
+    if answers.checks and answers.checks.strip():
+        data["checks"] = {"command": answers.checks.strip()}
+    session: dict[str, Any] = {}
+    if answers.setup and answers.setup.strip():
+        session["setup"] = answers.setup.strip()
+    if answers.link:
+        session["link"] = list(answers.link)
+    if session:
+        data["session"] = session
+    if answers.protected:
+        data["guard"] = {"protected": list(answers.protected)}
+    agent: dict[str, Any] = {"kind": answers.agent, "program": PROGRAM_NAME}
+    if answers.agent == "command":
+        agent["command"] = {"command": answers.agent_command or ""}
+    elif answers.agent == "scripted":
+        agent["scripted"] = {"patches": "patches"}
+    data["agent"] = agent
+    return data
+
+
+def render_config(answers: InitAnswers, trial: TrialRun | None = None) -> str:
+    header = ("# Written by `autoresearch-tui init`. Every key is explained in "
+              "config.example.toml;\n# edit freely, then commit: a session starts from "
+              "HEAD.\n\n")
+    return header + tomli_w.dumps(build_config(answers, trial))
+
+
+def render_program(answers: InitAnswers, detection: Detection | None = None,
+                   trial: TrialRun | None = None) -> str:
+    """The program file: goal, scope, constraints and an `## Ideas` backlog."""
+    config = build_config(answers, trial)
+    metric = config["metric"]
+    unit = f" ({metric['unit']})" if metric["unit"] else ""
+    goal = answers.goal.strip() or (f"Make `{metric['name']}` {metric['direction']} without "
+                                    "breaking anything.")
+    scope = answers.scope or (detection.scope if detection else []) or ["the project's source"]
+    locked = ["the benchmark and anything it runs", "the tests", f"`{CONFIG_NAME}`",
+              f"`{PROGRAM_NAME}`"] + [f"`{p}`" for p in answers.protected]
+    lines = [
+        "# Goal", "", goal, "",
+        f"The harness runs `{metric['command']}` several times and reads "
+        f"`{metric['name']}`{unit}; {metric['direction']} is better. It keeps a change only "
+        "when the improvement stands out from the benchmark's noise and the checks pass.", "",
+        "## Scope", "", "Change:", *[f"- `{s}`" for s in scope], "",
+        "Do not change (the harness rejects such proposals): " + ", ".join(locked) + ".", "",
+        "## Constraints", "",
+    ]
+    if answers.checks:
+        lines.append(f"- `{answers.checks}` must pass.")
+    lines += [
+        "- Keep the behaviour the same; add no dependencies unless the goal needs them.",
+        "- Do not special-case the benchmark's inputs: a speed-up must hold on other data.",
+        "- Prefer small, reviewable changes; one idea per experiment.", "",
+        "## Ideas", "",
+        "- (One idea per line. The agent works through this list and adds what it learns.)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Writing and committing
+
+
+def write_and_commit(root: Path, config_text: str, program_text: str, *, commit: bool = True,
+                     overwrite: bool = False, keep_program: bool = True) -> Path:
+    """Write the config and program file, validate, and commit exactly those two files.
+
+    Both are written to temporary files first and renamed only after the config loads
+    back; if the commit fails, the previous contents (or absence) are restored and the
+    index entries are reset, so nothing is half-written. Returns the config's path.
+    """
+    config_path, program_path = root / CONFIG_NAME, root / PROGRAM_NAME
+    if config_path.exists() and not overwrite:
+        raise UsageError(f"{config_path} already exists; edit it, or remove it and run "
+                         "`autoresearch-tui init` again.")
+    write_program = not (keep_program and program_path.exists())
+    previous = {p: (p.read_bytes() if p.exists() else None) for p in (config_path, program_path)}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in ((config_path, config_text), (program_path, program_text)):
+            if path is program_path and not write_program:
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=root)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            staged.append((Path(tmp), path))
+        load_config(staged[0][0])  # validate before anything becomes visible
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    if commit:
+        names = [CONFIG_NAME, PROGRAM_NAME]
+        try:
+            _git(root, "add", "--", *names)
+            if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=root,
+                              capture_output=True).returncode != 0:
+                _git(root, "commit", "-q", "-m", "Add autoresearch config and program\n\n"
+                     "Written by `autoresearch-tui init`: a session starts from HEAD, so it "
+                     "needs them committed.", "--", *names)
+        except BaseException:
+            subprocess.run(["git", "reset", "-q", "--", *names], cwd=root, capture_output=True)
+            for path, data in previous.items():
+                if data is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(data)
+            raise
+    return config_path
+
+
+def is_git_repo(root: Path) -> Path:
+    """The top of the repository around `root`; UsageError if none or it has no commits."""
+    from app.engine.session import find_repo
+
+    return find_repo(root).root
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UsageError("git is not installed or not on PATH; install git and try again.") \
+            from None
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise UsageError(f"`git {args[0]}` failed: {' '.join(message[-3:])}")
+    return done.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# The command
+
+
+Ask = Callable[[str], str]
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """`autoresearch-tui init`: questions on a terminal, flags for scripts."""
+    root = is_git_repo(Path.cwd())
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    yes = bool(getattr(args, "yes", False))
+    detection = detect_project(root)
+    if not interactive:
+        missing = [flag for flag, value in (("--bench CMD", getattr(args, "bench", None)),
+                                            ("--direction lower|higher",
+                                             getattr(args, "direction", None)),
+                                            ("--yes", yes or None)) if not value]
+        if missing:
+            raise UsageError(f"init without a terminal needs {' and '.join(missing)}; pass "
+                             f"{'them' if len(missing) > 1 else 'it'}, or run init in a "
+                             "terminal to be asked.")
+        return _init_from_flags(root, args, detection)
+    return _init_interactive(root, args, detection, input)
+
+
+def _init_from_flags(root: Path, args: argparse.Namespace, detection: Detection) -> int:
+    if (root / CONFIG_NAME).exists():
+        raise UsageError(f"{root / CONFIG_NAME} already exists; edit it, or remove it and run "
+                         "init again.")
+    agent = getattr(args, "agent", None) or "anthropic"
+    if agent == "command":
+        raise UsageError("--agent command needs a command template that init cannot take as "
+                         "a flag; run init in a terminal, or use --agent anthropic and edit "
+                         "[agent] afterwards.")
+    checks = getattr(args, "checks", None)
+    answers = InitAnswers(bench=args.bench, direction=args.direction,
+                          metric=getattr(args, "metric", None), unit=getattr(args, "unit", None),
+                          checks=checks if checks is not None else detection.checks,
+                          agent=agent, link=list(detection.link), scope=list(detection.scope))
+    _raise_first(validate_answers(answers))
+    print(_detected_line(detection))
+    print(f"Running the benchmark once on HEAD: {answers.bench}", flush=True)
+    trial = trial_run(root, answers.bench, metric=answers.metric, link=answers.link,
+                      setup=answers.setup)
+    if not trial.ok:
+        raise UsageError(f"{trial.error}\nIts last lines:\n{trial.output_tail}".rstrip())
+    print(f"Parsed: {trial.summary()}")
+    path = write_and_commit(root, render_config(answers, trial),
+                            render_program(answers, detection, trial))
+    _print_done(path, committed=True)
+    if answers.agent == "scripted" and not (root / "patches").is_dir():
+        print("The scripted agent applies patches/*.patch in name order: add and commit them "
+              "there.")
+    return 0
+
+
+def _raise_first(errors: dict[str, str]) -> None:
+    if errors:
+        raise UsageError(next(iter(errors.values())))
+
+
+def _detected_line(detection: Detection) -> str:
+    language = detection.language or "no known language"
+    checks = detection.checks or "none found"
+    return f"Detected: {language}; tests: {checks}"
+
+
+def _print_done(path: Path, committed: bool) -> None:
+    what = "Wrote and committed" if committed else "Wrote (not committed)"
+    print(f"{what} {path.name} and {PROGRAM_NAME}.")
+    print("Next: edit the Goal and Ideas in autoresearch.md if you like, then run "
+          "`autoresearch-tui` (or `autoresearch-tui run --headless`).")
+
+
+def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection,
+                      ask: Ask) -> int:
+    print(_detected_line(detection))
+    overwrite = False
+    if (root / CONFIG_NAME).exists():
+        if not _yes_no(ask, f"{CONFIG_NAME} already exists. Overwrite it?", False):
+            raise UsageError(f"{CONFIG_NAME} already exists and was kept; edit it instead.")
+        overwrite = True
+    checks = getattr(args, "checks", None) or _question(
+        ask, "Checks command (your test suite; '-' for none)", detection.checks or "-")
+    checks = None if checks.strip() in ("-", "") else checks.strip()
+    link = list(detection.link)
+    if link and not _yes_no(ask, f"Link {', '.join(link)} from your checkout into the "
+                            "session's worktree (so it needs no reinstall)?", True):
+        link = []
+    setup = _question(ask, "Setup command run once in a new worktree ('-' for none)", "-")
+    setup = None if setup.strip() in ("-", "") else setup.strip()
+    bench = getattr(args, "bench", None)
+    metric = getattr(args, "metric", None)
+    while True:
+        if not bench:
+            bench = _question(ask, "Benchmark command (prints `METRIC name=value` or a "
+                              "number; empty to get a template)", "")
+        if not bench:
+            return _offer_template(root, detection, ask)
+        print(f"Running it once on HEAD: {bench}", flush=True)
+        trial = trial_run(root, bench, metric=metric, link=link, setup=setup)
+        if trial.ok:
+            break
+        print(f"{trial.error}\nIts last lines:\n{trial.output_tail}")
+        bench = None
+    print(f"Parsed: {trial.summary()}")
+    metric = metric or _ask_valid(ask, "Metric name", trial.metric or "metric",
+                                  validate_metric_name)
+    direction = getattr(args, "direction", None) or _ask_valid(
+        ask, "Which way is better, lower or higher", _guess_direction(metric),
+        lambda a: None if a in ("lower", "higher") else "Answer lower or higher.")
+    unit = getattr(args, "unit", None)
+    if unit is None:
+        unit = _question(ask, "Unit", trial.unit or guess_unit(metric) or "-")
+        unit = "" if unit == "-" else unit
+    scope = _list(_question(ask, "Files the agent may change (globs, comma-separated)",
+                            ", ".join(detection.scope) or "."))
+    protected = _list(_question(ask, "Extra files it must not change (globs, comma-separated; "
+                                "'-' for none)", "-"))
+    agent = getattr(args, "agent", None) or _ask_valid(
+        ask, "Agent kind (anthropic, command, scripted)", "anthropic",
+        lambda a: None if a in AGENT_KINDS else f"Answer one of {', '.join(AGENT_KINDS)}.")
+    agent_command = None
+    if agent == "command":
+        agent_command = _ask_valid(ask, "Agent command template (with {prompt_file})", "",
+                                   lambda a: None if "{prompt_file}" in a else
+                                   "It must contain {prompt_file}.")
+    goal = _question(ask, "Goal, in one sentence", f"Make {metric} {direction}.")
+    answers = InitAnswers(bench=bench, direction=direction, metric=metric, unit=unit,
+                          checks=checks, agent=agent, agent_command=agent_command, scope=scope,
+                          protected=protected, setup=setup, link=link, goal=goal)
+    _raise_first(validate_answers(answers))
+    config_text = render_config(answers, trial)
+    print(f"\n{config_text}")
+    keep_program = (root / PROGRAM_NAME).exists() and _yes_no(
+        ask, f"{PROGRAM_NAME} exists. Keep it as it is?", True)
+    commit = bool(getattr(args, "yes", False)) or _yes_no(
+        ask, f"Write {CONFIG_NAME} and {PROGRAM_NAME} and commit them?", True)
+    if not commit and not _yes_no(ask, "Write them without committing?", False):
+        print("Nothing written.")
+        return 0
+    path = write_and_commit(root, config_text, render_program(answers, detection, trial),
+                            commit=commit, overwrite=overwrite, keep_program=keep_program)
+    _print_done(path, committed=commit)
+    return 0
+
+
+def _question(ask: Ask, prompt: str, default: str) -> str:
+    shown = f" [{default}]" if default else ""
+    answer = ask(f"{prompt}{shown}: ").strip()
+    return answer or default
+
+
+def _ask_valid(ask: Ask, prompt: str, default: str,
+               check: Callable[[str], str | None]) -> str:
+    while True:
+        answer = _question(ask, prompt, default)
+        problem = check(answer)
+        if problem is None:
+            return answer
+        print(problem)
+
+
+def _yes_no(ask: Ask, prompt: str, default: bool) -> bool:
+    answer = ask(f"{prompt} [{'Y/n' if default else 'y/N'}]: ").strip().lower()
+    return default if not answer else answer.startswith("y")
+
+
+def _list(answer: str) -> list[str]:
+    if answer.strip() in ("-", ""):
+        return []
+    return [part.strip() for part in answer.split(",") if part.strip()]
+
+
+def _guess_direction(metric: str) -> str:
+    higher = ("score", "accuracy", "acc", "throughput", "ops", "qps", "rps", "ratio", "hits")
+    return "higher" if any(word in metric.lower() for word in higher) else "lower"
+
+
+BENCH_TEMPLATES = {
+    "node": ("bench.js", """\
+// Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line.
+// Replace work() with a call into your project; keep the input fixed.
+const { performance } = require("perf_hooks");
+
+function work() {
+  let total = 0;
+  for (let i = 0; i < 1e6; i++) total += i % 7;
+  return total;
+}
+
+const start = performance.now();
+work();
+console.log(`METRIC time_ms=${(performance.now() - start).toFixed(3)}`);
+""", "node bench.js"),
+    "python": ("bench.py", """\
+\"\"\"Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line.
+
+Replace work() with a call into your project; keep the input fixed so runs compare.
+\"\"\"
+
+import time
+
+
+def work() -> None:
+    sum(i % 7 for i in range(1_000_000))
+
+
+start = time.perf_counter()
+work()
+print(f"METRIC time_ms={(time.perf_counter() - start) * 1000:.3f}")
+""", "python3 bench.py"),
+}
+
+
+def _offer_template(root: Path, detection: Detection, ask: Ask) -> int:
+    name, text, command = BENCH_TEMPLATES["node" if detection.language == "node" else "python"]
+    if (root / name).exists():
+        raise UsageError(f"No benchmark command given and {name} already exists; run init "
+                         f"again with `{command}` or another command.")
+    if not _yes_no(ask, f"Write a template benchmark at {name}?", True):
+        raise UsageError("init needs a benchmark command; write one that prints "
+                         "`METRIC name=value` and run init again.")
+    (root / name).write_text(text, encoding="utf-8")
+    print(f"Wrote {name}. Make it time your code, commit it, then run "
+          f"`autoresearch-tui init` again and give `{command}` as the benchmark.")
+    return 0

@@ -1,0 +1,366 @@
+"""`autoresearch-tui init` as a new user meets it: small real repos in Python, Node and Go.
+
+The command runs as the installed binary without a terminal, so it takes flags. A tool
+that a test needs (node, go) may be missing on a laptop: the test skips there, but fails
+under CI=true, where `.ci/run` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import load_config
+from app.errors import UsageError
+from app.onboard import (InitAnswers, detect_project, guess_unit, render_config,
+                         render_program, trial_run, validate_answers, validate_metric_name,
+                         write_and_commit)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = ROOT / ".venv" / "bin" / "autoresearch-tui"
+PY_BENCH = ("import time\nfrom mod import work\nstart = time.perf_counter()\nwork()\n"
+            "print('warming up')\n"
+            "print(f'METRIC time_ms={(time.perf_counter() - start) * 1000:.3f}')\n"
+            "print('METRIC peak_kb=12')\n")
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{tool} is required under CI (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def make_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@localhost")
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+def python_repo(path: Path) -> Path:
+    return make_repo(path, {
+        "mod.py": "def work():\n    return sum(i * i for i in range(20000))\n",
+        "tests/test_mod.py": "from mod import work\n\n\ndef test_work():\n"
+                             "    assert work() > 0\n",
+        "bench.py": PY_BENCH,
+    })
+
+
+def node_repo(path: Path) -> Path:
+    return make_repo(path, {
+        "package.json": json.dumps({"name": "demo", "version": "1.0.0",
+                                    "scripts": {"test": "node test.js"}}),
+        "lib.js": "exports.work = () => { let s = 0; for (let i = 0; i < 1e5; i++) s += i; "
+                  "return s; };\n",
+        "test.js": "const assert = require('assert');\nassert.ok(require('./lib').work() > 0);\n",
+        "bench.js": "const { work } = require('./lib');\nconst t = Date.now();\nwork();\n"
+                    "console.log('running');\nconsole.log(`${1000 / (Date.now() - t + 1)} "
+                    "ops/s`);\n",
+    })
+
+
+def go_repo(path: Path) -> Path:
+    return make_repo(path, {
+        "go.mod": "module example.com/demo\n\ngo 1.18\n",
+        "demo.go": "package demo\n\nfunc Work() int {\n\ts := 0\n\tfor i := 0; i < 100000; "
+                   "i++ {\n\t\ts += i\n\t}\n\treturn s\n}\n",
+        "demo_test.go": "package demo\n\nimport \"testing\"\n\nfunc TestWork(t *testing.T) "
+                        "{\n\tif Work() <= 0 {\n\t\tt.Fatal(\"no work\")\n\t}\n}\n",
+        "bench/main.go": "package main\n\nimport (\n\t\"fmt\"\n\t\"time\"\n\n\t"
+                         "\"example.com/demo\"\n)\n\nfunc main() {\n\tstart := time.Now()\n"
+                         "\tdemo.Work()\n\tfmt.Printf(\"METRIC time_us=%d\\n\", "
+                         "time.Since(start).Microseconds())\n}\n",
+    })
+
+
+def init(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), "init", *args], cwd=repo, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+def run_one(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), "run", "--headless", "--max-experiments", "1"],
+                          cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=600)
+
+
+def assert_committed(repo: Path) -> None:
+    files = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert sorted(files) == ["autoresearch.md", "autoresearch.toml"]
+    assert "autoresearch" not in git(repo, "status", "--porcelain")
+
+
+def assert_untouched(repo: Path, head: str) -> None:
+    assert git(repo, "rev-parse", "HEAD").strip() == head
+    assert not (repo / "autoresearch.toml").exists()
+    assert not (repo / "autoresearch.md").exists()
+    assert not [p for p in repo.iterdir() if p.name.endswith(".tmp")]
+    assert len(git(repo, "worktree", "list").splitlines()) == 1  # the scratch one is gone
+
+
+# ---------------------------------------------------------------------------------------
+# Detection
+
+
+@pytest.mark.parametrize(("files", "language", "checks"), [
+    ({"tests/test_x.py": ""}, "python", "python3 -m pytest -q"),
+    ({"pyproject.toml": "[tool.pytest.ini_options]\n"}, "python", "python3 -m pytest -q"),
+    ({"package.json": '{"scripts": {"test": "jest"}}'}, "node", "npm test"),
+    ({"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}'},
+     "node", None),
+    ({"Cargo.toml": "[package]\n"}, "rust", "cargo test"),
+    ({"go.mod": "module x\n"}, "go", "go test ./..."),
+    ({"Makefile": "build:\n\ttrue\ntest: build\n\ttrue\n"}, "make", "make test"),
+    ({"Makefile": "build:\n\ttrue\n"}, None, None),
+    ({"README": "hi"}, None, None),
+])
+def test_detects_language_and_test_command(tmp_path: Path, files: dict[str, str],
+                                           language: str | None, checks: str | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    detection = detect_project(tmp_path)
+    assert (detection.language, detection.checks) == (language, checks)
+
+
+def test_detects_a_venv_and_links_dependencies(tmp_path: Path) -> None:
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "conftest.py").write_text("")
+    detection = detect_project(tmp_path)
+    assert detection.checks == ".venv/bin/python -m pytest -q"
+    assert detection.link == [".venv", "node_modules"]
+
+
+def test_validation_names_the_field() -> None:
+    assert validate_metric_name("time_ms") is None
+    assert validate_metric_name("time ms") and validate_metric_name("9lives")
+    errors = validate_answers(InitAnswers(bench="", metric="bad name", direction="sideways",
+                                          agent="command"))
+    assert set(errors) == {"bench", "metric", "direction", "agent"}
+    assert guess_unit("time_ms") == "ms" and guess_unit("size_kb") == "KB"
+    assert guess_unit("ms") == "" and guess_unit("score") == ""
+
+
+# ---------------------------------------------------------------------------------------
+# init with flags, per language
+
+
+def test_python_repo_init_with_flags(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "notes.txt").write_text("mine")
+    git(repo, "add", "notes.txt")  # the user's staged change must stay staged, uncommitted
+    done = init(repo, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "time_ms = " in done.stdout and "peak_kb=12" in done.stdout
+    assert_committed(repo)
+    assert git(repo, "status", "--porcelain").splitlines() == ["A  notes.txt"]
+    config = load_config(repo / "autoresearch.toml")
+    assert (config.metric.command, config.metric.name, config.metric.unit,
+            config.metric.direction) == ("python3 bench.py", "time_ms", "ms", "lower")
+    assert config.checks.command == "python3 -m pytest -q"  # detected from tests/
+    assert config.agent.kind == "anthropic"
+    program = (repo / "autoresearch.md").read_text()
+    for heading in ("# Goal", "## Scope", "## Constraints", "## Ideas"):
+        assert heading in program
+
+
+def test_node_repo_init_with_flags(tmp_path: Path) -> None:
+    need("node")
+    repo = node_repo(tmp_path / "node")
+    done = init(repo, "--bench", "node bench.js", "--direction", "higher", "--metric", "ops",
+                "--agent", "scripted", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert_committed(repo)
+    config = load_config(repo / "autoresearch.toml")
+    assert config.checks.command == "npm test"
+    assert (config.metric.name, config.metric.unit, config.metric.direction) == (
+        "ops", "ops/s", "higher")  # the unit after the bare number
+    assert config.agent.kind == "scripted"
+
+
+def test_go_repo_init_with_flags(tmp_path: Path) -> None:
+    need("go")
+    repo = go_repo(tmp_path / "go")
+    done = init(repo, "--bench", "go run ./bench", "--direction", "lower", "--agent",
+                "scripted", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert_committed(repo)
+    config = load_config(repo / "autoresearch.toml")
+    assert config.checks.command == "go test ./..."
+    assert (config.metric.name, config.metric.unit) == ("time_us", "us")
+
+
+@pytest.mark.parametrize("language", ["python", "node", "go"])
+def test_initialised_repo_runs_headless(tmp_path: Path, language: str) -> None:
+    """The config init writes is one a session accepts: baseline, then the loop."""
+    if language == "python":
+        repo = python_repo(tmp_path / "py")
+        flags = ["--bench", "python3 bench.py", "--checks",
+                 f"{sys.executable} -m pytest -q -p no:cacheprovider"]
+    elif language == "node":
+        need("node")
+        need("npm")
+        repo = node_repo(tmp_path / "node")
+        flags = ["--bench", "node bench.js", "--metric", "ops"]
+    else:
+        need("go")
+        repo = go_repo(tmp_path / "go")
+        flags = ["--bench", "go run ./bench"]
+    direction = "higher" if language == "node" else "lower"
+    done = init(repo, *flags, "--direction", direction, "--agent", "scripted", "--yes")
+    assert done.returncode == 0, done.stderr
+    add_patch(repo, {"python": "mod.py", "node": "lib.js", "go": "demo.go"}[language])
+    ran = run_one(repo)
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert "#0 baseline" in ran.stdout and "#1 " in ran.stdout
+
+
+def add_patch(repo: Path, source: str) -> None:
+    """One scripted proposal (a comment), made with git diff and committed in patches/."""
+    path = repo / source
+    original = path.read_text()
+    mark = "#" if source.endswith(".py") else "//"
+    path.write_text(f"{mark} A comment that changes nothing.\n" + original)
+    diff = git(repo, "diff", "--", source)
+    path.write_text(original)
+    (repo / "patches").mkdir()
+    (repo / "patches" / "01-comment.patch").write_text(diff)
+    git(repo, "add", "patches")
+    git(repo, "commit", "-q", "-m", "a scripted proposal")
+
+
+# ---------------------------------------------------------------------------------------
+# Bad answers: exit 2, the output's last lines, nothing written or committed
+
+
+def test_failing_benchmark_is_refused_with_its_last_lines(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "fail.py").write_text("print('setting up')\nraise SystemExit('boom: no data')\n")
+    git(repo, "add", "fail.py")
+    git(repo, "commit", "-q", "-m", "failing bench")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = init(repo, "--bench", "python3 fail.py", "--direction", "lower", "--yes")
+    assert done.returncode == 2
+    assert "failed (exit status 1)" in done.stderr and "boom: no data" in done.stderr
+    assert_untouched(repo, head)
+
+
+def test_benchmark_without_a_number_is_refused(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = init(repo, "--bench", "echo all good, no numbers", "--direction", "lower", "--yes")
+    assert done.returncode == 2
+    assert "printed no usable number" in done.stderr
+    assert "all good, no numbers" in done.stderr
+    assert_untouched(repo, head)
+
+
+def test_uncommitted_benchmark_is_named(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "new_bench.py").write_text("print(1)\n")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = init(repo, "--bench", "python3 new_bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 2
+    assert "new_bench.py is not committed" in done.stderr
+    assert_untouched(repo, head)
+
+
+def test_missing_flags_without_a_terminal_are_named(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    done = init(repo, "--bench", "python3 bench.py")
+    assert done.returncode == 2
+    assert "--direction lower|higher and --yes" in done.stderr
+    assert "--bench" not in done.stderr
+
+
+def test_refuses_to_overwrite_a_config(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "autoresearch.toml").write_text("# mine\n")
+    done = init(repo, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 2 and "already exists" in done.stderr
+    assert (repo / "autoresearch.toml").read_text() == "# mine\n"
+
+
+def test_refuses_outside_a_repo_or_without_commits(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    done = init(plain, "--bench", "true", "--direction", "lower", "--yes")
+    assert done.returncode == 2 and "not inside a git repository" in done.stderr
+    git(plain, "init", "-q")
+    done = init(plain, "--bench", "true", "--direction", "lower", "--yes")
+    assert done.returncode == 2 and "no commits" in done.stderr
+
+
+def test_bad_metric_name_is_refused(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    done = init(repo, "--bench", "python3 bench.py", "--direction", "lower", "--metric",
+                "time ms", "--yes")
+    assert done.returncode == 2 and "metric name" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# The helpers the form shares
+
+
+def test_trial_run_reports_a_missing_metric_name(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    trial = trial_run(repo, "python3 bench.py", metric="latency")
+    assert not trial.ok and trial.metrics == {"time_ms": pytest.approx(trial.metrics["time_ms"]),
+                                              "peak_kb": 12.0}
+    assert "no METRIC line named 'latency'" in (trial.error or "")
+    good = trial_run(repo, "python3 bench.py")
+    assert good.ok and good.metric == "time_ms" and good.unit == "ms"
+    assert "peak_kb=12" in good.summary()
+
+
+def test_failed_commit_leaves_nothing_behind(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    answers = InitAnswers(bench="python3 bench.py", metric="time_ms")
+    with pytest.raises(UsageError, match="hook says no"):
+        write_and_commit(repo, render_config(answers), render_program(answers))
+    assert not (repo / "autoresearch.toml").exists()
+    assert not (repo / "autoresearch.md").exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_invalid_config_is_never_written(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    with pytest.raises(UsageError):
+        write_and_commit(repo, "[metric]\ncommand = ''\n", "# program\n")
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "bench.py", "mod.py", "tests"]
+
+
+def test_existing_program_file_is_kept(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "autoresearch.md").write_text("# my own program\n")
+    answers = InitAnswers(bench="python3 bench.py", checks="python3 -m pytest -q")
+    path = write_and_commit(repo, render_config(answers), render_program(answers))
+    assert load_config(path).checks.command == "python3 -m pytest -q"
+    assert (repo / "autoresearch.md").read_text() == "# my own program\n"
+    assert_committed(repo)
