@@ -353,6 +353,30 @@ def _scripted_researcher(request: dict[str, Any], index: int) -> Reply:
                                   "learned": "each 10 off a is 10 off the score"}))
 
 
+def _use_claude(project: Any, base_url: str) -> None:
+    project.write("autoresearch.toml", f"""\
+        [metric]
+        command = "python3 bench.py"
+        name = "score"
+        calibration_runs = 3
+        repeats = 2
+        max_repeats = 4
+        timeout_s = 20
+
+        [checks]
+        command = "python3 check.py"
+
+        [agent]
+        kind = "anthropic"
+
+        [agent.anthropic]
+        base_url = "{base_url}"
+        model = "claude-sonnet-5-5"
+        history_window = 5
+        """)
+    project.commit("use the claude agent")
+
+
 def test_headless_session_with_the_claude_agent_keeps_its_changes(
         project: Any, tmp_path: Path) -> None:
     import os
@@ -361,27 +385,7 @@ def test_headless_session_with_the_claude_agent_keeps_its_changes(
     from app.engine.history import read_log
 
     with FakeMessagesAPI(responder=_scripted_researcher) as api:
-        project.write("autoresearch.toml", f"""\
-            [metric]
-            command = "python3 bench.py"
-            name = "score"
-            calibration_runs = 3
-            repeats = 2
-            max_repeats = 4
-            timeout_s = 20
-
-            [checks]
-            command = "python3 check.py"
-
-            [agent]
-            kind = "anthropic"
-
-            [agent.anthropic]
-            base_url = "{api.base_url}"
-            model = "claude-sonnet-5-5"
-            history_window = 5
-            """)
-        project.commit("use the claude agent")
+        _use_claude(project, api.base_url)
         env = {**os.environ, "ANTHROPIC_API_KEY": KEY}
         done = subprocess.run([sys.executable, "-m", "app", "run", "--headless",
                                "--max-experiments", "3"], cwd=project.root, env=env,
@@ -444,3 +448,39 @@ def test_system_prompt_is_stable_and_history_is_capped(repo: Path) -> None:
     assert message.count("output tail:") == 3  # #27 rejected, #29 crash, #30 checks_failed
     assert "Traceback line 39" in message and "Traceback line 30" not in message
     assert max(len(line) for line in message.splitlines()) <= 320
+
+
+def test_an_outage_is_an_agent_error_and_the_loop_goes_on(
+        project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """529 until the SDK's retries run out: `agent_error`, then the next experiment works."""
+    from app.engine.controller import LoopController
+    from app.engine.events import StateChanged
+    from app.engine.runner import open_engine
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    outage = error(529, "Overloaded", headers={"retry-after": "0.01"}, repeat=5)
+    with FakeMessagesAPI([outage], responder=_scripted_researcher) as api:
+        _use_claude(project, api.base_url)
+        controller = LoopController()
+        waits: list[str] = []
+
+        def sink(event: Event) -> None:
+            # The loop backs off (a minute at least) after an outage; cut the wait short
+            # the way a veto would, so the test stays fast.
+            if isinstance(event, StateChanged) and "retrying in" in event.detail:
+                waits.append(event.detail)
+                controller.cancel.set()
+
+        engine = open_engine(cwd=project.root, max_experiments=2)
+        try:
+            status = engine.run(sink, controller)
+        finally:
+            engine.close()
+        requests = len(api.requests)
+    assert status == 0
+    statuses = [(e.n, str(e.status)) for e in engine.experiments]
+    assert statuses == [(0, "baseline"), (1, "agent_error"), (2, "keep")]
+    failed = engine.experiments[1]
+    assert "529" in failed.reason and "Overloaded" in failed.reason
+    assert len(waits) == 1
+    assert requests == 5 + 3  # 1 try + 4 SDK retries, then one three-turn experiment
