@@ -1,0 +1,138 @@
+"""The init form, driven by Pilot in real git repos: it writes and commits, or says why not
+next to the field concerned."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select
+
+from app.config import load_config
+from app.screens.init_form import InitApp, InitScreen
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (110, 48)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test")
+    git(root, "config", "user.email", "test@localhost")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
+    (root / "bench.py").write_text("print('METRIC score=0.75')\n")
+    (root / "broken.py").write_text("print('loading data')\nraise SystemExit('boom: no data')\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+async def fill(pilot, values: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    screen = pilot.app.screen
+    assert isinstance(screen, InitScreen)
+    for name, value in values.items():
+        widget = screen.query_one(f"#{name}")
+        if isinstance(widget, Select):
+            widget.value = value
+        else:
+            assert isinstance(widget, Input)
+            widget.value = value
+    await pilot.pause()
+
+
+async def submit_and_wait(pilot) -> None:  # type: ignore[no-untyped-def]
+    button = pilot.app.screen.query_one("#submit")
+    button.scroll_visible(animate=False)
+    await pilot.pause()
+    assert await pilot.click("#submit"), "the click did not reach the button"
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_form_writes_and_commits(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        # Detection pre-filled the checks command.
+        assert screen.query_one("#checks", Input).value == "python3 -m pytest -q"
+        await fill(pilot, {"bench": "python3 bench.py", "direction": "higher",
+                           "agent": "scripted"})
+        await submit_and_wait(pilot)
+    assert app.return_value == repo / "autoresearch.toml"
+    config = load_config(repo / "autoresearch.toml")
+    assert (config.metric.command, config.metric.name, config.metric.direction) == (
+        "python3 bench.py", "score", "higher")
+    assert config.checks.command == "python3 -m pytest -q"
+    assert config.agent.kind == "scripted"
+    assert sorted(git(repo, "show", "--name-only", "--format=", "HEAD").split()) == [
+        "autoresearch.md", "autoresearch.toml"]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_failing_benchmark_shows_under_the_benchmark_field(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        await fill(pilot, {"bench": "python3 broken.py"})
+        await submit_and_wait(pilot)
+        assert app.screen is screen  # still on the form
+        message = screen.error_text("bench")
+        assert "failed (exit status 1)" in message and "boom: no data" in message
+        assert screen.query_one("#error-bench").region.y > screen.query_one("#bench").region.y
+        assert screen.error_text("metric") == ""
+        # Fixing the answer clears the message and succeeds.
+        await fill(pilot, {"bench": "python3 bench.py"})
+        await submit_and_wait(pilot)
+    assert app.return_value == repo / "autoresearch.toml"
+
+
+async def test_bad_metric_name_is_caught_before_running_anything(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        await fill(pilot, {"bench": "python3 bench.py", "metric": "my score"})
+        await submit_and_wait(pilot)
+        assert "metric name 'my score' is not valid" in screen.error_text("metric")
+        assert screen.error_text("bench") == ""
+        # A valid name that the benchmark does not print is caught by the trial run.
+        await fill(pilot, {"metric": "latency"})
+        await submit_and_wait(pilot)
+        assert "no METRIC line named 'latency'" in screen.error_text("metric")
+    assert not (repo / "autoresearch.toml").exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_empty_benchmark_and_command_agent_need_answers(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        await fill(pilot, {"agent": "command"})
+        assert screen.query_one("#agent_command", Input).display
+        await submit_and_wait(pilot)
+        assert "benchmark command is empty" in screen.error_text("bench")
+        assert "{prompt_file}" in screen.error_text("agent")
+
+
+async def test_cancel_writes_nothing(repo: Path) -> None:
+    app = InitApp(repo)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value is None
+    assert not (repo / "autoresearch.toml").exists()
