@@ -484,3 +484,11 @@ def test_an_outage_is_an_agent_error_and_the_loop_goes_on(
     assert "529" in failed.reason and "Overloaded" in failed.reason
     assert len(waits) == 1
     assert requests == 5 + 3  # 1 try + 4 SDK retries, then one three-turn experiment
+
+
+def test_an_empty_answer_keeps_the_roles_alternating(repo: Path) -> None:
+    with FakeMessagesAPI([Reply(content=[]), tool_calls(EDIT), tool_calls(FINISH)]) as api:
+        _agent(api).propose(_context(repo))
+        roles = [[m["role"] for m in r.json["messages"]] for r in api.requests]
+    assert roles[1] == ["user"]  # the nudge joined the first user turn
+    assert all(a != b for turn in roles for a, b in zip(turn, turn[1:]))

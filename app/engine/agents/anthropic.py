@@ -176,32 +176,32 @@ class AnthropicAgent:
                 raise self._error(stats, "the model refused to continue this experiment")
             if stop == "max_tokens" and calls:
                 # The last call may be cut off mid-argument: run none, say why.
-                messages.append({"role": "user", "content": [
+                _add_user(messages, [
                     {"type": "tool_result", "tool_use_id": c["id"], "is_error": True,
                      "content": "Your reply was cut off at max_tokens, so this call was not "
                                 "run. Make smaller edits (edit_file rather than write_file)."}
-                    for c in calls]})
+                    for c in calls])
                 continue
             if calls:
                 results, finish = self._run_tools(ctx, sandbox, calls, stats)
                 if finish is not None:
                     return self._finish(ctx, stats, sandbox, before, finish, last_text)
-                messages.append({"role": "user", "content": results})
+                _add_user(messages, results)
                 continue
             if stop == "pause_turn":
                 continue
             if stop == "max_tokens":
-                messages.append({"role": "user", "content": [{"type": "text", "text":
-                                 "Continue, and call finish when the change is complete."}]})
+                _add_user(messages, [{"type": "text", "text":
+                                      "Continue, and call finish when the change is complete."}])
                 continue
             # The model ended its turn without calling finish.
             if _changed(sandbox, before) or nudged:
                 outcome = "ended without calling finish"
                 break
             nudged = True
-            messages.append({"role": "user", "content": [{"type": "text", "text":
-                             "You have not changed any file yet. Make one concrete change "
-                             "with the tools, then call finish."}]})
+            _add_user(messages, [{"type": "text", "text":
+                                  "You have not changed any file yet. Make one concrete change "
+                                  "with the tools, then call finish."}])
         else:
             outcome = f"reached max_turns ({cfg.max_turns})"
         return self._wrap_up(ctx, stats, sandbox, before, last_text, outcome)
@@ -369,6 +369,15 @@ def _assistant_content(message: Any) -> list[dict[str, Any]]:
         elif kind in ("thinking", "redacted_thinking"):
             out.append(block.model_dump(exclude_none=True))
     return out
+
+
+def _add_user(messages: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
+    """Append a user turn; after an empty assistant answer (nothing was appended for it)
+    the blocks join the previous user turn, as the API wants the roles to alternate."""
+    if messages and messages[-1]["role"] == "user":
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": "user", "content": blocks})
 
 
 def _mark_last_for_cache(messages: list[dict[str, Any]]) -> None:
