@@ -280,7 +280,8 @@ def test_bad_arguments_are_tool_errors_not_crashes(world: dict[str, Path]) -> No
     wt = world["wt"]
     (wt / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     sandbox = _sandbox(wt)
-    for name, args in [("read_file", {"path": "a.py", "start_line": "ten"}),
+    calls: list[tuple[str, dict[str, Any]]] = [
+                       ("read_file", {"path": "a.py", "start_line": "ten"}),
                        ("read_file", {"path": "a.py", "colour": "red"}),
                        ("list_files", {"depth": "deep"}),
                        ("edit_file", {"path": "latin1.txt", "old": "caf", "new": "x"}),
@@ -289,7 +290,8 @@ def test_bad_arguments_are_tool_errors_not_crashes(world: dict[str, Path]) -> No
                        ("search", {"pattern": ""}),
                        ("read_file", {"path": "sub"}),
                        ("read_file", {"path": "missing.py"}),
-                       ("delete_file", {"path": "sub"})]:
+                       ("delete_file", {"path": "sub"})]
+    for name, args in calls:
         with pytest.raises(ToolError):
             sandbox.run(name, args)
     assert not (wt / "n.py").exists()
