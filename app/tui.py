@@ -254,6 +254,13 @@ class AutoresearchCommands(Provider):
                           lambda action=action: app.run_palette_action(action), help=help_text)
 
 
+class _Nowhere:
+    """Accepts any method call and does nothing (see `AutoresearchApp.shown`)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
 class AutoresearchApp(App[int]):
     """The autoresearch TUI. `open_source` is called on the loop's thread to open the engine
     (or a recorded session in tests); `needs_init` is the repo root when it has no config."""
@@ -327,6 +334,20 @@ class AutoresearchApp(App[int]):
 
         self.push_screen(InitScreen(root), after)
 
+    @property
+    def shown(self) -> MainScreen:
+        """The main screen to update, or a sink that drops updates while the app closes (the
+        loop may still report its last events as the screen is being torn down)."""
+        main = getattr(self, "main", None)
+        if main is None or main._closing or main._closed or not main.is_attached:
+            return _Nowhere()  # type: ignore[return-value]
+        return main
+
+    def on_unmount(self) -> None:
+        # However the app closes, the loop must not run on headless: it would hold the lock.
+        if self.view.loop_running and not self.loop_finished.is_set():
+            self.controller.stop("interrupted")
+
     def start_loop(self) -> None:
         self.view.loop_running = True
         self.view.session_since = self.clock()
@@ -381,7 +402,7 @@ class AutoresearchApp(App[int]):
             v.tokens = v.tokens + x.tokens
             v.cost_usd += x.cost_usd
         self.sub_title = f"{e.tag} · {e.branch}"
-        self.main.session_opened(v)
+        self.shown.session_opened(v)
         if e.notice:
             self.notify(e.notice, title="Note", severity="warning", timeout=10)
         self.refresh_status()
@@ -400,7 +421,7 @@ class AutoresearchApp(App[int]):
             v.current = e.n
         if e.state is LoopState.FAILED and e.detail:
             v.error = e.detail
-        self.main.state_changed(v)
+        self.shown.state_changed(v)
         self.refresh_status()
         self._seen()
 
@@ -410,7 +431,7 @@ class AutoresearchApp(App[int]):
         v.current = message.event.n
         v.current_diff = ""
         v.shown_n = message.event.n
-        self.main.experiment_began(v, message.event.n)
+        self.shown.experiment_began(v, message.event.n)
         self.refresh_status()
         self._seen()
 
@@ -419,7 +440,7 @@ class AutoresearchApp(App[int]):
         e = message.event
         if e.n == self.view.current:
             self.view.current_diff = e.diff
-            self.main.show_diff(e.n, e.diff, live=True)
+            self.shown.show_diff(e.n, e.diff, live=True)
         self._seen()
 
     @on(ProposalArrived)
@@ -427,7 +448,7 @@ class AutoresearchApp(App[int]):
         e = message.event
         if e.n == self.view.current:
             self.view.current_diff = e.diff
-            self.main.show_diff(e.n, e.diff, live=False, description=e.description)
+            self.shown.show_diff(e.n, e.diff, live=False, description=e.description)
         self._seen()
 
     @on(SampleArrived)
@@ -456,7 +477,7 @@ class AutoresearchApp(App[int]):
         v.tokens, v.cost_usd = e.totals, e.cost_usd
         if v.current == e.experiment.n:
             v.current = None
-        self.main.experiment_recorded(v, e.experiment)
+        self.shown.experiment_recorded(v, e.experiment)
         if e.new_best:
             self.notify(f"#{e.experiment.n}: {e.experiment.description or 'kept'}",
                         title="New best", timeout=4)
@@ -487,7 +508,7 @@ class AutoresearchApp(App[int]):
         v.summary = e.summary
         v.exit_status = e.exit_status
         v.state, v.detail, v.current = "done", e.reason, None
-        self.main.session_closed(v)
+        self.shown.session_closed(v)
         self.refresh_status()
         if not self.quitting:
             from app.screens.modals import SummaryScreen
@@ -506,7 +527,7 @@ class AutoresearchApp(App[int]):
         self._drain_activity()
 
     def _drain_activity(self) -> None:
-        self.main.add_activity(self.activity.drain())
+        self.shown.add_activity(self.activity.drain())
 
     # -- the worker's fate ----------------------------------------------------------------
     @on(Worker.StateChanged)
@@ -557,7 +578,7 @@ class AutoresearchApp(App[int]):
             direction=v.direction, baseline=v.baseline, best=v.best, counts=v.counts(),
             tokens=v.tokens.total, cost_usd=v.cost_usd,
             queued=self.controller.pending_cherry_picks, error=v.error)
-        self.main.update_status(info)
+        self.shown.update_status(info)
 
     # -- actions ----------------------------------------------------------------------------
     def run_palette_action(self, action: str) -> None:

@@ -18,8 +18,15 @@ from textual.widgets.data_table import RowDoesNotExist
 from app.engine.records import Experiment, Status
 from widgets.status_style import look_classes, look_css, look_of
 
-COLUMNS = (("#", "n"), ("commit", "commit"), ("metric", "metric"), ("Δ champion", "delta"),
-           ("secondary", "secondary"), ("status", "status"), ("description", "description"))
+COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
+           ("Δ champion", "delta", 10), ("secondary", "secondary", 20),
+           ("status", "status", 13), ("description", "description", 64))
+"""(label, key, width). Fixed widths: rows never shift as longer values arrive, and DataTable
+does not re-render rows that were drawn before a column grew (it keeps stale widths)."""
+
+
+COMPACT_BELOW = 100
+"""Table widths (cells) below which the secondary-metrics column is left out."""
 
 
 def format_number(value: float | None) -> str:
@@ -89,6 +96,8 @@ class ExperimentTable(DataTable[Text]):
         self.show_session = show_session
         self.experiments: dict[str, Experiment] = {}
         """Shown experiments by row key."""
+        self.compact = False
+        """Narrow terminals drop the secondary-metrics column so the description fits."""
         self.running: int | None = None
 
     def on_mount(self) -> None:
@@ -97,9 +106,13 @@ class ExperimentTable(DataTable[Text]):
 
     def _add_columns(self) -> None:
         if self.show_session:
-            self.add_column("session", key="session")
-        for label, key in COLUMNS:
-            self.add_column(self.metric_name if key == "metric" else label, key=key)
+            self.add_column("session", key="session", width=12)
+        for label, key, width in COLUMNS:
+            if key == "secondary" and self.compact:
+                continue
+            if key == "metric":
+                label, width = self.metric_name, max(width, len(self.metric_name))
+            self.add_column(label, key=key, width=width)
 
     def configure(self, *, metric_name: str, direction: str) -> None:
         """Name the metric column and set which way is better (once the session is known)."""
@@ -144,8 +157,9 @@ class ExperimentTable(DataTable[Text]):
         key = self._key(n, None)
         if key in self.experiments:
             return
-        cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""), Text(""),
-                 Text(label, style=self._style("running")), Text("")]
+        cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""),
+                 *([] if self.compact else [Text("")]),
+                 Text(_clip(label, 13), style=self._style("running")), Text("")]
         if self.show_session:
             cells.insert(0, Text(""))
         self._upsert(key, cells)
@@ -169,10 +183,19 @@ class ExperimentTable(DataTable[Text]):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False, scroll=True)
 
-    def restyle(self) -> None:
+    def on_resize(self) -> None:
+        compact = self.size.width < COMPACT_BELOW
+        if compact != self.compact:
+            self.compact = compact
+            self.restyle(columns=True)
+
+    def restyle(self, *, columns: bool = False) -> None:
+        """Rebuild the rows (theme change), and the columns too if asked (width change)."""
         rows = list(self.experiments.items())
         running = self.running
-        self.clear()
+        self.clear(columns=columns)
+        if columns:
+            self._add_columns()
         self.experiments.clear()
         for key, e in rows:
             self._add(e, session=key.split(":", 1)[0] if ":" in key else None)
@@ -188,7 +211,7 @@ class ExperimentTable(DataTable[Text]):
         return f"{session}:{n}" if session else str(n)
 
     def _column_keys(self) -> list[str]:
-        keys = [key for _, key in COLUMNS]
+        keys = [key for _, key, _ in COLUMNS if not (key == "secondary" and self.compact)]
         return ["session", *keys] if self.show_session else keys
 
     def _style(self, look: str) -> str:
@@ -202,29 +225,31 @@ class ExperimentTable(DataTable[Text]):
         self._upsert(key, self._cells(e, session))
 
     def _upsert(self, key: str, cells: list[Text]) -> None:
+        # Replace a row rather than update its cells: DataTable caches rendered rows by an
+        # update counter that does not change when widths are recomputed later, so rows
+        # updated in place can keep stale column widths. The replaced row is the running one,
+        # which is the newest, so removing and appending it keeps the order.
         if key in self.rows:
-            for column, value in zip(self._column_keys(), cells):
-                self.update_cell(key, column, value)
-        else:
-            self.add_row(*cells, key=key)
+            self.remove_row(key)
+        self.add_row(*cells, key=key)
 
     def _cells(self, e: Experiment, session: str | None) -> list[Text]:
         delta = e.delta() if e.status is not Status.BASELINE else None
         better = is_improvement(delta, self.direction)
         delta_style = "" if better is None else self._style("better" if better else "worse")
         secondary = _clip("  ".join(f"{k}={format_number(v)}" for k, v in e.metrics.items()
-                                    if k != self.metric_name), 32)
+                                    if k != self.metric_name), 20)
         description = e.description.splitlines()[0] if e.description else ""
         if e.status is Status.VETOED and e.veto_reason:
             description = f"{description} (vetoed: {e.veto_reason})"
         elif not e.status.measured and e.reason and not description:
             description = e.reason
-        description = _clip(description, 72)
+        description = _clip(description, 64)
         cells = [Text(str(e.n), justify="right"),
                  Text(e.short_commit),
                  Text(format_number(e.metric), justify="right"),
                  Text(format_delta(delta), justify="right", style=delta_style),
-                 Text(secondary, overflow="ellipsis", no_wrap=True),
+                 *([] if self.compact else [Text(secondary, overflow="ellipsis", no_wrap=True)]),
                  Text(str(e.status), style=self._style(look_of(e.status))),
                  Text(description, overflow="ellipsis", no_wrap=True)]
         if self.show_session:

@@ -152,6 +152,7 @@ class StatusLine(Widget):
             if gain:
                 line.append(f" ({gain * 100:+.1f}%)",
                             self._style("good") if gain > 0 else self._style("bad"))
+        counts_at = len(line)
         if info.counts:
             line.append("  │ ", self._style("muted"))
             order = sorted(((status, count) for status, count in info.counts.items()
@@ -160,6 +161,15 @@ class StatusLine(Widget):
                 if i:
                     line.append(" · ", self._style("muted"))
                 line.append(f"{count} {status}", self._style(look_of(status)))
+        if line.cell_len + 28 > self.size.width > 0 and info.counts:
+            # Narrow terminal: "2 keep of 5" instead of every status, so cost stays visible.
+            tried = sum(c for s, c in info.counts.items() if s != "baseline")
+            compact = Text(no_wrap=True, overflow="ellipsis")
+            compact.append_text(line[:counts_at])
+            compact.append("  │ ", self._style("muted"))
+            compact.append(f"{info.counts.get('keep', 0)} keep", self._style("keep"))
+            compact.append(f" of {tried}")
+            line = compact
         line.append("  │ ", self._style("muted"))
         line.append(f"{format_tokens(info.tokens)} tok · ${info.cost_usd:.2f}")
         if info.session_since is not None:

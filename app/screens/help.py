@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -13,13 +14,19 @@ from textual.widgets import Label, Static
 
 from app.screens.keys import KEYS
 
-STATUSES = """\
-[b]baseline[/b] the unchanged code, measured first     [b]keep[/b] better, committed on the branch
-[b]discard[/b] not better (or not surely better)       [b]crash[/b] the benchmark failed or printed no number
-[b]timeout[/b] a command ran out of time               [b]checks_failed[/b] the tests failed
-[b]vetoed[/b] you vetoed it                            [b]rejected[/b] it touched a protected file
-[b]overfit[/b] better on the benchmark, worse held out [b]agent_error[/b] the agent failed to propose
-[b]interrupted[/b] stopped by quitting"""
+STATUSES = [
+    ("baseline", "the unchanged code, measured first"),
+    ("keep", "better beyond the noise: committed on the session branch"),
+    ("discard", "not better, or not surely better"),
+    ("crash", "the benchmark failed or printed no number"),
+    ("timeout", "a command ran out of time"),
+    ("checks_failed", "the checks (tests) failed"),
+    ("overfit", "better on the benchmark, worse on the held-out one"),
+    ("vetoed", "you vetoed it (v)"),
+    ("rejected", "it changed a protected file, or a cherry-pick did not apply"),
+    ("agent_error", "the agent failed to propose a change"),
+    ("interrupted", "stopped by quitting"),
+]
 
 PANES = """\
 [b]diff[/b] the proposal as the agent writes it, then the decided experiment's; enter on a \
@@ -27,8 +34,9 @@ table row shows that one's.
 [b]chart[/b] every measured experiment by status; the line is the champion, the flat line \
 the baseline.
 [b]activity[/b] the agent's tool calls and text, then the benchmark's and checks' output.
-ctrl+p opens the command palette; keys can be remapped in [keymap] of \
-~/.config/autoresearch-tui/config.toml (binding id = "key")."""
+ctrl+p opens the command palette; keys can be remapped in \\[keymap] of \
+~/.config/autoresearch-tui/config.toml, by binding id: pause, veto, approve, review, \
+history, cherry_pick, help, quit (e.g. pause = "space")."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -47,16 +55,33 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", classes="dialog-title")
             yield Static(self._keys_table(), id="help-keys")
             yield Label("Statuses", classes="dialog-title")
-            yield Static(STATUSES, id="help-statuses")
+            yield Static(self._statuses_table(), id="help-statuses")
             yield Label("Panes", classes="dialog-title")
             yield Static(PANES, id="help-panes")
 
-    def _keys_table(self) -> str:
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(key as bound now, action, what it does) for each key of the main screen."""
         keymap: dict[str, str] = getattr(self.app, "_keymap", {})
         rows = []
         for binding in KEYS:
             key = keymap.get(binding.id or "", binding.key)
             display = self.app.get_key_display(Binding(key, binding.action))
-            rows.append(f"[b $accent]{display:>5}[/]  {binding.description:<12} "
-                        f"[dim]id {binding.id}[/dim]\n       {binding.tooltip}")
-        return "\n".join(rows)
+            rows.append((display, binding.description, binding.tooltip))
+        return rows + [("ctrl+p", "Palette", "Every action above, searchable.")]
+
+    def _keys_table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="bold", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
+        for row in self.key_rows():
+            table.add_row(*row)
+        return table
+
+    def _statuses_table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(ratio=1)
+        for status, meaning in STATUSES:
+            table.add_row(status, meaning)
+        return table

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -156,6 +156,10 @@ class HistoryScreen(Screen[None]):
         if others:
             self.sessions = self.sessions[:1] + list(others)
             self._fill()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A compact footer keeps every key visible on an 80-column terminal.
+        self.query_one(Footer).compact = event.size.width < 110
 
     # -- filtering ----------------------------------------------------------------------------
     def _fill(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -54,8 +54,8 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusLine(clock=self.clock, id="status")
         with Horizontal(id="top"):
-            yield DiffView(id="diff", placeholder="No proposal yet. The agent's changes "
-                           "appear here as it writes them.")
+            yield DiffView(id="diff", placeholder="(no diff yet: the agent's changes "
+                           "appear here as it writes them)")
             yield MetricChart(id="chart")
         yield ExperimentTable(id="table")
         yield ActivityLog(id="activity")
@@ -66,6 +66,10 @@ class MainScreen(Screen[None]):
         self.query_one("#chart").border_title = "metric"
         self.query_one("#table").border_title = "experiments"
         self.query_one("#activity").border_title = "activity"
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A compact footer keeps every key visible on an 80-column terminal.
+        self.query_one(Footer).compact = event.size.width < 110
 
     # -- called by the App ----------------------------------------------------------------
     def update_status(self, info: StatusInfo) -> None:
@@ -90,7 +94,8 @@ class MainScreen(Screen[None]):
     def state_changed(self, view: SessionView) -> None:
         table = self.query_one(ExperimentTable)
         if view.current is not None and view.state not in ("done", "failed", "paused"):
-            table.set_running(view.current, label=view.state)
+            label = "waiting (a/v)" if view.state == "waiting for approval" else view.state
+            table.set_running(view.current, label=label)
 
     def experiment_began(self, view: SessionView, n: int) -> None:
         self.query_one(ExperimentTable).set_running(n, label="proposing")
