@@ -13,6 +13,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -56,11 +57,25 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def next_steps(target: Path) -> str:
     """What to try after the demo: the commands that read what the session left behind."""
+    exe = _executable()
     return (f"\nThe demo's repo stays at {target}. Next, try:\n"
-            f"  cd {target} && autoresearch-tui history    # every experiment and its status\n"
-            f"  cd {target} && autoresearch-tui report     # a Markdown report with a chart\n"
-            f"  cd {target} && autoresearch-tui finalize   # kept experiments as branches\n"
-            f"  cd {target} && autoresearch-tui            # the TUI, resuming the session")
+            f"  cd {target} && {exe} history    # every experiment and its status\n"
+            f"  cd {target} && {exe} report     # a Markdown report with a chart\n"
+            f"  cd {target} && {exe} finalize   # kept experiments as branches\n"
+            f"  cd {target} && {exe}            # the TUI, resuming the session")
+
+
+def _executable() -> str:
+    """`autoresearch-tui` if that is on PATH, else the path this run was started with
+    (`make demo` runs .venv/bin/autoresearch-tui, which a new user rarely has on PATH)."""
+    name = "autoresearch-tui"
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which(name)
+    if started is None or started.name != name:
+        return name
+    if on_path and Path(on_path).resolve() == started.resolve():
+        return name
+    return str(started.resolve())
 
 
 def _target_dir(requested: str | None) -> Path:

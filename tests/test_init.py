@@ -364,3 +364,83 @@ def test_existing_program_file_is_kept(tmp_path: Path) -> None:
     assert load_config(path).checks.command == "python3 -m pytest -q"
     assert (repo / "autoresearch.md").read_text() == "# my own program\n"
     assert_committed(repo)
+
+
+# ---------------------------------------------------------------------------------------
+# The questions on a terminal
+
+
+class Terminal:
+    """The binary on a pseudo-terminal: wait for a prompt, type an answer."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        import pty
+
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True)
+        os.close(slave)
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = 60) -> None:
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"waited for {text!r}; the terminal shows:\n{self.seen[-2000:]}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:  # the child closed the terminal
+                    data = b""
+                assert data, f"exited before {text!r}:\n{self.seen[-2000:]}"
+                self.seen += data.decode("utf-8", errors="replace")
+        self.seen = self.seen[self.seen.index(text) + len(text):]
+
+    def answer(self, prompt: str, text: str) -> None:
+        self.expect(prompt)
+        os.write(self.master, text.encode() + b"\n")
+
+    def close(self) -> int:
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            os.close(self.master)
+
+
+def test_questions_on_a_terminal(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    (repo / "fail.py").write_text("raise SystemExit('boom: no data')\n")
+    git(repo, "add", "fail.py")
+    git(repo, "commit", "-q", "-m", "a failing bench")
+    term = Terminal([str(EXE), "init"], repo)
+    try:
+        term.answer("Checks command", "")  # the detected default
+        term.answer("Setup command", "")
+        term.answer("Benchmark command", "python3 fail.py")
+        term.expect("boom: no data")  # refused, with its last lines, and asked again
+        term.answer("Benchmark command", "python3 bench.py")
+        term.expect("Parsed: time_ms = ")
+        term.answer("Metric name [time_ms]", "")
+        term.answer("lower or higher [lower]", "sideways")
+        term.answer("Answer lower or higher.", "lower")
+        term.answer("Unit [ms]", "")
+        term.answer("Files the agent may change", "mod.py")
+        term.answer("Extra files it must not change", "data/*.csv")
+        term.answer("Agent kind", "scripted")
+        term.answer("Goal", "Make work() fast.")
+        term.answer("and commit them? [Y/n]", "")
+        term.expect("Wrote and committed")
+    finally:
+        status = term.close()
+    assert status == 0
+    assert_committed(repo)
+    config = load_config(repo / "autoresearch.toml")
+    assert config.guard.protected == ["data/*.csv"]
+    assert config.agent.kind == "scripted"
+    assert config.checks.command == "python3 -m pytest -q"
+    program = (repo / "autoresearch.md").read_text()
+    assert "Make work() fast." in program and "- `mod.py`" in program
