@@ -398,7 +398,7 @@ def write_and_commit(root: Path, config_text: str, program_text: str, *, commit:
     return config_path
 
 
-def is_git_repo(root: Path) -> Path:
+def repo_root(root: Path) -> Path:
     """The top of the repository around `root`; UsageError if none or it has no commits."""
     from app.engine.session import find_repo
 
@@ -426,7 +426,7 @@ Ask = Callable[[str], str]
 
 def run_init(args: argparse.Namespace) -> int:
     """`autoresearch-tui init`: questions on a terminal, flags for scripts."""
-    root = is_git_repo(Path.cwd())
+    root = repo_root(Path.cwd())
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     yes = bool(getattr(args, "yes", False))
     detection = detect_project(root)
@@ -440,7 +440,11 @@ def run_init(args: argparse.Namespace) -> int:
                              f"{'them' if len(missing) > 1 else 'it'}, or run init in a "
                              "terminal to be asked.")
         return _init_from_flags(root, args, detection)
-    return _init_interactive(root, args, detection, input)
+    try:
+        return _init_interactive(root, args, detection, input)
+    except EOFError:
+        raise UsageError("init stopped at end of input before all questions were answered; "
+                         "nothing was written.") from None
 
 
 def _init_from_flags(root: Path, args: argparse.Namespace, detection: Detection) -> int:

@@ -444,3 +444,17 @@ def test_questions_on_a_terminal(tmp_path: Path) -> None:
     assert config.checks.command == "python3 -m pytest -q"
     program = (repo / "autoresearch.md").read_text()
     assert "Make work() fast." in program and "- `mod.py`" in program
+
+
+def test_end_of_input_on_a_terminal_writes_nothing(tmp_path: Path) -> None:
+    repo = python_repo(tmp_path / "py")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    term = Terminal([str(EXE), "init"], repo)
+    try:
+        term.expect("Checks command")
+        os.write(term.master, b"\x04")  # Ctrl-D
+        term.expect("nothing was written")
+    finally:
+        status = term.close()
+    assert status == 2
+    assert_untouched(repo, head)
