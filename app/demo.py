@@ -43,16 +43,17 @@ def run_demo(args: argparse.Namespace) -> int:
                             max_experiments=None, max_hours=None, max_cost=None, config=None,
                             paused=False)
     os.chdir(target)
-    if ns.headless:
-        from app.headless import run_headless
+    try:
+        if ns.headless:
+            from app.headless import run_headless
 
-        status = run_headless(ns)
-    else:
+            return run_headless(ns)
         from app.tui import run_tui
 
-        status = run_tui(ns)
-    print(next_steps(target), flush=True)
-    return status
+        return run_tui(ns)
+    finally:
+        # Also after Ctrl-C or an error: the repo and its log stay, worth a look.
+        print(next_steps(target), flush=True)
 
 
 def next_steps(target: Path) -> str:
