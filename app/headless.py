@@ -35,7 +35,10 @@ def format_experiment(e: Experiment, unit: str) -> str:
     else:
         text = f"{e.description} — {e.reason}" if e.description else e.reason
     parts.append(text)
-    parts.append(f"[{e.duration_s:.1f} s]")
+    spent = f"{e.duration_s:.1f} s"
+    if e.tokens.total:
+        spent += f", {e.tokens.total / 1000:.1f}k tokens, ${e.cost_usd:.3f}"
+    parts.append(f"[{spent}]")
     return " ".join(p for p in parts if p)
 
 
@@ -57,7 +60,7 @@ def format_summary(s: SessionSummary) -> list[str]:
 class LinePrinter:
     """The headless event sink."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.unit = ""
 
@@ -86,7 +89,7 @@ class LinePrinter:
                 self.say(line)
 
     def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        print(line, file=self.out or sys.stdout, flush=True)
 
 
 def run_headless(args: argparse.Namespace) -> int:

@@ -205,7 +205,7 @@ class SessionGit:
             pygit2.Oid(hex=champion), "autoresearch: back to the champion")  # ...so undo that
 
     # -- the experiment cycle ----------------------------------------------------------------
-    def snapshot(self, n: int, description: str) -> Snapshot:
+    def snapshot(self, n: int, description: str, source: str | None = None) -> Snapshot:
         """Store whatever is in the worktree as the candidate commit of experiment `n`."""
         wt = self.wt
         index = self._stage_all()
@@ -223,8 +223,10 @@ class SessionGit:
                 changed.append(delta.old_file.path)
         stats = diff.stats
         sig = signature(wt)
-        oid = wt.create_commit(None, sig, sig, description.strip() or f"experiment {n}",
-                               tree_id, [head.id])
+        message = description.strip() or f"experiment {n}"
+        if source:  # lets a restart after a crash know which patch this was
+            message += f"\n\nAutoresearch-Source: {source}\n"
+        oid = wt.create_commit(None, sig, sig, message, tree_id, [head.id])
         self.main.references.create(self.candidate_ref(n), oid, force=True)
         return Snapshot(str(oid), str(tree_id), diff.patch or "",
                         stats.format(pygit2.enums.DiffStatsFormat.SHORT, 80).strip(),

@@ -45,10 +45,13 @@ class _Stop(Exception):
 
 
 class _End(Exception):
-    def __init__(self, reason: str, exit_status: int = 0) -> None:
+    def __init__(self, reason: str, exit_status: int = 0, finished: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.exit_status = exit_status
+        self.finished = finished
+        """A finished session is not resumed by default (a command-line limit, or an
+        error, leaves it open)."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Budgets:
     max_hours: float | None = None
     max_cost_usd: float | None = None
     max_total_tokens: int | None = None
+    from_command_line: frozenset[str] = frozenset()
+    """Budgets given as flags for this launch only: reaching them leaves the session open."""
 
 
 @dataclass
@@ -194,6 +199,7 @@ class Loop:
         """Run until a budget, the agent or the user ends the session. Returns exit status."""
         exit_status = 0
         reason = ""
+        finished = False
         try:
             self.git.reset_to(self.champion)
             if self.controller.paused:
@@ -215,6 +221,7 @@ class Loop:
                 self._maybe_remeasure()
         except _End as end:
             reason, exit_status = end.reason, end.exit_status
+            finished = end.finished and exit_status == 0
         except _Stop:
             reason = self.controller.stop_reason or "stopped"
             exit_status = 130 if reason == "interrupted" else 0
@@ -230,7 +237,6 @@ class Loop:
         summary = summarize(self.git.paths.tag, self.experiments, metric_name=self.metric.name,
                             unit=self.metric.unit, direction=self.metric.direction,
                             reason=reason)
-        finished = exit_status == 0 and not reason.startswith("stopped")
         self.s.writer.append({"type": "session_end", "reason": reason, "finished": finished,
                               "exit_status": exit_status})
         self.state(LoopState.DONE, reason)
@@ -249,18 +255,20 @@ class Loop:
         hours = (sum(e.duration_s for e in self.experiments)) / 3600
         cost = sum(e.cost_usd for e in self.experiments)
         tokens = sum(e.tokens.total for e in self.experiments)
-        reason = ""
+        reason = name = ""
         if b.max_experiments is not None and done >= b.max_experiments:
-            reason = f"reached max_experiments ({b.max_experiments})"
+            reason, name = f"reached max_experiments ({b.max_experiments})", "max_experiments"
         elif b.max_hours is not None and hours >= b.max_hours:
-            reason = f"reached max_hours ({b.max_hours:g} h)"
+            reason, name = f"reached max_hours ({b.max_hours:g} h)", "max_hours"
         elif b.max_cost_usd is not None and cost >= b.max_cost_usd:
             reason = f"reached max_cost_usd (${cost:.2f} of ${b.max_cost_usd:.2f})"
+            name = "max_cost_usd"
         elif b.max_total_tokens is not None and tokens >= b.max_total_tokens:
             reason = f"reached max_total_tokens ({tokens:,} of {b.max_total_tokens:,})"
+            name = "max_total_tokens"
         if reason:
             self.emit(BudgetReached(reason))
-            raise _End(reason)
+            raise _End(reason, finished=name not in b.from_command_line)
 
     # -- measuring ----------------------------------------------------------------------------
     def _measure_once(self, n: int, role: str, index: int, planned: int, into: Measured,
@@ -381,10 +389,14 @@ class Loop:
                       "candidates are compared with fresh samples")
             self.s.writer.append({"type": "drift", "n": n, "before": before, "after": after,
                                   "samples": measured.values, "detail": detail})
+            self.s.writer.append({"type": "champion_samples", "n": n,
+                                  "samples": measured.values})
             self.emit(DriftDetected(n, before, after, detail))
             self.champion_samples = list(measured.values)
         else:
             self.champion_samples.extend(measured.values)
+            self.s.writer.append({"type": "champion_samples", "n": n,
+                                  "samples": self.champion_samples})
 
     # -- one experiment -------------------------------------------------------------------------
     def _context(self, n: int) -> AgentContext:
@@ -408,6 +420,9 @@ class Loop:
         started = time.monotonic()
         self.controller.begin_experiment()
         self.champion = self.git.champion()
+        # The agent starts from exactly the champion: outputs of earlier measurements
+        # (baseline, re-measurements) must not leak into this candidate.
+        self.git.reset_to(self.champion)
         self.emit(ExperimentStarted(n, self.champion))
         exp = Experiment(n=n, status=Status.DISCARD, parent=self.champion,
                          champion_metric=statistics.median(self.champion_samples)
@@ -450,10 +465,15 @@ class Loop:
             exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
             self.git.reset_to(self.champion)
             self._record(exp)
-            raise _End(f"the agent cannot continue: {exc}", 3) from None
+            raise _End(f"the agent cannot continue: {exc}", 3, finished=False) from None
         except AgentError as exc:
+            if self.controller.stopping:
+                raise _Stop() from None
+            if self.controller.peek_veto():
+                raise _Cancelled() from None
             exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
             exp.tokens, exp.cost_usd, exp.source = exc.tokens, exc.cost_usd, exc.source
+            exp.description = exc.source or ""
             self.consecutive_agent_errors += 1
             self._after_agent_error(exc)
             return None
@@ -474,7 +494,7 @@ class Loop:
                 self.controller.pause()
                 self.consecutive_agent_errors = 0
             else:
-                raise _End(message, 3)
+                raise _End(message, 3, finished=False)
         if exc.transient:
             wait = min(BACKOFF_MAX_S, max(exc.retry_after_s or 0.0, BACKOFF_START_S * 2 ** max(
                 0, self.consecutive_agent_errors - 1)))
@@ -503,7 +523,7 @@ class Loop:
         proposal = self._propose(n, exp)
         if proposal is None:
             return
-        snap = self.git.snapshot(n, exp.description or f"experiment {n}")
+        snap = self.git.snapshot(n, exp.description or f"experiment {n}", exp.source)
         exp.commit = exp.candidate = snap.commit
         exp.diffstat = snap.diffstat
         if not exp.description:
@@ -559,10 +579,19 @@ class Loop:
                     self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
                                f"{planned}", n)
                     self.git.reset_to(self.champion)
-                    ok = self._measure_once(n, "champion", len(cand.values), planned, fresh)
+                    ok = (self._measure_once(n, "champion", len(cand.values), planned, fresh)
+                          or self._measure_once(n, "champion", len(cand.values), planned,
+                                                fresh))
                     self._restore_candidate(snap)
-                    if ok:
-                        champion.extend(fresh.values)
+                    if not ok:
+                        # Candidate and champion samples are compared pairwise in time:
+                        # without the champion's run there is no fair comparison.
+                        exp.status = Status.CRASH
+                        exp.reason = f"re-measuring the champion failed: {fresh.reason}"
+                        exp.output_tail = fresh.output_tail
+                        self._fill_metrics(exp, cand, champion)
+                        return
+                    champion.extend(fresh.values)
                 self.state(LoopState.MEASURING, f"{len(cand.values) + 1} of {planned}", n)
                 if not self._measure_once(n, "candidate", len(cand.values), planned, cand):
                     exp.status, exp.reason = cand.failure or Status.CRASH, cand.reason
@@ -574,7 +603,7 @@ class Loop:
                 cand.values, champion, direction=m.direction, alpha=self.config.decide.alpha,
                 min_effect=self.config.decide.min_effect, look=look, max_looks=max_looks,
                 noise=self.noise, simpler=snap.removed_lines > snap.added_lines,
-                prefer_simpler=self.config.decide.prefer_simpler)
+                prefer_simpler=self.config.decide.prefer_simpler, interleaved=m.interleave)
             if decision.outcome != "more" or look >= max_looks:
                 break
             planned = len(cand.values) + 1
@@ -626,6 +655,25 @@ class Loop:
         assert snap.commit is not None
         self.git.restore_candidate(snap.commit, self.champion)
 
+    def _top_up(self, n: int, have: int) -> list[float]:
+        """Fresh runs of the new champion up to `calibration_runs` samples.
+
+        The candidate's own samples were selected for looking good (the winner's curse);
+        unbiased runs keep the next comparisons honest.
+        """
+        extra = Measured()
+        want = self.metric.calibration_runs - have
+        try:
+            for i in range(max(0, want)):
+                self.state(LoopState.MEASURING, f"new champion {i + 1} of {want}", n)
+                if not self._measure_once(n, "champion", have + i, want, extra):
+                    break
+        except _Cancelled:
+            if self.controller.stopping:
+                return extra.values
+            self.controller.take_veto()
+        return extra.values
+
     def _fill_metrics(self, exp: Experiment, cand: Measured, champion: list[float]) -> None:
         exp.samples = list(cand.values)
         exp.champion_samples = list(champion)
@@ -654,7 +702,9 @@ class Loop:
         self.champion = self.git.keep(exp.candidate, exp.description, result)
         exp.commit = self.champion
         exp.status = Status.KEEP
-        self.champion_samples = list(cand.values)
+        self.champion_samples = list(cand.values) + self._top_up(exp.n, len(cand.values))
+        self.s.writer.append({"type": "champion_samples", "n": exp.n,
+                              "samples": self.champion_samples})
         self.champion_metrics = dict(exp.metrics)
         if exp.holdout_samples:
             self.holdout_samples = list(exp.holdout_samples)

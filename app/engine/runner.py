@@ -113,6 +113,7 @@ class Engine:
     def discard_new_session(self) -> None:
         """Undo a new session whose baseline failed: nothing half-created stays behind."""
         self.setup.writer.close()
+        _close_logging()
         self.git.remove_worktree()
         self.git.delete_session_refs()
         self.lock.release()
@@ -150,6 +151,7 @@ class Engine:
 
     def close(self) -> None:
         self.setup.writer.close()
+        _close_logging()
         self.lock.release()
 
 
@@ -197,7 +199,10 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
             max_experiments=max_experiments or config.session.max_experiments,
             max_hours=max_hours or config.session.max_hours,
             max_cost_usd=max_cost or config.session.max_cost_usd,
-            max_total_tokens=config.session.max_total_tokens), pause_on_agent_errors)
+            max_total_tokens=config.session.max_total_tokens,
+            from_command_line=frozenset(name for name, value in (
+                ("max_experiments", max_experiments), ("max_hours", max_hours),
+                ("max_cost_usd", max_cost)) if value is not None)), pause_on_agent_errors)
     except BaseException:
         if created:
             git.remove_worktree()
@@ -265,13 +270,14 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                    "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
                    "goal": _goal(program_path), "resumed": bool(starts),
                    "recovered": recovered})
-    drift = [r for r in contents.records if r.get("type") == "drift"]
+    # The champion's samples: the latest top-up or re-measurement since the last keep.
+    sampled = [r for r in contents.records if r.get("type") == "champion_samples"]
     segment_start = contents.segment_start
     drift_samples = None
-    if drift and not needs_baseline:
+    if sampled and not needs_baseline:
         last_n = max((e.n for e in experiments if e.status is Status.KEEP), default=-1)
-        if drift[-1].get("n", -1) >= last_n:
-            drift_samples = list(drift[-1].get("samples") or []) or None
+        if sampled[-1].get("n", -1) >= last_n:
+            drift_samples = list(sampled[-1].get("samples") or []) or None
     if agent is None:
         from app.engine.agents import make_agent
 
@@ -312,7 +318,10 @@ def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) 
     for n in orphans:
         commit = git.candidate(n)
         assert commit is not None
-        description = git.message(commit).strip().splitlines()[0] if commit else ""
+        message = git.message(commit)
+        description = message.strip().splitlines()[0] if message.strip() else ""
+        source = next((line.split(":", 1)[1].strip() for line in message.splitlines()
+                       if line.startswith("Autoresearch-Source:")), None)
         if trailer.get("n") == n:
             metric = trailer.get(next((k for k in trailer if k not in (
                 "n", "status", "metrics", "samples", "confidence", "p_value")), ""), None)
@@ -321,11 +330,11 @@ def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) 
                              samples=trailer.get("samples") or [], commit=tip,
                              candidate=commit, description=description,
                              confidence=trailer.get("confidence"),
-                             p_value=trailer.get("p_value"))
+                             p_value=trailer.get("p_value"), source=source)
         else:
             exp = Experiment(n=n, status=Status.INTERRUPTED, candidate=commit, commit=commit,
                              reason="the harness stopped before deciding (killed?)",
-                             description=description)
+                             description=description, source=source)
         writer.append_experiment(exp)
         experiments.append(exp)
     return orphans
@@ -353,12 +362,17 @@ def _link_paths(config: Config, root: Path, worktree: Path) -> None:
         target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
 
 
-def _setup_logging(paths: SessionPaths) -> None:
+def _close_logging() -> None:
     logger = logging.getLogger("autoresearch")
     for handler in list(logger.handlers):
         if getattr(handler, "_autoresearch", False):
             logger.removeHandler(handler)
             handler.close()
+
+
+def _setup_logging(paths: SessionPaths) -> None:
+    logger = logging.getLogger("autoresearch")
+    _close_logging()
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(paths.debug_log, encoding="utf-8")
     handler._autoresearch = True  # type: ignore[attr-defined]

@@ -34,6 +34,10 @@ class ScriptedAgent:
         text = patch.read_text(encoding="utf-8", errors="replace")
         description = describe_patch(text) or patch.stem
         ctx.emit(AgentActivity(ctx.n, "tool", f"apply {patch.name}: {description}"))
+        if not any(line.startswith(("diff --git", "--- ", "Binary files"))
+                   for line in text.splitlines()):
+            # An empty patch is an empty proposal: the harness rejects it as such.
+            return Proposal(description=description, source=patch.name)
         result = subprocess.run(
             ["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=ctx.worktree,
             capture_output=True, text=True)
