@@ -118,6 +118,10 @@ class LogWriter:
         data = json.dumps(_finite(record), ensure_ascii=False, allow_nan=False,
                           default=str) + "\n"
         payload = data.encode("utf-8")
+        if os.environ.get("AUTORESEARCH_FAULTS"):
+            from app.engine.faults import torn_write_point
+
+            torn_write_point(self._fd, payload)
         written = 0
         while written < len(payload):
             written += os.write(self._fd, payload[written:])

@@ -23,6 +23,7 @@ from app.engine import decide
 from app.engine.agents.base import (Agent, AgentContext, AgentError, AgentFatalError,
                                     AgentsExhausted, Proposal, ideas_section)
 from app.engine.controller import LoopController
+from app.engine.faults import fault_point
 from app.engine.events import (BaselineReset, BudgetReached, ChecksFinished, DiffUpdated,
                                DriftDetected, Event, EventSink, ExperimentDecided,
                                ExperimentStarted, LoopState, OutputLines, ProposalReady,
@@ -281,6 +282,8 @@ class Loop:
             command, timeout = self.metric.command, self.metric.timeout_s
             source = "bench"
             name = f"{'champion' if role == 'champion' else 'bench'}-{index + 1}"
+        fault_point("holdout" if holdout else "baseline" if role == "calibration" else
+                    "remeasure" if role == "champion" else "measure")
         result = self._run(n, source, name, command, timeout)
         if result.cancelled:
             raise _Cancelled()
@@ -450,15 +453,19 @@ class Loop:
 
     def _finish(self, exp: Experiment, started: float) -> None:
         exp.duration_s = time.monotonic() - started
-        if exp.status is not Status.KEEP:
+        kept = exp.status is Status.KEEP
+        if not kept:
+            fault_point("discard")
             self.git.reset_to(self.champion)
-        self._record(exp, new_best=exp.status is Status.KEEP)
+        self._record(exp, new_best=kept)
+        fault_point("keep-logged" if kept else "discard-logged")
 
     def _propose(self, n: int, exp: Experiment) -> Proposal | None:
         pick = self.controller.take_cherry_pick()
         if pick is not None:
             return self._cherry_pick(pick, exp)
         self.state(LoopState.PROPOSING, getattr(self.agent, "name", ""), n)
+        fault_point("propose")
         try:
             proposal = self.agent.propose(self._context(n))
         except AgentFatalError as exc:
@@ -478,6 +485,7 @@ class Loop:
             self._after_agent_error(exc)
             return None
         self.consecutive_agent_errors = 0
+        fault_point("proposed")
         if self.controller.stopping:
             raise _Stop()
         exp.description = proposal.description
@@ -524,6 +532,7 @@ class Loop:
         if proposal is None:
             return
         snap = self.git.snapshot(n, exp.description or f"experiment {n}", exp.source)
+        fault_point("snapshot")
         exp.commit = exp.candidate = snap.commit
         exp.diffstat = snap.diffstat
         if not exp.description:
@@ -620,6 +629,7 @@ class Loop:
             return
         if self.config.checks.command:
             self.state(LoopState.CHECKS, "", n)
+            fault_point("checks")
             result = self._run(n, "checks", "checks", self.config.checks.command,
                                self.config.checks.timeout_s)
             if result.cancelled:
@@ -700,6 +710,7 @@ class Loop:
                   "metrics": exp.metrics, "samples": exp.samples,
                   "confidence": exp.confidence, "p_value": exp.p_value}
         self.champion = self.git.keep(exp.candidate, exp.description, result)
+        fault_point("keep")
         exp.commit = self.champion
         exp.status = Status.KEEP
         self.champion_samples = list(cand.values) + self._top_up(exp.n, len(cand.values))
