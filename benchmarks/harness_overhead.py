@@ -1,0 +1,388 @@
+"""How much time does the harness itself add to each experiment, and is it any slower than git?
+
+Run: `python benchmarks/harness_overhead.py [--patches N] [--files F] [--profile [FILE]]`
+(about a minute with the defaults: 30 patches, a small repo and one of 10,000 files).
+
+What is measured. The real loop (`open_engine` + `Engine.run`, scripted patches, checks
+off, calibration_runs = repeats = max_repeats = 1, remeasure_every = 0) with a no-op
+benchmark (`echo 1`) and one-line patches, each to a different file (all discarded, the
+common case). One experiment's cycle is the time from one `ExperimentDecided` event to the
+next; the harness time is that cycle less the time inside the agent's `propose` (here:
+`git apply`, timed by wrapping the agent) and inside `run_command` (the `sh -c echo 1`
+process, timed by wrapping the loop's `run_command`; both wrappers call the real thing).
+What is left is everything the harness does: snapshot (index, tree, commit, ref, diff),
+guard and tamper check, deciding, the log record (fsynced), the output file, events,
+and the resets to the champion.
+
+The comparison is a plain bash loop over a clone of the identical repository with the
+same patches: `git apply`, `git add -A && git commit`, `sh -c 'echo 1'`,
+`git reset --hard`, `git clean -fd`, timed per step with bash's `$EPOCHREALTIME` (no
+extra process), its harness time being commit + reset + clean (apply and run excluded,
+as for the engine).
+
+Repos: "small" (about 10 files) and "10k" (10,000 files in nested folders: src/<a>/<b>/,
+tests/, docs/, with a realistic .gitignore). Goals (issue 2): harness under 50 ms per
+experiment on the small repo, and no slower than the shell loop on either.
+
+`--profile` runs the loop again under cProfile on each repo and prints the 15 entries
+with the most cumulative time (or writes them to FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import app.engine.loop as loop_module  # noqa: E402
+from app.engine.agents.base import AgentContext, Proposal  # noqa: E402
+from app.engine.agents.scripted import ScriptedAgent  # noqa: E402
+from app.engine.controller import LoopController  # noqa: E402
+from app.engine.events import Event, ExperimentDecided  # noqa: E402
+from app.engine.runner import open_engine  # noqa: E402
+
+GOAL_SMALL_MS = 50.0
+GIT_ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+GITIGNORE = """\
+# Python
+__pycache__/
+*.py[cod]
+*.egg-info/
+.venv/
+venv/
+.pytest_cache/
+.mypy_cache/
+.coverage
+htmlcov/
+# Node
+node_modules/
+npm-debug.log*
+# Build outputs
+build/
+dist/
+*.o
+*.so
+# Editors and OS
+.idea/
+.vscode/
+*.swp
+.DS_Store
+# Logs
+*.log
+tmp/
+"""
+CONFIG = """\
+[metric]
+command = "echo 1"
+name = "score"
+direction = "lower"
+calibration_runs = 1
+repeats = 1
+max_repeats = 1
+remeasure_every = 0
+timeout_s = 30
+
+[agent]
+kind = "scripted"
+
+[agent.scripted]
+patches = "patches"
+"""
+SHELL_LOOP = r"""
+set -e
+base=$(git rev-parse HEAD)
+for p in "$@"; do
+  t0=$EPOCHREALTIME
+  git apply --whitespace=nowarn "$p"
+  t1=$EPOCHREALTIME
+  git add -A
+  git commit -q -m "$(basename "$p")"
+  t2=$EPOCHREALTIME
+  sh -c 'echo 1' >/dev/null
+  t3=$EPOCHREALTIME
+  git reset -q --hard "$base"
+  git clean -fdq
+  t4=$EPOCHREALTIME
+  echo "$t0 $t1 $t2 $t3 $t4"
+done
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=True, env={**os.environ, **GIT_ENV}).stdout
+
+
+# -- the repositories ---------------------------------------------------------------------------
+def file_text(i: int) -> str:
+    return f'"""Module {i}."""\n\nVALUE = {i}\n\n\ndef value():\n    return VALUE\n'
+
+
+def small_layout() -> list[str]:
+    return ["src/app.py", "src/util.py", "src/core/model.py", "src/core/io.py",
+            "tests/test_app.py", "tests/test_util.py", "docs/index.md", "README.md",
+            "pyproject.toml", "scripts/run.py"]
+
+
+def big_layout(files: int) -> list[str]:
+    """`files` paths: most under src/<a>/<b>/ (nested 3 deep), about 5% tests, 3% docs."""
+    out: list[str] = []
+    tests = max(1, files // 20)
+    docs = max(1, files * 3 // 100)
+    for i in range(tests):
+        out.append(f"tests/unit/group{i // 50}/test_mod{i}.py")
+    for i in range(docs):
+        out.append(f"docs/section{i // 40}/page{i}.md")
+    i = 0
+    while len(out) < files - 3:
+        out.append(f"src/pkg{i // 500}/sub{(i // 50) % 10}/mod{i}.py")
+        i += 1
+    out += ["README.md", "pyproject.toml", "Makefile"]
+    return out[:files]
+
+
+def make_repo(root: Path, layout: list[str], patches: int) -> list[Path]:
+    """A committed repo with `layout`, the config, and `patches` one-line patches (each to a
+    different src file, so any subset applies to any champion). Returns the patch paths."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Bench")
+    git(root, "config", "user.email", "bench@example.com")
+    for i, rel in enumerate(layout):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(file_text(i))
+    (root / ".gitignore").write_text(GITIGNORE)
+    (root / "autoresearch.toml").write_text(CONFIG)
+    (root / "autoresearch.md").write_text("# Goal\nMake the score lower.\n")
+    targets = [(i, rel) for i, rel in enumerate(layout) if rel.endswith(".py")
+               and not rel.startswith("tests/")]
+    step = max(1, len(targets) // patches)
+    chosen = (targets[::step] * patches)[:patches]
+    (root / "patches").mkdir()
+    out = []
+    for k, (i, rel) in enumerate(chosen):
+        new_value = f"{i} + {k + 1}"
+        text = (f"Subject: [PATCH] bump {rel}\n\n"
+                f"diff --git a/{rel} b/{rel}\n--- a/{rel}\n+++ b/{rel}\n"
+                f"@@ -1,7 +1,7 @@\n"
+                f' """Module {i}."""\n \n-VALUE = {i}\n+VALUE = {new_value}\n \n \n'
+                f" def value():\n     return VALUE\n")
+        patch = root / "patches" / f"{k:03d}-bump.patch"
+        patch.write_text(text)
+        out.append(patch)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return out
+
+
+# -- the engine ------------------------------------------------------------------------------------
+@dataclass
+class Timings:
+    agent_s: dict[int, float] = field(default_factory=dict)
+    command_s: float = 0.0
+    command_by_n: dict[int, float] = field(default_factory=dict)
+    current_n: int = -1
+
+
+class TimedAgent:
+    """The real scripted agent, with the time spent inside `propose` recorded per experiment."""
+
+    name = "scripted"
+
+    def __init__(self, inner: ScriptedAgent, timings: Timings) -> None:
+        self.inner = inner
+        self.t = timings
+
+    def propose(self, ctx: AgentContext) -> Proposal:
+        self.t.current_n = ctx.n
+        started = time.perf_counter()
+        try:
+            return self.inner.propose(ctx)
+        finally:
+            self.t.agent_s[ctx.n] = self.t.agent_s.get(ctx.n, 0.0) + \
+                time.perf_counter() - started
+
+
+def _timed_run_command(timings: Timings) -> Any:
+    real = loop_module.run_command
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent = time.perf_counter() - started
+            timings.command_by_n[timings.current_n] = \
+                timings.command_by_n.get(timings.current_n, 0.0) + spent
+
+    return real, wrapper
+
+
+def run_engine(root: Path, profile: cProfile.Profile | None = None
+               ) -> tuple[list[float], list[float]]:
+    """Harness ms and whole-cycle ms per experiment (baseline excluded)."""
+    timings = Timings()
+    decided: list[tuple[int, float]] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, ExperimentDecided):
+            decided.append((event.experiment.n, time.perf_counter()))
+            timings.current_n = event.experiment.n + 1  # the next experiment's commands
+
+    real, wrapper = _timed_run_command(timings)
+    loop_module.run_command = wrapper
+    try:
+        engine = open_engine(cwd=root, agent=TimedAgent(ScriptedAgent(root / "patches"),
+                                                        timings))
+        try:
+            if profile is not None:
+                profile.enable()
+            status = engine.run(sink, LoopController())
+            if profile is not None:
+                profile.disable()
+        finally:
+            engine.close()
+        statuses = {str(e.status) for e in engine.experiments[1:]}
+    finally:
+        loop_module.run_command = real
+    if status != 0 or not statuses <= {"discard", "keep"}:
+        raise SystemExit(f"the engine run went wrong: exit {status}, statuses {statuses}")
+    harness, cycles = [], []
+    for (_, before), (n, after) in zip(decided, decided[1:]):
+        cycle = after - before
+        cycles.append(cycle * 1000)
+        harness.append((cycle - timings.agent_s.get(n, 0.0)
+                        - timings.command_by_n.get(n, 0.0)) * 1000)
+    return harness, cycles
+
+
+# -- the shell loop ----------------------------------------------------------------------------
+def run_shell(root: Path, patches: list[Path]) -> tuple[list[float], list[float]]:
+    """Harness ms (commit + reset + clean) and whole-cycle ms per patch of the bash loop."""
+    script = root.parent / "loop.sh"
+    script.write_text(SHELL_LOOP)
+    out = subprocess.run(["bash", str(script), *map(str, patches)], cwd=root,
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, **GIT_ENV}).stdout
+    harness, cycles = [], []
+    for line in out.splitlines():
+        t0, t1, t2, t3, t4 = (float(x) for x in line.split())
+        harness.append(((t2 - t1) + (t4 - t3)) * 1000)
+        cycles.append((t4 - t0) * 1000)
+    return harness, cycles
+
+
+# -- reporting ---------------------------------------------------------------------------------------
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Row:
+    repo: str
+    files: int
+    harness: list[float]
+    cycles: list[float]
+    shell: list[float]
+    shell_cycles: list[float]
+
+    def goal_met(self) -> bool:
+        ours = statistics.median(self.harness)
+        ok = ours <= statistics.median(self.shell)
+        if self.repo == "small":
+            ok = ok and ours < GOAL_SMALL_MS
+        return ok
+
+
+def print_table(rows: list[Row]) -> None:
+    head = (f"{'repo':<6} {'files':>6}  {'harness ms/exp':>15} {'(p90)':>7}  "
+            f"{'shell ms/exp':>12} {'(p90)':>7}  {'ratio':>6}  {'goal':<4}  "
+            f"{'cycle ms: engine':>16} {'shell':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ours, shell = statistics.median(r.harness), statistics.median(r.shell)
+        print(f"{r.repo:<6} {r.files:>6}  {ours:>15.1f} {p90(r.harness):>7.1f}  "
+              f"{shell:>12.1f} {p90(r.shell):>7.1f}  {ours / shell:>5.2f}x  "
+              f"{'met' if r.goal_met() else 'NOT':<4}  "
+              f"{statistics.median(r.cycles):>16.1f} {statistics.median(r.shell_cycles):>6.1f}")
+    print(f"\nharness = cycle less agent (git apply) and measured command (sh -c 'echo 1'); "
+          f"goal: < {GOAL_SMALL_MS:.0f} ms on the small repo and <= the shell loop on both. "
+          "Medians over the experiments.")
+
+
+def profile_report(name: str, profile: cProfile.Profile) -> str:
+    buffer = io.StringIO()
+    stats = pstats.Stats(profile, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(15)
+    return f"== cProfile of the loop on the {name} repo (top 15 cumulative)\n" + \
+        buffer.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patches", type=int, default=30, help="experiments per repo")
+    parser.add_argument("--files", type=int, default=10_000, help="files in the big repo")
+    parser.add_argument("--profile", nargs="?", const="-", default=None, metavar="FILE",
+                        help="also profile the loop (stdout, or FILE)")
+    parser.add_argument("--keep", metavar="DIR", help="build the repos in DIR and keep them")
+    args = parser.parse_args(argv)
+    for key, value in GIT_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("ANTHROPIC_API_KEY", None)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="harness-overhead-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    profiles: list[str] = []
+    try:
+        for name, layout in (("small", small_layout()), ("10k", big_layout(args.files))):
+            started = time.monotonic()
+            root = work / name / "repo"
+            patches = make_repo(root, layout, args.patches)
+            clone = work / name / "shell"
+            git(work / name, "clone", "-q", str(root), str(clone))
+            harness, cycles = run_engine(root)
+            shell, shell_cycles = run_shell(clone, [clone / "patches" / p.name
+                                                    for p in patches])
+            rows.append(Row(name, len(layout) + 4 + args.patches, harness, cycles, shell,
+                            shell_cycles))
+            if args.profile:
+                prof_root = work / name / "profiled"
+                make_repo(prof_root, layout, args.patches)
+                profile = cProfile.Profile()
+                run_engine(prof_root, profile)
+                profiles.append(profile_report(name, profile))
+            print(f"[{name}: built and ran in {time.monotonic() - started:.1f} s]",
+                  file=sys.stderr)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(rows)
+    if profiles:
+        text = "\n".join(profiles)
+        if args.profile == "-":
+            print("\n" + text)
+        else:
+            Path(args.profile).write_text(text)
+            print(f"\nprofiles written to {args.profile}")
+    return 0 if all(r.goal_met() for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
