@@ -687,6 +687,8 @@ class Loop:
     def _fill_metrics(self, exp: Experiment, cand: Measured, champion: list[float]) -> None:
         exp.samples = list(cand.values)
         exp.champion_samples = list(champion)
+        if champion:  # the delta shown is against the samples the rule compared with
+            exp.champion_metric = statistics.median(champion)
         exp.metrics = cand.medians()
         exp.metric = statistics.median(cand.values) if cand.values else None
 
