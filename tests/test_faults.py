@@ -1,0 +1,374 @@
+"""Fault injection: the headless loop is SIGKILLed at named points in every phase, restarted,
+and must have lost nothing; hostile benchmarks (daemons, SIGTERM-ignoring, floods, junk) and
+hostile surroundings (an immutable state folder, two launches at once) must not hang it,
+blow its memory or end in a traceback.
+
+The kill runs are real `python -m app run --headless` subprocesses with AUTORESEARCH_FAULTS
+(see app/engine/faults.py); the restart runs without it and must finish the patches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from app.engine.history import read_log
+from tests.conftest import Project, git
+
+ROOT = Path(__file__).parents[1]
+
+HOLDOUT_PY = "print(7.0)\n"
+
+
+def headless(project: Project, *args: str, faults: str = "", timeout: float = 90,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("AUTORESEARCH_FAULTS", None)
+    if faults:
+        full_env["AUTORESEARCH_FAULTS"] = faults
+    return subprocess.run([sys.executable, "-m", "app", "run", "--headless", *args],
+                          cwd=project.root, capture_output=True, text=True, env=full_env,
+                          timeout=timeout)
+
+
+def session_dir(project: Project) -> Path:
+    sessions = project.root / ".git" / "autoresearch" / "sessions"
+    found = [p for p in sessions.iterdir() if p.is_dir()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def setup_patches(project: Project) -> None:
+    """Five experiments covering keep, discard, crash, checks_failed and a second keep; with
+    a holdout and a re-measurement every 2 experiments so every fault point is reached."""
+    project.write("holdout.py", HOLDOUT_PY)
+    project.config(extra='\n[holdout]\ncommand = "python3 holdout.py"\n'
+                   'max_regression = 0.5\n', remeasure_every=2)
+    project.commit("config with holdout and re-measurement")
+    project.patch("01-keep.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.patch("02-discard.patch", {"nums/b.txt": "30\n"}, "grow b")
+    project.patch("03-crash.patch", {"nums/c.txt": "oops\n"}, "break the number")
+    project.patch("04-keep.patch", {"nums/x.txt": "-1\n"}, "shave one")
+    project.patch("05-checks.patch", {"nums/d.txt": "-5\n", "broken": "x\n"}, "faster, broken")
+    project.commit("patches")
+
+
+EXPECTED = {1: "keep", 2: "discard", 3: "crash", 4: "keep", 5: "checks_failed"}
+"""What each experiment ends as when nothing is killed."""
+
+
+def check_invariants(project: Project, before: tuple[str, str, str], *, torn: bool) -> dict:
+    """Everything a restart after a crash must guarantee; returns {n: status}."""
+    state = session_dir(project)
+    tag = state.name
+    contents = read_log(state / "log.jsonl")
+    # The log parses; only a torn write leaves one (skipped) line behind.
+    assert len(contents.warnings) == (1 if torn else 0), contents.warnings
+    records = [r for r in contents.records if r.get("type") == "experiment"]
+    numbers = [r["n"] for r in records]
+    assert len(numbers) == len(set(numbers)), f"an experiment is logged twice: {numbers}"
+    # Numbering continues without gaps.
+    assert sorted(numbers) == list(range(len(numbers))), numbers
+    # No candidate ref is missing, and none lacks its record.
+    repo = pygit2.Repository(str(project.root))
+    prefix = f"refs/autoresearch/{tag}/"
+    refs = {int(r[len(prefix):]): str(repo.references[r].target)
+            for r in repo.references if r.startswith(prefix)}
+    by_n = {r["n"]: r for r in records}
+    for n, target in refs.items():
+        assert n in by_n, f"ref {n} has no record"
+        assert by_n[n].get("candidate") == target, n
+    for n, r in by_n.items():
+        if r.get("candidate") and r["status"] != "baseline":
+            assert n in refs, f"record {n} ({r['status']}) has no candidate ref"
+    # The worktree equals the champion.
+    worktree = project.root / ".autoresearch" / "worktrees" / tag
+    assert git(worktree, "status", "--porcelain") == ""
+    tip = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    assert git(worktree, "rev-parse", "HEAD").strip() == tip
+    # The user's checkout is unchanged.
+    assert project.snapshot_user_state() == before
+    return {n: r["status"] for n, r in by_n.items()}
+
+
+@dataclass(frozen=True)
+class Kill:
+    point: str
+    hit: int
+    slow: bool = True
+
+
+KILLS = [
+    Kill("propose", 1, slow=False), Kill("propose", 4),
+    Kill("proposed", 2), Kill("proposed", 5),
+    Kill("snapshot", 1, slow=False), Kill("snapshot", 3),
+    Kill("measure", 1), Kill("measure", 6),
+    Kill("checks", 1), Kill("checks", 2),
+    Kill("holdout", 1), Kill("holdout", 3),
+    Kill("keep", 1, slow=False), Kill("keep", 2),
+    Kill("keep-logged", 1), Kill("keep-logged", 2),
+    Kill("discard", 1, slow=False), Kill("discard", 3),
+    Kill("discard-logged", 1),
+    Kill("log-write", 1), Kill("log-write", 3, slow=False), Kill("log-write", 6),
+    Kill("baseline", 1), Kill("baseline", 3),
+    Kill("remeasure", 1), Kill("remeasure", 4),
+]
+
+
+@pytest.mark.parametrize("kill", [
+    pytest.param(k, id=f"{k.point}:{k.hit}",
+                 marks=[pytest.mark.slow] if k.slow else []) for k in KILLS])
+def test_sigkill_at_a_fault_point_then_restart_loses_nothing(project: Project,
+                                                             kill: Kill) -> None:
+    setup_patches(project)
+    (project.root / "scratch.txt").write_text("the user's uncommitted work\n")
+    project.git("add", "scratch.txt")
+    before = project.snapshot_user_state()
+
+    killed = headless(project, faults=f"{kill.point}:{kill.hit}")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout,
+                                                  killed.stderr)
+    assert "Traceback" not in killed.stderr
+    state = session_dir(project)
+    lock = state / "lock"
+    assert lock.read_text().strip().isdigit(), "the dead process's lock is left behind"
+    logged_before = {e.n for e in read_log(state / "log.jsonl").experiments}
+
+    restarted = headless(project)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "Traceback" not in restarted.stderr
+    assert "resuming session" in restarted.stdout, "the stale lock was taken over"
+    torn = kill.point == "log-write"
+    if torn:
+        assert "not a complete JSON record" in restarted.stderr
+    statuses = check_invariants(project, before, torn=torn)
+    assert logged_before <= set(statuses), "a restart never loses a logged experiment"
+    # Every patch was tried exactly once; killed ones may end as interrupted (or as keep
+    # when the kill came after the branch moved), the others as they would have.
+    assert max(statuses) >= 5
+    sources = [r.get("source") for r in read_log(state / "log.jsonl").records
+               if r.get("type") == "experiment" and r.get("source")]
+    assert len(sources) == len(set(sources)) == 5, sources
+    counted = [s for n, s in statuses.items() if n > 0]
+    assert counted.count("interrupted") <= 1
+    for n, status in statuses.items():
+        if n == 0:
+            assert status == "baseline"
+        elif status != "interrupted":
+            source_n = int(next(r["source"] for r in read_log(state / "log.jsonl").records
+                                if r.get("type") == "experiment" and r["n"] == n)[:2])
+            assert status == EXPECTED[source_n], (n, status, statuses)
+    # Starting once more changes nothing: the session has ended normally.
+    again = headless(project, "--tag", state.name)
+    assert again.returncode == 0, again.stderr
+    assert check_invariants(project, before, torn=torn) == statuses
+
+
+def test_two_kills_in_a_row_then_a_clean_finish(project: Project) -> None:
+    """An overnight run can crash more than once: each restart resumes the last one."""
+    setup_patches(project)
+    before = project.snapshot_user_state()
+    assert headless(project, faults="measure:2").returncode == -signal.SIGKILL
+    assert headless(project, faults="keep:1").returncode == -signal.SIGKILL
+    assert headless(project, faults="log-write:2").returncode == -signal.SIGKILL
+    final = headless(project)
+    assert final.returncode == 0, final.stderr
+    statuses = check_invariants(project, before, torn=True)
+    assert statuses[0] == "baseline" and max(statuses) >= 5
+
+
+# -- hostile surroundings ---------------------------------------------------------------------
+
+
+def test_immutable_state_folder_is_a_clear_error(project: Project) -> None:
+    """A state folder that cannot be written (chattr +i stops even root) ends with one
+    sentence and exit status 2 or 3, never a traceback."""
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr is not installed")
+    project.patch("01.patch", {"nums/x.txt": "-1\n"}, "shave one")
+    project.commit("patches")
+    first = headless(project, "--max-experiments", "1")
+    assert first.returncode == 0, first.stderr
+    state = session_dir(project)
+    targets = [state / "log.jsonl", state]
+    probe = subprocess.run([chattr, "+i", str(state / "log.jsonl")], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {probe.stderr.decode().strip()}")
+    try:
+        subprocess.run([chattr, "+i", str(state)], check=True)
+        result = headless(project)
+    finally:
+        for target in targets:
+            subprocess.run([chattr, "-i", str(target)], check=False)
+    assert result.returncode in (2, 3), (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("autoresearch-tui: "), result.stderr
+    assert str(state) in result.stderr or "state" in result.stderr
+
+
+def test_state_path_that_is_a_file_is_a_clear_error(project: Project) -> None:
+    """Where the sessions folder should be there is a file: one sentence, exit 2 or 3."""
+    (project.root / ".git" / "autoresearch").mkdir()
+    (project.root / ".git" / "autoresearch" / "sessions").write_text("not a folder\n")
+    before = project.snapshot_user_state()
+    result = headless(project)
+    assert result.returncode in (2, 3), (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("autoresearch-tui: ")
+    assert project.snapshot_user_state() == before
+
+
+def test_two_launches_at_once_exactly_one_runs(project: Project) -> None:
+    project.write("bench.py", "import time\ntime.sleep(0.3)\n" +
+                  project.root.joinpath("bench.py").read_text())
+    project.patch("01.patch", {"nums/x.txt": "-1\n"}, "shave one")
+    project.commit("slow benchmark")
+    first = headless(project, "--max-experiments", "1")  # creates the session
+    assert first.returncode == 0, first.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "app", "run", "--headless"],
+                              cwd=project.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=90) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], (codes, outs)
+    refused = next(err for (out, err), p in zip(outs, procs) if p.returncode == 2)
+    assert "is in use by process" in refused and "Traceback" not in refused
+
+
+# -- hostile benchmarks -------------------------------------------------------------------------
+
+
+def _leftovers(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patches: int = 1,
+                   extra_env: dict[str, str] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+    project.write("bench.py", bench)
+    for i in range(patches):
+        project.patch(f"0{i + 1}.patch", {f"nums/x{i}.txt": "-1\n"}, f"shave {i}")
+    project.config(timeout_s=timeout_s, calibration_runs=2, repeats=2, max_repeats=2)
+    project.commit("hostile benchmark")
+    return headless(project, env=extra_env)
+
+
+def test_benchmark_forking_a_daemon_that_holds_the_output_does_not_hang(
+        project: Project) -> None:
+    marker = "daemon-holding-stdout-4242"
+    bench = BENCH_SUM + f'''
+import subprocess
+subprocess.Popen(["sh", "-c", "exec -a {marker} sleep 300"])  # inherits stdout
+print(f"METRIC score={{total}}")
+'''
+    started = time.monotonic()
+    result = run_with_bench(project, bench)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 40
+    assert "#1 keep" in result.stdout
+    assert _leftovers(marker) == [], "the daemon outlived its benchmark"
+
+
+def test_benchmark_ignoring_sigterm_is_killed_at_the_timeout(project: Project) -> None:
+    marker = "ignores-term-5151"
+    bench = f'''
+import signal, subprocess, time, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+import os
+if os.path.exists("nums/x0.txt"):
+    subprocess.run(["sh", "-c", "trap '' TERM; exec -a {marker} sleep 300"])
+print(50)
+'''
+    started = time.monotonic()
+    result = run_with_bench(project, bench, timeout_s=1.5)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "#1 timeout" in result.stdout
+    assert time.monotonic() - started < 40
+    assert _leftovers(marker) == []
+
+
+BENCH_SUM = '''
+import os, sys
+total = 0.0
+for name in sorted(os.listdir("nums")):
+    with open(os.path.join("nums", name)) as handle:
+        total += float(handle.read())
+'''
+
+def test_benchmark_printing_100_mb_keeps_the_harness_small(project: Project) -> None:
+    """100 MB of output: the harness's peak RSS stays bounded (output is capped)."""
+    bench = BENCH_SUM + '''
+chunk = ("x" * 1023 + "\\n") * 1024
+out = sys.stdout
+for _ in range(100):
+    out.write(chunk)
+print(f"METRIC score={total}")
+'''
+    project.write("bench.py", bench)
+    project.patch("01.patch", {"nums/x0.txt": "-1\n"}, "shave")
+    project.config(timeout_s=60, calibration_runs=2, repeats=2, max_repeats=2)
+    project.commit("flooding benchmark")
+    code = ("import resource, sys\nfrom app.cli import main\nstatus = main(['run', "
+            "'--headless'])\nprint('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF)"
+            ".ru_maxrss, file=sys.stderr)\nsys.exit(status)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=project.root, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    peak_kb = int(result.stderr.split("PEAK_RSS_KB")[1].split()[0])
+    assert peak_kb < 200 * 1024, f"harness peak RSS {peak_kb / 1024:.0f} MB"
+    assert "#1 keep" in result.stdout
+    stored = session_dir(project) / "runs" / "1" / "bench-1.log"
+    assert stored.stat().st_size < 1024 * 1024, "stored output is capped"
+    assert "bytes not kept" in stored.read_text()
+
+
+def test_binary_junk_and_megabyte_lines_before_the_number(project: Project) -> None:
+    bench = BENCH_SUM + '''
+sys.stdout.flush()
+os.write(1, bytes(range(256)) * 64 + b"\\n")
+os.write(2, b"\\xff\\xfe\\x00junk" * 1000 + b"\\n")
+os.write(1, b"y" * (1024 * 1024) + b"\\n")
+print(f"METRIC score={total}")
+'''
+    result = run_with_bench(project, bench)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "#1 keep" in result.stdout
+    log = (session_dir(project) / "log.jsonl").read_text(encoding="utf-8")
+    assert all(json.loads(line) for line in log.splitlines())
+
+
+@pytest.mark.parametrize("printed, outcome", [
+    ("nan", "crash"), ("inf", "crash"), ("-inf", "crash"), ("NaN ms", "crash"),
+])
+def test_nan_and_infinity_are_crashes(project: Project, printed: str, outcome: str) -> None:
+    bench = BENCH_SUM + f'''
+print("{printed}" if os.path.exists("nums/x0.txt") else total)
+'''
+    result = run_with_bench(project, bench)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"#1 {outcome}" in result.stdout
+    assert "not a finite number" in result.stdout
+
+
+def test_negative_numbers_are_valid_metrics(project: Project) -> None:
+    bench = BENCH_SUM + '''
+print(f"{-1000 + total} ms")
+'''
+    result = run_with_bench(project, bench)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "#0 baseline -950" in result.stdout
+    assert "#1 keep -951" in result.stdout
