@@ -48,13 +48,52 @@ def session_dir(project: Project) -> Path:
     return found[0]
 
 
+BENCH_SH = """\
+total=0
+for f in nums/*; do
+  read v < "$f"
+  case "$v" in ""|*[!0-9-]*) echo "not a number in $f: $v" >&2; exit 1;; esac
+  total=$((total + v))
+done
+echo "warming up"
+echo "METRIC score=$total"
+"""
+
+FAST_CONFIG = """\
+[metric]
+command = "sh bench.sh"
+name = "score"
+calibration_runs = 3
+repeats = 2
+max_repeats = 4
+timeout_s = 20
+remeasure_every = 2
+
+[checks]
+command = "sh check.sh"
+
+[holdout]
+command = "sh holdout.sh"
+max_regression = 0.5
+
+[agent]
+kind = "scripted"
+
+[agent.scripted]
+patches = "patches"
+"""
+
+
 def setup_patches(project: Project) -> None:
     """Five experiments covering keep, discard, crash, checks_failed and a second keep; with
-    a holdout and a re-measurement every 2 experiments so every fault point is reached."""
-    project.write("holdout.py", HOLDOUT_PY)
-    project.config(extra='\n[holdout]\ncommand = "python3 holdout.py"\n'
-                   'max_regression = 0.5\n', remeasure_every=2)
-    project.commit("config with holdout and re-measurement")
+    a holdout and a re-measurement every 2 experiments so every fault point is reached.
+    Shell scripts, not Python, so that the ~40 commands of a session start fast."""
+    project.write("bench.sh", BENCH_SH)
+    project.write("check.sh", 'if [ -e broken ]; then echo "test_thing FAIL"; exit 1; fi\n'
+                  'echo "all good"\n')
+    project.write("holdout.sh", "echo 7\n")
+    (project.root / "autoresearch.toml").write_text(FAST_CONFIG)
+    project.commit("shell benchmark, holdout and re-measurement")
     project.patch("01-keep.patch", {"nums/a.txt": "10\n"}, "shrink a")
     project.patch("02-discard.patch", {"nums/b.txt": "30\n"}, "grow b")
     project.patch("03-crash.patch", {"nums/c.txt": "oops\n"}, "break the number")
@@ -211,7 +250,7 @@ def test_immutable_state_folder_is_a_clear_error(project: Project) -> None:
     finally:
         for target in targets:
             subprocess.run([chattr, "-i", str(target)], check=False)
-    assert result.returncode in (2, 3), (result.returncode, result.stderr)
+    assert result.returncode in (2, 3), f"exit {result.returncode}: {result.stderr[-1200:]}"
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("autoresearch-tui: "), result.stderr
     assert str(state) in result.stderr or "state" in result.stderr
@@ -223,7 +262,7 @@ def test_state_path_that_is_a_file_is_a_clear_error(project: Project) -> None:
     (project.root / ".git" / "autoresearch" / "sessions").write_text("not a folder\n")
     before = project.snapshot_user_state()
     result = headless(project)
-    assert result.returncode in (2, 3), (result.returncode, result.stderr)
+    assert result.returncode in (2, 3), f"exit {result.returncode}: {result.stderr[-1200:]}"
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("autoresearch-tui: ")
     assert project.snapshot_user_state() == before
@@ -232,8 +271,10 @@ def test_state_path_that_is_a_file_is_a_clear_error(project: Project) -> None:
 def test_two_launches_at_once_exactly_one_runs(project: Project) -> None:
     project.write("bench.py", "import time\ntime.sleep(0.3)\n" +
                   project.root.joinpath("bench.py").read_text())
-    project.patch("01.patch", {"nums/x.txt": "-1\n"}, "shave one")
     project.commit("slow benchmark")
+    project.patch("01.patch", {"nums/x.txt": "-1\n"}, "shave one")
+    project.patch("02.patch", {"nums/y.txt": "-1\n"}, "shave another")
+    project.commit("patches")
     first = headless(project, "--max-experiments", "1")  # creates the session
     assert first.returncode == 0, first.stderr
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -259,10 +300,11 @@ def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patch
                    extra_env: dict[str, str] | None = None
                    ) -> subprocess.CompletedProcess[str]:
     project.write("bench.py", bench)
+    project.config(timeout_s=timeout_s, calibration_runs=3, repeats=2, max_repeats=4)
+    project.commit("hostile benchmark")
     for i in range(patches):
         project.patch(f"0{i + 1}.patch", {f"nums/x{i}.txt": "-1\n"}, f"shave {i}")
-    project.config(timeout_s=timeout_s, calibration_runs=2, repeats=2, max_repeats=2)
-    project.commit("hostile benchmark")
+    project.commit("patches")
     return headless(project, env=extra_env)
 
 
@@ -318,9 +360,10 @@ for _ in range(100):
 print(f"METRIC score={total}")
 '''
     project.write("bench.py", bench)
-    project.patch("01.patch", {"nums/x0.txt": "-1\n"}, "shave")
-    project.config(timeout_s=60, calibration_runs=2, repeats=2, max_repeats=2)
+    project.config(timeout_s=60, calibration_runs=3, repeats=2, max_repeats=4)
     project.commit("flooding benchmark")
+    project.patch("01.patch", {"nums/x0.txt": "-1\n"}, "shave")
+    project.commit("patches")
     code = ("import resource, sys\nfrom app.cli import main\nstatus = main(['run', "
             "'--headless'])\nprint('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF)"
             ".ru_maxrss, file=sys.stderr)\nsys.exit(status)\n")
