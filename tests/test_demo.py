@@ -124,6 +124,20 @@ def test_every_patch_applies_at_its_point_of_the_story(scratch: Path) -> None:
     assert unittest_status(scratch) == 0
 
 
+def test_patches_a_noisy_machine_might_keep_do_not_block_the_story(scratch: Path) -> None:
+    """The noise patch (04) or the overfit one (06) may be kept by bad luck on a busy
+    machine; the later patches must still apply, so the story goes on."""
+    later = [p for p in patch_files(scratch) if p.name[:2] in ("07", "08", "09")]
+    for patch in patch_files(scratch):
+        if patch.name[:2] in ("01", "02", "04", "06"):
+            apply(scratch, patch)
+    for patch in later:
+        check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=scratch,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, f"{patch.name} does not apply: {check.stderr}"
+    assert unittest_status(scratch) == 0
+
+
 def test_patches_have_subjects(sample: Path) -> None:
     for patch in patch_files(sample):
         subject = [line for line in patch.read_text().splitlines()

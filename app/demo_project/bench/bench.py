@@ -50,11 +50,16 @@ def corpus(lines: int = 4000, seed: int = 7) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    text = corpus()
+def timed(text: str) -> tuple[float, dict[str, object]]:
     start = time.process_time()
     result = report(text)
-    elapsed_ms = (time.process_time() - start) * 1000
+    return (time.process_time() - start) * 1000, result
+
+
+def main() -> None:
+    text = corpus()
+    # The best of three calls: the least disturbed by whatever else the machine is doing.
+    elapsed_ms, result = min((timed(text) for _ in range(3)), key=lambda run: run[0])
     tracemalloc.start()
     report(text)
     _, peak = tracemalloc.get_traced_memory()
