@@ -310,10 +310,10 @@ def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patch
 
 def test_benchmark_forking_a_daemon_that_holds_the_output_does_not_hang(
         project: Project) -> None:
-    marker = "daemon-holding-stdout-4242"
+    marker = "300.4242"
     bench = BENCH_SUM + f'''
 import subprocess
-subprocess.Popen(["sh", "-c", "exec -a {marker} sleep 300"])  # inherits stdout
+subprocess.Popen(["sh", "-c", "exec sleep {marker}"])  # inherits stdout
 print(f"METRIC score={{total}}")
 '''
     started = time.monotonic()
@@ -325,17 +325,17 @@ print(f"METRIC score={{total}}")
 
 
 def test_benchmark_ignoring_sigterm_is_killed_at_the_timeout(project: Project) -> None:
-    marker = "ignores-term-5151"
+    marker = "300.5151"
     bench = f'''
 import signal, subprocess, time, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 import os
 if os.path.exists("nums/x0.txt"):
-    subprocess.run(["sh", "-c", "trap '' TERM; exec -a {marker} sleep 300"])
+    subprocess.run(["sh", "-c", "trap '' TERM; exec sleep {marker}"])
 print(50)
 '''
     started = time.monotonic()
-    result = run_with_bench(project, bench, timeout_s=1.5)
+    result = run_with_bench(project, bench, timeout_s=4)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "#1 timeout" in result.stdout
     assert time.monotonic() - started < 40
