@@ -296,7 +296,7 @@ def load_attribution(state_dir: Path) -> Attribution | None:
 def _pct(value: float | None, c: Comparison | None, sign: float = 1.0) -> str:
     if c is None or value is None:
         return "-"
-    return f"{sign * value:+.1%}" + ("" if c.credible else " (noise)")
+    return f"{sign * value + 0.0:+.1%}" + ("" if c.credible else " (noise)")  # no -0.0%
 
 
 def report_parts(attribution: Attribution

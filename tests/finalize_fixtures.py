@@ -25,6 +25,30 @@ class Change:
     """(old, new) pairs applied with `git mv` before `files`."""
 
 
+BENCH_SH = """\
+cat nums/*.txt | awk '{ s += $1 } END { printf "METRIC score=%g\\n", s }'
+"""
+CHECK_SH = """\
+if [ -e broken ]; then echo "test_thing ... FAIL"; exit 1; fi
+if [ -e need_b ] && [ ! -e b_impl ]; then echo "test_b ... FAIL: need_b without b_impl"; exit 1; fi
+if [ -e x_on ] && [ -e y_on ] && [ ! -e z_fix ]; then echo "test_xy ... FAIL"; exit 1; fi
+echo "all good"
+"""
+
+
+def use_shell_commands(project: Project) -> None:
+    """The same benchmark and checks as the fixture's Python scripts, in sh and awk: on a
+    loaded machine a Python start costs 0.3 s and finalize runs the benchmark dozens of
+    times."""
+    project.write("bench.sh", BENCH_SH)
+    project.write("check.sh", CHECK_SH)
+    text = (project.root / "autoresearch.toml").read_text()
+    text = text.replace('command = "python3 bench.py"', 'command = "sh bench.sh"')
+    text = text.replace('command = "python3 check.py"', 'command = "sh check.sh"')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("shell benchmark and checks")
+
+
 def score(root: Path) -> float:
     """The fixture benchmark's value for a checkout (the sum of nums/*.txt)."""
     return sum(float(p.read_text()) for p in sorted((root / "nums").glob("*.txt")))
@@ -33,8 +57,11 @@ def score(root: Path) -> float:
 def make_session(project: Project, changes: list[Change], tag: str = "s1") -> list[str]:
     """Branch `autoresearch/<tag>` from HEAD with one kept commit per change, and its log.
 
-    Returns the kept commit ids. The user's checkout ends on main, clean.
+    Returns the kept commit ids. The user's checkout ends on main, clean. The benchmark and
+    checks become the shell versions first (`use_shell_commands`).
     """
+    if not (project.root / "bench.sh").exists():
+        use_shell_commands(project)
     root = project.root
     base = project.git("rev-parse", "HEAD").strip()
     base_score = score(root)

@@ -11,16 +11,8 @@ from app.cli import main
 from app.errors import UsageError
 from app.finalize import VerificationFailed, finalize, plan_groups
 from tests.conftest import Project
-from tests.finalize_fixtures import Change, make_session, refs_and_worktrees, tree_files
-
-CHECK_NEEDS_B = '''\
-import os, sys
-if os.path.exists("need_b") and not os.path.exists("b_impl"):
-    print("test_b ... FAIL: need_b without b_impl")
-    sys.exit(1)
-print("all good")
-'''
-
+from tests.finalize_fixtures import (Change, make_session, refs_and_worktrees, tree_files,
+                                     use_shell_commands)
 
 def _branches(project: Project) -> list[str]:
     out = project.git("for-each-ref", "--format=%(refname:short)", "refs/heads/autoresearch-final")
@@ -105,8 +97,6 @@ def test_renamed_and_deleted_files(project: Project) -> None:
 
 
 def test_a_group_that_fails_the_checks_alone_creates_nothing(project: Project) -> None:
-    project.write("check.py", CHECK_NEEDS_B)
-    project.commit("checks that need b_impl with need_b")
     make_session(project, [Change("needs b", {"need_b": "1\n", "nums/a.txt": "10\n"}),
                            Change("provide b", {"b_impl": "1\n"})])
     before = refs_and_worktrees(project)
@@ -196,6 +186,7 @@ def test_finalize_after_a_real_session(project: Project, capsys: pytest.CaptureF
     project.patch("02-grow.patch", {"nums/b.txt": "5\n"}, "grow b")
     project.patch("03-c.patch", {"nums/c.txt": "-10\n"}, "add c, minus 10")
     project.commit("patches")
+    use_shell_commands(project)
     assert main(["run", "--headless"]) == 0
     capsys.readouterr()
 
