@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Input, Select
@@ -136,3 +137,18 @@ async def test_cancel_writes_nothing(repo: Path) -> None:
         await pilot.pause()
     assert app.return_value is None
     assert not (repo / "autoresearch.toml").exists()
+
+
+class TestInitFormSnapshots:
+    """What the form looks like, empty and with a benchmark failure under its field."""
+
+    def test_empty_form(self, snap_compare: Any, repo: Path) -> None:
+        assert snap_compare(InitApp(repo), terminal_size=(100, 40))
+
+    def test_benchmark_failure(self, snap_compare: Any, repo: Path) -> None:
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await fill(pilot, {"bench": "python3 broken.py"})
+            await submit_and_wait(pilot)
+
+        assert snap_compare(InitApp(repo, timeout_s=60), terminal_size=(100, 40),
+                            run_before=run_before)

@@ -18,7 +18,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
@@ -60,17 +60,19 @@ class InitScreen(Screen[Path | None]):
 
     DEFAULT_CSS = """
     InitScreen { align: center top; }
-    InitScreen #init-form { width: 100; max-width: 100%; height: auto; max-height: 100%;
-                            padding: 1 2; }
-    InitScreen .init-title { text-style: bold; margin-bottom: 1; }
-    InitScreen .init-label { margin-top: 1; }
+    InitScreen #init-form { width: 110; max-width: 100%; height: auto; max-height: 100%;
+                            padding: 0 2; }
+    InitScreen .init-title { text-style: bold; margin: 1 0 0 0; }
+    InitScreen .init-row { height: auto; margin-top: 1; }
+    InitScreen .init-label { width: 20; padding-top: 1; }
+    InitScreen .init-row Input, InitScreen .init-row Select { width: 1fr; }
     InitScreen .init-hint { color: $text-muted; }
-    InitScreen .init-error { color: $error; display: none; }
+    InitScreen .init-error { color: $error; display: none; margin-left: 20; }
     InitScreen .init-error.-shown { display: block; }
     InitScreen #init-status { margin-top: 1; height: auto; }
     InitScreen #init-buttons { height: auto; margin-top: 1; }
     InitScreen #init-buttons Button { margin-right: 2; }
-    InitScreen #agent_command { display: none; }
+    InitScreen #agent_command { display: none; margin-left: 20; width: 1fr; }
     InitScreen #agent_command.-shown { display: block; }
     """
 
@@ -95,20 +97,21 @@ class InitScreen(Screen[Path | None]):
             yield Static(f"No {CONFIG_NAME} here yet. Answer below; the benchmark runs once "
                          "on HEAD (as a session will) before anything is written.",
                          classes="init-hint")
-            yield from self._field("checks", "Checks command (the test suite; empty for none)",
-                                   Input(d.checks or "", placeholder="e.g. python3 -m pytest -q",
-                                         id="checks"))
-            yield from self._field("bench", "Benchmark command (prints METRIC name=value or a "
-                                   "number)", Input(placeholder="e.g. python3 bench.py",
-                                                    id="bench"))
-            yield from self._field("metric", "Metric name (empty: the first METRIC line's)",
-                                   Input(placeholder="e.g. time_ms", id="metric"))
-            yield from self._field("direction", "Which way is better",
+            yield from self._field("checks", "Checks command",
+                                   Input(d.checks or "", placeholder="the test suite, e.g. "
+                                         "python3 -m pytest -q (empty: none)", id="checks"))
+            yield from self._field("bench", "Benchmark command",
+                                   Input(placeholder="prints METRIC name=value or a number, "
+                                         "e.g. python3 bench.py", id="bench"))
+            yield from self._field("metric", "Metric name",
+                                   Input(placeholder="e.g. time_ms (empty: the first METRIC "
+                                         "line's)", id="metric"))
+            yield from self._field("direction", "Better when",
                                    Select([("lower is better", "lower"),
                                            ("higher is better", "higher")],
                                           value="lower", allow_blank=False, id="direction"))
-            yield from self._field("unit", "Unit (empty: guessed)",
-                                   Input(placeholder="e.g. ms", id="unit"))
+            yield from self._field("unit", "Unit",
+                                   Input(placeholder="e.g. ms (empty: guessed)", id="unit"))
             yield from self._field("agent", "Agent",
                                    Select([(kind, kind) for kind in AGENT_KINDS],
                                           value="anthropic", allow_blank=False, id="agent"))
@@ -125,8 +128,9 @@ class InitScreen(Screen[Path | None]):
         yield Footer()
 
     def _field(self, name: str, label: str, widget: Input | Select[str]) -> ComposeResult:
-        yield Label(label, classes="init-label")
-        yield widget
+        with Horizontal(classes="init-row"):
+            yield Label(label, classes="init-label")
+            yield widget
         yield Static("", id=f"error-{name}", classes="init-error")
 
     def on_mount(self) -> None:
@@ -195,6 +199,9 @@ class InitScreen(Screen[Path | None]):
         if errors:
             for name, message in errors.items():
                 self.show_error(name if name in FIELDS else None, message)
+            first = next((name for name in errors if name in FIELDS), None)
+            if first:
+                self.query_one(f"#{first}").focus()
             return
         self.busy = True
         self.query_one("#submit", Button).disabled = True
@@ -235,6 +242,8 @@ class InitScreen(Screen[Path | None]):
             return
         status.update("")
         self.show_error(outcome.field, outcome.error or "init failed")
+        if outcome.field:
+            self.query_one(f"#{outcome.field}").focus()  # where the fix is typed
 
 
 class InitApp(App[Path | None]):
