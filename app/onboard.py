@@ -241,6 +241,12 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
                             f"({result.failure()}){hint}; fix it and try again.",
                             output_tail=tail, duration_s=result.duration_s)
         parsed = parse_metrics(result.stdout, metric)
+        if metric and parsed.metrics and metric not in parsed.metrics:
+            return TrialRun(command, False, metrics=parsed.metrics,
+                            error=f"The benchmark `{command}` prints no METRIC line named "
+                            f"{metric!r} (it prints {', '.join(parsed.metrics)}); use one of "
+                            "those as the metric name.", output_tail=tail,
+                            duration_s=result.duration_s)
         if parsed.error or parsed.value is None:
             return TrialRun(command, False, metrics=parsed.metrics,
                             error=f"The benchmark `{command}` {_as_clause(parsed.error)}; "
