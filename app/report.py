@@ -474,9 +474,14 @@ def run_report(args: argparse.Namespace) -> int:
     if not data.experiments:
         raise UsageError(f"session {data.tag!r} has no experiments yet; run it first, then "
                          "ask for its report.")
+    from app.attribution import load_attribution, report_parts
+
+    # `finalize` stores attribution.json beside the log; the report shows it when present.
+    attribution = load_attribution(state_dir)
+    sections, columns = report_parts(attribution) if attribution else ([], None)
     path = build_report(state_dir, data.experiments, data.session_start,
                         out or state_dir / "report.md",
-                        records=data.records)
+                        records=data.records, extra_sections=sections, kept_columns=columns)
     svg, png = chart_paths(path)
     print(f"wrote {path}")
     print(f"chart: {svg}" + (f" and {png}" if png.exists() else ""))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import statistics
 
+import pytest
+
 from app.attribution import load_attribution, report_parts
+from app.cli import main
 from app.finalize import finalize, plan_groups
 from tests.conftest import Project
 from tests.finalize_fixtures import Change, make_session
@@ -65,3 +68,19 @@ def test_a_change_the_others_need_only_works_together(project: Project) -> None:
     assert "| 1 | #1 | +0.0% (noise) | only together | only works together" in sections[0][1]
     assert columns["left out"][1] == "only together"
     assert columns["alone on base"][2] == "+40.0%"
+
+
+def test_the_report_command_shows_the_stored_attribution(project: Project,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    make_session(project, [Change("A: shrink a", {"nums/a.txt": "10\n"})])
+    finalize(plan_groups(), progress=lambda line: None)
+    state = project.root / ".git" / "autoresearch" / "sessions" / "s1"
+    (state / "report.md").unlink()
+
+    assert main(["report"]) == 0
+
+    report = (state / "report.md").read_text()
+    assert "## Attribution" in report
+    assert "| 1 | #1 | +80.0% | -80.0% | carries part of the result |" in report
+    assert capsys.readouterr().out.startswith("wrote ")
