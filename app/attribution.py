@@ -265,7 +265,7 @@ def verdict(group: GroupAttribution) -> str:
     if left.error:
         return "only works together with the others"
     if alone.credible and left.credible:
-        return "carries part of the result"
+        return "carries the result" if left is alone else "carries part of the result"
     if alone.credible:
         return "helps alone, but the others make up for it (overlapping gain)"
     if left.credible:

@@ -48,9 +48,10 @@ Progress = Callable[[str], None]
 
 
 class VerificationFailed(AutoresearchError):
-    """A branch did not pass verification; nothing was created (exit status 1)."""
+    """A branch did not pass verification; nothing was created (exit status 3, DESIGN.md's
+    "stopped on an error it cannot continue past")."""
 
-    exit_status = 1
+    exit_status = 3
 
 
 @dataclass
@@ -130,9 +131,13 @@ class FinalizeResult:
 
 
 def plan_groups(*, cwd: Path | None = None, tag: str | None = None,
-                selected: Sequence[int] | None = None, config: Config | None = None,
+                selected: Sequence[int] | None = None,
+                together: Sequence[Sequence[int]] = (), config: Config | None = None,
                 repo: RepoPaths | None = None) -> FinalizePlan:
     """Read the session and group its kept changes (or the `selected` experiment numbers).
+
+    `together`: sets of experiment numbers to put in one group whatever their files (for
+    changes that only pass the checks together, as a failed finalize reports).
 
     Writes nothing but git tree objects (unreferenced, so invisible). UsageError when there
     is no such session or a selected number is not a kept experiment.
@@ -181,7 +186,7 @@ def plan_groups(*, cwd: Path | None = None, tag: str | None = None,
                         unit=str(last.get("unit") or config.metric.unit),
                         direction=str(last.get("direction") or config.metric.direction),
                         complete=len(chosen) == len(kept), kept=len(chosen))
-    plan.groups = _group(main, chosen, tag, base)
+    plan.groups = _group(main, chosen, tag, base, together)
     return plan
 
 
@@ -227,8 +232,8 @@ def _champion_metric(e: Experiment) -> float | None:
     return statistics.median(e.champion_samples) if e.champion_samples else None
 
 
-def _group(main: pygit2.Repository, changes: list[KeptChange], tag: str, base: str
-           ) -> list[Group]:
+def _group(main: pygit2.Repository, changes: list[KeptChange], tag: str, base: str,
+           together: Sequence[Sequence[int]] = ()) -> list[Group]:
     """Union-find over changed paths; groups in the order of their first change."""
     parent = list(range(len(changes)))
 
@@ -245,6 +250,11 @@ def _group(main: pygit2.Repository, changes: list[KeptChange], tag: str, base: s
                 parent[find(i)] = find(owner[p])
             else:
                 owner[p] = i
+    index_of = {c.n: i for i, c in enumerate(changes)}
+    for numbers in together:
+        found = [index_of[n] for n in numbers if n in index_of]
+        for i in found[1:]:
+            parent[find(i)] = find(found[0])
     members: dict[int, list[int]] = {}
     for i in range(len(changes)):
         members.setdefault(find(i), []).append(i)
@@ -357,13 +367,18 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print) -> FinalizeResul
     made: list[str] = []
     try:
         for g in plan.groups:
-            main.branches.local.create(g.branch, main[tips[g.k]].peel(pygit2.Commit))
+            try:
+                main.branches.local.create(g.branch, main[tips[g.k]].peel(pygit2.Commit))
+            except (pygit2.GitError, ValueError, KeyError) as exc:
+                raise VerificationFailed(f"could not create branch {g.branch} ({exc}); the "
+                                         "branches made before it were deleted again.") \
+                    from None
             made.append(g.branch)
-    except (pygit2.GitError, ValueError, KeyError) as exc:
+    except BaseException:
+        # Also on Ctrl-C: all of the branches or none.
         for name in made:
             main.branches.local.delete(name)
-        raise VerificationFailed(f"could not create branch {g.branch} ({exc}); the branches "
-                                 "made before it were deleted again.") from None
+        raise
     for g in plan.groups:
         say(f"created {g.branch}")
     attribution = Attribution(tag=plan.tag, metric_name=plan.metric_name, unit=plan.unit,
@@ -410,9 +425,10 @@ def _verify_group(main: pygit2.Repository, plan: FinalizePlan, g: Group, tip: st
         if failure:
             raise VerificationFailed(
                 f"{g.branch} ({_numbers(g)}) fails the checks on its own, without the other "
-                f"kept changes: {failure}\nNothing was created; these changes only work "
-                "together with others, so finalize the session's branch "
-                f"autoresearch/{plan.tag} as one change instead.")
+                f"kept changes: {failure}\nNothing was created. These changes only work "
+                f"together with others: review and merge the session branch "
+                f"autoresearch/{plan.tag} as a whole (it holds the kept commits only), or "
+                "select them together in the history screen.")
         say(f"group {g.k}: measuring alone against the base")
         alone = compare(config, base_wt, wt)
     if alone.error:

@@ -82,5 +82,5 @@ def test_the_report_command_shows_the_stored_attribution(project: Project,
 
     report = (state / "report.md").read_text()
     assert "## Attribution" in report
-    assert "| 1 | #1 | +80.0% | -80.0% | carries part of the result |" in report
+    assert "| 1 | #1 | +80.0% | -80.0% | carries the result |" in report
     assert capsys.readouterr().out.startswith("wrote ")

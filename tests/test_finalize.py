@@ -111,6 +111,12 @@ def test_a_group_that_fails_the_checks_alone_creates_nothing(project: Project) -
     assert not (project.root / ".autoresearch" / "scratch").exists()
     assert not (project.root / ".git" / "autoresearch" / "sessions" / "s1" /
                 "attribution.json").exists()
+    assert info.value.exit_status == 3
+    # Put together on purpose, the two changes make one branch that passes.
+    plan = plan_groups(together=[[1, 2]])
+    assert [g.numbers for g in plan.groups] == [[1, 2]]
+    assert finalize(plan, progress=lambda line: None).branches == [
+        "autoresearch-final/s1/1-needs-b"]
 
 
 def test_an_existing_branch_is_never_overwritten(project: Project,
