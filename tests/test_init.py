@@ -458,3 +458,22 @@ def test_end_of_input_on_a_terminal_writes_nothing(tmp_path: Path) -> None:
         status = term.close()
     assert status == 2
     assert_untouched(repo, head)
+
+
+def test_no_benchmark_yet_offers_a_template_that_works(tmp_path: Path) -> None:
+    from app.engine.measure import parse_metrics, run_command
+
+    repo = make_repo(tmp_path / "py", {"mod.py": "X = 1\n", "tests/test_mod.py": ""})
+    term = Terminal([str(EXE), "init"], repo)
+    try:
+        term.answer("Checks command", "")
+        term.answer("Setup command", "")
+        term.answer("Benchmark command", "")
+        term.answer("Write a template benchmark at bench.py? [Y/n]", "")
+        term.expect("commit it, then run `autoresearch-tui init` again")
+    finally:
+        status = term.close()
+    assert status == 0
+    assert not (repo / "autoresearch.toml").exists()
+    ran = run_command("python3 bench.py", repo, 60)
+    assert ran.ok and parse_metrics(ran.stdout, None).metrics.keys() == {"time_ms"}
