@@ -302,7 +302,6 @@ def _pct(value: float | None, c: Comparison | None, sign: float = 1.0) -> str:
 def report_parts(attribution: Attribution
                  ) -> tuple[list[tuple[str, str]], dict[str, dict[int, str]]]:
     """(`extra_sections`, `kept_columns`) for `app.report.build_report`."""
-    unit = f" {attribution.unit}" if attribution.unit else ""
     lines = [
         f"Measured by `finalize` on {len(attribution.groups)} branch(es) from the session's "
         f"base `{attribution.base_commit[:7]}`, each side interleaved with its reference and "
@@ -311,8 +310,7 @@ def report_parts(attribution: Attribution
         "the base. *Left out*: the final result without the group vs the final result "
         "(negative: the result loses that much without it). \"(noise)\": not credibly "
         "different.", "",
-        f"| group | experiments | alone ({attribution.metric_name}{unit}) | left out | "
-        "verdict | branch |",
+        "| group | experiments | alone | left out | verdict | branch |",
         "|---:|---|---:|---:|---|---|"]
     alone_col: dict[int, str] = {}
     left_col: dict[int, str] = {}
