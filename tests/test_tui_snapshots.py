@@ -38,8 +38,12 @@ def settled(app: AutoresearchApp, events: list[Event],
         app.clear_notifications()
         if then is not None:
             await then(pilot)
-        # DataTable recomputes column widths on idle; let it settle before the picture.
-        await pilot.pause(0.2)
+        # DataTable recomputes column widths on idle and the chart mounts its plot after the
+        # first frame: let both settle, then repaint everything once before the picture.
+        await pilot.pause(0.3)
+        for widget in app.screen.walk_children():
+            widget.refresh()
+        await pilot.pause(0.1)
         await pilot.pause()
 
     return run_before

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from rich.text import Text
+from textual import events
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
@@ -96,6 +97,7 @@ class ExperimentTable(DataTable[Text]):
         self.show_session = show_session
         self.experiments: dict[str, Experiment] = {}
         """Shown experiments by row key."""
+        self._newest_pending = False
         self.compact = False
         """Narrow terminals drop the secondary-metrics column so the description fits."""
         self.running: int | None = None
@@ -181,7 +183,20 @@ class ExperimentTable(DataTable[Text]):
 
     def show_newest(self) -> None:
         if self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False, scroll=True)
+            self.move_cursor(row=self.row_count - 1, animate=False, scroll=False)
+            # DataTable sizes new rows when idle; scroll after that, or the scroll is
+            # clamped to the old height.
+            self._newest_pending = True
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        await super()._on_idle(event)
+        if self._newest_pending:
+            self._newest_pending = False
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        # A scrollbar that appears after the scroll keeps position 0 (its watcher only runs
+        # while it is shown); keep the thumb where the rows are.
+        if self.show_vertical_scrollbar and self.vertical_scrollbar.position != self.scroll_y:
+            self.vertical_scrollbar.position = self.scroll_y
 
     def on_resize(self) -> None:
         compact = self.size.width < COMPACT_BELOW
@@ -190,7 +205,10 @@ class ExperimentTable(DataTable[Text]):
             self.restyle(columns=True)
 
     def restyle(self, *, columns: bool = False) -> None:
-        """Rebuild the rows (theme change), and the columns too if asked (width change)."""
+        """Rebuild the rows (theme change), and the columns too if asked (width change),
+        keeping the selection where it was."""
+        follow = self._following()
+        selected = self.selected_key()
         rows = list(self.experiments.items())
         running = self.running
         self.clear(columns=columns)
@@ -201,6 +219,10 @@ class ExperimentTable(DataTable[Text]):
             self._add(e, session=key.split(":", 1)[0] if ":" in key else None)
         self.running = None
         self.set_running(running)
+        if follow or selected is None or selected not in self.rows:
+            self.show_newest()
+        else:
+            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=True)
 
     # -- rendering --------------------------------------------------------------------------
     def _following(self) -> bool:
