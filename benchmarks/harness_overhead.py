@@ -186,7 +186,11 @@ def make_repo(root: Path, layout: list[str], patches: int) -> list[Path]:
         patch.write_text(text)
         out.append(patch)
     git(root, "add", "-A")
+    # No background `gc --auto` racing the timed runs (10,000 loose objects trigger one):
+    # pack synchronously now, as a real repository of that size would be.
+    git(root, "config", "gc.autoDetach", "false")
     git(root, "commit", "-q", "-m", "initial")
+    git(root, "gc", "-q")
     return out
 
 
