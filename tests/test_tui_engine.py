@@ -56,6 +56,12 @@ def logged(app: AutoresearchApp) -> list[Experiment]:
     return read_log(Path(source.state_dir) / "log.jsonl").experiments  # type: ignore[attr-defined]
 
 
+def summary_shown(app: AutoresearchApp) -> bool:
+    from app.screens.modals import SummaryScreen
+
+    return isinstance(app.screen, SummaryScreen) and bool(app.screen.query("#summary-text"))
+
+
 def state(app: AutoresearchApp) -> str:
     return app.view.state
 
@@ -67,12 +73,11 @@ async def finish(app: AutoresearchApp) -> None:
 
 @pytest.mark.slow  # a whole session: a few seconds on a busy machine
 async def test_a_session_runs_to_its_summary_and_q_quits(story: Project) -> None:
-    from app.screens.modals import SummaryScreen
     from widgets.experiment_table import ExperimentTable
 
     app = make_app(story)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+        await until(pilot, lambda: summary_shown(app), "the summary")
         statuses = [e.status for e in logged(app)]
         assert statuses == [Status.BASELINE, Status.KEEP, Status.DISCARD, Status.KEEP]
         table = app.main.query_one(ExperimentTable)
@@ -200,13 +205,13 @@ async def test_q_confirms_then_stops_and_records_interrupted(story: Project) -> 
 @pytest.mark.slow  # a whole session: a few seconds on a busy machine
 async def test_history_shows_the_selected_diff_and_output(story: Project) -> None:
     from app.screens.history import HistoryScreen
-    from app.screens.modals import DiffScreen, SummaryScreen
+    from app.screens.modals import DiffScreen
     from widgets.diff_view import DiffView
     from widgets.experiment_table import ExperimentTable
 
     app = make_app(story)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+        await until(pilot, lambda: summary_shown(app), "the summary")
         await pilot.press("h")
         assert isinstance(app.screen, HistoryScreen)
         history = app.screen
