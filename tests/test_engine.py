@@ -391,3 +391,36 @@ def test_threaded_stop_interrupts_a_running_benchmark(project: Project) -> None:
     engine.close()
     assert status == 0 and time.monotonic() - started < 15
     assert statuses(engine)[-1] == (1, "interrupted")
+
+
+def test_hooks_guide_the_agent_and_hear_every_decision(project: Project, tmp_path: Path) -> None:
+    from app.engine.agents.scripted import ScriptedAgent
+
+    heard = tmp_path / "after.jsonl"
+    project.write("hooks/before", "#!/bin/sh\ncat > /dev/null\necho 'try shrinking b'\n")
+    project.write("hooks/after", f"#!/bin/sh\ncat >> {heard}\n")
+    (project.root / "hooks" / "before").chmod(0o755)
+    (project.root / "hooks" / "after").chmod(0o755)
+    project.config(extra=f'\n[hooks]\nbefore = "hooks/before"\nafter = "hooks/after"\n'
+                   f'notify = "echo new-best >> {tmp_path}/notified"\n')
+    project.commit("hooks")
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.patch("02.patch", {"hooks/after": "#!/bin/sh\nexit 0\n"}, "silence the hook")
+    project.commit("patches")
+    seen: list[str] = []
+
+    class Recording(ScriptedAgent):
+        def propose(self, ctx):  # type: ignore[no-untyped-def]
+            seen.append(ctx.guidance)
+            return super().propose(ctx)
+
+    _, _, engine = run_session(project, agent=Recording(project.root / "patches"))
+    assert seen == ["try shrinking b"] * 3  # two patches, then the call that finds none
+    assert statuses(engine)[1:] == [(1, "keep"), (2, "rejected")], "hook scripts are protected"
+    entries = [json.loads(line) for line in heard.read_text().splitlines()]
+    assert [(e["event"], e["run_entry"]["run"], e["run_entry"]["status"]) for e in entries] == [
+        ("after", 1, "keep"), ("after", 2, "rejected")]
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "notified").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (tmp_path / "notified").read_text() == "new-best\n"

@@ -108,7 +108,8 @@ class Guard:
         paths = {CONFIG_NAME, PurePosixPath(config.agent.program).as_posix()}
         if config.agent.kind == "scripted":
             paths.add(PurePosixPath(config.agent.scripted.patches).as_posix())
-        for command in (config.metric.command, config.checks.command, config.holdout.command):
+        for command in (config.metric.command, config.checks.command, config.holdout.command,
+                        config.hooks.before, config.hooks.after):
             paths |= paths_named_by(command, root)
         tracked = list(tracked)
         paths |= {p for p in tracked if any(glob_match(p, g) for g in TEST_PATTERNS)}

@@ -28,6 +28,7 @@ from app.engine.events import (BaselineReset, BudgetReached, ChecksFinished, Dif
                                DriftDetected, Event, EventSink, ExperimentDecided,
                                ExperimentStarted, LoopState, OutputLines, ProposalReady,
                                SampleMeasured, SessionEnded, StateChanged, WarningRaised)
+from app.engine import hooks
 from app.engine.gitops import SessionGit, Snapshot
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter
@@ -173,6 +174,17 @@ class Loop:
             totals = totals + e.tokens
             cost += e.cost_usd
         self.emit(ExperimentDecided(experiment, self.champion, new_best, totals, cost))
+        if self.config.hooks.after:
+            self._run_hook("after", hooks.after_payload(
+                cwd=self.git.paths.worktree, entry=self._entry(experiment),
+                session=self._session_info()))
+        if new_best and self.config.hooks.notify and experiment.metric is not None:
+            info = self._session_info()
+            hooks.notify(self.config.hooks.notify, hooks.notify_env(
+                tag=self.git.paths.tag, metric_name=self.metric.name, best=experiment.metric,
+                baseline=info["baseline_metric"], n=experiment.n,
+                description=experiment.description, unit=self.metric.unit),
+                self.git.repo_paths.root)
 
     def _store_output(self, n: int, name: str, result: CommandResult) -> None:
         folder = self.s.runs_dir / str(n)
@@ -402,7 +414,39 @@ class Loop:
                                   "samples": self.champion_samples})
 
     # -- one experiment -------------------------------------------------------------------------
+    def _session_info(self) -> dict[str, Any]:
+        segment = self._segment()
+        baseline = next((e.metric for e in segment if e.status is Status.BASELINE), None)
+        best = next((e.metric for e in reversed(segment) if e.status is Status.KEEP), baseline)
+        return hooks.session_info(
+            tag=self.git.paths.tag, metric_name=self.metric.name, unit=self.metric.unit,
+            direction=self.metric.direction, baseline=baseline, best=best,
+            run_count=len(self.experiments), goal="")
+
+    @staticmethod
+    def _entry(e: Experiment) -> dict[str, Any]:
+        return hooks.run_entry(n=e.n, status=str(e.status), metric=e.metric,
+                               description=e.description, hypothesis=e.hypothesis,
+                               learned=e.learned, reason=e.reason, metrics=e.metrics,
+                               commit=e.commit, confidence=e.confidence)
+
+    def _run_hook(self, which: str, payload: dict[str, Any]) -> str:
+        command = getattr(self.config.hooks, which)
+        if not command:
+            return ""
+        result = hooks.run_hook(command, payload, self.git.paths.worktree,
+                                repo_root=self.git.repo_paths.root)
+        if result.error:
+            self.emit(WarningRaised(f"the {which} hook failed: {result.error}"))
+        return result.stdout
+
     def _context(self, n: int) -> AgentContext:
+        guidance = ""
+        if self.config.hooks.before:
+            last = self.experiments[-1] if self.experiments else None
+            guidance = self._run_hook("before", hooks.before_payload(
+                cwd=self.git.paths.worktree, next_run=n,
+                last=self._entry(last) if last else None, session=self._session_info()))
         try:
             program = self.s.program_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -415,7 +459,8 @@ class Loop:
             unit=self.metric.unit, baseline=baseline,
             champion=statistics.median(self.champion_samples) if self.champion_samples
             else None, champion_commit=self.champion, history=list(self.experiments),
-            ideas=ideas_section(program), is_protected=self.s.guard.is_protected,
+            ideas=ideas_section(program), guidance=guidance,
+            is_protected=self.s.guard.is_protected,
             is_hidden=self.s.guard.is_hidden, emit=self.emit, cancel=self.controller.cancel,
             used_sources=frozenset(e.source for e in self.experiments if e.source))
 
