@@ -1,0 +1,68 @@
+"""The installed `autoresearch-tui` in a real terminal (tmux): launch the demo, pause with p,
+see the paused state on screen, quit with q and a confirmation, and see a clean exit.
+
+Textual draws to stderr, so the app's stderr is left alone: the pane shows what a person
+would see. The exit status is echoed into the pane after the app ends.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+
+EXE = Path(sys.executable).parent / "autoresearch-tui"
+
+
+def capture(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                          text=True, check=False).stdout
+
+
+def wait_for(session: str, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = capture(session)
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} did not appear within {timeout} s; the pane shows:\n"
+                         f"{screen}")
+
+
+@pytest.mark.tmux
+@pytest.mark.slow
+def test_demo_pauses_and_quits_cleanly_in_tmux(tmp_path: Path) -> None:
+    require_tool("tmux")
+    if not EXE.exists():
+        pytest.skip(f"{EXE} is not installed (make installs it)")
+    demo = tmp_path / "demo"
+    session = f"ar-{uuid.uuid4().hex[:8]}"
+    command = (f"cd {shlex.quote(str(tmp_path))} && XDG_CONFIG_HOME={shlex.quote(str(tmp_path))}"
+               f" {shlex.quote(str(EXE))} demo --dir {shlex.quote(str(demo))}; "
+               f"echo EXIT=$?; sleep 60")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+                    command], check=True)
+    try:
+        wait_for(session, "autoresearch/", 60)  # the status line names the session branch
+        subprocess.run(["tmux", "send-keys", "-t", session, "p"], check=True)
+        screen = wait_for(session, "● paused", 120)
+        assert "Pause" in screen  # the footer still lists the keys
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(session, "Stop the session and quit?", 20)
+        subprocess.run(["tmux", "send-keys", "-t", session, "y"], check=True)
+        screen = wait_for(session, "EXIT=", 60)
+        assert "EXIT=0" in screen, screen
+        assert "Traceback" not in screen
+        assert (demo / ".git").exists()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False,
+                       capture_output=True)
