@@ -191,7 +191,10 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
     # From here on things are created; a failure undoes a new session.
     lock = SessionLock(paths.lock)
     state_existed = paths.state_dir.exists()
-    lock.acquire()
+    try:
+        lock.acquire()
+    except OSError as exc:
+        raise _state_error(paths, exc) from None
     git = SessionGit(repo, paths)
     created = not git.branch_exists()
     try:
@@ -203,14 +206,25 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
             from_command_line=frozenset(name for name, value in (
                 ("max_experiments", max_experiments), ("max_hours", max_hours),
                 ("max_cost_usd", max_cost)) if value is not None)), pause_on_agent_errors)
-    except BaseException:
+    except BaseException as exc:
         if created:
             git.remove_worktree()
             git.delete_session_refs()
         lock.release()
         if not state_existed:
             shutil.rmtree(paths.state_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _state_error(paths, exc) from None
         raise
+
+
+def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
+    """A state folder that cannot be written (read-only, immutable, a file where a folder
+    should be, a full disk) is one sentence, not a traceback."""
+    where = exc.filename or paths.state_dir
+    return UsageError(f"cannot write the session's files ({exc.strerror or exc}: {where}); "
+                      f"make {paths.state_dir} a writable folder, or start another session "
+                      "with --new or --tag.")
 
 
 def _is_read_only(paths: SessionPaths) -> bool:
