@@ -289,7 +289,8 @@ class Loop:
         """One benchmark run; appends to `into`. False (with into.failure set) on failure."""
         if holdout:
             command, timeout = self.config.holdout.command or "", self.config.holdout.timeout_s
-            source, name = "holdout", f"holdout-{index + 1}"
+            source = "holdout"
+            name = f"holdout-{'champion-' if role == 'champion' else ''}{index + 1}"
         else:
             command, timeout = self.metric.command, self.metric.timeout_s
             source = "bench"
@@ -686,17 +687,23 @@ class Loop:
                 exp.output_tail = result.output_tail
                 return
         if self.config.holdout.command and self.holdout_samples:
-            held = Measured()
-            runs = m.repeats
+            # Candidate and champion alternate on the held-out benchmark, so a machine
+            # that got slower since the champion was measured cannot hide an overfit.
+            held, fresh = Measured(), Measured()
+            runs = max(m.repeats, 3)
             for i in range(runs):
                 self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
+                self.git.reset_to(self.champion)
+                self._measure_once(n, "champion", i, runs, fresh, holdout=True)
+                self._restore_candidate(snap)
                 if not self._measure_once(n, "holdout", i, runs, held, holdout=True):
                     exp.status = Status.OVERFIT
                     exp.reason = f"the held-out check failed ({held.reason})"
                     return
             exp.holdout = statistics.median(held.values)
             exp.holdout_samples = list(held.values)
-            bad, why = decide.regressed(held.values, self.holdout_samples,
+            reference = fresh.values if len(fresh.values) == runs else self.holdout_samples
+            bad, why = decide.regressed(held.values, reference,
                                         direction=m.direction,
                                         max_regression=self.config.holdout.max_regression,
                                         noise=self.holdout_noise)
