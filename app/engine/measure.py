@@ -143,6 +143,8 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ)
     partial = {proc.stdout: b"", proc.stderr: b""}
+    cutting = {proc.stdout: False, proc.stderr: False}
+    """True while the rest of a line that was already cut is being skipped."""
     pending: list[str] = []
     last_flush = time.monotonic()
     timed_out = cancelled = False
@@ -183,9 +185,18 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
                 if on_lines:
                     chunk = partial[stream] + data  # type: ignore[index]
                     *lines, rest = chunk.split(b"\n")
+                    if cutting[stream]:  # type: ignore[index]
+                        # The cut line goes on: drop it up to its newline (one event line
+                        # for a 1 MB line, not one per read).
+                        if lines:
+                            lines = lines[1:]
+                            cutting[stream] = False  # type: ignore[index]
+                        else:
+                            rest = b""
                     if len(rest) > MAX_LINE:
                         lines.append(rest[:MAX_LINE])
                         rest = b""
+                        cutting[stream] = True  # type: ignore[index]
                     partial[stream] = rest  # type: ignore[index]
                     pending.extend(line[:MAX_LINE].decode("utf-8", errors="replace")
                                    for line in lines)
