@@ -185,6 +185,12 @@ def test_sigkill_at_a_fault_point_then_restart_loses_nothing(project: Project,
 
     restarted = headless(project)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    # The dead process's lock was taken over: the restart's session_start names a new pid,
+    # and that pid is what the lock file holds now.
+    pids = [r.get("pid") for r in read_log(state / "log.jsonl").of_type("session_start")]
+    if kill.point != "log-write" or kill.hit > 1:
+        assert len(pids) >= 2 and pids[-1] != pids[-2], pids
+    assert lock.read_text().strip() == str(pids[-1])
     assert "Traceback" not in restarted.stderr
     assert "resuming session" in restarted.stdout, "the stale lock was taken over"
     torn = kill.point == "log-write"
@@ -213,6 +219,7 @@ def test_sigkill_at_a_fault_point_then_restart_loses_nothing(project: Project,
     assert check_invariants(project, before, torn=torn) == statuses
 
 
+@pytest.mark.slow  # a few seconds of real sessions
 def test_two_kills_in_a_row_then_a_clean_finish(project: Project) -> None:
     """An overnight run can crash more than once: each restart resumes the last one."""
     setup_patches(project)
@@ -268,6 +275,7 @@ def test_state_path_that_is_a_file_is_a_clear_error(project: Project) -> None:
     assert project.snapshot_user_state() == before
 
 
+@pytest.mark.slow  # a few seconds of real sessions
 def test_two_launches_at_once_exactly_one_runs(project: Project) -> None:
     project.write("bench.py", "import time\ntime.sleep(0.3)\n" +
                   project.root.joinpath("bench.py").read_text())
@@ -308,6 +316,7 @@ def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patch
     return headless(project, env=extra_env)
 
 
+@pytest.mark.slow  # a few seconds of real sessions
 def test_benchmark_forking_a_daemon_that_holds_the_output_does_not_hang(
         project: Project) -> None:
     marker = "300.4242"
@@ -324,6 +333,7 @@ print(f"METRIC score={{total}}")
     assert _leftovers(marker) == [], "the daemon outlived its benchmark"
 
 
+@pytest.mark.slow  # a few seconds of real sessions
 def test_benchmark_ignoring_sigterm_is_killed_at_the_timeout(project: Project) -> None:
     marker = "300.5151"
     bench = f'''
