@@ -382,6 +382,7 @@ print(f"METRIC score={total}")
                             timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     peak_kb = int(result.stderr.split("PEAK_RSS_KB")[1].split()[0])
+    print(f"harness peak RSS with 100 MB of output: {peak_kb / 1024:.0f} MB")
     assert peak_kb < 200 * 1024, f"harness peak RSS {peak_kb / 1024:.0f} MB"
     assert "#1 keep" in result.stdout
     stored = session_dir(project) / "runs" / "1" / "bench-1.log"
