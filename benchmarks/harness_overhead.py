@@ -1,7 +1,8 @@
 """How much time does the harness itself add to each experiment, and is it any slower than git?
 
-Run: `python benchmarks/harness_overhead.py [--patches N] [--files F] [--profile [FILE]]`
-(about a minute with the defaults: 30 patches, a small repo and one of 10,000 files).
+Run: `python benchmarks/harness_overhead.py [--patches N] [--files F] [--rounds R]
+[--profile [FILE]]` (defaults: 30 patches, 3 rounds; a few minutes on the 10,000-file repo
+while its harness time is about a second per experiment).
 
 What is measured. The real loop (`open_engine` + `Engine.run`, scripted patches, checks
 off, calibration_runs = repeats = max_repeats = 1, remeasure_every = 0) with a no-op
@@ -19,6 +20,10 @@ same patches: `git apply`, `git add -A && git commit`, `sh -c 'echo 1'`,
 `git reset --hard`, `git clean -fd`, timed per step with bash's `$EPOCHREALTIME` (no
 extra process), its harness time being commit + reset + clean (apply and run excluded,
 as for the engine).
+
+Each repo is built once and copied for every run; the engine and the shell loop take turns
+(ABBA over `--rounds`) so a change in the machine's load during the run (the machine may be
+shared) does not favour either side; the figures pool every experiment of every round.
 
 Repos: "small" (about 10 files) and "10k" (10,000 files in nested folders: src/<a>/<b>/,
 tests/, docs/, with a realistic .gitignore). Goals (issue 2): harness under 50 ms per
@@ -343,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patches", type=int, default=30, help="experiments per repo")
     parser.add_argument("--files", type=int, default=10_000, help="files in the big repo")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="engine and shell runs per repo, alternated (ABBA)")
     parser.add_argument("--profile", nargs="?", const="-", default=None, metavar="FILE",
                         help="also profile the loop (stdout, or FILE)")
     parser.add_argument("--keep", metavar="DIR", help="build the repos in DIR and keep them")
@@ -355,20 +362,34 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     profiles: list[str] = []
     try:
-        for name, layout in (("small", small_layout()), ("10k", big_layout(args.files))):
+        for name, layout in (("small", small_layout()), ("big", big_layout(args.files))):
             started = time.monotonic()
-            root = work / name / "repo"
-            patches = make_repo(root, layout, args.patches)
-            clone = work / name / "shell"
-            git(work / name, "clone", "-q", str(root), str(clone))
-            harness, cycles = run_engine(root)
-            shell, shell_cycles = run_shell(clone, [clone / "patches" / p.name
-                                                    for p in patches])
-            rows.append(Row(name, len(layout) + 4 + args.patches, harness, cycles, shell,
-                            shell_cycles))
+            template = work / name / "template"
+            patches = make_repo(template, layout, args.patches)
+            row = Row(name, len(layout) + 4 + args.patches, [], [], [], [])
+            for r in range(args.rounds):
+                # ABBA order: a machine that speeds up or slows down during the run (other
+                # jobs) does not favour either side.
+                for side in (("engine", "shell") if r % 2 == 0 else ("shell", "engine")):
+                    if side == "engine":
+                        root = work / name / f"engine-{r}"
+                        shutil.copytree(template, root, symlinks=True)
+                        harness, cycles = run_engine(root)
+                        row.harness += harness
+                        row.cycles += cycles
+                    else:
+                        root = work / name / f"shell-{r}"
+                        git(work / name, "clone", "-q", str(template), str(root))
+                        harness, cycles = run_shell(root, [root / "patches" / p.name
+                                                           for p in patches])
+                        row.shell += harness
+                        row.shell_cycles += cycles
+                    if not args.keep:
+                        shutil.rmtree(root)
+            rows.append(row)
             if args.profile:
                 prof_root = work / name / "profiled"
-                make_repo(prof_root, layout, args.patches)
+                shutil.copytree(template, prof_root, symlinks=True)
                 profile = cProfile.Profile()
                 run_engine(prof_root, profile)
                 profiles.append(profile_report(name, profile))
