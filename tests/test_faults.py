@@ -299,6 +299,13 @@ def test_two_launches_at_once_exactly_one_runs(project: Project) -> None:
 # -- hostile benchmarks -------------------------------------------------------------------------
 
 
+def _alive_pid(pid: str, marker: str) -> bool:
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
 def _leftovers(marker: str) -> list[str]:
     out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     return out.split()
@@ -320,17 +327,22 @@ def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patch
 def test_benchmark_forking_a_daemon_that_holds_the_output_does_not_hang(
         project: Project) -> None:
     marker = "300.4242"
+    pids = project.root.parent / "daemon-pids"
     bench = BENCH_SUM + f'''
 import subprocess
-subprocess.Popen(["sh", "-c", "exec sleep {marker}"])  # inherits stdout
+daemon = subprocess.Popen(["sh", "-c", "exec sleep {marker}"])  # inherits stdout
+open(os.environ["DAEMON_PIDS"], "a").write(f"{{daemon.pid}}\\n")
 print(f"METRIC score={{total}}")
 '''
     started = time.monotonic()
-    result = run_with_bench(project, bench)
+    result = run_with_bench(project, bench, extra_env={"DAEMON_PIDS": str(pids)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 40
     assert "#1 keep" in result.stdout
+    started_daemons = pids.read_text().split()
+    assert len(started_daemons) >= 5, "every benchmark run forked its daemon"
     assert _leftovers(marker) == [], "the daemon outlived its benchmark"
+    assert not any(_alive_pid(pid, marker) for pid in started_daemons)
 
 
 @pytest.mark.slow  # a few seconds of real sessions
@@ -341,15 +353,20 @@ import signal, subprocess, time, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 import os
 if os.path.exists("nums/x0.txt"):
-    subprocess.run(["sh", "-c", "trap '' TERM; exec sleep {marker}"])
+    child = subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep {marker}"])
+    open(os.environ["CHILD_PIDS"], "a").write(f"{{child.pid}}\\n")
+    child.wait()
 print(50)
 '''
+    pids = project.root.parent / "child-pids"
     started = time.monotonic()
-    result = run_with_bench(project, bench, timeout_s=4)
+    result = run_with_bench(project, bench, timeout_s=4, extra_env={"CHILD_PIDS": str(pids)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "#1 timeout" in result.stdout
     assert time.monotonic() - started < 40
+    assert pids.read_text().split(), "the SIGTERM-ignoring child was started"
     assert _leftovers(marker) == []
+    assert not any(_alive_pid(pid, marker) for pid in pids.read_text().split())
 
 
 BENCH_SUM = '''
