@@ -292,6 +292,7 @@ class AutoresearchApp(App[int]):
         self.events_seen = 0
         """Engine events handled so far (tests wait on it)."""
         self.quitting = False
+        self._review_explained = False
         self.loop_finished = threading.Event()
         self._theme_name = theme
         if keymap:
@@ -313,7 +314,13 @@ class AutoresearchApp(App[int]):
         if self.needs_init is not None:
             self._offer_init(self.needs_init)
         else:
-            self.start_loop()
+            # Open the engine after the first frame: its imports (pygit2, the agents) would
+            # otherwise hold the GIL while the screen is being drawn.
+            self.call_after_refresh(self._after_first_frame)
+
+    async def _after_first_frame(self) -> None:
+        await self.main.mount_panes()
+        self.start_loop()
 
     def _offer_init(self, root: Path) -> None:
         try:
@@ -324,9 +331,9 @@ class AutoresearchApp(App[int]):
             self.exit(2)
             return
 
-        def after(result: object) -> None:
+        async def after(result: object) -> None:
             if (root / "autoresearch.toml").exists():
-                self.start_loop()
+                await self._after_first_frame()
             else:
                 self.usage_error = UsageError(f"no autoresearch.toml in {root}; create one "
                                               "with `autoresearch-tui init`.")
@@ -573,7 +580,7 @@ class AutoresearchApp(App[int]):
         info = StatusInfo(
             tag=v.tag, branch=v.branch, state=state, detail=v.detail, n=v.current,
             state_since=v.state_since, session_since=v.session_since,
-            pause_requested=self.controller.paused and v.loop_running,
+            pause_requested=self.controller.paused and not self.session_over,
             review=self.controller.review, metric_name=v.metric_name, unit=v.unit,
             direction=v.direction, baseline=v.baseline, best=v.best, counts=v.counts(),
             tokens=v.tokens.total, cost_usd=v.cost_usd,
@@ -584,21 +591,31 @@ class AutoresearchApp(App[int]):
     def run_palette_action(self, action: str) -> None:
         self.call_later(self.run_action, action)
 
+    @property
+    def session_over(self) -> bool:
+        """The loop ran and ended (before it starts, keys such as pause still apply)."""
+        return self.view.state in ("done", "failed", "stopped") or (
+            self.loop_finished.is_set())
+
     def action_toggle_pause(self) -> None:
-        if not self.view.loop_running:
+        if self.session_over:
             self.notify("The session is not running.", severity="warning")
             return
         paused = self.controller.toggle_pause()
         if not paused and self.view.state == LoopState.PAUSED.value:
             self.view.state, self.view.state_since = "resuming", self.clock()
-        self.notify("Pausing after the running step." if paused else "Resumed.", timeout=3)
+        # The status line says it ("pausing after this step", then "paused"); no toast,
+        # which would cost a layout on every press.
         self.refresh_status()
 
     def action_toggle_review(self) -> None:
         on_now = not self.controller.review
         self.controller.set_review(on_now)
-        self.notify("Review mode on: each proposal waits for approve (a) or veto (v)."
-                    if on_now else "Review mode off.", timeout=4)
+        # The status line's REVIEW badge says it; the first time, also say what it means.
+        if on_now and not self._review_explained:
+            self._review_explained = True
+            self.notify("Review mode: each proposal waits for approve (a) or veto (v).",
+                        timeout=4)
         self.refresh_status()
 
     def action_approve(self) -> None:
@@ -640,7 +657,7 @@ class AutoresearchApp(App[int]):
             self.notify(f"#{experiment.n} is already part of the champion.",
                         severity="warning")
             return
-        if not self.view.loop_running:
+        if self.session_over:
             self.notify("The session is not running; cherry-picks are measured by the loop.",
                         severity="warning")
             return
@@ -663,7 +680,10 @@ class AutoresearchApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        self.push_screen(HelpScreen())
+        # Built once and kept installed: opening it again costs a repaint, not a compose.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")
 
     def action_cherry_pick(self) -> None:
         self.main.action_cherry_pick()

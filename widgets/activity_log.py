@@ -14,8 +14,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Log
 
-SOURCE_WIDTH = 7
-"""Width of the source column, `checks ` included."""
+SOURCE_WIDTH = 8
+"""Width of the source column, `holdout ` included."""
 
 
 class _SourceHighlighter(Highlighter):
@@ -45,7 +45,7 @@ class ActivityLog(Log):
                          "activity-log--rule"}
 
     DEFAULT_CSS = """
-    ActivityLog { background: $surface; overflow-x: auto; overflow-y: scroll; scrollbar-size: 1 1; }
+    ActivityLog { background: $surface; overflow-x: hidden; overflow-y: scroll; scrollbar-size: 1 1; }
     ActivityLog > .activity-log--source { color: $foreground-muted; }
     ActivityLog > .activity-log--tool { color: $text-accent; }
     ActivityLog > .activity-log--error { color: $text-error; }
@@ -54,7 +54,9 @@ class ActivityLog(Log):
 
     def __init__(self, *, max_lines: int = 2000, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=max_lines, highlight=True, auto_scroll=True, name=name,
+        # Following the end is ours to decide (see `_write`): Log follows only when it is
+        # exactly at the end, and a layout change of one row would stop it for good.
+        super().__init__(max_lines=max_lines, highlight=True, auto_scroll=False, name=name,
                          id=id, classes=classes)
         self.highlighter = _SourceHighlighter(self)
         self._styles: dict[str, Style] = {}
@@ -82,7 +84,7 @@ class ActivityLog(Log):
         lines = list(lines)
         if self.max_lines is not None and len(lines) > self.max_lines:
             lines = lines[-self.max_lines:]
-        self.write_lines([self.format_line(source, line) for line in lines])
+        self._write([self.format_line(source, line) for line in lines])
 
     def add_agent_text(self, fragment: str) -> None:
         """Append a streamed text fragment of the agent; complete lines are shown."""
@@ -90,14 +92,21 @@ class ActivityLog(Log):
         *complete, self._partial = text.split("\n")
         complete = [line for line in complete if line.strip()]
         if complete:
-            self.write_lines([self.format_line("agent", line) for line in complete])
+            self._write([self.format_line("agent", line) for line in complete])
 
     def add_rule(self, title: str) -> None:
         """A heading line that separates experiments."""
         self._flush_partial()
-        self.write_line(f"── {title} " + "─" * 20)
+        self._write([f"── {title} " + "─" * 20])
 
     def _flush_partial(self) -> None:
         if self._partial.strip():
-            self.write_line(self.format_line("agent", self._partial))
+            self._write([self.format_line("agent", self._partial)])
         self._partial = ""
+
+    def _write(self, lines: list[str]) -> None:
+        """Append lines; keep following the end unless the user scrolled up to read."""
+        follow = self.scroll_y >= self.max_scroll_y - 2 and not self.is_vertical_scrollbar_grabbed
+        self.write_lines(lines, scroll_end=False)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)

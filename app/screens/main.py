@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -52,20 +52,26 @@ class MainScreen(Screen[None]):
         self._diff_label = ""
 
     def compose(self) -> ComposeResult:
+        # The first frame is the status line and the keys; the panes are mounted right
+        # after it (`mount_panes`), so the terminal shows something as soon as possible.
         yield StatusLine(clock=self.clock, id="status")
-        with Horizontal(id="top"):
-            yield DiffView(id="diff", placeholder="(no diff yet: the agent's changes "
-                           "appear here as it writes them)")
-            yield MetricChart(id="chart")
-        yield ExperimentTable(id="table")
-        yield ActivityLog(id="activity")
+        yield Vertical(id="panes")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#diff").border_title = "diff"
-        self.query_one("#chart").border_title = "metric"
-        self.query_one("#table").border_title = "experiments"
-        self.query_one("#activity").border_title = "activity"
+    async def mount_panes(self) -> None:
+        """Mount the diff, chart, table and activity panes (once, after the first frame)."""
+        if self.query("#table"):
+            return
+        diff = DiffView(id="diff", placeholder="(no diff yet: the agent's changes appear "
+                        "here as it writes them)")
+        chart = MetricChart(id="chart")
+        table = ExperimentTable(id="table")
+        activity = ActivityLog(id="activity")
+        for widget, title in ((diff, "diff"), (chart, "metric"), (table, "experiments"),
+                              (activity, "activity")):
+            widget.border_title = title
+        await self.query_one("#panes").mount_all(
+            [Horizontal(diff, chart, id="top"), table, activity])
 
     def on_resize(self, event: events.Resize) -> None:
         # A compact footer keeps every key visible on an 80-column terminal.
@@ -119,6 +125,11 @@ class MainScreen(Screen[None]):
 
     def session_closed(self, view: SessionView) -> None:
         self.query_one(ExperimentTable).set_running(None)
+        decided = [e for e in view.experiments if e.n > 0]
+        if decided and all(e.n != self._diff_n for e in decided) and self.app.source:
+            # The last experiment never got a proposal (the agent ran out): show the last
+            # decided one rather than an empty "live" pane.
+            self._load_diff(decided[-1])
         reason = view.detail or "session ended"
         self.query_one(ActivityLog).add_rule(f"session ended: {reason}")
 

@@ -120,8 +120,8 @@ def summary_text(summary: SessionSummary, tag: str) -> str:
                  f"[b]Cost:[/b] ${summary.cost_usd:.2f}")
     lines.append("")
     lines.append("[b]Next:[/b]")
-    commands = [("h", "browse the history: diffs, samples, output"),
-                (f"autoresearch-tui report --tag {tag}", "a Markdown report with a chart"),
+    lines.append("  [b]h[/b] browse the history: diffs, samples, output")
+    commands = [(f"autoresearch-tui report --tag {tag}", "a Markdown report with a chart"),
                 (f"autoresearch-tui finalize --tag {tag}", "kept experiments as branches")]
     width = max(len(command) for command, _ in commands)
     lines += [f"  [b]{command:<{width}}[/b]  {what}" for command, what in commands]
