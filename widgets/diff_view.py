@@ -104,7 +104,7 @@ class DiffView(Log, can_focus=True):
             head = [self.placeholder] if self.placeholder else []
         if self.hidden_lines:
             files = rest.count("\ndiff --git ") + rest.startswith("diff --git ")
-            more_files = f" in {files} more file{'s' * (files != 1)}" if files else ""
+            more_files = f" in {files:,} more file{'s' * (files != 1)}" if files else ""
             head.append(f"… {self.hidden_lines:,} more lines not shown{more_files} "
                         f"(diff of {len(diff):,} characters)")
         y = self.scroll_y
