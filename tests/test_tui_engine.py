@@ -280,3 +280,70 @@ async def test_a_usage_error_at_open_exits_with_status_2(tmp_path: Path,
         await until(pilot, lambda: not app.is_running, "the exit")
     assert app.return_value == 2
     assert app.usage_error is not None and "not inside a git repository" in str(app.usage_error)
+
+
+async def test_without_a_config_the_init_form_comes_first_then_the_loop(story: Project
+                                                                       ) -> None:
+    from app.screens.init_form import InitScreen
+
+    config = (story.root / "autoresearch.toml").read_text()
+    story.git("rm", "-q", "autoresearch.toml")
+    story.commit("no config yet")
+    app = make_app(story, needs_init=story.root, paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InitScreen), "the init form")
+        assert app.source is None, "nothing may open before there is a config"
+        (story.root / "autoresearch.toml").write_text(config)  # as the form would
+        app.screen.dismiss(story.root / "autoresearch.toml")
+        await until(pilot, lambda: state(app) == "paused", "the session to open")
+        assert app.source is not None
+        await finish(app)
+
+
+async def test_every_key_action_is_in_the_command_palette(story: Project) -> None:
+    app = make_app(story, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "paused", "the paused state")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"review", "enter")
+        await until(pilot, lambda: app.controller.review, "review mode from the palette")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"pause", "enter")
+        await until(pilot, lambda: not app.controller.paused, "resume from the palette")
+        await finish(app)
+
+
+async def test_resizing_to_80x24_keeps_the_screen_usable(story: Project) -> None:
+    from widgets.experiment_table import ExperimentTable
+
+    app = make_app(story, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "paused", "the paused state")
+        table = app.main.query_one(ExperimentTable)
+        assert not table.compact
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert table.compact, "the narrow table drops the secondary column"
+        for name in ("#status", "#diff", "#chart", "#table", "#activity"):
+            region = app.main.query_one(name).region
+            assert region.width > 0 and region.height > 0, name
+            assert region.right <= 80 and region.bottom <= 24, name
+        await pilot.press("p")
+        assert not app.controller.paused
+        await finish(app)
+
+
+async def test_veto_during_measurement_stops_it(project: Project) -> None:
+    project.patch("01-hang.patch", {"hang": "x\n"}, subject="Sleep in the benchmark")
+    project.commit("patches")
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "measuring" and app.view.current == 1,
+                    "#1 being measured")
+        started = time.monotonic()
+        await pilot.press("v", *"too slow", "enter")
+        await until(pilot, lambda: any(e.n == 1 for e in logged(app)), "#1 decided")
+        assert time.monotonic() - started < 15, "the hanging benchmark was not stopped"
+        first = next(e for e in logged(app) if e.n == 1)
+        assert first.status is Status.VETOED and first.veto_reason == "too slow"
+        await finish(app)
