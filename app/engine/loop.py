@@ -241,6 +241,14 @@ class Loop:
         except (UsageError, FatalSessionError):
             self._safe_reset()
             raise
+        except OSError as exc:
+            # A full disk or a state folder gone read-only: say so, keep what was logged.
+            log.exception("the loop failed on the file system")
+            self._safe_reset()
+            self.state(LoopState.FAILED, str(exc))
+            raise FatalSessionError(
+                f"the session stopped: {exc.strerror or exc} ({exc.filename or 'a file'}); "
+                "free space or fix permissions, then launch again to resume.") from None
         except Exception as exc:
             log.exception("the loop failed")
             self._safe_reset()

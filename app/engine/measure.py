@@ -32,6 +32,9 @@ MAX_LINE = 4096
 """Longer lines are cut before they reach events (a 1 MB line must not freeze a UI)."""
 KILL_GRACE_S = 2.0
 LINE_BATCH_S = 0.1
+MAX_BATCH_LINES = 2000
+"""A flood keeps only the newest lines of each batch: the stored output has the rest, and a
+UI cannot show 100,000 lines in 0.1 s anyway."""
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -150,10 +153,16 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
     timed_out = cancelled = False
     exited_at: float | None = None
 
+    dropped = [0]
+
     def flush(force: bool = False) -> None:
         nonlocal last_flush, pending
         if on_lines and pending and (force or time.monotonic() - last_flush >= LINE_BATCH_S):
             batch, pending = pending, []
+            if dropped[0]:
+                batch.insert(0, f"[... {dropped[0]} lines not shown here; the stored output "
+                                "keeps its head and tail ...]")
+                dropped[0] = 0
             on_lines(batch)
             last_flush = time.monotonic()
 
@@ -198,8 +207,14 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
                         rest = b""
                         cutting[stream] = True  # type: ignore[index]
                     partial[stream] = rest  # type: ignore[index]
+                    if len(lines) > MAX_BATCH_LINES:
+                        dropped[0] += len(lines) - MAX_BATCH_LINES
+                        lines = lines[-MAX_BATCH_LINES:]
                     pending.extend(line[:MAX_LINE].decode("utf-8", errors="replace")
                                    for line in lines)
+                    if len(pending) > 2 * MAX_BATCH_LINES:
+                        dropped[0] += len(pending) - MAX_BATCH_LINES
+                        del pending[:-MAX_BATCH_LINES]
             flush()
         proc.wait(timeout=KILL_GRACE_S + 5 if (timed_out or cancelled) else None)
     finally:

@@ -7,6 +7,7 @@ the importers all speak these, so none of them needs git or an agent to render a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Experiment:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Experiment:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _experiment_fields()
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values.get("status", "discard"))
         values["tokens"] = Tokens.from_json(values.get("tokens"))
@@ -121,6 +122,12 @@ class Experiment:
     @property
     def short_commit(self) -> str:
         return (self.candidate or self.commit or "")[:7]
+
+
+@functools.cache
+def _experiment_fields() -> frozenset[str]:
+    # Computed once: reading a 10,000-experiment log calls from_json 10,000 times.
+    return frozenset(f.name for f in dataclasses.fields(Experiment))
 
 
 def median(values: list[float]) -> float:

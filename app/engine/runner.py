@@ -228,9 +228,15 @@ def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
 
 
 def _is_read_only(paths: SessionPaths) -> bool:
-    contents = read_log(paths.log)
-    starts = contents.of_type("session_start")
-    return bool(starts and starts[0].get("read_only"))
+    """Imported sessions say so in their first record (read only that line)."""
+    import json
+
+    try:
+        with paths.log.open("rb") as handle:
+            first = json.loads(handle.readline() or b"{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and bool(first.get("read_only"))
 
 
 def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Config,
