@@ -135,6 +135,35 @@ MESSAGE_OF: dict[type[Event], type[LoopMessage]] = {
 }
 
 
+def notice_text(event: Event) -> str:
+    """One sentence for a drift, baseline reset, budget or warning event."""
+    if isinstance(event, DriftDetected):
+        return (f"Drift at #{event.n}: the champion measured {event.before:g} before, "
+                f"{event.after:g} now. {event.detail}")
+    if isinstance(event, BaselineReset):
+        return f"Baseline re-measured: {event.reason}"
+    if isinstance(event, BudgetReached):
+        return f"Budget reached: {event.reason}"
+    return getattr(event, "message", str(event))
+
+
+def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
+    """The activity pane's line for a low-rate event, as an ActivityBuffer entry."""
+    if isinstance(event, ExperimentStarted):
+        return "rule", "", (f"experiment #{event.n}",)
+    if isinstance(event, SampleMeasured):
+        value = "failed" if event.value is None else f"{event.value:g}"
+        planned = f" of {event.planned}" if event.planned else ""
+        return "info", "sample", (f"{event.role} sample {event.index + 1}{planned}: {value}",)
+    if isinstance(event, ChecksFinished):
+        verdict = "passed" if event.passed else (
+            f"failed{': ' + event.reason if event.reason else ''}")
+        return "info", "checks", (f"checks {verdict} ({event.duration_s:.1f} s)",)
+    if isinstance(event, (DriftDetected, BaselineReset, BudgetReached, WarningRaised)):
+        return "info", "note", (notice_text(event),)
+    return None
+
+
 class ActivityBuffer:
     """Lines waiting for the UI, filled by the loop thread, drained by the UI thread.
 
@@ -385,9 +414,11 @@ class AutoresearchApp(App[int]):
             if self.activity.push(event.kind, "agent", (event.text,)):
                 self.post_message(ActivityBuffered())
             return
-        if isinstance(event, ExperimentStarted):
-            if self.activity.push("rule", "", (f"experiment #{event.n}",)):
-                self.post_message(ActivityBuffered())
+        # Lines that belong in the activity pane go into the buffer here, on the loop's
+        # thread, so they keep their order among the output lines.
+        line = activity_line(event)
+        if line is not None and self.activity.push(*line):
+            self.post_message(ActivityBuffered())
         message = MESSAGE_OF.get(type(event))
         if message is not None:
             self.post_message(message(event))
@@ -460,19 +491,11 @@ class AutoresearchApp(App[int]):
 
     @on(SampleArrived)
     def _sample_arrived(self, message: SampleArrived) -> None:
-        e = message.event
-        value = "failed" if e.value is None else f"{e.value:g}"
-        planned = f" of {e.planned}" if e.planned else ""
-        self.activity.push("info", "sample", (f"{e.role} sample {e.index + 1}{planned}: "
-                                              f"{value}",))
-        self._drain_activity()
+        self._drain_activity()  # its line went into the buffer, in order, in `sink`
         self._seen()
 
     @on(ChecksReported)
     def _checks_reported(self, message: ChecksReported) -> None:
-        e = message.event
-        verdict = "passed" if e.passed else f"failed{': ' + e.reason if e.reason else ''}"
-        self.activity.push("info", "checks", (f"checks {verdict} ({e.duration_s:.1f} s)",))
         self._drain_activity()
         self._seen()
 
@@ -494,18 +517,9 @@ class AutoresearchApp(App[int]):
     @on(NoticeRaised)
     def _notice_raised(self, message: NoticeRaised) -> None:
         e = message.event
-        if isinstance(e, DriftDetected):
-            text, severity = (f"Drift at #{e.n}: the champion measured {e.before:g} before, "
-                              f"{e.after:g} now. {e.detail}"), "warning"
-        elif isinstance(e, BaselineReset):
-            text, severity = f"Baseline re-measured: {e.reason}", "warning"
-        elif isinstance(e, BudgetReached):
-            text, severity = f"Budget reached: {e.reason}", "information"
-        else:
-            text, severity = e.message, "warning"
-        self.activity.push("info", "note", (text,))
+        severity = "information" if isinstance(e, BudgetReached) else "warning"
         self._drain_activity()
-        self.notify(text, severity=severity, timeout=8)
+        self.notify(notice_text(e), severity=severity, timeout=8)
         self._seen()
 
     @on(SessionClosed)

@@ -101,6 +101,7 @@ class ExperimentTable(DataTable[Text]):
         self.compact = False
         """Narrow terminals drop the secondary-metrics column so the description fits."""
         self.running: int | None = None
+        self.running_label = "running"
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -154,6 +155,7 @@ class ExperimentTable(DataTable[Text]):
                 except RowDoesNotExist:
                     pass
         self.running = n
+        self.running_label = label
         if n is None:
             return
         key = self._key(n, None)
@@ -218,7 +220,7 @@ class ExperimentTable(DataTable[Text]):
         for key, e in rows:
             self._add(e, session=key.split(":", 1)[0] if ":" in key else None)
         self.running = None
-        self.set_running(running)
+        self.set_running(running, self.running_label)
         if follow or selected is None or selected not in self.rows:
             self.show_newest()
         else:

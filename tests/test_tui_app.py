@@ -1,0 +1,78 @@
+"""The App's plumbing, fed from recorded events: theme, message batching, replaceable
+messages. Messages are recorded with `run_test(message_hook=...)`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from textual.message import Message
+
+from app.engine.events import DiffUpdated, OutputLines
+from app.tui import ActivityBuffer, ActivityBuffered, AutoresearchApp, DiffRefreshed
+from tests.tui_replay import ReplaySource, count_messages, fixed_clock, mid_run_events
+
+pytestmark = pytest.mark.anyio
+
+
+async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
+    for _ in range(500):
+        if app.events_seen >= expected:
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause(0.1)
+
+
+async def test_theme_comes_from_the_user_config() -> None:
+    app = AutoresearchApp(open_source=lambda: ReplaySource([]), theme="nord",
+                          clock=fixed_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.theme == "nord"
+        app.controller.stop()
+
+
+async def test_an_unknown_theme_is_a_warning_not_a_crash() -> None:
+    app = AutoresearchApp(open_source=lambda: ReplaySource([]), theme="no-such-theme",
+                          clock=fixed_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        assert any("no-such-theme" in n.message for n in app._notifications)
+        app.controller.stop()
+
+
+def test_activity_buffer_wakes_the_ui_once_per_burst() -> None:
+    buffer = ActivityBuffer(max_entries=100)
+    wakes = [buffer.push("lines", "bench", (f"{i}",)) for i in range(500)]
+    assert wakes[0] and not any(wakes[1:])
+    entries = buffer.drain()
+    assert len(entries) == 100 and entries[-1][2] == ("499",)  # the newest are kept
+    assert buffer.dropped == 400
+    assert buffer.push("lines", "bench", ("again",))  # drained: the next push wakes
+
+
+def test_only_the_newest_live_diff_of_an_experiment_matters() -> None:
+    old, new = DiffRefreshed(DiffUpdated(3, "a")), DiffRefreshed(DiffUpdated(3, "b"))
+    other = DiffRefreshed(DiffUpdated(4, "c"))
+    assert new.can_replace(old) and not other.can_replace(old)
+    assert ActivityBuffered().can_replace(ActivityBuffered())
+
+
+async def test_a_flood_of_output_becomes_few_messages_and_all_lines_arrive() -> None:
+    flood = [OutputLines(6, "bench", tuple(f"line {n}.{i}" for i in range(20)))
+             for n in range(2000)]
+    events = mid_run_events() + flood
+    source = ReplaySource(events)
+    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    seen: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await settle(app, count_messages(events), pilot)
+        await asyncio.to_thread(source.emitted.wait, 10)
+        await pilot.pause(0.3)
+        wakes = sum(1 for m in seen if isinstance(m, ActivityBuffered))
+        assert 0 < wakes < len(flood) / 4, wakes
+        log = app.main.query_one("#activity")
+        assert log.lines[-1].endswith("line 1999.19")  # type: ignore[attr-defined]
+        app.controller.stop()
