@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             template = work / name / "template"
             patches = make_repo(template, layout, args.patches)
-            row = Row(name, len(layout) + 4 + args.patches, [], [], [], [])
+            row = Row(name, len(layout) + 3 + args.patches, [], [], [], [])
             for r in range(args.rounds):
                 # ABBA order: a machine that speeds up or slows down during the run (other
                 # jobs) does not favour either side.
