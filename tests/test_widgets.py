@@ -96,6 +96,22 @@ async def test_activity_log_keeps_following_the_end() -> None:
         assert log.scroll_y == log.max_scroll_y > 0
 
 
+async def test_activity_log_follows_across_resizes_but_not_after_scrolling_up() -> None:
+    log = ActivityLog(max_lines=500)
+    async with Host(log).run_test(size=(60, 12)) as pilot:
+        log.add_lines("bench", [f"a {i}" for i in range(100)])
+        await pilot.pause()
+        await pilot.resize_terminal(60, 6)  # the end moves; following must not stop
+        await pilot.pause()
+        log.add_lines("bench", [f"b {i}" for i in range(10)])
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y
+        log.scroll_to(y=10, animate=False, immediate=True)  # the user reads older lines
+        log.add_lines("bench", [f"c {i}" for i in range(10)])
+        await pilot.pause()
+        assert log.scroll_y == 10
+
+
 async def test_experiment_table_rows_newest_visible_and_running_row() -> None:
     table = ExperimentTable(metric_name="ms", direction="lower")
     async with Host(table).run_test(size=(140, 8)) as pilot:

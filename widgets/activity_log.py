@@ -62,6 +62,8 @@ class ActivityLog(Log):
         self._styles: dict[str, Style] = {}
         self._partial = ""
         """An unfinished line of streamed agent text."""
+        self._end_y = 0
+        """The scroll position of the end, when we last scrolled there."""
 
     def notify_style_update(self) -> None:
         self._styles.clear()
@@ -104,9 +106,27 @@ class ActivityLog(Log):
             self._write([self.format_line("agent", self._partial)])
         self._partial = ""
 
+    @property
+    def following(self) -> bool:
+        """Whether new lines scroll into view: yes unless the user scrolled up to read.
+
+        Compared with where we last scrolled to, not with the current end: a resize moves
+        the end, and must not stop the log from following.
+        """
+        if self.is_vertical_scrollbar_grabbed:
+            return False
+        return self.scroll_y >= min(self._end_y, self.max_scroll_y) - 1
+
     def _write(self, lines: list[str]) -> None:
-        """Append lines; keep following the end unless the user scrolled up to read."""
-        follow = self.scroll_y >= self.max_scroll_y - 2 and not self.is_vertical_scrollbar_grabbed
+        follow = self.following
         self.write_lines(lines, scroll_end=False)
         if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._scroll_to_end()
+
+    def _scroll_to_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._end_y = self.max_scroll_y
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.call_after_refresh(self._scroll_to_end)
