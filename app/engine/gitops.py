@@ -248,12 +248,43 @@ class SessionGit:
         that are not ignored are removed (build outputs must not leak into a candidate)."""
         wt = self.wt
         target = commit or self.champion()
-        wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
+        if str(wt.head.target) != target:
+            wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
+        # HEAD is at the target: one status scan says what differs, and only that is undone
+        # (a hard reset re-checks all 10,000 files of a big repo before the same scan).
         root = Path(wt.workdir)
+        head_tree = wt.head.peel(pygit2.Tree)
+        restore: list[str] = []
         for path, flags in wt.status(untracked_files="all").items():
-            if flags & pygit2.enums.FileStatus.WT_NEW and not any(
-                    path == p or path.startswith(p + "/") for p in self.linked):
+            if any(path == p or path.startswith(p + "/") for p in self.linked):
+                continue
+            if flags == pygit2.enums.FileStatus.WT_NEW:
                 _remove(root / path, root)
+            elif flags != pygit2.enums.FileStatus.IGNORED:
+                restore.append(path)
+        if not restore:
+            return
+        index = wt.index
+        index.read()
+        back = [p for p in restore if _in_tree(head_tree, p)]
+        for path in restore:
+            full = root / path
+            if full.is_dir() and not full.is_symlink():
+                shutil.rmtree(full)  # a folder where the champion has a file
+            elif path in back:
+                full.unlink(missing_ok=True)  # rewritten below, mode included
+            else:
+                _remove(full, root)  # not in the champion (added by a snapshot)
+            if path not in back and path in index:
+                index.remove(path)
+        if back:
+            index.write()
+            wt.checkout_tree(head_tree, paths=back,
+                             strategy=pygit2.enums.CheckoutStrategy.FORCE)
+            index.read()
+            for path in back:
+                index.add(path)
+        index.write()
 
     def apply_commit(self, commit: str) -> str | None:
         """Re-apply a past candidate's change onto the champion, in the worktree.

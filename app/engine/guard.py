@@ -101,6 +101,12 @@ class Guard:
     protected_paths: set[str] = field(default_factory=set)
     """Exact repo-relative paths (files, or folders whose contents are protected)."""
     hidden_paths: set[str] = field(default_factory=set)
+    _wanted: tuple[tuple[str, ...], list[str]] | None = field(default=None, repr=False,
+                                                             compare=False)
+    _hashes: dict[Path, tuple[tuple[int, int, int, int], str]] = field(
+        default_factory=dict, repr=False, compare=False)
+    """sha256 by path, valid while (size, mtime_ns, ctime_ns, inode) is unchanged: any
+    write changes ctime, which user space cannot set back (git's index relies on the same)."""
 
     @classmethod
     def from_config(cls, config: Config, root: Path, tracked: Iterable[str]) -> Guard:
@@ -119,9 +125,15 @@ class Guard:
 
     @staticmethod
     def _under(path: str, roots: set[str]) -> str | None:
-        for root in roots:
-            if path == root or path.startswith(root + "/"):
-                return root
+        """The root that is `path` or one of its folders: one set lookup per folder level
+        (scanning every root cost 0.5 s per experiment with 500 test files x 10,000 files)."""
+        if path in roots:
+            return path
+        end = path.find("/")
+        while end != -1:
+            if path[:end] in roots:
+                return path[:end]
+            end = path.find("/", end + 1)
         return None
 
     def is_hidden(self, path: str) -> bool:
@@ -137,6 +149,16 @@ class Guard:
             return True
         return any(glob_match(path, g) for g in self.protected_globs)
 
+    def _hash(self, path: Path) -> str:
+        st = path.stat()
+        sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        cached = self._hashes.get(path)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        digest = _hash_file(path)
+        self._hashes[path] = (sig, digest)
+        return digest
+
     def violations(self, changed: Iterable[str]) -> list[str]:
         """The changed paths that are protected, sorted."""
         return sorted({p for p in changed if self.is_protected(p)})
@@ -147,18 +169,22 @@ class Guard:
         `tracked` are the repo's files; explicit protected paths are hashed as well, so a
         deleted protected file shows up as a changed fingerprint.
         """
-        wanted = {p for p in tracked if self.is_protected(p)} | set(self.protected_paths)
+        key = tuple(tracked)
+        if self._wanted is None or self._wanted[0] != key:
+            # The same list every experiment: classify 10,000 paths once, not every time.
+            self._wanted = (key, sorted({p for p in key if self.is_protected(p)}
+                                        | set(self.protected_paths)))
         result: dict[str, str] = {}
-        for rel in sorted(wanted):
+        for rel in self._wanted[1]:
             target = root / rel
             if target.is_dir() and not target.is_symlink():
                 for sub in sorted(target.rglob("*")):
                     if sub.is_file() and "__pycache__" not in sub.parts:
-                        result[sub.relative_to(root).as_posix()] = _hash_file(sub)
+                        result[sub.relative_to(root).as_posix()] = self._hash(sub)
             elif target.is_symlink():
                 result[rel] = "link:" + str(target.readlink())
             elif target.is_file():
-                result[rel] = _hash_file(target)
+                result[rel] = self._hash(target)
             else:
                 result[rel] = "missing"
         return result

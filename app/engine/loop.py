@@ -124,6 +124,10 @@ class Loop:
         self.holdout_noise: float | None = None
         self.consecutive_agent_errors = 0
         self.launch_started = time.monotonic()
+        self._at_champion = False
+        """The worktree was reset to `_at_champion_commit` and nothing ran since (no
+        command, no agent, no pause): the next experiment need not reset it again."""
+        self._at_champion_commit = ""
         self._restore_champion_state()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -199,6 +203,8 @@ class Loop:
 
     def _run(self, n: int, source: str, name: str, command: str, timeout_s: float
              ) -> CommandResult:
+        self._at_champion = False  # a command may leave files behind
+
         def on_lines(lines: list[str]) -> None:
             self.emit(OutputLines(n, source, tuple(lines)))
 
@@ -227,6 +233,7 @@ class Loop:
                 if self.controller.stopping:
                     raise _Stop()
                 if self.controller.paused:
+                    self._at_champion = False  # the user may edit the worktree meanwhile
                     self.state(LoopState.PAUSED)
                     if not self.controller.wait_while_paused():
                         raise _Stop()
@@ -479,7 +486,9 @@ class Loop:
         self.champion = self.git.champion()
         # The agent starts from exactly the champion: outputs of earlier measurements
         # (baseline, re-measurements) must not leak into this candidate.
-        self.git.reset_to(self.champion)
+        if not (self._at_champion and self.champion == self._at_champion_commit):
+            self.git.reset_to(self.champion)
+        self._at_champion = False
         self.emit(ExperimentStarted(n, self.champion))
         exp = Experiment(n=n, status=Status.DISCARD, parent=self.champion,
                          champion_metric=statistics.median(self.champion_samples)
@@ -511,6 +520,7 @@ class Loop:
         if not kept:
             fault_point("discard")
             self.git.reset_to(self.champion)
+            self._at_champion, self._at_champion_commit = True, self.champion
         self._record(exp, new_best=kept)
         fault_point("keep-logged" if kept else "discard-logged")
 
