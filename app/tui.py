@@ -212,6 +212,8 @@ class SessionView:
     current: int | None = None
     """The experiment in progress (between ExperimentStarted and its decision)."""
     current_diff: str = ""
+    diffs: dict[int, str] = field(default_factory=dict)
+    """Proposal diffs seen in this launch, by experiment: shown again without asking git."""
     shown_n: int | None = None
     """Whose diff the diff pane shows."""
     state_since: float | None = None
@@ -484,6 +486,7 @@ class AutoresearchApp(App[int]):
     @on(ProposalArrived)
     def _proposal_arrived(self, message: ProposalArrived) -> None:
         e = message.event
+        self.view.diffs[e.n] = e.diff
         if e.n == self.view.current:
             self.view.current_diff = e.diff
             self.shown.show_diff(e.n, e.diff, live=False, description=e.description)

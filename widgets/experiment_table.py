@@ -12,7 +12,6 @@ from typing import Iterable
 
 from rich.text import Text
 from textual import events
-from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -64,7 +63,7 @@ class ExperimentTable(DataTable[Text]):
     | Key | Action |
     | :- | :- |
     | up/down, page up/down | move the selection |
-    | enter | post `ExperimentTable.Chosen` for the selected experiment |
+    | enter | select the row (DataTable's `RowSelected`) |
     """
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | look_classes("experiment-table") | {
@@ -74,18 +73,6 @@ class ExperimentTable(DataTable[Text]):
     ExperimentTable > .experiment-table--better { color: $text-success; }
     ExperimentTable > .experiment-table--worse { color: $text-error; }
     """
-
-    class Chosen(Message):
-        """The user pressed enter on an experiment's row."""
-
-        def __init__(self, table: ExperimentTable, n: int) -> None:
-            super().__init__()
-            self.table = table
-            self.n = n
-
-        @property
-        def control(self) -> ExperimentTable:
-            return self.table
 
     def __init__(self, *, metric_name: str = "metric", direction: str = "lower",
                  show_session: bool = False, name: str | None = None, id: str | None = None,

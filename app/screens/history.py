@@ -226,7 +226,7 @@ class HistoryScreen(Screen[None]):
         self.query_one("#history-samples", Static).update(samples_text(e))
         self.query_one("#history-detail", TabbedContent).border_title = f"#{e.n} · {e.status}"
         if tag == self.sessions[0][0] and self.app.source is not None:
-            self._set_diff(f"#{e.n}", "loading…")
+            self._set_diff(f"#{e.n}", self.app.view.diffs.get(e.n, ""))
             self._load_details(key or "", e.n)
         else:
             note = ("" if tag == self.sessions[0][0] else
@@ -239,7 +239,9 @@ class HistoryScreen(Screen[None]):
         source = self.app.source
         if source is None:
             return
-        diff = source.diff_of(n)
+        # A diff seen in this launch needs no git; older ones are read from the candidate.
+        cached = self.app.view.diffs.get(n)
+        diff = cached if cached is not None else source.diff_of(n)
         outputs = source.output_of(n)
         self.app.call_from_thread(self._details_loaded, key, n, diff, outputs)
 

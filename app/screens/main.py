@@ -126,10 +126,15 @@ class MainScreen(Screen[None]):
     def session_closed(self, view: SessionView) -> None:
         self.query_one(ExperimentTable).set_running(None)
         decided = [e for e in view.experiments if e.n > 0]
-        if decided and all(e.n != self._diff_n for e in decided) and self.app.source:
+        if decided and all(e.n != self._diff_n for e in decided):
             # The last experiment never got a proposal (the agent ran out): show the last
             # decided one rather than an empty "live" pane.
-            self._load_diff(decided[-1])
+            last = decided[-1]
+            cached = view.diffs.get(last.n)
+            if cached is not None:
+                self._show_loaded_diff(last.n, cached, f"#{last.n} · {last.status}")
+            elif self.app.source is not None:
+                self._load_diff(last)
         reason = view.detail or "session ended"
         self.query_one(ActivityLog).add_rule(f"session ended: {reason}")
 
@@ -171,7 +176,13 @@ class MainScreen(Screen[None]):
     @on(ExperimentTable.RowSelected)
     def _row_selected(self, event: ExperimentTable.RowSelected) -> None:
         experiment = self.query_one(ExperimentTable).selected()
-        if experiment is not None and self.app.source is not None:
+        if experiment is None:
+            return
+        cached = self.app.view.diffs.get(experiment.n)
+        if cached is not None:
+            self._show_loaded_diff(experiment.n, cached,
+                                   f"#{experiment.n} · {experiment.status}")
+        elif self.app.source is not None:
             self._load_diff(experiment)
 
     @work(thread=True, exclusive=True, group="main-diff")
