@@ -20,6 +20,7 @@ from pathlib import Path
 
 from app.config import CONFIG_NAME, load_config
 from app.errors import UsageError
+from app.onboard import _git
 
 PATCHES_DIR = "demo_patches"
 
@@ -136,18 +137,6 @@ def _use_anthropic(config_path: Path) -> None:
         raise RuntimeError("the demo's autoresearch.toml changed shape; update _use_anthropic")
     text = text.replace('kind = "scripted"', 'kind = "anthropic"').replace(scripted_table, "")
     config_path.write_text(text.rstrip() + "\n", encoding="utf-8")
-
-
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise UsageError("git is not installed or not on PATH; install git and try again.") \
-            from None
-    if done.returncode != 0:
-        raise UsageError(f"`git {' '.join(args)}` failed in {cwd}: "
-                         f"{(done.stderr or done.stdout).strip()}")
-    return done.stdout
 
 
 def _git_config_set(cwd: Path, key: str) -> bool:

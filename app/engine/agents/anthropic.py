@@ -30,7 +30,8 @@ from typing import Any
 import anthropic
 
 from app.config import AnthropicConfig, Prices
-from app.engine.agents.base import AgentContext, AgentError, AgentFatalError, Proposal
+from app.engine.agents.base import (AgentContext, AgentError, AgentFatalError, Proposal,
+                                    worktree_status)
 from app.engine.agents.prompt import clip, history_message, system_prompt
 from app.engine.agents.tools import Sandbox, ToolError, summarize_call, tool_schemas
 from app.engine.events import AgentActivity
@@ -139,7 +140,7 @@ class AnthropicAgent:
         self.stats.append(stats)
         sandbox = Sandbox(ctx.worktree, is_protected=ctx.is_protected, is_hidden=ctx.is_hidden,
                           allow_commands=cfg.allow_commands)
-        before = _git_status(sandbox.root)
+        before = worktree_status(sandbox.root)
         tools = tool_schemas(cfg.allow_commands)
         tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
         system = [{"type": "text", "cache_control": EPHEMERAL,
@@ -417,23 +418,11 @@ def _shorten_old(messages: list[dict[str, Any]]) -> None:
         total -= len(value) - len(short)
 
 
-def _git_status(root: Path) -> str | None:
-    """`git status --porcelain` of the worktree, or None where git is unavailable."""
-    try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                              cwd=root, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.decode("utf-8", "replace")
-
-
 def _changed(sandbox: Sandbox, before: str | None) -> bool:
     """Whether the experiment changed anything: a file tool wrote, or git sees a change."""
     if sandbox.changed - {"(run_command)"}:
         return True
-    after = _git_status(sandbox.root)
+    after = worktree_status(sandbox.root)
     if before is None or after is None:
         return bool(sandbox.changed)
     return after != before

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from app.config import CommandAgentConfig
-from app.engine.agents.base import AgentContext, AgentError, Proposal
+from app.engine.agents.base import AgentContext, AgentError, Proposal, worktree_status
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.agents.tools import kill_group
 from app.engine.events import AgentActivity
@@ -74,9 +74,9 @@ class CommandAgent:
         prompt_file.write_text(command_prompt(ctx, self.history_window), encoding="utf-8")
         command = render_command(self.config.command, prompt_file)
         ctx.emit(AgentActivity(ctx.n, "info", f"$ {clip(command, 300)}"))
-        before = _git_status(ctx.worktree)
+        before = worktree_status(ctx.worktree)
         status, output, field_lines, why = self._run(ctx, command)
-        after = _git_status(ctx.worktree)
+        after = worktree_status(ctx.worktree)
         changed = before is None or after is None or before != after
         if why and not (ctx.cancel.is_set() and changed):
             raise AgentError(f"the agent command {why}" + _tail_note(output))
@@ -169,10 +169,3 @@ def _tail_note(output: str) -> str:
     return ":\n" + text[-TAIL_CHARS:]
 
 
-def _git_status(root: Path) -> str | None:
-    try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                              cwd=root, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
