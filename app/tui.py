@@ -537,6 +537,8 @@ class AutoresearchApp(App[int]):
         if not self.quitting:
             from app.screens.modals import SummaryScreen
 
+            # The summary supersedes transient toasts such as "New best".
+            self.clear_notifications()
             self.push_screen(SummaryScreen(e.summary, tag=v.tag), self._after_summary)
         self._seen()
 

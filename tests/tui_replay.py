@@ -125,8 +125,9 @@ def totals(experiments: list[Experiment]) -> tuple[Tokens, float]:
     return tokens, sum(e.cost_usd for e in experiments)
 
 
-def decided_events(experiments: list[Experiment]) -> list[Event]:
-    """The events of deciding each experiment, one after the other."""
+def decided_events(experiments: list[Experiment], toasts: bool = True) -> list[Event]:
+    """The events of deciding each experiment, one after the other (`toasts=False`: no
+    "new best" notifications, which a snapshot under a modal would catch mid-removal)."""
     events: list[Event] = []
     done: list[Experiment] = []
     for e in experiments:
@@ -136,7 +137,8 @@ def decided_events(experiments: list[Experiment]) -> list[Event]:
                                         e.diffstat, e.candidate))
         done.append(e)
         tok, cost = totals(done)
-        events.append(ExperimentDecided(e, commit_id(e.n), e.status is Status.KEEP, tok, cost))
+        events.append(ExperimentDecided(e, commit_id(e.n), toasts and e.status is Status.KEEP,
+                                        tok, cost))
     return events
 
 
@@ -168,7 +170,7 @@ def review_waiting_events() -> list[Event]:
 
 def ended_events() -> list[Event]:
     history = recorded_history()
-    events: list[Event] = [session_started(), *decided_events(history)]
+    events: list[Event] = [session_started(), *decided_events(history, toasts=False)]
     summary = summarize("nov27", history, metric_name="time_ms", unit="ms", direction="lower",
                         reason="the scripted agent has no more patches")
     events += [StateChanged(LoopState.DONE, "the scripted agent has no more patches"),

@@ -9,8 +9,8 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
 
 from app.screens.keys import KEYS
 
@@ -39,8 +39,12 @@ ctrl+p opens the command palette; keys can be remapped in \\[keymap] of \
 history, cherry_pick, help, quit (e.g. pause = "space")."""
 
 
-class HelpScreen(ModalScreen[None]):
-    """Keys, statuses and panes. Escape or ? closes it."""
+class HelpScreen(Screen[None]):
+    """Keys, statuses and panes. Escape or ? closes it.
+
+    An opaque screen rather than a translucent modal: drawing it then costs one frame of its
+    own, not a re-blend of every pane underneath (it opens fast while output floods in).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close", id="help_close",
@@ -48,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def __init__(self) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__(classes="dialog-screen opaque")
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
@@ -58,6 +62,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._statuses_table(), id="help-statuses")
             yield Label("Panes", classes="dialog-title")
             yield Static(PANES, id="help-panes")
+        yield Footer()
 
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(key as bound now, action, what it does) for each key of the main screen."""
