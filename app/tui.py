@@ -16,6 +16,7 @@ first frame, in the worker or in a widget's deferred mount.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import deque
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     import argparse
 
     from app.screens.main import MainScreen
+
+
+FULL_GC_EVERY_S = 30.0
+"""How often the App runs the cyclic collector's full pass itself (see
+`AutoresearchApp._tame_garbage_collection`)."""
 
 
 class LoopSource(Protocol):
@@ -324,6 +330,7 @@ class AutoresearchApp(App[int]):
         """Engine events handled so far (tests wait on it)."""
         self.quitting = False
         self._review_explained = False
+        self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
         self._theme_name = theme
         if keymap:
@@ -351,7 +358,27 @@ class AutoresearchApp(App[int]):
 
     async def _after_first_frame(self) -> None:
         await self.main.mount_panes()
+        self._tame_garbage_collection()
         self.start_loop()
+
+    def _tame_garbage_collection(self) -> None:
+        """Full collections pause every thread for ~30 ms here, and a flood of output lines
+        triggers one every second or two: that was most of the key latency under load. So
+        what exists after start-up is frozen (never scanned again), automatic full passes
+        are turned off, and a full pass runs on a timer instead: the same work, at a known
+        and rarer moment."""
+        gc.freeze()
+        self._gc_threshold = gc.get_threshold()
+        gen0, gen1, _ = self._gc_threshold
+        gc.set_threshold(gen0, gen1, 1_000_000)
+        self.set_interval(FULL_GC_EVERY_S, lambda: gc.collect(2), name="full gc")
+
+    def _restore_garbage_collection(self) -> None:
+        """Undo `_tame_garbage_collection` (the settings are the whole process's)."""
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            gc.unfreeze()
+            self._gc_threshold = None
 
     def _offer_init(self, root: Path) -> None:
         try:
@@ -385,6 +412,7 @@ class AutoresearchApp(App[int]):
         # However the app closes, the loop must not run on headless: it would hold the lock.
         if self.view.loop_running and not self.loop_finished.is_set():
             self.controller.stop("interrupted")
+        self._restore_garbage_collection()
 
     def start_loop(self) -> None:
         self.view.loop_running = True

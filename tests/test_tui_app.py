@@ -76,3 +76,17 @@ async def test_a_flood_of_output_becomes_few_messages_and_all_lines_arrive() -> 
         log = app.main.query_one("#activity")
         assert log.lines[-1].endswith("line 1999.19")  # type: ignore[attr-defined]
         app.controller.stop()
+
+
+async def test_garbage_collection_is_tamed_while_running_and_restored_after() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    app = AutoresearchApp(open_source=lambda: ReplaySource(mid_run_events()),
+                          clock=fixed_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert gc.get_threshold()[2] >= 1_000_000  # no automatic full passes
+        assert gc.get_freeze_count() > 0
+        app.controller.stop()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from app.screens.keys import KEYS
 
@@ -56,13 +56,16 @@ class HelpScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
+            # A line rather than a Footer: a footer's many key widgets would be restyled on
+            # every open, and the help must open fast while output floods in.
+            yield Static("[b]escape[/b] or [b]?[/b] closes this help; arrows scroll",
+                         id="help-close")
             yield Label("Keys", classes="dialog-title")
             yield Static(self._keys_table(), id="help-keys")
             yield Label("Statuses", classes="dialog-title")
             yield Static(self._statuses_table(), id="help-statuses")
             yield Label("Panes", classes="dialog-title")
             yield Static(PANES, id="help-panes")
-        yield Footer()
 
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(key as bound now, action, what it does) for each key of the main screen."""
