@@ -77,6 +77,10 @@ class LinePrinter:
                 self.say(f"{len(event.experiments)} experiments in the log")
         elif isinstance(event, ExperimentDecided):
             self.say(format_experiment(event.experiment, self.unit))
+            out = self.out or sys.stdout
+            if event.new_best and event.experiment.status is Status.KEEP and out.isatty():
+                out.write("\a")  # a new best rings the terminal bell
+                out.flush()
         elif isinstance(event, (WarningRaised,)):
             self.say(f"warning: {event.message}")
         elif isinstance(event, DriftDetected):

@@ -126,12 +126,15 @@ class Engine:
                 break
 
     def diff_of(self, n: int) -> str:
-        exp = next((e for e in self.experiments if e.n == n), None)
-        commit = (exp.candidate or exp.commit) if exp else self.git.candidate(n)
+        # Called from UI threads while the loop thread uses self.git: a pygit2
+        # Repository is not safe to share across threads, so this opens a private one.
+        git = SessionGit(self.repo, self.paths)
+        exp = next((e for e in list(self.experiments) if e.n == n), None)
+        commit = (exp.candidate or exp.commit) if exp else git.candidate(n)
         if not commit or (exp is not None and exp.status is Status.BASELINE):
             return ""
         try:
-            return self.git.diff_of_commit(commit)
+            return git.diff_of_commit(commit)
         except Exception:  # noqa: BLE001 - a pruned object must not crash a history view
             return ""
 
