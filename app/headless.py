@@ -48,8 +48,8 @@ def format_summary(s: SessionSummary) -> list[str]:
         imp = s.improvement
         lines.append(f"  {s.metric_name}: {format_metric(s.baseline, s.unit)} -> "
                      f"{format_metric(s.best, s.unit)}"
-                     + (f" ({imp:.1%} better)" if imp is not None and imp >= 0 else
-                        f" ({-imp:.1%} worse)" if imp is not None else "")
+                     + ("" if imp is None else " (no change)" if abs(imp) < 5e-4 else
+                        f" ({imp:.1%} better)" if imp > 0 else f" ({-imp:.1%} worse)")
                      + (f", best #{s.best_n}" if s.best_n else ""))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items(), key=lambda kv: -kv[1]))
     lines.append(f"  {s.experiments} experiments: {counts}")

@@ -424,3 +424,52 @@ def test_hooks_guide_the_agent_and_hear_every_decision(project: Project, tmp_pat
     while not (tmp_path / "notified").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert (tmp_path / "notified").read_text() == "new-best\n"
+
+
+def test_repeated_agent_errors_end_a_headless_session_with_status_3(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(1, 4):
+        (project.root / "patches" / f"0{i}.patch").write_text(
+            f"diff --git a/gone{i} b/gone{i}\n--- a/gone{i}\n+++ b/gone{i}\n@@ -1 +1 @@\n-a\n+b\n")
+    text = (project.root / "autoresearch.toml").read_text().replace(
+        'kind = "scripted"', 'kind = "scripted"\nmax_consecutive_errors = 2')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("patches that never apply")
+    status = main(["run", "--headless"])
+    out = capsys.readouterr().out
+    assert status == 3, out
+    assert "#1 agent_error" in out and "#2 agent_error" in out and "#3" not in out
+    assert "2 agent errors in a row" in out
+
+
+def test_a_rejected_api_key_stops_the_session_with_status_3(
+        project: Project, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fake_messages_api import FakeMessagesAPI, error
+
+    with FakeMessagesAPI([error(401, "invalid x-api-key", error_type="authentication_error")]
+                         ) as api:
+        text = (project.root / "autoresearch.toml").read_text().replace(
+            'kind = "scripted"', 'kind = "anthropic"') + (
+            f'\n[agent.anthropic]\nbase_url = "{api.base_url}"\n')
+        (project.root / "autoresearch.toml").write_text(text)
+        project.commit("use Claude")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-rejected")
+        status = main(["run", "--headless"])
+    out = capsys.readouterr().out
+    assert status == 3, out
+    assert "#1 agent_error" in out and "the agent cannot continue" in out
+
+
+def test_config_flag_points_at_another_file(project: Project,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    other = project.root.parent / "elsewhere.toml"
+    other.write_text((project.root / "autoresearch.toml").read_text().replace(
+        "calibration_runs = 3", "calibration_runs = 5"))
+    (project.root / "autoresearch.toml").unlink()
+    project.commit("config lives elsewhere")
+    status = main(["--config", str(other), "run", "--headless"])
+    out = capsys.readouterr().out
+    assert status == 0 and "#1 keep" in out
+    assert main(["--config", str(project.root / "nope.toml"), "run", "--headless"]) == 2

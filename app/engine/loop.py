@@ -509,6 +509,9 @@ class Loop:
             exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
             self._finish(exp, started)
             raise
+        except _End:
+            self._finish(exp, started)  # the experiment that ended the session is logged too
+            raise
         except AgentsExhausted as exc:
             self.git.reset_to(self.champion)
             raise _End(str(exc) or "the agent has nothing more to try") from None
@@ -534,8 +537,6 @@ class Loop:
             proposal = self.agent.propose(self._context(n))
         except AgentFatalError as exc:
             exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
-            self.git.reset_to(self.champion)
-            self._record(exp)
             raise _End(f"the agent cannot continue: {exc}", 3, finished=False) from None
         except AgentError as exc:
             if self.controller.stopping:
