@@ -90,3 +90,73 @@ async def test_garbage_collection_is_tamed_while_running_and_restored_after() ->
         assert gc.get_freeze_count() > 0
         app.controller.stop()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+async def test_a_new_best_rings_the_bell_and_nothing_else_does() -> None:
+    from app.engine.events import ExperimentDecided
+    from app.engine.records import Status
+    from tests.tui_replay import decided_events, recorded_history, session_started
+
+    history = recorded_history()  # baseline, keep, discard, keep, crash, vetoed
+    # Every decision claims a new best, as a careless engine might: only keeps may ring.
+    events = [session_started()] + [
+        ExperimentDecided(e.experiment, e.champion, True, e.totals, e.cost_usd)
+        if isinstance(e, ExperimentDecided) else e for e in decided_events(history)]
+    rings: list[int] = []
+    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    app.bell = lambda: rings.append(app.view.experiments[-1].n)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        keeps = [e.n for e in history if e.status is Status.KEEP]
+        assert keeps == [1, 3] and rings == keeps
+        app.controller.stop()
+
+
+def many(count: int) -> list[Any]:
+    from app.engine.records import Status
+    from tests.tui_replay import experiment
+
+    return [experiment(0, Status.BASELINE, 812.0, None)] + [
+        experiment(n, Status.DISCARD, 820.0 + n % 7, 812.0) for n in range(1, count)]
+
+
+async def test_a_long_session_shows_the_newest_rows_and_says_so() -> None:
+    from tests.tui_replay import session_started
+    from widgets.experiment_table import MAIN_ROWS, ExperimentTable
+
+    events = [session_started(many(MAIN_ROWS + 100))]
+    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        table = app.main.query_one(ExperimentTable)
+        assert table.row_count == MAIN_ROWS
+        assert table.ordered_rows[0].key.value == "100"
+        assert table.selected().n == MAIN_ROWS + 99  # type: ignore[union-attr]
+        assert table.border_subtitle == (f"showing the newest {MAIN_ROWS} of "
+                                         f"{MAIN_ROWS + 100} — h for all")
+        app.controller.stop()
+
+
+async def test_history_caps_its_rows_and_searches_once_typing_pauses() -> None:
+    from app.screens.history import SEARCH_DELAY, HistoryScreen
+    from tests.tui_replay import session_started
+    from widgets.experiment_table import ExperimentTable
+
+    events = [session_started(many(300))]
+    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        screen = HistoryScreen(max_rows=50)
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one(ExperimentTable)
+        assert table.row_count == 50 and table.selected().n == 299  # type: ignore[union-attr]
+        assert table.border_subtitle.startswith("newest 50 of 300 matching · 300 in all")
+        await pilot.press("slash", *"idea 12")
+        assert table.row_count == 50  # still typing: no refill per keystroke
+        await pilot.pause(SEARCH_DELAY + 0.2)
+        # "idea 12" matches #12 and #120-#129 (and "12" in #212, #112...): every word counts.
+        shown = [e.n for e in table.experiments.values()]
+        assert shown and all("12" in str(n) for n in shown) and 12 in shown
+        assert table.border_subtitle == f"{len(shown)} of 300 experiments"
+        app.controller.stop()

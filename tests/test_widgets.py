@@ -206,3 +206,25 @@ async def test_status_line_says_state_best_and_counts() -> None:
         assert "REVIEW" in text and "autoresearch/t" in text
         assert "200 → 150 ms (+25.0%)" in text
         assert "2 keep · 4 discard" in text and "12k tok · $0.50 · 2:00" in text
+
+
+async def test_experiment_table_with_a_limit_keeps_the_newest_rows() -> None:
+    table = ExperimentTable(limit=5)
+    async with Host(table).run_test(size=(140, 12)) as pilot:
+        table.set_experiments([exp(n, Status.DISCARD, 1.0, 1.0) for n in range(8)])
+        await pilot.pause()
+        assert table.row_count == 5 and table.total == 8 and table.hidden == 3
+        assert [row.key.value for row in table.ordered_rows] == ["3", "4", "5", "6", "7"]
+        assert table.cursor_row == 4  # on the newest
+        table.add_experiment(exp(8, Status.KEEP, 0.9, 1.0))
+        await pilot.pause()
+        assert table.row_count == 5 and table.total == 9 and table.hidden == 4
+        assert table.ordered_rows[0].key.value == "4" and table.selected().n == 8  # type: ignore[union-attr]
+        # Looking at an older row: it stays under the cursor as the oldest leaves.
+        table.move_cursor(row=1)
+        table.add_experiment(exp(9, Status.DISCARD, 1.0, 0.9))
+        await pilot.pause()
+        assert table.row_count == 5 and table.selected().n == 5  # type: ignore[union-attr]
+        # An update of a shown experiment is not a new one.
+        table.add_experiment(exp(9, Status.DISCARD, 1.1, 0.9))
+        assert table.total == 10 and table.row_count == 5

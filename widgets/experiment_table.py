@@ -8,7 +8,7 @@ the cursor away to look at an older one.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from rich.text import Text
 from textual import events
@@ -24,6 +24,15 @@ COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
 """(label, key, width). Fixed widths: rows never shift as longer values arrive, and DataTable
 does not re-render rows that were drawn before a column grew (it keeps stale widths)."""
 
+
+MAIN_ROWS = 500
+"""Rows the main screen's table keeps: the newest experiments. A DataTable row costs time
+(every cell is measured when added) and memory, and a night can log 10,000 experiments; the
+history screen is where all of them are browsed."""
+
+HISTORY_ROWS = 1000
+"""Rows the history screen shows at most: the newest of those its filter matches (the
+search narrows them). The refill on each search runs within ~100 ms at this size."""
 
 COMPACT_BELOW = 100
 """Table widths (cells) below which the secondary-metrics column is left out."""
@@ -75,7 +84,8 @@ class ExperimentTable(DataTable[Text]):
     """
 
     def __init__(self, *, metric_name: str = "metric", direction: str = "lower",
-                 show_session: bool = False, name: str | None = None, id: str | None = None,
+                 show_session: bool = False, limit: int | None = None,
+                 name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id,
                          classes=classes)
@@ -89,6 +99,16 @@ class ExperimentTable(DataTable[Text]):
         """Narrow terminals drop the secondary-metrics column so the description fits."""
         self.running: int | None = None
         self.running_label = "running"
+        self.limit = limit
+        self._styles: dict[str, str] = {}
+        """At most this many experiment rows: the oldest leave as new ones arrive."""
+        self.total = 0
+        """Experiments given to the table, shown or not (`hidden` is the difference)."""
+
+    @property
+    def hidden(self) -> int:
+        """Experiments given but not shown (older than the newest `limit`)."""
+        return max(0, self.total - len(self.experiments))
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -109,25 +129,47 @@ class ExperimentTable(DataTable[Text]):
         self.metric_name, self.direction = metric_name, direction
         self.clear(columns=True)
         self.experiments.clear()
+        self.total = 0
         self.running = None
         self._add_columns()
 
     # -- what the App calls ---------------------------------------------------------------
-    def set_experiments(self, experiments: Iterable[Experiment], *,
+    def set_experiments(self, experiments: Sequence[Experiment], *,
                         session: str | None = None) -> None:
-        """Replace all rows (resume, filters, theme changes)."""
+        """Replace all rows (resume): the newest `limit` of `experiments`, in one pass, then
+        the newest in view once (not per row: that walks every row each time)."""
+        shown = experiments if self.limit is None else experiments[-self.limit:]
+        self.set_rows(((session, e) for e in shown), total=len(experiments))
+
+    def set_rows(self, rows: Iterable[tuple[str | None, Experiment]], *,
+                 total: int | None = None) -> None:
+        """Replace all rows with `(session, experiment)` pairs in order (the history's
+        filter); `total` counts experiments left out by the caller, for `hidden`."""
         follow = self._following()
         self.clear()
         self.experiments.clear()
-        for e in experiments:
+        for session, e in rows:
             self._add(e, session=session)
+        self.total = len(self.experiments) if total is None else total
         if follow:
             self.show_newest()
 
     def add_experiment(self, experiment: Experiment, *, session: str | None = None) -> None:
-        """Add or update the row of `experiment` (it replaces the running row of its number)."""
+        """Add or update the row of `experiment` (it replaces the running row of its number);
+        past `limit` rows the oldest one leaves."""
         follow = self._following()
+        key = self._key(experiment.n, session)
+        if key not in self.experiments:
+            self.total += 1
         self._add(experiment, session=session)
+        if self.limit is not None and len(self.experiments) > self.limit:
+            oldest = next(iter(self.experiments))
+            del self.experiments[oldest]
+            cursor = self.cursor_row
+            self.remove_row(oldest)
+            if not follow and cursor > 0:
+                # Keep the row the user is looking at under the cursor.
+                self.move_cursor(row=cursor - 1, animate=False, scroll=False)
         if follow:
             self.show_newest()
 
@@ -178,6 +220,11 @@ class ExperimentTable(DataTable[Text]):
             self._newest_pending = True
 
     async def _on_idle(self, event: events.Idle) -> None:
+        if self._new_rows and not any(c.auto_width for c in self.columns.values()):
+            # DataTable measures every cell of every new row to size auto-width columns and
+            # auto-height rows; ours are all fixed (width per column, one line per row), so
+            # the measuring changes nothing and cost ~70% of filling 1,000 rows.
+            self._new_rows.clear()
         await super()._on_idle(event)
         if self._newest_pending:
             self._newest_pending = False
@@ -196,6 +243,7 @@ class ExperimentTable(DataTable[Text]):
     def restyle(self, *, columns: bool = False) -> None:
         """Rebuild the rows (theme change), and the columns too if asked (width change),
         keeping the selection where it was."""
+        self._styles.clear()
         follow = self._following()
         selected = self.selected_key()
         rows = list(self.experiments.items())
@@ -226,7 +274,13 @@ class ExperimentTable(DataTable[Text]):
         return ["session", *keys] if self.show_session else keys
 
     def _style(self, look: str) -> str:
-        return str(self.get_component_rich_style(f"experiment-table--{look}", partial=True))
+        # Cached: resolving a component style per cell was a third of building a row. The
+        # cache is dropped on `restyle` (theme changes).
+        style = self._styles.get(look)
+        if style is None:
+            style = self._styles[look] = str(
+                self.get_component_rich_style(f"experiment-table--{look}", partial=True))
+        return style
 
     def _add(self, e: Experiment, *, session: str | None) -> None:
         key = self._key(e.n, session)

@@ -17,15 +17,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, TabPane
 
 from app.engine.records import Experiment, Status
 from widgets.diff_view import DiffView
-from widgets.experiment_table import ExperimentTable, format_number
+from widgets.experiment_table import HISTORY_ROWS, ExperimentTable, format_number
 from widgets.status_line import format_duration
 
 if TYPE_CHECKING:
     from app.tui import AutoresearchApp
+
+
+SEARCH_DELAY = 0.15
+"""Seconds after the last keystroke in the search box before the table is refilled."""
 
 
 def matches(experiment: Experiment, status: str | None, query: str) -> bool:
@@ -107,12 +112,15 @@ class HistoryScreen(Screen[None]):
                 tooltip="Search descriptions, hypotheses, commits."),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_rows: int = HISTORY_ROWS) -> None:
         super().__init__(id="history")
+        self.max_rows = max_rows
+        """Rows shown at most: the newest of those the filter matches."""
         self.sessions: list[tuple[str, list[Experiment]]] = []
         self.rows: dict[str, tuple[str, Experiment]] = {}
         self._shown_key: str | None = None
         self._diff = ""
+        self._search_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         statuses = [(str(s), str(s)) for s in Status]
@@ -163,26 +171,34 @@ class HistoryScreen(Screen[None]):
 
     # -- filtering ----------------------------------------------------------------------------
     def _fill(self) -> None:
+        """Refill the table with the experiments the filter matches: at most `max_rows`, the
+        newest, this session's first (a table of 10,000 rows took seconds to fill)."""
+        self._search_timer = None
         table = self.query_one(ExperimentTable)
         status_value = self.query_one("#status-filter", Select).value
         status = status_value if isinstance(status_value, str) else None
         query = self.query_one("#search", Input).value.strip()
-        table.clear()
-        table.experiments.clear()
-        self.rows.clear()
-        count = 0
-        for tag, experiments in self.sessions:
-            for e in experiments:
-                if matches(e, status, query):
-                    table.add_experiment(e, session=tag)
-                    self.rows[f"{tag}:{e.n}"] = (tag, e)
-                    count += 1
+        matched = [(tag, [e for e in experiments if matches(e, status, query)])
+                   for tag, experiments in self.sessions]
+        count = sum(len(found) for _, found in matched)
+        budget = self.max_rows
+        shown: list[tuple[str, Experiment]] = []
+        for tag, found in matched:
+            # Sessions stay in their order (this one first); each keeps its newest rows.
+            take = found[-budget:] if budget > 0 else []
+            budget -= len(take)
+            shown.extend((tag, e) for e in take)
+        self.rows = {f"{tag}:{e.n}": (tag, e) for tag, e in shown}
+        table.set_rows(shown, total=count)
         total = sum(len(x) for _, x in self.sessions)
-        table.border_subtitle = f"{count} of {total} experiments"
-        if count:
+        if count > len(shown):
+            table.border_subtitle = (f"newest {len(shown):,} of {count:,} matching · {total:,} "
+                                     f"in all · / or a status narrows them")
+        else:
+            table.border_subtitle = f"{count} of {total} experiments"
+        if shown:
             # Start on the newest experiment of the current session.
-            prefix = f"{self.sessions[0][0]}:"
-            current = [i for i, key in enumerate(self.rows) if key.startswith(prefix)]
+            current = [i for i, (tag, _) in enumerate(shown) if tag == self.sessions[0][0]]
             table.move_cursor(row=current[-1] if current else 0)
         self._show_selected()
 
@@ -192,10 +208,16 @@ class HistoryScreen(Screen[None]):
 
     @on(Input.Changed, "#search")
     def _search_changed(self) -> None:
-        self._fill()
+        # Refill once typing pauses, not on every keystroke.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY, self._fill)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._fill()
         self.query_one(ExperimentTable).focus()
 
     def action_focus_search(self) -> None:

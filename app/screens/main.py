@@ -19,7 +19,7 @@ from app.engine.records import Experiment
 from app.screens.keys import KEYS
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
-from widgets.experiment_table import ExperimentTable
+from widgets.experiment_table import MAIN_ROWS, ExperimentTable
 from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
 
@@ -65,7 +65,7 @@ class MainScreen(Screen[None]):
         diff = DiffView(id="diff", placeholder="(no diff yet: the agent's changes appear "
                         "here as it writes them)")
         chart = MetricChart(id="chart")
-        table = ExperimentTable(id="table")
+        table = ExperimentTable(id="table", limit=MAIN_ROWS)
         activity = ActivityLog(id="activity")
         for widget, title in ((diff, "diff"), (chart, "metric"), (table, "experiments"),
                               (activity, "activity")):
@@ -85,6 +85,7 @@ class MainScreen(Screen[None]):
         table = self.query_one(ExperimentTable)
         table.configure(metric_name=view.metric_name, direction=view.direction)
         table.set_experiments(view.experiments)
+        self._table_subtitle()
         chart = self.query_one(MetricChart)
         chart.configure(metric_name=view.metric_name, unit=view.unit, direction=view.direction)
         chart.set_experiments(view.experiments)
@@ -117,6 +118,7 @@ class MainScreen(Screen[None]):
 
     def experiment_recorded(self, view: SessionView, experiment: Experiment) -> None:
         self.query_one(ExperimentTable).add_experiment(experiment)
+        self._table_subtitle()
         self.query_one(MetricChart).add_experiment(experiment)
         if self._diff_n == experiment.n:
             self._set_diff_title(f"#{experiment.n} · {experiment.status}"
@@ -155,6 +157,13 @@ class MainScreen(Screen[None]):
 
     def diff_title(self) -> str:
         return self._diff_label
+
+    def _table_subtitle(self) -> None:
+        """Say so when the table shows only the newest experiments (a long night)."""
+        table = self.query_one(ExperimentTable)
+        table.border_subtitle = (
+            f"showing the newest {len(table.experiments):,} of {table.total:,} — h for all"
+            if table.hidden else "")
 
     # -- the user's own moves on this screen -------------------------------------------------
     def _set_diff_title(self, label: str) -> None:
