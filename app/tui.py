@@ -542,6 +542,8 @@ class AutoresearchApp(App[int]):
         if e.new_best:
             self.notify(f"#{e.experiment.n}: {e.experiment.description or 'kept'}",
                         title="New best", timeout=4)
+        if e.new_best and e.experiment.status is Status.KEEP:
+            self.bell()  # heard from another window, hours into a run
         self.refresh_status()
         self._seen()
 
