@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +204,11 @@ class SessionLock:
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 owner = self.owner()
+                for _ in range(20):  # the owner may be between its flock and its PID write
+                    if owner:
+                        break
+                    time.sleep(0.01)
+                    owner = self.owner()
                 who = f"process {owner}" if owner else "another process"
                 raise UsageError(f"session {self.path.parent.name!r} is in use by {who}; stop "
                                  "it first, or start another session with --new.") from None
