@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 from app.engine.history import LogWriter, read_log  # noqa: E402
 from app.engine.records import Experiment, Status, Tokens  # noqa: E402
 
-GOALS = {"TUI ready": (1.0, "s"), "history screen open": (1.0, "s"), "chart redraw": (0.050, "s"), "RSS (peak)": (300.0, "MB"),
+GOALS = {"TUI ready": (1.0, "s"), "history screen open": (1.0, "s"),
+         "chart redraw": (0.050, "s"), "RSS (peak)": (300.0, "MB"),
          "filter (matches)": (0.100, "s"), "filter (history table refill)": (0.100, "s")}
 
 WORDS = ("inline cache vectorize hoist loop unroll bigram tokenizer regex parser buffer "

@@ -219,7 +219,8 @@ async def test_experiment_table_with_a_limit_keeps_the_newest_rows() -> None:
         table.add_experiment(exp(8, Status.KEEP, 0.9, 1.0))
         await pilot.pause()
         assert table.row_count == 5 and table.total == 9 and table.hidden == 4
-        assert table.ordered_rows[0].key.value == "4" and table.selected().n == 8  # type: ignore[union-attr]
+        assert table.ordered_rows[0].key.value == "4"
+        assert table.selected().n == 8  # type: ignore[union-attr]
         # Looking at an older row: it stays under the cursor as the oldest leaves.
         table.move_cursor(row=1)
         table.add_experiment(exp(9, Status.DISCARD, 1.0, 0.9))

@@ -173,7 +173,9 @@ class HistoryScreen(Screen[None]):
     def _fill(self) -> None:
         """Refill the table with the experiments the filter matches: at most `max_rows`, the
         newest, this session's first (a table of 10,000 rows took seconds to fill)."""
-        self._search_timer = None
+        if self._search_timer is not None:
+            self._search_timer.stop()  # a status change or enter came first: refill once
+            self._search_timer = None
         table = self.query_one(ExperimentTable)
         status_value = self.query_one("#status-filter", Select).value
         status = status_value if isinstance(status_value, str) else None
@@ -193,7 +195,7 @@ class HistoryScreen(Screen[None]):
         total = sum(len(x) for _, x in self.sessions)
         if count > len(shown):
             table.border_subtitle = (f"newest {len(shown):,} of {count:,} matching · {total:,} "
-                                     f"in all · / or a status narrows them")
+                                     "in all · / or a status narrows them")
         else:
             table.border_subtitle = f"{count} of {total} experiments"
         if shown:
@@ -211,12 +213,15 @@ class HistoryScreen(Screen[None]):
         # Refill once typing pauses, not on every keystroke.
         if self._search_timer is not None:
             self._search_timer.stop()
-        self._search_timer = self.set_timer(SEARCH_DELAY, self._fill)
+        self._search_timer = self.set_timer(SEARCH_DELAY, self._search_due)
+
+    def _search_due(self) -> None:
+        self._search_timer = None  # fired: nothing to stop
+        self._fill()
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
         if self._search_timer is not None:
-            self._search_timer.stop()
             self._fill()
         self.query_one(ExperimentTable).focus()
 
