@@ -473,3 +473,21 @@ def test_config_flag_points_at_another_file(project: Project,
     out = capsys.readouterr().out
     assert status == 0 and "#1 keep" in out
     assert main(["--config", str(project.root / "nope.toml"), "run", "--headless"]) == 2
+
+
+def test_the_diff_is_shown_live_while_the_agent_edits(project: Project, tmp_path: Path) -> None:
+    from app.engine.events import DiffUpdated
+
+    agent = tmp_path / "agent.sh"
+    agent.write_text("#!/bin/sh\necho 10 > nums/a.txt\necho edited a\nsleep 1.2\n"
+                     "echo 5 > nums/b.txt\necho edited b\nsleep 1.2\necho DESCRIPTION: both\n")
+    agent.chmod(0o755)
+    text = (project.root / "autoresearch.toml").read_text().replace(
+        'kind = "scripted"', 'kind = "command"') + (
+        f'\n[agent.command]\ncommand = "{agent} {{prompt_file}}"\n')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("a command agent")
+    _, events, engine = run_session(project, max_experiments=1)
+    live = [e.diff for e in events if isinstance(e, DiffUpdated) and e.n == 1]
+    assert any("+10" in d for d in live), live
+    assert statuses(engine)[1] == (1, "keep") and engine.experiments[1].description == "both"

@@ -12,6 +12,7 @@ written after git has stored the candidate, so a restart can always tell what ha
 from __future__ import annotations
 
 import logging
+import threading
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from app.engine.agents.base import (Agent, AgentContext, AgentError, AgentFatalE
                                     AgentsExhausted, Proposal, ideas_section)
 from app.engine.controller import LoopController
 from app.engine.faults import fault_point
-from app.engine.events import (BaselineReset, BudgetReached, ChecksFinished, DiffUpdated,
-                               DriftDetected, Event, EventSink, ExperimentDecided,
+from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
+                               DiffUpdated, DriftDetected, Event, EventSink, ExperimentDecided,
                                ExperimentStarted, LoopState, OutputLines, ProposalReady,
                                SampleMeasured, SessionEnded, StateChanged, WarningRaised)
 from app.engine import hooks
@@ -456,6 +457,30 @@ class Loop:
             self.emit(WarningRaised(f"the {which} hook failed: {result.error}"))
         return result.stdout
 
+    def _agent_sink(self, n: int) -> EventSink:
+        """The agent's events, plus the live diff: at most once a second while the agent
+        works, the worktree's diff against the champion goes out as DiffUpdated."""
+        git = SessionGit(self.git.repo_paths, self.git.paths)  # private: agent threads use it
+        git.linked = self.git.linked
+        busy = threading.Lock()
+        last = [0.0]
+
+        def sink(event: Event) -> None:
+            self.emit(event)
+            if not isinstance(event, AgentActivity) or time.monotonic() - last[0] < 1.0:
+                return
+            if not busy.acquire(blocking=False):
+                return
+            try:
+                last[0] = time.monotonic()
+                self.emit(DiffUpdated(n, git.worktree_diff()))
+            except Exception:  # noqa: BLE001 - a live view must never break the agent
+                log.exception("live diff failed")
+            finally:
+                busy.release()
+
+        return sink
+
     def _context(self, n: int) -> AgentContext:
         guidance = ""
         if self.config.hooks.before:
@@ -477,7 +502,8 @@ class Loop:
             else None, champion_commit=self.champion, history=list(self.experiments),
             ideas=ideas_section(program), guidance=guidance,
             is_protected=self.s.guard.is_protected,
-            is_hidden=self.s.guard.is_hidden, emit=self.emit, cancel=self.controller.cancel,
+            is_hidden=self.s.guard.is_hidden, emit=self._agent_sink(n),
+            cancel=self.controller.cancel,
             used_sources=frozenset(e.source for e in self.experiments if e.source))
 
     def _experiment(self, n: int) -> None:
