@@ -639,7 +639,7 @@ class Loop:
             exp.reason = f"changes protected files: {', '.join(violations[:5])}"
             return
         if self.controller.review:
-            self.state(LoopState.WAITING_APPROVAL, "a approve · v veto", n)
+            self.state(LoopState.WAITING_APPROVAL, "", n)
             answer = self.controller.wait_for_approval()
             if answer == "stop":
                 raise _Stop()
