@@ -143,3 +143,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     p.commit("initial")
     monkeypatch.chdir(root)
     return p
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real repository with one commit (a README), as the current directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test")
+    git(root, "config", "user.email", "test@example.com")
+    (root / "README").write_text("hello\n")
+    git(root, "add", "README")
+    git(root, "commit", "-q", "-m", "init")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COLUMNS", "100")  # history tables are cut to the terminal's width
+    return root

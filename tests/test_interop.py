@@ -28,22 +28,6 @@ JETPACK = DATA / "pi-log-automattic-jetpack.jsonl"
 TSV = DATA / "results-tsv-six-columns.tsv"
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A real repository with one commit, as the current directory."""
-    root = tmp_path / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test")
-    git(root, "config", "user.email", "test@example.com")
-    (root / "README").write_text("hello\n")
-    git(root, "add", "README")
-    git(root, "commit", "-q", "-m", "init")
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("COLUMNS", "100")
-    return root
-
-
 def sessions_dir(root: Path) -> Path:
     return find_repo(root).sessions_dir
 

@@ -24,20 +24,6 @@ DATA = Path(__file__).parent / "data" / "interop"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test")
-    git(root, "config", "user.email", "test@example.com")
-    (root / "README").write_text("hello\n")
-    git(root, "add", "README")
-    git(root, "commit", "-q", "-m", "init")
-    monkeypatch.chdir(root)
-    return root
-
-
 def common_dir(repo: Path) -> Path:
     """The layout contract: `git rev-parse --git-common-dir`, made absolute."""
     out = Path(git(repo, "rev-parse", "--git-common-dir").strip())
