@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.engine.controller import LoopController
-from app.engine.events import BaselineReset, DriftDetected, Event, ProposalReady
+from app.engine.events import (BaselineReset, DriftDetected, Event, ProposalReady,
+                               WarningRaised)
 from app.engine.history import read_log
 from app.engine.runner import open_engine
 from tests.conftest import Project
@@ -172,8 +173,11 @@ def test_a_drifting_champion_is_recorded_and_compared_with_fresh_samples(
     assert len(drifts) == 1 and drifts[0].before == 50 and drifts[0].after == 65
     records = read_log(engine.state_dir / "log.jsonl").of_type("drift")
     assert records and records[0]["samples"] == [65.0, 65.0]
-    # After the drift, candidates are compared with the fresh samples of the champion.
+    # After the drift, candidates are compared with fresh samples of the champion, measured
+    # alternately with them from then on.
     assert engine.experiments[3].champion_samples[-2:] == [65.0, 65.0]
+    assert any(isinstance(e, WarningRaised) and "alternately" in e.message for e in events)
+    assert (engine.state_dir / "runs" / "3" / "champion-1.log").exists()
 
 
 def test_changing_the_config_between_launches_starts_a_new_baseline(project: Project) -> None:

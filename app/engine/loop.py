@@ -104,6 +104,8 @@ class LoopSetup:
     new_session: bool = False
     pause_on_agent_errors: bool = False
     """TUI: pause after too many consecutive agent errors; headless: exit 3."""
+    drifted: bool = False
+    """The log holds a drift record: measure interleaved from the start."""
     tracked: list[str] = field(default_factory=list)
 
 
@@ -125,6 +127,10 @@ class Loop:
         self.holdout_noise: float | None = None
         self.consecutive_agent_errors = 0
         self.launch_started = time.monotonic()
+        self.interleave = setup.config.metric.interleave or setup.drifted
+        """Alternate champion and candidate runs: configured, or forced on once the machine
+        was seen to drift (samples of the champion measured earlier are then stale, and no
+        keep rule can be trusted on them: benchmarks/decision_quality.py)."""
         self._at_champion = False
         """The worktree was reset to `_at_champion_commit` and nothing ran since (no
         command, no agent, no pause): the next experiment need not reset it again."""
@@ -425,6 +431,10 @@ class Loop:
                                   "samples": measured.values})
             self.emit(DriftDetected(n, before, after, detail))
             self.champion_samples = list(measured.values)
+            if not self.interleave:
+                self.interleave = True
+                self.emit(WarningRaised("the machine's speed drifted: from now on the champion "
+                                        "is measured alternately with each candidate"))
         else:
             self.champion_samples.extend(measured.values)
             self.s.writer.append({"type": "champion_samples", "n": n,
@@ -674,7 +684,7 @@ class Loop:
         while True:
             target = m.repeats if look == 0 else len(cand.values) + 1
             while len(cand.values) < target:
-                if m.interleave and champion:
+                if self.interleave and champion:
                     fresh = Measured()
                     self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
                                f"{planned}", n)
@@ -703,7 +713,7 @@ class Loop:
                 cand.values, champion, direction=m.direction, alpha=self.config.decide.alpha,
                 min_effect=self.config.decide.min_effect, look=look, max_looks=max_looks,
                 noise=self.noise, simpler=snap.removed_lines > snap.added_lines,
-                prefer_simpler=self.config.decide.prefer_simpler, interleaved=m.interleave)
+                prefer_simpler=self.config.decide.prefer_simpler, interleaved=self.interleave)
             if decision.outcome != "more" or look >= max_looks:
                 break
             planned = len(cand.values) + 1

@@ -310,7 +310,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         program_path=program_path, experiments=experiments, segment_start=segment_start,
         fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
         drift_samples=drift_samples, new_session=created,
-        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked)
+        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked,
+        drifted=bool(contents.of_type("drift")) and not needs_baseline)
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
                   created, notice, contents.warnings)
 
