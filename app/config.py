@@ -165,7 +165,7 @@ class UserConfig:
 
 def load_config(path: Path) -> Config:
     """Read and validate `path`. Raises UsageError with one sentence on any problem."""
-    data = _read_toml(path, hint=f"create one with `autoresearch-tui init`")
+    data = _read_toml(path, hint="create one with `autoresearch-tui init`")
     config = _build(Config, data, path, "")
     _check_semantics(config, path)
     return dataclasses.replace(config, path=path)
@@ -181,19 +181,6 @@ def load_user_config(path: Path | None = None) -> UserConfig:
 def user_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "autoresearch-tui" / "config.toml"
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """The TOML-shaped dict of a config (None values left out, as TOML has no null)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None and k != "path"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return strip(dataclasses.asdict(config))
 
 
 def _read_toml(path: Path, hint: str) -> dict[str, Any]:

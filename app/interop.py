@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from app.engine.history import LogWriter, read_log
+from app.engine.history import LogWriter, parse_record, read_log
 from app.engine.records import Experiment, Status, Tokens, improvement, is_better
 from app.errors import UsageError
 
@@ -316,11 +316,8 @@ def _read_pi_log(path: Path, text: str) -> ImportedLog:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-        except ValueError:
+        record = parse_record(line)
+        if record is None:
             log.warnings.append(f"{path.name}: line {number} is not a JSON object; skipped")
             continue
         kind = record.get("type")

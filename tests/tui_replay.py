@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.engine.controller import LoopController
-from app.engine.events import (AgentActivity, ChecksFinished, DiffUpdated, Event,
+from app.engine.events import (AgentActivity, DiffUpdated, Event,
                                ExperimentDecided, ExperimentStarted, LoopState, OutputLines,
                                ProposalReady, SampleMeasured, SessionEnded, SessionStarted,
                                StateChanged)

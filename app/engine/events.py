@@ -161,6 +161,3 @@ class SessionEnded(Event):
 
 EventSink = Callable[[Event], None]
 
-
-def discard_events(event: Event) -> None:
-    """A sink that drops everything (for tests and tools that only want the result)."""

@@ -151,18 +151,7 @@ class SessionGit:
         return sorted(out)
 
     def tracked_files(self, commit: str | None = None) -> list[str]:
-        tree = self.main[commit or self.champion()].peel(pygit2.Tree)
-        out: list[str] = []
-
-        def walk(t: pygit2.Tree, prefix: str) -> None:
-            for entry in t:
-                if entry.type_str == "tree":
-                    walk(self.main[entry.id].peel(pygit2.Tree), prefix + entry.name + "/")
-                else:
-                    out.append(prefix + entry.name)
-
-        walk(tree, "")
-        return out
+        return _walk_tree(self.main, self.main[commit or self.champion()].peel(pygit2.Tree))
 
     def message(self, commit: str) -> str:
         return self.main[commit].peel(pygit2.Commit).message
@@ -304,9 +293,7 @@ class SessionGit:
         tree = index.write_tree(wt)
         wt.checkout_tree(wt[tree], strategy=pygit2.enums.CheckoutStrategy.FORCE)
         # checkout_tree leaves files deleted by the change in place; remove them.
-        new_paths = set()
-        for entry in _walk_tree(wt, wt[tree].peel(pygit2.Tree)):
-            new_paths.add(entry)
+        new_paths = set(_walk_tree(wt, wt[tree].peel(pygit2.Tree)))
         root = Path(wt.workdir)
         for path in _walk_tree(wt, ours):
             if path not in new_paths:

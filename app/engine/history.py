@@ -48,6 +48,25 @@ def iter_log_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, raw.decode("utf-8", errors="replace")
 
 
+def parse_record(line: str) -> dict[str, Any] | None:
+    """One JSONL line as a record (a JSON object), or None for a torn or foreign line."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def first_record(path: Path) -> dict[str, Any]:
+    """The first record of a log (the session_start), reading only its first line."""
+    try:
+        with path.open("rb") as handle:
+            line = handle.readline()
+    except OSError:
+        return {}
+    return parse_record(line.decode("utf-8", errors="replace")) or {}
+
+
 def read_log(path: Path) -> LogContents:
     """Read a log; a missing file is an empty log."""
     contents = LogContents()
@@ -57,11 +76,8 @@ def read_log(path: Path) -> LogContents:
     for number, line in iter_log_lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-        except ValueError:
+        record = parse_record(line)
+        if record is None:
             contents.warnings.append(
                 f"{path}: line {number} is not a complete JSON record (an interrupted write?); "
                 "skipped")

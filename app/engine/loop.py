@@ -33,7 +33,7 @@ from app.engine import hooks
 from app.engine.gitops import SessionGit, Snapshot
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter
-from app.engine.measure import CommandResult, last_lines, parse_metrics, run_command
+from app.engine.measure import CommandResult, parse_metrics, run_command
 from app.engine.records import Experiment, Status, Tokens, summarize
 from app.errors import FatalSessionError, UsageError
 
@@ -101,7 +101,6 @@ class LoopSetup:
     needs_new_baseline: str = ""
     """Non-empty: why the baseline must be measured again (config or protected change)."""
     drift_samples: list[float] | None = None
-    new_session: bool = False
     pause_on_agent_errors: bool = False
     """TUI: pause after too many consecutive agent errors; headless: exit 3."""
     drifted: bool = False
@@ -126,7 +125,6 @@ class Loop:
         self.noise: float | None = None
         self.holdout_noise: float | None = None
         self.consecutive_agent_errors = 0
-        self.launch_started = time.monotonic()
         self.interleave = setup.config.metric.interleave or setup.drifted
         """Alternate champion and candidate runs: configured, or forced on once the machine
         was seen to drift (samples of the champion measured earlier are then stale, and no
@@ -135,6 +133,12 @@ class Loop:
         """The worktree was reset to `_at_champion_commit` and nothing ran since (no
         command, no agent, no pause): the next experiment need not reset it again."""
         self._at_champion_commit = ""
+        known = [e.n for e in self.experiments] + self.git.candidate_numbers()
+        self._n = max(known) + 1 if known else 0
+        """The next experiment number (numbers only grow within a launch)."""
+        self.spent = _Spent()
+        for e in self.experiments:
+            self.spent.add(e)
         self._restore_champion_state()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -173,18 +177,15 @@ class Loop:
             self.champion_samples = list(self.s.drift_samples)
 
     def _next_n(self) -> int:
-        known = [e.n for e in self.experiments] + self.git.candidate_numbers()
-        return max(known) + 1 if known else 0
+        n, self._n = self._n, self._n + 1
+        return n
 
     def _record(self, experiment: Experiment, new_best: bool = False) -> None:
         self.s.writer.append_experiment(experiment)
         self.experiments.append(experiment)
-        totals = Tokens()
-        cost = 0.0
-        for e in self.experiments:
-            totals = totals + e.tokens
-            cost += e.cost_usd
-        self.emit(ExperimentDecided(experiment, self.champion, new_best, totals, cost))
+        self.spent.add(experiment)
+        self.emit(ExperimentDecided(experiment, self.champion, new_best, self.spent.tokens,
+                                    self.spent.cost_usd))
         if self.config.hooks.after:
             self._run_hook("after", hooks.after_payload(
                 cwd=self.git.paths.worktree, entry=self._entry(experiment),
@@ -286,10 +287,8 @@ class Loop:
 
     def _check_budgets(self) -> None:
         b = self.s.budgets
-        done = sum(1 for e in self.experiments if e.status is not Status.BASELINE)
-        hours = (sum(e.duration_s for e in self.experiments)) / 3600
-        cost = sum(e.cost_usd for e in self.experiments)
-        tokens = sum(e.tokens.total for e in self.experiments)
+        done, cost = self.spent.experiments, self.spent.cost_usd
+        hours, tokens = self.spent.duration_s / 3600, self.spent.tokens.total
         reason = name = ""
         if b.max_experiments is not None and done >= b.max_experiments:
             reason, name = f"reached max_experiments ({b.max_experiments})", "max_experiments"
@@ -397,8 +396,10 @@ class Loop:
             champion_metric=metric)
         self.s.writer.append(experiment.to_json())
         self.experiments.append(experiment)
+        self.spent.add(experiment)
         self.s.needs_new_baseline = ""
-        self.emit(ExperimentDecided(experiment, self.champion, True))
+        self.emit(ExperimentDecided(experiment, self.champion, True, self.spent.tokens,
+                                    self.spent.cost_usd))
 
     def _maybe_remeasure(self) -> None:
         every = self.metric.remeasure_every
@@ -830,9 +831,23 @@ class Loop:
             self.holdout_samples = list(exp.holdout_samples)
 
 
+@dataclass
+class _Spent:
+    """Session totals for budgets and the status line, kept as experiments are recorded
+    (summing the whole log per experiment grows with a night of experiments)."""
+
+    experiments: int = 0
+    duration_s: float = 0.0
+    cost_usd: float = 0.0
+    tokens: Tokens = field(default_factory=Tokens)
+
+    def add(self, e: Experiment) -> None:
+        self.experiments += e.status is not Status.BASELINE
+        self.duration_s += e.duration_s
+        self.cost_usd += e.cost_usd
+        self.tokens = self.tokens + e.tokens
+
+
 class _Cancelled(Exception):
     """The running step was cancelled through the controller (veto or stop)."""
 
-
-def last_output(text: str) -> str:
-    return last_lines(text, 15)

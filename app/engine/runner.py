@@ -22,7 +22,7 @@ from app.engine.controller import LoopController
 from app.engine.events import EventSink, SessionStarted
 from app.engine.gitops import SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint
-from app.engine.history import LogWriter, read_log
+from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
 from app.engine.measure import run_command
 from app.engine.records import Experiment, Status
@@ -231,15 +231,8 @@ def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
 
 
 def _is_read_only(paths: SessionPaths) -> bool:
-    """Imported sessions say so in their first record (read only that line)."""
-    import json
-
-    try:
-        with paths.log.open("rb") as handle:
-            first = json.loads(handle.readline() or b"{}")
-    except (OSError, ValueError):
-        return False
-    return isinstance(first, dict) and bool(first.get("read_only"))
+    """Imported sessions say so in their first record."""
+    return bool(first_record(paths.log).get("read_only"))
 
 
 def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Config,
@@ -269,7 +262,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     tracked = git.tracked_files()
     base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
         or git.champion()
-    guard = Guard.from_config(config, paths.worktree, git.tracked_files(base_commit))
+    base_tracked = tracked if base_commit == git.champion() else git.tracked_files(base_commit)
+    guard = Guard.from_config(config, paths.worktree, base_tracked)
     fingerprint = guard.fingerprint(paths.worktree, tracked)
     digest = config_digest(config_path)
     needs_baseline = ""
@@ -309,7 +303,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         config=config, git=git, guard=guard, writer=writer, runs_dir=paths.runs,
         program_path=program_path, experiments=experiments, segment_start=segment_start,
         fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
-        drift_samples=drift_samples, new_session=created,
+        drift_samples=drift_samples,
         pause_on_agent_errors=pause_on_agent_errors, tracked=tracked,
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
