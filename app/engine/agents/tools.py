@@ -220,6 +220,14 @@ class Sandbox:
         parts = rel.split("/")
         return not any(p.lower() in FORBIDDEN_DIRS for p in parts) and not self.is_hidden(rel)
 
+    def _real(self, target: Path) -> tuple[Path, str]:
+        """The real folder behind `target` (resolved by `resolve`, so inside the root) and
+        its repo-relative path: list_files and search walk that folder and test every entry
+        by its real path, so a symlinked folder (`lnk -> bench/`) cannot show the hidden
+        files inside it under another name."""
+        real = Path(os.path.realpath(target))
+        return real, (real.relative_to(self.root).as_posix() if real != self.root else "")
+
     # -- dispatch ---------------------------------------------------------------------------
 
     def run(self, name: str, args: dict[str, Any]) -> str:
@@ -260,6 +268,7 @@ class Sandbox:
         real_root = self.root
 
         def walk(folder: Path, folder_rel: str, level: int) -> None:
+            # folder_rel is the folder's real path: symlinks below it are never followed.
             nonlocal more
             try:
                 entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -292,7 +301,7 @@ class Sandbox:
                         size = 0
                     lines.append(f"{indent}{entry.name} ({size} bytes)")
 
-        walk(target, rel, 1)
+        walk(*self._real(target), 1)
         if more:
             lines.append(f"[... {more} more entries; list a subfolder]")
         return "\n".join(lines) or "(empty folder)"
@@ -346,12 +355,15 @@ class Sandbox:
         target, rel = self.resolve(path, allow_root=True)
         if not target.exists():
             raise ToolError(f"{rel or '.'} does not exist")
-        files = [target] if target.is_file() else self._walk_files(target, rel)
+        real, real_rel = self._real(target)
+        files = [real] if real.is_file() else self._walk_files(real, real_rel)
         matches: list[str] = []
         more = 0
         deadline = time.monotonic() + 10.0
         for file in files:
             file_rel = file.relative_to(self.root).as_posix()
+            if not self._visible(file_rel):
+                continue  # by its real path, whatever name the search was given
             if glob and not PurePosixPath(file.name).match(glob):
                 continue
             if time.monotonic() > deadline:
