@@ -103,3 +103,144 @@ def test_claude_agent_cannot_list_or_search_the_holdout_through_a_symlink(
     for result in results:
         assert SECRET not in result and "holdout_bench.py (" not in result, result
         assert "holdout_bench.py:" not in result, result
+
+
+# -- refs never lost, branches never silently reset ---------------------------------------
+
+from tests.conftest import Project, git  # noqa: E402
+from tests.test_faults import headless, session_dir, setup_patches  # noqa: E402
+
+
+def _refs(project: Project, tag: str) -> dict[str, str]:
+    out = git(project.root, "for-each-ref", "--format=%(refname) %(objectname)",
+              f"refs/autoresearch/{tag}/")
+    return dict(line.split() for line in out.splitlines())
+
+
+def _remove_branch_and_worktree_by_hand(project: Project, tag: str) -> None:
+    worktree = project.root / ".autoresearch" / "worktrees" / tag
+    git(project.root, "worktree", "remove", "--force", str(worktree))
+    git(project.root, "branch", "-D", f"autoresearch/{tag}")
+
+
+def _finished_session(project: Project, *, end_on_a_keep: bool = False
+                      ) -> tuple[str, dict[str, str]]:
+    setup_patches(project)
+    if end_on_a_keep:  # then no later candidate has the champion as its parent
+        (project.root / "patches" / "05-checks.patch").unlink()
+        project.commit("four patches")
+    first = headless(project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    tag = session_dir(project).name
+    refs = _refs(project, tag)
+    assert len(refs) >= 4, refs
+    return tag, refs
+
+
+def test_failed_setup_after_the_branch_was_removed_keeps_every_candidate_ref(
+        project: Project) -> None:
+    """Attack (an accident, as hostile as any agent): the session branch and worktree are
+    removed by hand, then a relaunch's `[session] setup` fails. 0.1.0 took the session for
+    a new one and undid it, deleting every refs/autoresearch/<tag>/*; after `git gc` the
+    candidates were gone while `history` still listed them.
+    Stopped by: a session with a log is never 'new' (runner.open_engine), and the undo of a
+    new session deletes only its branch (SessionGit.delete_branch): only `prune` deletes
+    candidate refs. Expected: exit 2 naming setup, every ref still there after gc."""
+    tag, refs = _finished_session(project)
+    _remove_branch_and_worktree_by_hand(project, tag)
+    config = project.root / "autoresearch.toml"
+    config.write_text('[session]\nsetup = "echo no deps here; exit 1"\n\n' + config.read_text())
+    failed = headless(project, "--tag", tag)
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "session.setup" in failed.stderr and "Traceback" not in failed.stderr
+    git(project.root, "reflog", "expire", "--expire=now", "--all")
+    git(project.root, "gc", "-q", "--prune=now")
+    assert _refs(project, tag) == refs
+    for target in refs.values():
+        assert git(project.root, "cat-file", "-t", target).strip() == "commit"
+
+
+def test_killed_during_setup_after_the_branch_was_removed_then_resumes_at_the_champion(
+        project: Project) -> None:
+    """Fault injection: the relaunch that restores a hand-deleted branch is SIGKILLed in
+    `[session] setup` (fault point "setup"); the next launch resumes the session at the
+    champion the log recorded, with every candidate ref and no new baseline."""
+    tag, refs = _finished_session(project)
+    champion = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    _remove_branch_and_worktree_by_hand(project, tag)
+    config = project.root / "autoresearch.toml"
+    config.write_text('[session]\nsetup = "true"\n\n' + config.read_text())
+    project.commit("a setup step")
+    killed = headless(project, "--tag", tag, faults="setup:1")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert _refs(project, tag) == refs
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _refs(project, tag) == refs
+    assert git(project.root, "rev-parse", f"autoresearch/{tag}").strip() == champion
+
+
+def test_deleted_session_branch_is_restored_at_the_logged_champion(project: Project) -> None:
+    """Attack: the session branch is deleted; 0.1.0 silently made it again from main and
+    measured a new baseline, dropping every kept change.
+    Stopped by: runner._restore_branch puts the branch back at the champion commit the log
+    recorded and says so in one line; no baseline_reset, the kept change is still there."""
+    tag, refs = _finished_session(project)
+    champion = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    git(project.root, "update-ref", "-d", f"refs/heads/autoresearch/{tag}")
+    project.patch("06-more.patch", {"nums/e.txt": "-2\n"}, "shave two")
+    project.commit("one more patch")
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    notes = [line for line in again.stdout.splitlines() if "was missing" in line]
+    assert notes == [f"note: the session branch autoresearch/{tag} was missing: restored at "
+                     f"the champion {champion[:12]} recorded in the log"], again.stdout
+    from app.engine.history import read_log
+
+    contents = read_log(session_dir(project) / "log.jsonl")
+    assert not contents.of_type("baseline_reset")
+    assert contents.experiments[-1].status.value == "keep"
+    tip = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    assert git(project.root, "merge-base", "--is-ancestor", champion, tip, check=False) == ""
+    assert set(refs) <= set(_refs(project, tag))
+
+
+def test_deleted_branch_whose_champion_was_collected_is_remade_from_its_candidate(
+        project: Project) -> None:
+    """The same after `git gc`: the keep commit is gone, but its candidate ref holds the same
+    files; the branch is remade from it (same tree), again without a new baseline."""
+    tag, refs = _finished_session(project, end_on_a_keep=True)
+    champion = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    tree = git(project.root, "rev-parse", f"{champion}^{{tree}}").strip()
+    _remove_branch_and_worktree_by_hand(project, tag)
+    git(project.root, "reflog", "expire", "--expire=now", "--all")
+    git(project.root, "gc", "-q", "--prune=now")
+    assert git(project.root, "cat-file", "-t", champion, check=False).strip() != "commit"
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"its champion {champion[:12]} was gone: restored from candidate" in again.stdout
+    assert git(project.root, "rev-parse", f"autoresearch/{tag}^{{tree}}").strip() == tree
+    from app.engine.history import read_log
+
+    assert not read_log(session_dir(project) / "log.jsonl").of_type("baseline_reset")
+
+
+def test_deleted_branch_with_nothing_left_starts_a_new_baseline_and_says_so(
+        project: Project) -> None:
+    """Only when neither the champion nor its candidate is left: a new baseline segment
+    from the user's HEAD, with that reason in the log and on screen."""
+    tag, refs = _finished_session(project, end_on_a_keep=True)
+    champion = git(project.root, "rev-parse", f"autoresearch/{tag}").strip()
+    _remove_branch_and_worktree_by_hand(project, tag)
+    for ref in refs:
+        git(project.root, "update-ref", "-d", ref)
+    git(project.root, "reflog", "expire", "--expire=now", "--all")
+    git(project.root, "gc", "-q", "--prune=now")
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"its champion {champion[:12]} is no longer in the repository: a new baseline" \
+        in again.stdout
+    from app.engine.history import read_log
+
+    resets = read_log(session_dir(project) / "log.jsonl").of_type("baseline_reset")
+    assert len(resets) == 1 and "was missing" in resets[0]["reason"]

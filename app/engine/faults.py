@@ -14,7 +14,8 @@ _counts: dict[str, int] = {}
 _plan: dict[str, int] | None = None
 
 POINTS = ("propose", "proposed", "snapshot", "measure", "checks", "holdout", "keep",
-          "keep-logged", "discard", "discard-logged", "log-write", "baseline", "remeasure")
+          "keep-logged", "discard", "discard-logged", "log-write", "baseline", "remeasure",
+          "setup")
 
 
 def _load() -> dict[str, int]:

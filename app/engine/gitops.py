@@ -300,7 +300,35 @@ class SessionGit:
                 _remove(root / path, root)
         return None
 
+    def has_commit(self, commit: str) -> bool:
+        """Whether `commit` is still a commit in the repository (not pruned by `git gc`)."""
+        try:
+            self.main[commit].peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return False
+        return True
+
+    def remake_keep(self, candidate: str, lost: str) -> str:
+        """Create the session branch at a new commit with `candidate`'s tree and parent (the
+        keep commit `lost` was garbage-collected); returns it."""
+        cand = self.main[candidate].peel(pygit2.Commit)
+        sig = signature(self.main)
+        title = (cand.message.strip().splitlines() or ["kept experiment"])[0]
+        message = (f"{title}\n\nRestored by autoresearch-tui from candidate {candidate}: the "
+                   f"keep commit {lost} was gone.\n")
+        oid = self.main.create_commit(None, sig, sig, message, cand.tree_id,
+                                      [p.id for p in cand.parents[:1]])
+        self.main.branches.local.create(self.paths.branch, self.main[oid])
+        return str(oid)
+
+    def delete_branch(self) -> None:
+        """Remove the session branch only (undoing a new session that never got going).
+        Candidate refs are left alone: only `prune`, which asks, deletes those."""
+        if self.branch_exists():
+            self.main.branches.local.delete(self.paths.branch)
+
     def delete_session_refs(self) -> None:
+        """Candidate refs and branch: for `prune` only (it asks first)."""
         for n in self.candidate_numbers():
             self.main.references.delete(self.candidate_ref(n))
         if self.branch_exists():

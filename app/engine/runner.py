@@ -15,11 +15,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.config import CONFIG_NAME, Config, load_config
 from app.engine.agents.base import Agent
 from app.engine.controller import LoopController
 from app.engine.events import EventSink, SessionStarted
+from app.engine.faults import fault_point
 from app.engine.gitops import SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter, first_record, read_log
@@ -115,7 +117,7 @@ class Engine:
         self.setup.writer.close()
         _close_logging()
         self.git.remove_worktree()
-        self.git.delete_session_refs()
+        self.git.delete_branch()  # never candidate refs: only prune deletes those
         self.lock.release()
         shutil.rmtree(self.paths.state_dir, ignore_errors=True)
         wt_root = self.repo.root / ".autoresearch" / "worktrees"
@@ -199,7 +201,9 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
     except OSError as exc:
         raise _state_error(paths, exc) from None
     git = SessionGit(repo, paths)
-    created = not git.branch_exists()
+    # A session with a log is never new, even when its branch was deleted by hand: it is
+    # restored, and nothing of it (its candidate refs above all) is undone on a failure.
+    created = not git.branch_exists() and not _has_records(paths.log)
     try:
         return _prepare(repo, paths, path, config, git, lock, created, agent, Budgets(
             max_experiments=max_experiments or config.session.max_experiments,
@@ -212,7 +216,7 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
     except BaseException as exc:
         if created:
             git.remove_worktree()
-            git.delete_session_refs()
+            git.delete_branch()  # never candidate refs: only prune deletes those
         lock.release()
         if not state_existed:
             shutil.rmtree(paths.state_dir, ignore_errors=True)
@@ -239,21 +243,25 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
              git: SessionGit, lock: SessionLock, created: bool, agent: Agent | None,
              budgets: Budgets, pause_on_agent_errors: bool) -> Engine:
     notice = ""
+    branch_reset = ""
+    contents = read_log(paths.log)
     if created:
         git.create_branch(git.user_head())
         if _user_checkout_dirty(repo):
             notice = ("your uncommitted changes are not part of the session: it starts from "
                       "your last commit")
+    elif not git.branch_exists():
+        notice, branch_reset = _restore_branch(git, contents.records)
     worktree_made = git.ensure_worktree()
     _link_paths(config, repo.root, paths.worktree)
     git.linked = {p.strip("/") for p in config.session.link}
     _setup_logging(paths)
-    contents = read_log(paths.log)
     writer = LogWriter(paths.log)
     experiments = contents.experiments
     recovered = _recover(git, writer, experiments)
     git.reset_to(git.champion())
     if worktree_made and config.session.setup:
+        fault_point("setup")
         result = run_command(config.session.setup, paths.worktree, 3600)
         (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
         if not result.ok:
@@ -266,9 +274,9 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     guard = Guard.from_config(config, paths.worktree, base_tracked)
     fingerprint = guard.fingerprint(paths.worktree, tracked)
     digest = config_digest(config_path)
-    needs_baseline = ""
+    needs_baseline = branch_reset
     starts = contents.of_type("session_start")
-    if starts:
+    if starts and not needs_baseline:
         last = starts[-1]
         if last.get("config_sha256") not in (None, digest):
             needs_baseline = f"{CONFIG_NAME} changed since the last launch"
@@ -308,6 +316,57 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
                   created, notice, contents.warnings)
+
+
+def _has_records(log: Path) -> bool:
+    try:
+        return log.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def champion_in_log(records: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The champion the log last recorded (a launch's `champion`, a baseline's or a keep's
+    commit, whichever came last) and, for a keep, its candidate commit (same tree)."""
+    champion = candidate = None
+    for record in records:
+        kind = record.get("type")
+        if kind == "session_start" and isinstance(record.get("champion"), str):
+            if record["champion"] != champion:
+                champion, candidate = record["champion"], None
+        elif kind == "experiment" and record.get("status") in ("keep", "baseline") and \
+                isinstance(record.get("commit"), str):
+            champion = record["commit"]
+            found = record.get("candidate")
+            candidate = found if isinstance(found, str) and record["status"] == "keep" \
+                else None
+    return champion, candidate
+
+
+def _restore_branch(git: SessionGit, records: list[dict[str, Any]]) -> tuple[str, str]:
+    """The session branch was deleted while its log lives on: put it back at the champion
+    the log recorded. When `git gc` has removed that commit, its candidate ref still holds
+    the same tree (and the earlier champion as parent): the keep is made again from it.
+    Only when neither is left does the session start a new baseline segment from the
+    user's HEAD. Returns (the one-line notice, the new-baseline reason or "")."""
+    branch = git.paths.branch
+    champion, candidate = champion_in_log(records)
+    if champion and git.has_commit(champion):
+        git.create_branch(champion)
+        return (f"the session branch {branch} was missing: restored at the champion "
+                f"{champion[:12]} recorded in the log", "")
+    if champion and candidate and git.has_commit(candidate):
+        remade = git.remake_keep(candidate, champion)
+        return (f"the session branch {branch} was missing and its champion {champion[:12]} "
+                f"was gone: restored from candidate {candidate[:12]} (same files) as "
+                f"{remade[:12]}", "")
+    head = git.user_head()
+    git.create_branch(head)
+    gone = (f"its champion {champion[:12]} is no longer in the repository" if champion
+            else "the log names no champion")
+    reason = (f"the session branch {branch} was missing and {gone}: a new baseline from "
+              f"your HEAD {head[:12]}")
+    return reason, reason
 
 
 def _goal(program_path: Path) -> str:
