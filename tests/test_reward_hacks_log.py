@@ -244,3 +244,84 @@ def test_deleted_branch_with_nothing_left_starts_a_new_baseline_and_says_so(
 
     resets = read_log(session_dir(project) / "log.jsonl").of_type("baseline_reset")
     assert len(resets) == 1 and "was missing" in resets[0]["reason"]
+
+
+DEPS_BENCH = """\
+read dep < deps/value || { echo "deps/value is missing: run setup" >&2; exit 1; }
+total=$dep
+for f in nums/*; do read v < "$f"; total=$((total + v)); done
+echo "METRIC score=$total"
+"""
+
+DEPS_CONFIG = """\
+[session]
+setup = "mkdir -p deps && echo 1 > deps/value"
+
+[metric]
+command = "sh bench.sh"
+name = "score"
+calibration_runs = 3
+repeats = 2
+max_repeats = 4
+timeout_s = 20
+
+[agent]
+kind = "scripted"
+
+[agent.scripted]
+patches = "patches"
+"""
+
+
+def _deps_project(project: Project) -> None:
+    project.write("bench.sh", DEPS_BENCH)
+    project.write("nums/a.txt", "50\n")
+    project.write("nums/b.txt", "0\n")
+    project.write(".gitignore", "*.pyc\n__pycache__/\ndeps/\n")
+    (project.root / "autoresearch.toml").write_text(DEPS_CONFIG)
+    project.commit("a benchmark that needs what setup makes")
+
+
+def test_discarded_gitignore_edit_does_not_delete_setup_outputs(project: Project) -> None:
+    """Attack: a patch drops `deps/` from .gitignore (and is discarded). The snapshot took
+    deps/ in, and 0.1.0's reset then deleted it as 'not in the champion': every later
+    experiment crashed on the missing dependency, also after a relaunch.
+    Stopped by: SessionGit.reset_to puts the champion's ignore rules back first and leaves
+    what they ignore on disk. Expected: the gitignore patch discarded, the next one kept."""
+    _deps_project(project)
+    project.patch("01-unignore.patch", {".gitignore": "*.pyc\n__pycache__/\n",
+                                        "nums/b.txt": "3\n"}, "track deps, grow b")
+    project.patch("02-keep.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("patches")
+    run = headless(project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    from app.engine.history import read_log
+
+    statuses = [e.status.value for e in read_log(session_dir(project) / "log.jsonl").experiments]
+    assert statuses == ["baseline", "discard", "keep"], run.stdout
+    worktree = project.root / ".autoresearch" / "worktrees" / session_dir(project).name
+    assert (worktree / "deps" / "value").read_text() == "1\n"
+
+
+def test_relaunch_reruns_setup_when_its_outputs_are_gone(project: Project) -> None:
+    """Whatever removed them (a reset of 0.1.0, a user's `git clean -xdf` in the worktree):
+    when what `[session] setup` made is gone, the next launch runs setup again and says so,
+    instead of crashing every experiment. Expected: the new patch kept."""
+    _deps_project(project)
+    project.patch("01-keep.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("patches")
+    first = headless(project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    tag = session_dir(project).name
+    worktree = project.root / ".autoresearch" / "worktrees" / tag
+    git(worktree, "clean", "-qxdf")
+    assert not (worktree / "deps").exists()
+    project.patch("02-keep.patch", {"nums/b.txt": "-4\n"}, "shave four")
+    project.commit("one more")
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "`session.setup` ran again: what it made is gone (deps/)" in again.stdout
+    from app.engine.history import read_log
+
+    last = read_log(session_dir(project) / "log.jsonl").experiments[-1]
+    assert (last.status.value, last.source) == ("keep", "02-keep.patch"), again.stdout

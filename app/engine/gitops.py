@@ -234,19 +234,44 @@ class SessionGit:
 
     def reset_to(self, commit: str | None = None) -> None:
         """Worktree and index exactly at `commit` (default: the champion); untracked files
-        that are not ignored are removed (build outputs must not leak into a candidate)."""
+        that are not ignored are removed (build outputs must not leak into a candidate).
+
+        "Ignored" means by the champion's rules: a candidate that edited `.gitignore` (say,
+        dropped `deps/`) must not make the reset delete what `[session] setup` made there,
+        so ignore files are put back first and the rest is judged after that."""
         wt = self.wt
         target = commit or self.champion()
         if str(wt.head.target) != target:
             wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
         # HEAD is at the target: one status scan says what differs, and only that is undone
         # (a hard reset re-checks all 10,000 files of a big repo before the same scan).
+        status = self._differences()
+        rules = [p for p in status if p == ".gitignore" or p.endswith("/.gitignore")]
+        if rules:
+            self._undo({p: status[p] for p in rules})
+            status = self._differences()
+        self._undo(status)
+
+    def ignored_entries(self) -> list[str]:
+        """Ignored files and folders at the top of what git reports (`deps/`, not every file
+        in it): after `[session] setup`, what setup made."""
+        return sorted(path for path, flags in
+                      self.wt.status(untracked_files="normal", ignored=True).items()
+                      if flags == pygit2.enums.FileStatus.IGNORED and not any(
+                          path.rstrip("/") == p or path.startswith(p + "/")
+                          for p in self.linked))
+
+    def _differences(self) -> dict[str, int]:
+        return {path: flags for path, flags in self.wt.status(untracked_files="all").items()
+                if not any(path == p or path.startswith(p + "/") for p in self.linked)}
+
+    def _undo(self, status: dict[str, int]) -> None:
+        """Put the paths of `status` back as HEAD has them."""
+        wt = self.wt
         root = Path(wt.workdir)
         head_tree = wt.head.peel(pygit2.Tree)
         restore: list[str] = []
-        for path, flags in wt.status(untracked_files="all").items():
-            if any(path == p or path.startswith(p + "/") for p in self.linked):
-                continue
+        for path, flags in status.items():
             if flags == pygit2.enums.FileStatus.WT_NEW:
                 _remove(root / path, root)
             elif flags != pygit2.enums.FileStatus.IGNORED:
@@ -262,8 +287,10 @@ class SessionGit:
                 shutil.rmtree(full)  # a folder where the champion has a file
             elif path in back:
                 full.unlink(missing_ok=True)  # rewritten below, mode included
-            else:
+            elif not wt.path_is_ignored(path):
                 _remove(full, root)  # not in the champion (added by a snapshot)
+            # else: ignored by the champion's rules (a setup output that a snapshot took in
+            # because the candidate's .gitignore let it): out of the index, left on disk
             if path not in back and path in index:
                 index.remove(path)
         if back:

@@ -260,13 +260,19 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     experiments = contents.experiments
     recovered = _recover(git, writer, experiments)
     git.reset_to(git.champion())
-    if worktree_made and config.session.setup:
+    outputs_gone = _setup_outputs_gone(paths) if config.session.setup else []
+    if config.session.setup and (worktree_made or outputs_gone):
         fault_point("setup")
+        if outputs_gone and not worktree_made:
+            notice = "; ".join(x for x in (notice, (
+                f"`session.setup` ran again: what it made is gone ({', '.join(outputs_gone[:3])})"
+            )) if x)
         result = run_command(config.session.setup, paths.worktree, 3600)
         (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
         if not result.ok:
             raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
                              f"fix the command. Last output:\n{result.output_tail}")
+        _record_setup_outputs(paths, git.ignored_entries())
     tracked = git.tracked_files()
     base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
         or git.champion()
@@ -316,6 +322,29 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
                   created, notice, contents.warnings)
+
+
+def _setup_outputs_path(paths: SessionPaths) -> Path:
+    return paths.state_dir / "setup_outputs.json"
+
+
+def _record_setup_outputs(paths: SessionPaths, entries: list[str]) -> None:
+    import json
+
+    _setup_outputs_path(paths).write_text(json.dumps(entries) + "\n", encoding="utf-8")
+
+
+def _setup_outputs_gone(paths: SessionPaths) -> list[str]:
+    """What the last `[session] setup` made (ignored files) and is no longer in the worktree:
+    then setup runs again, instead of every experiment crashing on a missing `deps/`."""
+    import json
+
+    try:
+        entries = json.loads(_setup_outputs_path(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, str) and not os.path.lexists(
+        paths.worktree / e.rstrip("/"))]
 
 
 def _has_records(log: Path) -> bool:
