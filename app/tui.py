@@ -220,6 +220,8 @@ class SessionView:
     current_diff: str = ""
     diffs: dict[int, str] = field(default_factory=dict)
     """Proposal diffs seen in this launch, by experiment: shown again without asking git."""
+    descriptions: dict[int, str] = field(default_factory=dict)
+    """The proposals' descriptions, by experiment (the diff pane's title)."""
     shown_n: int | None = None
     """Whose diff the diff pane shows."""
     state_since: float | None = None
@@ -515,6 +517,7 @@ class AutoresearchApp(App[int]):
     def _proposal_arrived(self, message: ProposalArrived) -> None:
         e = message.event
         self.view.diffs[e.n] = e.diff
+        self.view.descriptions[e.n] = e.description
         if e.n == self.view.current:
             self.view.current_diff = e.diff
             self.shown.show_diff(e.n, e.diff, live=False, description=e.description)
@@ -671,8 +674,15 @@ class AutoresearchApp(App[int]):
         if self.view.state != LoopState.WAITING_APPROVAL.value:
             self.notify("No proposal is waiting for approval.", severity="warning")
             return
+        n = self.view.current
+        if not self.main.showing_proposal(n):
+            # Never approve a diff the user is not looking at: show it first.
+            self.main.follow_live(self.view)
+            self.notify(f"The diff pane now shows #{n}, the proposal waiting for approval; "
+                        "press a again to approve it.", timeout=5)
+            return
         self.controller.approve()
-        self.notify(f"Approved #{self.view.current}.", timeout=3)
+        self.notify(f"Approved #{n}.", timeout=3)
 
     def action_veto(self) -> None:
         n = self.view.current

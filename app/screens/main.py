@@ -34,7 +34,8 @@ class MainScreen(Screen[None]):
     | :- | :- |
     | h | history screen |
     | c | cherry-pick the experiment selected in the table |
-    | enter | show the selected experiment's diff |
+    | enter | show the selected experiment's diff (it stays until `.`) |
+    | . | follow live: show the running experiment's proposal again |
     """
 
     app: AutoresearchApp  # type: ignore[assignment]
@@ -43,12 +44,20 @@ class MainScreen(Screen[None]):
         *[b for b in KEYS if b.id in ("history", "cherry_pick")],
         Binding("f", "full_diff", "Full diff", id="full_diff", show=False,
                 tooltip="Show the diff pane's diff on the whole screen."),
+        Binding("full_stop", "follow_live", "Follow live", key_display=".", id="follow_live",
+                show=False, tooltip="Show the running experiment's diff again (after looking "
+                "at another row) and follow it."),
     ]
 
     def __init__(self, *, clock: Callable[[], float]) -> None:
         super().__init__(id="main")
         self.clock = clock
         self._diff_n: int | None = None
+        self._diff_live = False
+        """Whether the pane shows a live (still changing) diff rather than a proposal."""
+        self.following = True
+        """Whether the pane follows the running experiment. Selecting a row pins the pane to
+        that row (live updates must not snatch it away) until `.` or an approval."""
         self._diff_label = ""
 
     def compose(self) -> ComposeResult:
@@ -106,10 +115,32 @@ class MainScreen(Screen[None]):
 
     def experiment_began(self, view: SessionView, n: int) -> None:
         self.query_one(ExperimentTable).set_running(n, label="proposing")
-        self.show_diff(n, "", live=True)
+        if self.following:
+            self.show_diff(n, "", live=True)
+
+    def showing_proposal(self, n: int | None) -> bool:
+        """Whether the diff pane shows the finished proposal of experiment `n` (what an
+        approval approves)."""
+        return n is not None and self._diff_n == n and not self._diff_live
+
+    def follow_live(self, view: SessionView) -> None:
+        """Point the diff pane at the running experiment again and follow it."""
+        self.following = True
+        n = view.current
+        if n is None:
+            return
+        if n in view.diffs:
+            self.show_diff(n, view.diffs[n], live=False,
+                           description=view.descriptions.get(n, ""))
+        else:
+            self.show_diff(n, view.current_diff, live=True)
 
     def show_diff(self, n: int, diff: str, *, live: bool, description: str = "") -> None:
+        """Show experiment `n`'s live diff or proposal, unless the user pinned another."""
+        if not self.following:
+            return
         self._diff_n = n
+        self._diff_live = live
         label = "live" if live else "proposal"
         if description:
             label += f" · {description.splitlines()[0]}"
@@ -171,7 +202,11 @@ class MainScreen(Screen[None]):
         view = self.query_one(DiffView)
         view.border_title = f"diff {label}"
         hidden = view.hidden_lines
-        view.border_subtitle = f"{hidden:,} lines hidden · f: full screen" if hidden else ""
+        hints = [f"{hidden:,} lines hidden · f: full screen"] if hidden else []
+        running = self.app.view.current
+        if not self.following and running is not None and running != self._diff_n:
+            hints.append(f". back to #{running}")
+        view.border_subtitle = " · ".join(hints)
 
     def action_cherry_pick(self) -> None:
         self.app.cherry_pick(self.query_one(ExperimentTable).selected())
@@ -182,11 +217,18 @@ class MainScreen(Screen[None]):
     def action_full_diff(self) -> None:
         self.app.action_full_diff()
 
+    def action_follow_live(self) -> None:
+        self.follow_live(self.app.view)
+
     @on(ExperimentTable.RowSelected)
     def _row_selected(self, event: ExperimentTable.RowSelected) -> None:
-        experiment = self.query_one(ExperimentTable).selected()
+        table = self.query_one(ExperimentTable)
+        experiment = table.selected()
         if experiment is None:
+            if table.selected_key() == str(self.app.view.current):
+                self.follow_live(self.app.view)  # the running row: its proposal, live
             return
+        self.following = False
         cached = self.app.view.diffs.get(experiment.n)
         if cached is not None:
             self._show_loaded_diff(experiment.n, cached,
@@ -204,5 +246,6 @@ class MainScreen(Screen[None]):
 
     def _show_loaded_diff(self, n: int, diff: str, label: str) -> None:
         self._diff_n = n
+        self._diff_live = False
         self.query_one(DiffView).set_diff(diff)
         self._set_diff_title(label)
