@@ -11,7 +11,8 @@ from typing import TextIO
 from app.engine.controller import LoopController
 from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event,
                                ExperimentDecided, SessionEnded, SessionStarted, WarningRaised)
-from app.engine.records import Experiment, SessionSummary, Status
+from app.engine.records import (Experiment, SessionSummary, Status, count_experiments,
+                                plural)
 
 
 def format_metric(value: float | None, unit: str) -> str:
@@ -50,8 +51,9 @@ def format_summary(s: SessionSummary) -> list[str]:
                      + ("" if imp is None else " (no change)" if abs(imp) < 5e-4 else
                         f" ({imp:.1%} better)" if imp > 0 else f" ({-imp:.1%} worse)")
                      + (f", best #{s.best_n}" if s.best_n else ""))
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items(), key=lambda kv: -kv[1]))
-    lines.append(f"  {s.experiments} experiments: {counts}")
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items(), key=lambda kv: -kv[1])
+                       if k != str(Status.BASELINE))
+    lines.append(f"  {plural(s.experiments, 'experiment')}" + (f": {counts}" if counts else ""))
     cost = f", ${s.cost_usd:.2f}, {s.tokens.total:,} tokens" if s.tokens.total else ""
     lines.append(f"  time {s.duration_s / 60:.1f} min{cost}")
     return lines
@@ -73,7 +75,8 @@ class LinePrinter:
             if event.notice:
                 self.say(f"note: {event.notice}")
             if event.resumed:
-                self.say(f"{len(event.experiments)} experiments in the log")
+                self.say(f"{plural(count_experiments(event.experiments), 'experiment')} "
+                         "in the log")
         elif isinstance(event, ExperimentDecided):
             self.say(format_experiment(event.experiment, self.unit))
             out = self.out or sys.stdout

@@ -326,12 +326,15 @@ class AutoresearchApp(App[int]):
         self.view = SessionView()
         self.source: LoopSource | None = None
         self.activity = ActivityBuffer()
+        self._pending_header: tuple[str, str, tuple[str, ...]] | None = None
+        """The activity pane's header of the experiment that began (loop thread's)."""
         self.needs_init = needs_init
         self.usage_error: AutoresearchError | None = None
         self.events_seen = 0
         """Engine events handled so far (tests wait on it)."""
         self.quitting = False
         self._review_explained = False
+        self._review_lock = threading.Lock()
         self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
         self._theme_name = theme
@@ -427,6 +430,7 @@ class AutoresearchApp(App[int]):
         """The loop's thread: open the session, run it, close it. Returns the exit status."""
         try:
             self.source = self.open_source()
+            self._restore_review(self.source)
             return self.source.run(self.sink, self.controller)
         finally:
             if self.source is not None:
@@ -436,24 +440,52 @@ class AutoresearchApp(App[int]):
                     pass
             self.loop_finished.set()
 
+    def _restore_review(self, source: LoopSource) -> None:
+        """Review mode is session state: on if the session had it on when it was last left
+        (or if the user turned it on before the session opened, which is then recorded)."""
+        saved = getattr(source, "review", None)
+        remember = getattr(source, "remember_review", None)
+        if saved and not self.controller.review:
+            self.controller.set_review(True)
+        elif self.controller.review and not saved and remember is not None:
+            remember(True)
+
     def sink(self, event: Event) -> None:
         """The loop's event sink (loop thread): events become Messages."""
         if isinstance(event, OutputLines):
-            if self.activity.push("lines", event.source, event.lines):
-                self.post_message(ActivityBuffered())
+            self._push_activity("lines", event.source, event.lines)
             return
         if isinstance(event, AgentActivity):
-            if self.activity.push(event.kind, "agent", (event.text,)):
-                self.post_message(ActivityBuffered())
+            self._push_activity(event.kind, "agent", (event.text,))
             return
         # Lines that belong in the activity pane go into the buffer here, on the loop's
         # thread, so they keep their order among the output lines.
-        line = activity_line(event)
-        if line is not None and self.activity.push(*line):
-            self.post_message(ActivityBuffered())
+        if isinstance(event, ExperimentStarted):
+            # The header waits for the experiment's first line: when the agent has nothing
+            # more to try, the session ends before anything ran, and no header appears
+            # for an experiment that never happened.
+            self._pending_header = activity_line(event)
+        elif isinstance(event, SessionEnded):
+            self._pending_header = None
+        else:
+            line = activity_line(event)
+            if line is not None:
+                self._push_activity(*line)
+            elif isinstance(event, (ProposalReady, ExperimentDecided)):
+                self._push_header()
         message = MESSAGE_OF.get(type(event))
         if message is not None:
             self.post_message(message(event))
+
+    def _push_header(self) -> None:
+        header, self._pending_header = self._pending_header, None
+        if header is not None and self.activity.push(*header):
+            self.post_message(ActivityBuffered())
+
+    def _push_activity(self, kind: str, source: str, lines: tuple[str, ...]) -> None:
+        self._push_header()
+        if self.activity.push(kind, source, lines):
+            self.post_message(ActivityBuffered())
 
     # -- engine messages ------------------------------------------------------------------
     def _seen(self) -> None:
@@ -663,6 +695,15 @@ class AutoresearchApp(App[int]):
     def action_toggle_review(self) -> None:
         on_now = not self.controller.review
         self.controller.set_review(on_now)
+        remember = getattr(self.source, "remember_review", None)
+        if remember is not None and not self.loop_finished.is_set():
+            # A log append is an fsync: off the UI thread. Each worker records the state
+            # as it is when it holds the lock, so the last record is the last state.
+            def record() -> None:
+                with self._review_lock:
+                    remember(self.controller.review)
+
+            self.run_worker(record, thread=True, group="review")
         # The status line's REVIEW badge says it; the first time, also say what it means.
         if on_now and not self._review_explained:
             self._review_explained = True

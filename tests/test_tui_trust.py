@@ -68,3 +68,66 @@ async def test_full_stop_follows_the_live_proposal_again(story: Project) -> None
         assert diff_pane_n(app) == 1 and app.main.showing_proposal(1)
         assert "nums/a.txt" in app.main.shown_diff()
         await finish(app)
+
+
+async def test_review_mode_survives_a_relaunch_and_the_resume_line_says_so(
+        story: Project) -> None:
+    from widgets.activity_log import ActivityLog
+
+    app = make_app(story, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "paused", "the paused state")
+        await pilot.press("r")  # review on, then start
+        await pilot.press("p")
+        await until(pilot, lambda: waiting(app, 1), "proposal #1 waiting")
+        await pilot.press("q", "y")  # quit with #1 waiting for review
+        await until(pilot, lambda: not app.is_running, "the exit")
+    assert [e.status for e in logged(app)][-1] is Status.INTERRUPTED
+
+    again = make_app(story)  # a plain relaunch: no review option given
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: waiting(again, 2), "proposal #2 waiting for review")
+        assert again.controller.review
+        time.sleep(0.4)
+        await pilot.pause(0.1)
+        assert waiting(again, 2) and all(e.n < 2 for e in logged(again)), \
+            "#2 was measured without approval after the relaunch"
+        lines = "\n".join(again.main.query_one(ActivityLog).lines)
+        assert "resumed" in lines and "review mode on" in lines
+        assert "1 experiment and the baseline" in lines
+        await pilot.press("r")  # off again: remembered too
+        await pilot.pause(0.3)
+        await finish(again)
+
+    third = make_app(story, paused=True)
+    async with third.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(third) == "paused", "the paused state")
+        assert not third.controller.review
+        await finish(third)
+
+
+async def test_no_header_for_an_experiment_that_never_ran(project: Project) -> None:
+    from widgets.activity_log import ActivityLog
+
+    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
+    project.commit("patches")
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.view.summary is not None, "the end of the session")
+        await pilot.pause(0.2)
+        lines = "\n".join(app.main.query_one(ActivityLog).lines)
+        assert "experiment #1" in lines
+        assert "experiment #2" not in lines, "a header for an experiment that never ran"
+
+
+def test_the_headless_summary_counts_experiments_not_the_baseline() -> None:
+    from app.engine.records import Experiment, summarize
+    from app.headless import format_summary
+
+    one = summarize("t", [Experiment(0, Status.BASELINE, metric=10.0),
+                          Experiment(1, Status.KEEP, metric=9.0)],
+                    metric_name="ms", unit="", direction="lower")
+    assert "  1 experiment: 1 keep" in format_summary(one)
+    none = summarize("t", [Experiment(0, Status.BASELINE, metric=10.0)],
+                     metric_name="ms", unit="", direction="lower")
+    assert "  0 experiments" in format_summary(none)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,8 @@ class LogWriter:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_tail()
+        self._lock = threading.Lock()
+        """The UI thread appends a few records (review mode, notes) while the loop runs."""
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def _repair_tail(self) -> None:
@@ -138,15 +141,19 @@ class LogWriter:
             from app.engine.faults import torn_write_point
 
             torn_write_point(self._fd, payload)
-        written = 0
-        while written < len(payload):
-            written += os.write(self._fd, payload[written:])
-        os.fsync(self._fd)
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError(f"{self.path} is closed")
+            written = 0
+            while written < len(payload):
+                written += os.write(self._fd, payload[written:])
+            os.fsync(self._fd)
 
     def append_experiment(self, experiment: Experiment) -> None:
         self.append(experiment.to_json())
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

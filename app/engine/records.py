@@ -137,6 +137,17 @@ def improvement(baseline: float, best: float, direction: str) -> float:
     return -change if direction == "lower" else change
 
 
+def plural(count: int, word: str) -> str:
+    """`1 experiment`, `2 experiments`: the one way counts are written."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def count_experiments(experiments: list[Experiment] | tuple[Experiment, ...]) -> int:
+    """How many experiments a log holds: the baseline (and re-measured baselines) is a
+    measurement of the starting point, not an experiment."""
+    return sum(1 for e in experiments if e.status is not Status.BASELINE)
+
+
 def is_better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "lower" else a > b
 
@@ -182,6 +193,6 @@ def summarize(tag: str, experiments: list[Experiment], *, metric_name: str, unit
     return SessionSummary(
         tag=tag, metric_name=metric_name, unit=unit, direction=direction, baseline=baseline,
         best=best, best_n=best_n, counts=counts,
-        experiments=sum(1 for e in experiments if e.status is not Status.BASELINE),
+        experiments=count_experiments(experiments),
         duration_s=sum(e.duration_s for e in experiments), tokens=tokens,
         cost_usd=sum(e.cost_usd for e in experiments), reason=reason)

@@ -82,6 +82,8 @@ class Engine:
     """A new session (its branch, worktree and state are removed if the baseline fails)."""
     notice: str = ""
     warnings: list[str] = field(default_factory=list)
+    review: bool = False
+    """Review mode as the session last had it (the TUI restores it on relaunch)."""
 
     @property
     def tag(self) -> str:
@@ -139,6 +141,15 @@ class Engine:
             return git.diff_of_commit(commit)
         except Exception:  # noqa: BLE001 - a pruned object must not crash a history view
             return ""
+
+    def remember_review(self, on: bool) -> None:
+        """Record review mode as session state, so that a relaunch restores it (a session
+        quit with proposals awaiting review must not measure the next one unasked)."""
+        self.review = on
+        try:
+            self.setup.writer.append({"type": "review", "on": on})
+        except (OSError, ValueError):
+            pass  # the session closed meanwhile: nothing runs unreviewed without a loop
 
     def output_of(self, n: int) -> dict[str, str]:
         folder = self.paths.runs / str(n)
@@ -320,8 +331,10 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         drift_samples=drift_samples,
         pause_on_agent_errors=pause_on_agent_errors, tracked=tracked,
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
+    reviews = contents.of_type("review")
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
-                  created, notice, contents.warnings)
+                  created, notice, contents.warnings,
+                  review=bool(reviews and reviews[-1].get("on")))
 
 
 def _setup_outputs_path(paths: SessionPaths) -> Path:

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from app.engine.records import Experiment
+from app.engine.records import Experiment, count_experiments, plural
 from app.screens.keys import KEYS
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
@@ -102,8 +102,11 @@ class MainScreen(Screen[None]):
         chart.border_title = f"{view.metric_name}{unit}"
         if view.experiments:
             last = view.experiments[-1]
+            count = plural(count_experiments(view.experiments), "experiment")
+            review = (" · review mode on: each proposal waits for approve (a) or veto (v)"
+                      if self.app.controller.review else "")
             self.query_one(ActivityLog).add_rule(
-                f"resumed {view.tag}: {len(view.experiments)} experiments in the log")
+                f"resumed {view.tag}: {count} and the baseline in the log{review}")
             self._diff_n = last.n
             self._set_diff_title(f"#{last.n} · {last.status}")
 
