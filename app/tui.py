@@ -335,6 +335,8 @@ class AutoresearchApp(App[int]):
         self.quitting = False
         self._review_explained = False
         self._review_lock = threading.Lock()
+        self._vetoes: dict[int, str] = {}
+        """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
         self._theme_name = theme
@@ -571,6 +573,9 @@ class AutoresearchApp(App[int]):
         v = self.view
         v.upsert(e.experiment)
         v.tokens, v.cost_usd = e.totals, e.cost_usd
+        vetoed = self._vetoes.pop(e.experiment.n, None)
+        if vetoed is not None and e.experiment.status is not Status.VETOED:
+            self._keep_note(e.experiment.n, vetoed)
         if v.current == e.experiment.n:
             v.current = None
         self.shown.experiment_recorded(v, e.experiment)
@@ -732,17 +737,43 @@ class AutoresearchApp(App[int]):
             return
         from app.screens.modals import VetoReasonScreen
 
+        # While the reason is being typed, the experiment is not decided: the loop goes on
+        # measuring but holds before its decision (`LoopController.settle`).
+        self.controller.hold()
+
         def after(reason: str | None) -> None:
-            if reason is None:
-                return
-            if self.view.current != n:
-                self.notify(f"#{n} was decided before the veto; nothing vetoed.",
-                            severity="warning")
-                return
-            self.controller.veto(reason)
-            self.notify(f"Vetoed #{n}.", timeout=3)
+            try:
+                if reason is None:
+                    return
+                if self.view.current != n:
+                    self._keep_note(n, reason)
+                    return
+                self._vetoes[n] = reason
+                self.controller.veto(reason)
+                self.notify(f"Vetoed #{n}.", timeout=3)
+            finally:
+                self.controller.release()
 
         self.push_screen(VetoReasonScreen(n), after)
+
+    def _keep_note(self, n: int, reason: str) -> None:
+        """A veto reason for an experiment already decided is kept as its note."""
+        experiment = self.view.experiment(n)
+        decided = f" ({experiment.status})" if experiment is not None else ""
+        if not reason:
+            self.notify(f"#{n} was decided{decided} before the veto; nothing vetoed.",
+                        severity="warning")
+            return
+        add_note = getattr(self.source, "add_note", None)
+        if add_note is None:
+            self.notify(f"#{n} was decided{decided} before the veto; the reason could not "
+                        "be saved.", severity="warning")
+            return
+        add_note(n, reason)
+        if experiment is not None:
+            experiment.note = "\n".join(filter(None, (experiment.note, reason)))
+        self.notify(f"#{n} was decided{decided} before the veto took effect; your reason is "
+                    "kept as its note (history, notes tab).", severity="warning", timeout=8)
 
     def cherry_pick(self, experiment: Experiment | None) -> None:
         """Queue `experiment` for cherry-picking (from the table or the history)."""

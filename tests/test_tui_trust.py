@@ -131,3 +131,60 @@ def test_the_headless_summary_counts_experiments_not_the_baseline() -> None:
     none = summarize("t", [Experiment(0, Status.BASELINE, metric=10.0)],
                      metric_name="ms", unit="", direction="lower")
     assert "  0 experiments" in format_summary(none)
+
+
+@pytest.fixture
+def slow_keep(project: Project) -> Project:
+    """#1 lowers the score (a keep) and makes every run of the benchmark take 0.4 s."""
+    from tests.conftest import BENCH_PY
+
+    project.write("bench.py", BENCH_PY.replace(
+        "total = 0.0", 'if os.path.exists("slow"):\n    time.sleep(0.4)\ntotal = 0.0'))
+    project.config(calibration_runs=5)  # a kept #1 is then measured 3 times more
+    project.commit("a benchmark that can be slow")
+    project.patch("01-slow-keep.patch", {"nums/a.txt": "40\n", "slow": "x\n"},
+                  subject="Lower a, slowly")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.commit("patches")
+    return project
+
+
+async def test_veto_typed_during_measurement_holds_the_decision(slow_keep: Project) -> None:
+    from app.screens.modals import VetoReasonScreen
+
+    app = make_app(slow_keep)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "measuring" and app.view.current == 1
+                    and not app.view.detail.startswith("champion"), "#1 being measured")
+        await pilot.press("v")
+        assert isinstance(app.screen, VetoReasonScreen)
+        await pilot.press(*"too clever")
+        # The user takes their time; the measurement (2 runs of 0.4 s) ends meanwhile.
+        time.sleep(2.5)
+        await pilot.pause(0.2)
+        assert all(e.n != 1 for e in logged(app)), "#1 was decided while the veto was typed"
+        await pilot.press("enter")
+        await until(pilot, lambda: any(e.n == 1 for e in logged(app)), "#1 decided")
+        first = next(e for e in logged(app) if e.n == 1)
+        assert first.status is Status.VETOED and first.veto_reason == "too clever"
+        await finish(app)
+
+
+async def test_a_reason_typed_for_a_decided_experiment_is_kept_as_a_note(
+        slow_keep: Project) -> None:
+    from app.screens.history import notes_text
+
+    app = make_app(slow_keep)
+    async with app.run_test(size=SIZE) as pilot:
+        # After a keep the new champion is measured again: #1 is kept already.
+        await until(pilot, lambda: app.view.current == 1
+                    and app.view.detail.startswith("new champion"), "#1's top-up")
+        await pilot.press("v", *"I meant to stop this")
+        await until(pilot, lambda: any(e.n == 1 for e in logged(app)), "#1 recorded")
+        await pilot.press("enter")
+        await until(pilot, lambda: logged(app)[1].note == "I meant to stop this",
+                    "the note in the log")
+        assert logged(app)[1].status is Status.KEEP
+        shown = app.view.experiment(1)
+        assert shown is not None and "I meant to stop this" in notes_text(shown, "t")
+        await finish(app)

@@ -22,6 +22,7 @@ class LoopController:
         self._veto: str | None = None
         self._approved = False
         self._cherry_picks: deque[int] = deque()
+        self._holds = 0
         self.cancel = threading.Event()
         """Set when the running step must stop now (veto or stop)."""
 
@@ -53,6 +54,18 @@ class LoopController:
         with self._lock:
             self._veto = reason
             self.cancel.set()
+            self._lock.notify_all()
+
+    def hold(self) -> None:
+        """The user is typing a veto: the running experiment must not be decided until
+        `release` (measurement goes on; the decision waits at the next step)."""
+        with self._lock:
+            self._holds += 1
+            self._lock.notify_all()
+
+    def release(self) -> None:
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
             self._lock.notify_all()
 
     def approve(self) -> None:
@@ -136,6 +149,14 @@ class LoopController:
             while self._paused and not self._stop:
                 self._lock.wait(0.5)
             return not self._stop
+
+    def settle(self) -> bool:
+        """Before a decision: wait while a veto is being typed, then say whether the
+        experiment was vetoed meanwhile (the veto stays pending for `take_veto`)."""
+        with self._lock:
+            while self._holds and not self._stop:
+                self._lock.wait(0.5)
+            return self._veto is not None and not self._stop
 
     def wait_for_approval(self) -> str:
         """In review mode: block until approve ('approved'), veto ('vetoed') or stop ('stop').

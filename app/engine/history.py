@@ -91,7 +91,13 @@ def read_log(path: Path) -> LogContents:
                 contents.warnings.append(f"{path}: line {number}: bad experiment ({exc}); "
                                          "skipped")
                 continue
+            if experiment.n in by_n and by_n[experiment.n].note:
+                experiment.note = by_n[experiment.n].note
             by_n[experiment.n] = experiment
+        elif record.get("type") == "note" and isinstance(record.get("n"), int):
+            noted = by_n.get(record["n"])
+            if noted is not None:
+                noted.note = "\n".join(filter(None, (noted.note, str(record.get("text", "")))))
     contents.experiments = [by_n[n] for n in sorted(by_n)]
     return contents
 

@@ -555,6 +555,11 @@ class Loop:
         self._finish(exp, started)
 
     def _finish(self, exp: Experiment, started: float) -> None:
+        if exp.status not in (Status.KEEP, Status.INTERRUPTED, Status.VETOED) and \
+                self.controller.settle():
+            veto = self.controller.take_veto() or ""  # vetoed while the dialog was open
+            exp.status, exp.veto_reason = Status.VETOED, veto
+            exp.reason = f"vetoed: {veto}" if veto else "vetoed by the user"
         exp.duration_s = time.monotonic() - started
         kept = exp.status is Status.KEEP
         if not kept:
@@ -816,6 +821,8 @@ class Loop:
 
     def _keep(self, exp: Experiment, cand: Measured) -> None:
         assert exp.candidate is not None
+        if self.controller.settle():  # a veto typed while it was being measured
+            raise _Cancelled()
         result = {"n": exp.n, "status": "keep", self.metric.name: exp.metric,
                   "metrics": exp.metrics, "samples": exp.samples,
                   "confidence": exp.confidence, "p_value": exp.p_value}

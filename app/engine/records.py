@@ -94,10 +94,15 @@ class Experiment:
     simplification: bool = False
     output_tail: str = ""
     """The last lines of the failing command's output (for the agent and the history)."""
+    note: str = ""
+    """The user's notes (a veto reason typed after the experiment was decided); they
+    arrive as `note` records of the log."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["status"] = str(self.status)
+        if not data["note"]:
+            del data["note"]  # notes are records of their own
         return {"type": "experiment", **data}
 
     @classmethod

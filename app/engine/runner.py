@@ -151,6 +151,18 @@ class Engine:
         except (OSError, ValueError):
             pass  # the session closed meanwhile: nothing runs unreviewed without a loop
 
+    def add_note(self, n: int, text: str) -> None:
+        """Keep the user's note on experiment `n` (a `note` record of the log)."""
+        record = {"type": "note", "n": n, "text": text}
+        try:
+            self.setup.writer.append(record)
+        except ValueError:  # the session closed: append on its own
+            writer = LogWriter(self.paths.log)
+            try:
+                writer.append(record)
+            finally:
+                writer.close()
+
     def output_of(self, n: int) -> dict[str, str]:
         folder = self.paths.runs / str(n)
         if not folder.is_dir():

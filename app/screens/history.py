@@ -73,6 +73,7 @@ def notes_text(e: Experiment, tag: str) -> str:
         f"[b]#{e.n}[/b] in {tag} · [b]{e.status}[/b]" + (f" · {e.reason}" if e.reason else ""),
         field("description", e.description), field("hypothesis", e.hypothesis),
         field("learned", e.learned), field("veto reason", e.veto_reason),
+        field("note", e.note),
         field("commit", commit), field("kept as", e.commit if e.commit != commit else ""),
         field("parent", e.parent or ""), field("source", e.source or ""),
         field("diffstat", e.diffstat),
