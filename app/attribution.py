@@ -183,7 +183,7 @@ def measure_once(config: Config, cwd: Path) -> tuple[float | None, str]:
     result = run_command(m.command, cwd, m.timeout_s)
     if not result.ok:
         return None, f"the benchmark failed ({result.failure()}): {result.output_tail[-400:]}"
-    parsed = parse_metrics(result.stdout, m.name)
+    parsed = parse_metrics(result.stdout, m.name, m.take)
     if parsed.value is None:
         return None, f"the benchmark printed no metric: {parsed.error}"
     return parsed.value, ""

@@ -48,6 +48,7 @@ class MetricConfig:
     calibration_runs: int = 5
     interleave: bool = False
     remeasure_every: int = 10
+    take: Literal["once", "last"] = "once"
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,17 @@ def test_metric_lines_missing_the_primary_is_an_error_naming_what_was_found() ->
     assert "mem, ops" in (parsed.error or "")
 
 
-def test_repeated_metric_line_keeps_the_last_value() -> None:
-    assert parse_metrics("METRIC score=5\nMETRIC score=4\n", "score").value == 4
+def test_a_repeated_metric_line_is_an_error_unless_take_last() -> None:
+    # issue #12: a second line may come from the code under test (an atexit handler).
+    parsed = parse_metrics("METRIC score=5\nMETRIC score=4\n", "score")
+    assert parsed.value is None and parsed.error and "metric printed twice" in parsed.error
+    assert parse_metrics("METRIC score=5\nMETRIC score=4\n", "score", "last").value == 4
+
+
+@pytest.mark.parametrize("raw", ["-1e309", "1e400", "-1E999 ms"])
+def test_a_bare_number_that_overflows_to_infinity_is_an_error(raw: str) -> None:
+    parsed = parse_metrics(f"warming up\n{raw}\n", "t")
+    assert parsed.value is None and "not a finite number" in (parsed.error or "")
 
 
 def test_metric_lines_win_over_a_trailing_number() -> None:

@@ -37,6 +37,8 @@ class LogContents:
         if not resets:
             return 0
         first_n = resets[-1].get("n", 0)
+        if not isinstance(first_n, int):
+            first_n = 0
         for i, e in enumerate(self.experiments):
             if e.n >= first_n:
                 return i
@@ -86,6 +88,8 @@ def read_log(path: Path) -> LogContents:
         contents.records.append(record)
         if record.get("type") == "experiment":
             try:
+                if not isinstance(record.get("n"), int):
+                    raise ValueError("its number n is missing")
                 experiment = Experiment.from_json(record)
             except (TypeError, ValueError) as exc:
                 contents.warnings.append(f"{path}: line {number}: bad experiment ({exc}); "

@@ -327,7 +327,8 @@ class Loop:
             into.reason = f"{what} {result.failure()}"
             into.output_tail = result.output_tail
             return False
-        parsed = parse_metrics(result.stdout, None if holdout else self.metric.name)
+        parsed = parse_metrics(result.stdout, None if holdout else self.metric.name,
+                               self.metric.take)
         if parsed.value is None:
             into.failure = Status.CRASH
             into.reason = f"{'held-out benchmark' if holdout else 'benchmark'} {parsed.error}"

@@ -277,11 +277,13 @@ class ParsedMetrics:
     unit: str | None = None
 
 
-def parse_metrics(stdout: str, primary: str | None) -> ParsedMetrics:
+def parse_metrics(stdout: str, primary: str | None, take: str = "once") -> ParsedMetrics:
     """`METRIC name=value` lines, or else the last non-empty line as a number (+ unit).
 
     With METRIC lines, the primary is the one named `primary`, else the first one printed.
-    NaN, infinity and anything unparsable are errors (the experiment is a `crash`).
+    NaN, infinity and anything unparsable are errors (the experiment is a `crash`), and so
+    is a name printed twice unless `take` is "last": a second line may come from the code
+    under test (an `atexit` handler printing a better number after the benchmark's own).
     """
     metrics: dict[str, float] = {}
     order: list[str] = []
@@ -298,6 +300,10 @@ def parse_metrics(stdout: str, primary: str | None) -> ParsedMetrics:
             return ParsedMetrics(None, metrics, f"METRIC {name} is {raw} (not a finite number)")
         if name not in metrics:
             order.append(name)
+        elif take != "last":
+            return ParsedMetrics(None, metrics, f"metric printed twice: METRIC {name} was "
+                                 f"{metrics[name]:g}, then {value:g} (a run prints each metric "
+                                 "once; set `metric.take = \"last\"` if yours repeats it)")
         metrics[name] = value
     if metrics:
         if primary and primary in metrics:
@@ -317,5 +323,7 @@ def parse_metrics(stdout: str, primary: str | None) -> ParsedMetrics:
             return ParsedMetrics(None, {}, f"printed {last[:40]!r}, not a finite number")
         return ParsedMetrics(None, {}, f"the last line is not a number: {last[:80]!r}")
     value = float(match.group(1))
+    if not math.isfinite(value):  # '-1e309' is a valid float literal: -inf
+        return ParsedMetrics(None, {}, f"printed {last[:40]!r}, not a finite number")
     name = primary or "metric"
     return ParsedMetrics(value, {name: value}, None, (match.group(2) or "").strip() or None)

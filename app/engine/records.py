@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,10 +112,15 @@ class Experiment:
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values.get("status", "discard"))
         values["tokens"] = Tokens.from_json(values.get("tokens"))
-        values["metrics"] = dict(values.get("metrics") or {})
-        values["samples"] = list(values.get("samples") or [])
-        values["champion_samples"] = list(values.get("champion_samples") or [])
-        values["holdout_samples"] = list(values.get("holdout_samples") or [])
+        # A value the benchmark printed as infinity was stored as null (JSON has no
+        # infinity), and a log may be edited by hand: numbers that are not finite are
+        # dropped here, so no reader (relaunch, history, report, finalize) meets them.
+        values["metrics"] = {str(k): float(v) for k, v in
+                             dict(values.get("metrics") or {}).items() if _finite_number(v)}
+        for key in ("samples", "champion_samples", "holdout_samples"):
+            values[key] = finite_samples(values.get(key))
+        for key in ("metric", "holdout", "champion_metric", "confidence", "p_value"):
+            values[key] = float(values[key]) if _finite_number(values.get(key)) else None
         return cls(**values)
 
     def delta(self) -> float | None:
@@ -126,6 +132,18 @@ class Experiment:
     @property
     def short_commit(self) -> str:
         return (self.candidate or self.commit or "")[:7]
+
+
+def _finite_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def finite_samples(values: Any) -> list[float]:
+    """The finite numbers of a logged sample list (null, strings and infinities dropped)."""
+    if not isinstance(values, list):
+        return []
+    return [float(v) for v in values if _finite_number(v)]
 
 
 @functools.cache

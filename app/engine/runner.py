@@ -27,7 +27,7 @@ from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
 from app.engine.measure import run_command
-from app.engine.records import Experiment, Status
+from app.engine.records import Experiment, Status, finite_samples
 from app.engine.session import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
                                 list_sessions)
 from app.errors import UsageError
@@ -330,8 +330,9 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     drift_samples = None
     if sampled and not needs_baseline:
         last_n = max((e.n for e in experiments if e.status is Status.KEEP), default=-1)
-        if sampled[-1].get("n", -1) >= last_n:
-            drift_samples = list(sampled[-1].get("samples") or []) or None
+        sampled_n = sampled[-1].get("n")
+        if isinstance(sampled_n, int) and sampled_n >= last_n:
+            drift_samples = finite_samples(sampled[-1].get("samples")) or None
     if agent is None:
         from app.engine.agents import make_agent
 
