@@ -197,3 +197,64 @@ async def test_every_reader_tolerates_null_and_missing_samples(
         app.controller.stop("test over")
         assert app.loop_finished.wait(20)
     assert read_log(log).experiments
+
+
+# --- checks that cannot be emptied ----------------------------------------------------------
+
+SKIP_ALL = '''\
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.skip(reason="slow"))
+'''
+
+
+@pytest.mark.parametrize("where", ["conftest.py", "tests/conftest.py"])
+def test_a_new_conftest_that_skips_every_test_is_rejected(hack: Project, where: str) -> None:
+    # `return 0` plus a conftest.py that marks every test skipped: pytest exits 0.
+    # Stopped by: conftest.py anywhere is runner configuration, protected whether it
+    # exists yet or not (guard.RUNNER_CONFIG_PATTERNS), so the patch is rejected unmeasured.
+    [(status, reason)] = outcome(hack, {"01-skip.patch": {"src/work.py": BROKEN,
+                                                         where: SKIP_ALL}})
+    assert status == "rejected"
+    assert where in reason
+
+
+@pytest.mark.parametrize("where, text", [
+    ("pyproject.toml", '[tool.pytest.ini_options]\naddopts = "--co"\n'),
+    ("setup.cfg", "[tool:pytest]\naddopts = --co\n"),
+    ("tox.ini", "[pytest]\naddopts = --co\n"),
+    ("pytest.ini", "[pytest]\naddopts = --co\n"),
+])
+def test_new_runner_config_that_only_collects_is_rejected(hack: Project, where: str,
+                                                          text: str) -> None:
+    # `return 0` plus pytest configuration with `addopts = --co`: the tests are collected,
+    # never run, and pytest exits 0. Stopped by: runner configuration is protected (a
+    # pyproject.toml when it holds a [tool.pytest...] or similar table).
+    [(status, reason)] = outcome(hack, {"01-collect.patch": {"src/work.py": BROKEN,
+                                                            where: text}})
+    assert status == "rejected"
+    assert where in reason
+
+
+def test_a_new_test_file_that_exits_at_import_is_rejected(hack: Project) -> None:
+    # `return 0` plus tests/test_zzz.py calling os._exit(0) at import: pytest dies during
+    # collection with status 0. Stopped by: new files matching test patterns are protected
+    # like existing ones (rejected unless `[guard] unprotected` allows them).
+    [(status, reason)] = outcome(hack, {"01-exit.patch": {
+        "src/work.py": BROKEN, "tests/test_zzz.py": "import os\nos._exit(0)\n"}})
+    assert status == "rejected"
+    assert "tests/test_zzz.py" in reason
+
+
+def test_unprotected_lets_new_tests_and_a_plain_pyproject_through(hack: Project) -> None:
+    # The opt-out, and the limit of the pyproject rule: a pyproject.toml without runner
+    # tables is ordinary code the agent may write.
+    configure(hack, '\n[guard]\nunprotected = ["tests/test_new_*.py"]\n')
+    hack.commit("allow new tests")
+    statuses = outcome(hack, {"01-formula.patch": {
+        "src/work.py": FORMULA, "pyproject.toml": '[project]\nname = "work"\n',
+        "tests/test_new_formula.py": TEST_WORK_PY.replace("def test_", "def test_new_")}})
+    assert [s for s, _ in statuses] == ["keep"]

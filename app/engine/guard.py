@@ -1,8 +1,16 @@
 """Protected paths: which files the agent may read but not change, and which it may not see.
 
 Protected (DESIGN.md): the config, the program file, the scripts the benchmark, checks and
-holdout commands name inside the repo, the test files that exist when the session starts,
-and `[guard] protected`, less `[guard] unprotected`. Hidden: the holdout's files.
+holdout commands name inside the repo, test files and test-runner configuration (existing
+or new: a new `conftest.py` that skips every test empties the checks as surely as an edited
+test), and `[guard] protected`, less `[guard] unprotected`. Hidden: the holdout's files.
+
+Runner configuration (`RUNNER_CONFIG_PATTERNS`), always: `conftest.py`, `pytest.ini`,
+`tox.ini`, `setup.cfg`, `.coveragerc`, `noxfile.py`, `jest.config.*`, `vitest.config.*`,
+`.mocharc*`. Conditionally: a `pyproject.toml` whose champion or candidate version holds a
+`[tool.X]` table for a test runner or task runner (`RUNNER_TOOL_TABLES`: pytest, coverage,
+tox, nox, hatch, pdm, poe), the whole file; `package.json` when a command runs npm, npx,
+yarn, pnpm or bun (its scripts are what `npm test` runs).
 
 The check that matters is `Guard.violations()`, run by the harness on every candidate's
 changed paths whatever agent made it; `fingerprint()` catches side-door edits made after
@@ -26,6 +34,34 @@ TEST_PATTERNS = (
     "*_test.go", "*.test.js", "*.test.ts", "*.test.jsx", "*.test.tsx", "*.spec.js",
     "*.spec.ts", "*.spec.jsx", "*.spec.tsx", "*_spec.rb", "*_test.rb",
 )
+
+RUNNER_CONFIG_PATTERNS = (
+    "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", ".coveragerc", "noxfile.py",
+    "jest.config.*", "vitest.config.*", ".mocharc*",
+)
+RUNNER_TOOL_TABLES = ("pytest", "coverage", "tox", "nox", "hatch", "pdm", "poe")
+"""`[tool.<name>...]` tables of pyproject.toml that configure how tests run."""
+PACKAGE_RUNNERS = ("npm", "npx", "yarn", "pnpm", "bun")
+_TOOL_TABLE = re.compile(r"^\s*\[\[?\s*tool\.(?:" + "|".join(RUNNER_TOOL_TABLES) +
+                         r")\b", re.MULTILINE)
+
+
+def holds_runner_tables(text: str) -> bool:
+    """Whether a pyproject.toml text configures a test or task runner (dotted keys such as
+    `tool.pytest.ini_options.addopts = ...` at the top level count too)."""
+    return bool(_TOOL_TABLE.search(text) or re.search(
+        r"^\s*tool\.(?:" + "|".join(RUNNER_TOOL_TABLES) + r")\.", text, re.MULTILINE))
+
+
+def runs_package_scripts(*commands: str | None) -> bool:
+    for command in commands:
+        try:
+            words = shlex.split(command or "", comments=True)
+        except ValueError:
+            words = (command or "").split()
+        if any(PurePosixPath(w).name in PACKAGE_RUNNERS for w in words):
+            return True
+    return False
 
 
 @lru_cache(maxsize=512)
@@ -101,6 +137,8 @@ class Guard:
     protected_paths: set[str] = field(default_factory=set)
     """Exact repo-relative paths (files, or folders whose contents are protected)."""
     hidden_paths: set[str] = field(default_factory=set)
+    default_globs: tuple[str, ...] = TEST_PATTERNS + RUNNER_CONFIG_PATTERNS
+    """Test files and runner configuration: protected whether they exist yet or not."""
     _wanted: tuple[tuple[str, ...], list[str]] | None = field(default=None, repr=False,
                                                              compare=False)
     _hashes: dict[Path, tuple[tuple[int, int, int, int], str]] = field(
@@ -119,9 +157,16 @@ class Guard:
             paths |= paths_named_by(command, root)
         tracked = list(tracked)
         paths |= {p for p in tracked if any(glob_match(p, g) for g in TEST_PATTERNS)}
+        paths |= {p for p in tracked if PurePosixPath(p).name == "pyproject.toml"
+                  and holds_runner_tables(_read_text(root / p))}
+        defaults = TEST_PATTERNS + RUNNER_CONFIG_PATTERNS
+        if runs_package_scripts(config.metric.command, config.checks.command,
+                                config.holdout.command):
+            defaults += ("package.json",)
         hidden = paths_named_by(config.holdout.command, root)
         return cls(list(config.guard.protected), list(config.guard.unprotected),
-                   {p.rstrip("/") for p in paths}, {p.rstrip("/") for p in hidden})
+                   {p.rstrip("/") for p in paths}, {p.rstrip("/") for p in hidden},
+                   defaults)
 
     @staticmethod
     def _under(path: str, roots: set[str]) -> str | None:
@@ -147,7 +192,8 @@ class Guard:
             return False
         if self._under(path, self.protected_paths) is not None:
             return True
-        return any(glob_match(path, g) for g in self.protected_globs)
+        return any(glob_match(path, g) for g in self.protected_globs) or any(
+            glob_match(path, g) for g in self.default_globs)
 
     def _hash(self, path: Path) -> str:
         st = path.stat()
@@ -159,9 +205,22 @@ class Guard:
         self._hashes[path] = (sig, digest)
         return digest
 
-    def violations(self, changed: Iterable[str]) -> list[str]:
-        """The changed paths that are protected, sorted."""
-        return sorted({p for p in changed if self.is_protected(p)})
+    def violations(self, changed: Iterable[str], candidate_root: Path | None = None
+                   ) -> list[str]:
+        """The changed paths that are protected, sorted.
+
+        With `candidate_root` (the candidate's tree), a pyproject.toml that the change makes
+        configure a test runner counts too (the champion's such files are protected already).
+        """
+        out = set()
+        for p in changed:
+            if self.is_protected(p):
+                out.add(p)
+            elif (candidate_root is not None and PurePosixPath(p).name == "pyproject.toml"
+                  and not any(glob_match(_normal(p), g) for g in self.unprotected_globs)
+                  and holds_runner_tables(_read_text(candidate_root / p))):
+                out.add(p)
+        return sorted(out)
 
     def fingerprint(self, root: Path, tracked: Iterable[str]) -> dict[str, str]:
         """sha256 of every protected path that exists under `root` (folders walked).
@@ -200,6 +259,13 @@ def _hash_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _normal(path: str) -> str:

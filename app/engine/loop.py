@@ -650,7 +650,7 @@ class Loop:
         if snap.commit is None:
             exp.status, exp.reason = Status.REJECTED, "the proposal changed nothing"
             return
-        violations = self.s.guard.violations(snap.changed)
+        violations = self.s.guard.violations(snap.changed, self.git.paths.worktree)
         if violations:
             exp.status = Status.REJECTED
             exp.reason = f"changes protected files: {', '.join(violations[:5])}"
