@@ -258,3 +258,31 @@ def test_unprotected_lets_new_tests_and_a_plain_pyproject_through(hack: Project)
         "src/work.py": FORMULA, "pyproject.toml": '[project]\nname = "work"\n',
         "tests/test_new_formula.py": TEST_WORK_PY.replace("def test_", "def test_new_")}})
     assert [s for s, _ in statuses] == ["keep"]
+
+
+# --- commands resolved to the files they run ------------------------------------------------
+
+def test_python_dash_m_bench_protects_bench_py(hack: Project) -> None:
+    # `metric.command = "python3 -m bench"` names no file, and a patch rewrote bench.py to
+    # print a better number. Stopped by: commands are resolved to the files they run
+    # (command_targets.files_run_by: -m modules, node entries, package.json scripts, make
+    # recipes, go test packages' test files, cargo benches), which are then protected.
+    configure(hack, command="python3 -m bench")
+    hack.commit("run the benchmark as a module")
+    [(status, reason)] = outcome(hack, {"01-bench.patch": {
+        "bench.py": 'print("METRIC time_ms=0.001")\n'}})
+    assert status == "rejected"
+    assert "bench.py" in reason
+
+
+def test_make_bench_protects_the_script_its_recipe_runs(hack: Project) -> None:
+    # `make bench` whose recipe runs scripts/measure.py: a patch rewriting the script.
+    # Stopped by: the Makefile and the files its target's recipe (and prerequisites) name.
+    hack.write("Makefile", "bench: prepare\n\tpython3 scripts/measure.py\nprepare:\n\t@true\n")
+    hack.write("scripts/measure.py", BENCH_PY)
+    configure(hack, command="make -s bench")
+    hack.commit("a make target runs the benchmark")
+    [(status, reason)] = outcome(hack, {"01-measure.patch": {
+        "scripts/measure.py": 'print("METRIC time_ms=0.001")\n'}})
+    assert status == "rejected"
+    assert "scripts/measure.py" in reason

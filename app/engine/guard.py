@@ -101,33 +101,33 @@ def glob_match(path: str, pattern: str) -> bool:
     return bool(_glob_regex(pattern).match(path))
 
 
-def paths_named_by(command: str | None, root: Path) -> set[str]:
-    """Repo-relative paths of files (or folders) inside `root` that a command line names."""
+def paths_named_by(command: str | None, root: Path, depth: int = 0) -> set[str]:
+    """Repo-relative paths of files (or folders) inside `root` that a command line names,
+    and those it runs without naming them (`python -m bench`, `npm run bench`, `make bench`:
+    command_targets.files_run_by)."""
+    from app.engine.command_targets import files_run_by, simple_commands, split_words
+
     if not command:
         return set()
-    try:
-        words = shlex.split(command, comments=True)
-    except ValueError:
-        words = command.split()
     found: set[str] = set()
     root_resolved = root.resolve()
-    for i, word in enumerate(words):
-        if word in ("make", "gmake") and i == 0 or (word == "make" and i > 0 and
-                                                     words[i - 1] in ("&&", ";", "||")):
-            for name in ("Makefile", "makefile", "GNUmakefile"):
-                if (root / name).is_file():
-                    found.add(name)
-        for candidate in {word, word.split("=", 1)[-1]}:
-            if not candidate or candidate.startswith("-") or "\0" in candidate:
-                continue
-            try:
-                target = (root / candidate).resolve()
-                rel = target.relative_to(root_resolved)
-            except (ValueError, OSError):
-                continue
-            if str(rel) != "." and target.exists():
-                found.add(rel.as_posix())
-    return found
+    for words in simple_commands(split_words(command)):
+        if PurePosixPath(words[0]).name == "go" and words[1:2] == ["test"]:
+            # Package folders hold the code under test: files_run_by protects their
+            # *_test.go files and testdata/ instead.
+            words = [w for w in words if not w.startswith(".")]
+        for word in words:
+            for candidate in {word, word.split("=", 1)[-1]}:
+                if not candidate or candidate.startswith("-") or "\0" in candidate:
+                    continue
+                try:
+                    target = (root / candidate).resolve()
+                    rel = target.relative_to(root_resolved)
+                except (ValueError, OSError):
+                    continue
+                if str(rel) != "." and target.exists():
+                    found.add(rel.as_posix())
+    return found | files_run_by(command, root, depth)
 
 
 @dataclass
