@@ -49,6 +49,11 @@ class MetricConfig:
     interleave: bool = False
     remeasure_every: int = 10
     take: Literal["once", "last"] = "once"
+    format: Literal["lines", "pytest-benchmark", "hyperfine", "google-benchmark", "criterion",
+                    "pyperf", "json"] = "lines"
+    path: str | None = None
+    stat: Literal["median", "mean", "min"] = "median"
+    aggregate: Literal["sum", "mean"] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,8 @@ def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: `{where}` must be a table; write it as [{where}].")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    fields = {f.name: f for f in dataclasses.fields(cls)
+              if not (cls is Config and f.name == "path")}  # Config.path: where it was read
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
@@ -276,6 +282,12 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("metric.calibration_runs", "must be at least 1")
     if m.remeasure_every < 0:
         raise bad("metric.remeasure_every", "must be 0 (never) or more")
+    from app.engine.formats import config_problem
+
+    problem = config_problem(m.format, m.path, m.unit)
+    if problem:
+        key, _, rest = problem.partition(" ")
+        raise bad(key, rest)
     for key, value in (("metric.timeout_s", m.timeout_s), ("checks.timeout_s",
                        config.checks.timeout_s), ("holdout.timeout_s", config.holdout.timeout_s),
                        ("agent.command.timeout_s", config.agent.command.timeout_s)):

@@ -57,10 +57,20 @@ class Detection:
     """Installed-dependency folders to symlink into the session's worktree."""
     scope: list[str] = field(default_factory=list)
     """Default globs of the files the agent may change (for the program file)."""
+    bench: str | None = None
+    """A proposed benchmark command for a benchmarking tool the project already uses."""
+    bench_tool: str | None = None
+    """That tool (pytest-benchmark, criterion, pyperf, hyperfine), to say what was found."""
 
 
 def detect_project(root: Path) -> Detection:
-    """Recognise the language and its test command from marker files in `root`."""
+    """Recognise the language, its test command and its benchmarking tool in `root`."""
+    detection = _detect_language(root)
+    detection.bench_tool, detection.bench = detect_bench_tool(root) or (None, None)
+    return detection
+
+
+def _detect_language(root: Path) -> Detection:
     link = [d for d in DEPENDENCY_DIRS if (root / d).is_dir()]
     python = _python_checks(root)
     if python:
@@ -113,6 +123,64 @@ def _make_has_test(root: Path) -> bool:
             text = path.read_text(encoding="utf-8", errors="replace")
             return re.search(r"^test\s*:", text, re.MULTILINE) is not None
     return False
+
+
+DEPENDENCY_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt",
+                    "requirements-dev.txt", "requirements_dev.txt", "dev-requirements.txt",
+                    "requirements/dev.txt", "requirements/test.txt", "Pipfile", "tox.ini")
+BENCH_SCRIPTS = ("bench.py", "bench.sh", "bench.js", "benchmark.py", "benchmark.sh")
+COMMAND_FORMATS = (
+    (re.compile(r"--benchmark-json[= ]"), "pytest-benchmark"),
+    (re.compile(r"\bhyperfine\b.*--export-json"), "hyperfine"),
+    (re.compile(r"--benchmark_out[= ]"), "google-benchmark"),
+    (re.compile(r"\bcargo\s+criterion\b.*--message-format[= ]json"), "criterion"),
+    (re.compile(r"\bpyperf\b.*\s(-o|--output)[= ]"), "pyperf"),
+)
+
+
+def _mentions(root: Path, names: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    for name in names:
+        path = root / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace").lower()
+            if any(word in text for word in words):
+                return True
+    return False
+
+
+def detect_bench_tool(root: Path) -> tuple[str, str] | None:
+    """(tool, proposed command) for a benchmarking tool the project already uses, so its
+    benchmarks need no rewrite to print METRIC lines: pytest-benchmark in the dependencies,
+    criterion with a `benches/` folder, a pyperf script, or hyperfine on PATH around a bench
+    script. None when there is none."""
+    python = ".venv/bin/python" if (root / ".venv" / "bin" / "python").exists() else "python3"
+    if _mentions(root, DEPENDENCY_FILES, ("pytest-benchmark", "pytest_benchmark")):
+        where = next((d for d in ("benchmarks", "bench", "benches") if (root / d).is_dir()), "")
+        return "pytest-benchmark", (f"{python} -m pytest -q -p no:cacheprovider "
+                                    f"{where + ' ' if where else ''}--benchmark-only "
+                                    "--benchmark-json={output}")
+    if (root / "benches").is_dir() and _mentions(root, ("Cargo.toml",), ("criterion",)):
+        return "criterion", "cargo criterion --message-format=json"
+    if _mentions(root, DEPENDENCY_FILES, ("pyperf",)):
+        for script in sorted(root.glob("bench*.py")) + sorted(root.glob("bench*/*.py")):
+            if "pyperf" in script.read_text(encoding="utf-8", errors="replace"):
+                rel = script.relative_to(root).as_posix()
+                return "pyperf", f"{python} {rel} --quiet -o {{output}}"
+    if shutil.which("hyperfine"):
+        script = next((s for s in BENCH_SCRIPTS if (root / s).is_file()), None)
+        if script:
+            runner = {".py": "python3 ", ".js": "node ", ".sh": "sh "}[Path(script).suffix]
+            return "hyperfine", (f"hyperfine --warmup 1 --runs 5 --export-json {{output}} "
+                                 f"-n bench '{runner}{script}'")
+    return None
+
+
+def format_of_command(command: str) -> str:
+    """The `[metric] format` a benchmark command's own flags call for ("lines" if none)."""
+    for pattern, fmt in COMMAND_FORMATS:
+        if pattern.search(command):
+            return fmt
+    return "lines"
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,6 +260,10 @@ class TrialRun:
     """One sentence: why the run cannot be used (None when ok)."""
     output_tail: str = ""
     duration_s: float = 0.0
+    format: str = "lines"
+    """`[metric] format`, from the command's own flags (`format_of_command`)."""
+    aggregate: str | None = None
+    """"sum" when a tool's output holds several benchmarks and no name was given."""
 
     def summary(self) -> str:
         """What the harness parsed, for the user to check."""
@@ -212,6 +284,7 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
     missing here as it would be there (the error says so). The worktree is removed
     afterwards, even on error or Ctrl-C.
     """
+    from app.engine import formats
     from app.engine.guard import paths_named_by
     from app.engine.measure import last_lines, parse_metrics, run_command
 
@@ -231,16 +304,25 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
                 return TrialRun(command, False, error=f"The setup command `{setup}` failed "
                                 f"({prepared.failure()}); fix it or leave setup empty.",
                                 output_tail=last_lines(prepared.output, 15))
-        result = run_command(command, scratch, timeout_s)
-        tail = last_lines(result.output, 15)
-        if not result.ok:
-            missing = sorted(paths_named_by(command, root) - paths_named_by(command, scratch))
-            hint = (f" ({', '.join(missing)} is not committed: the trial, like a session, "
-                    "runs on HEAD; commit it first)") if missing else ""
-            return TrialRun(command, False, error=f"The benchmark `{command}` failed "
-                            f"({result.failure()}){hint}; fix it and try again.",
-                            output_tail=tail, duration_s=result.duration_s)
-        parsed = parse_metrics(result.stdout, metric)
+        with formats.output_file(command) as (to_run, output):
+            result = run_command(to_run, scratch, timeout_s)
+            tail = last_lines(result.output, 15)
+            if not result.ok:
+                missing = sorted(paths_named_by(command, root)
+                                 - paths_named_by(command, scratch))
+                hint = (f" ({', '.join(missing)} is not committed: the trial, like a session, "
+                        "runs on HEAD; commit it first)") if missing else ""
+                return TrialRun(command, False, error=f"The benchmark `{command}` failed "
+                                f"({result.failure()}){hint}; fix it and try again.",
+                                output_tail=tail, duration_s=result.duration_s)
+            text = result.stdout
+            if output is not None:
+                text = output.read_text(errors="replace") if output.exists() else ""
+            fmt = formats.sniff(text) or format_of_command(command)
+            if fmt != "lines":
+                return _tool_trial(command, fmt, metric, result.stdout, output, tail,
+                                   result.duration_s)
+        parsed = parse_metrics(text, metric)
         if metric and parsed.metrics and metric not in parsed.metrics:
             return TrialRun(command, False, metrics=parsed.metrics,
                             error=f"The benchmark `{command}` prints no METRIC line named "
@@ -267,6 +349,46 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
             subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
 
 
+@dataclass(frozen=True)
+class _TrialMetric:
+    """The `[metric]` keys the readers look at, before there is a config."""
+
+    name: str
+    format: str = "lines"
+    unit: str = ""
+    stat: str = "median"
+    aggregate: str | None = None
+    path: str | None = None
+
+
+def _tool_trial(command: str, fmt: str, metric: str | None, stdout: str,
+                output: Path | None, tail: str, duration_s: float) -> TrialRun:
+    """A benchmarking tool's output: its benchmark (or the sum of all, when several and no
+    name was given), in a unit that suits its size."""
+    from app.engine import formats
+
+    aggregate = None
+    parsed = formats.read_run(_TrialMetric(metric or "metric", fmt), stdout, output)
+    if parsed.value is None and metric is None and "aggregate" in (parsed.error or ""):
+        aggregate = "sum"
+        parsed = formats.read_run(_TrialMetric("metric", fmt, aggregate=aggregate), stdout,
+                                  output)
+    if parsed.value is None:
+        return TrialRun(command, False, error=f"The benchmark `{command}` ran, but its {fmt} "
+                        f"output cannot be used: {parsed.error}.", output_tail=tail,
+                        duration_s=duration_s, format=fmt)
+    unit = parsed.unit or ""
+    if unit == "s":
+        unit = "ns" if parsed.value < 1e-6 else "us" if parsed.value < 1e-3 else \
+            "ms" if parsed.value < 1 else "s"
+        parsed = formats.read_run(_TrialMetric(metric or "metric", fmt, unit, "median",
+                                               aggregate), stdout, output)
+    assert parsed.value is not None
+    name = metric or "metric"
+    return TrialRun(command, True, parsed.value, dict(parsed.metrics), name, unit, None, tail,
+                    duration_s, fmt, aggregate)
+
+
 def _as_clause(error: str | None) -> str:
     if not error or error.startswith("printed"):
         return error or "printed no number"
@@ -290,6 +412,11 @@ def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[st
         (trial.unit if trial else None) or guess_unit(metric))
     data: dict[str, Any] = {"metric": {"command": answers.bench.strip(), "name": metric,
                                        "direction": answers.direction, "unit": unit or ""}}
+    fmt = trial.format if trial is not None and trial.ok else format_of_command(answers.bench)
+    if fmt != "lines":
+        data["metric"]["format"] = fmt
+        if trial is not None and trial.aggregate and not answers.metric:
+            data["metric"]["aggregate"] = trial.aggregate
     if answers.checks and answers.checks.strip():
         data["checks"] = {"command": answers.checks.strip()}
     session: dict[str, Any] = {}
@@ -492,7 +619,8 @@ def _raise_first(errors: dict[str, str]) -> None:
 def _detected_line(detection: Detection) -> str:
     language = detection.language or "no known language"
     checks = detection.checks or "none found"
-    return f"Detected: {language}; tests: {checks}"
+    tool = f"; benchmarks: {detection.bench_tool}" if detection.bench_tool else ""
+    return f"Detected: {language}; tests: {checks}{tool}"
 
 
 def _print_done(path: Path, committed: bool) -> None:
@@ -524,7 +652,8 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
     while True:
         if not bench:
             bench = _question(ask, "Benchmark command (prints `METRIC name=value` or a "
-                              "number; empty to get a template)", "")
+                              "number, or a tool's JSON at {output}; empty to get a "
+                              "template)", detection.bench or "")
         if not bench:
             return _offer_template(root, detection, ask)
         print(f"Running it once on HEAD: {bench}", flush=True)

@@ -19,7 +19,7 @@ def schema_keys(cls: type, prefix: str = "") -> set[str]:
     keys: set[str] = set()
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name == "path":
+        if cls is Config and f.name == "path":  # where the file was read, not a key
             continue
         tp = hints[f.name]
         args = [a for a in typing.get_args(tp) if a is not type(None)]

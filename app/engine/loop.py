@@ -33,7 +33,8 @@ from app.engine import hooks
 from app.engine.gitops import SessionGit, Snapshot
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter
-from app.engine.measure import CommandResult, parse_metrics, run_command
+from app.engine import formats
+from app.engine.measure import CommandResult, run_command
 from app.engine.records import Experiment, Status, Tokens, summarize
 from app.errors import FatalSessionError, UsageError
 
@@ -318,17 +319,17 @@ class Loop:
             name = f"{'champion' if role == 'champion' else 'bench'}-{index + 1}"
         fault_point("holdout" if holdout else "baseline" if role == "calibration" else
                     "remeasure" if role == "champion" else "measure")
-        result = self._run(n, source, name, command, timeout)
-        if result.cancelled:
-            raise _Cancelled()
-        if not result.ok:
-            into.failure = Status.TIMEOUT if result.timed_out else Status.CRASH
-            what = "held-out benchmark" if holdout else "benchmark"
-            into.reason = f"{what} {result.failure()}"
-            into.output_tail = result.output_tail
-            return False
-        parsed = parse_metrics(result.stdout, None if holdout else self.metric.name,
-                               self.metric.take)
+        with formats.output_file(command) as (command, output):
+            result = self._run(n, source, name, command, timeout)
+            if result.cancelled:
+                raise _Cancelled()
+            if not result.ok:
+                into.failure = Status.TIMEOUT if result.timed_out else Status.CRASH
+                what = "held-out benchmark" if holdout else "benchmark"
+                into.reason = f"{what} {result.failure()}"
+                into.output_tail = result.output_tail
+                return False
+            parsed = formats.read_run(self.metric, result.stdout, output, lines_only=holdout)
         if parsed.value is None:
             into.failure = Status.CRASH
             into.reason = f"{'held-out benchmark' if holdout else 'benchmark'} {parsed.error}"
