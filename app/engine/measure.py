@@ -94,6 +94,12 @@ class CommandResult:
     timed_out: bool = False
     cancelled: bool = False
     output_bytes: int = 0
+    wall_s: float | None = None
+    """Seconds from start until the command's process exited (not waiting for stray
+    output), measured by the harness: the outside clock (docs/safety.md)."""
+    cpu_s: float | None = None
+    """User + system CPU seconds of the command's process and every descendant it waited
+    for (`os.wait4`'s resource usage), measured by the kernel, not by the command."""
 
     @property
     def ok(self) -> bool:
@@ -166,10 +172,26 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
             on_lines(batch)
             last_flush = time.monotonic()
 
+    usage: list[float] = []
+
+    def reap(block: bool) -> bool:
+        """Reap the child with os.wait4 (Popen.wait would drop its resource usage)."""
+        if proc.returncode is not None:
+            return True
+        try:
+            pid, status, rusage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return proc.poll() is not None
+        if pid == 0:
+            return False
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        usage[:] = [time.monotonic() - started, rusage.ru_utime + rusage.ru_stime]
+        return True
+
     try:
         while selector.get_map():
             now = time.monotonic()
-            if exited_at is None and proc.poll() is not None:
+            if exited_at is None and reap(block=False):
                 exited_at = now
             if exited_at is not None and now - exited_at > 0.5:
                 break  # a forked child holds the pipe open: stop reading, kill the group
@@ -216,7 +238,10 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
                         dropped[0] += len(pending) - MAX_BATCH_LINES
                         del pending[:-MAX_BATCH_LINES]
             flush()
-        proc.wait(timeout=KILL_GRACE_S + 5 if (timed_out or cancelled) else None)
+        if timed_out or cancelled:
+            proc.wait(timeout=KILL_GRACE_S + 5)
+        else:
+            reap(block=True)
     finally:
         _kill_group(proc)
         selector.close()
@@ -230,7 +255,9 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
         command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
         duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
         output=output.text(), timed_out=timed_out, cancelled=cancelled,
-        output_bytes=output.total)
+        output_bytes=output.total,
+        wall_s=usage[0] if usage and not (timed_out or cancelled) else None,
+        cpu_s=usage[1] if usage and not (timed_out or cancelled) else None)
 
 
 def _terminate_group(proc: subprocess.Popen[bytes]) -> None:
@@ -243,7 +270,7 @@ def _terminate_group(proc: subprocess.Popen[bytes]) -> None:
     def escalate() -> None:
         deadline = time.monotonic() + KILL_GRACE_S
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if proc.returncode is not None:  # reaped by run_command (which keeps its rusage)
                 break
             time.sleep(0.05)
         _kill_group(proc)
