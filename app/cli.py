@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--import", dest="import_path", metavar="PATH",
                          help="read a pi-autoresearch log or a results.tsv")
     history.add_argument("--export", metavar="FILE", help="write results.tsv")
+    history.add_argument("--repair", action="store_true",
+                         help="move log lines that break the hash chain (and those after "
+                              "them) aside into log.jsonl.rejected-<time>")
 
     report = sub.add_parser("report", help="a Markdown report with a chart beside it")
     report.add_argument("--tag")

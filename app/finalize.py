@@ -147,6 +147,8 @@ def plan_groups(*, cwd: Path | None = None, tag: str | None = None,
     repo = repo or find_repo(cwd or Path.cwd())
     _, state_dir = locate_session(tag, repo.root)
     contents = read_log(state_dir / "log.jsonl")
+    if contents.broken is not None:
+        raise UsageError(contents.broken_message(state_dir / "log.jsonl"))
     starts = contents.of_type("session_start")
     if not starts or starts[0].get("read_only"):
         raise UsageError(f"session {state_dir.name!r} is imported or has no start record; "

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from app.engine.history import LogWriter, parse_record, read_log
+from app.engine.history import LogWriter, parse_record, read_log, repair_log
 from app.engine.records import Experiment, Status, Tokens, improvement, is_better
 from app.errors import UsageError
 
@@ -201,7 +201,11 @@ def locate_session(tag: str | None, cwd: Path | None = None) -> tuple[Path, Path
 
 
 def load_session(state_dir: Path) -> SessionData:
+    """A session's log, read for showing; UsageError when its hash chain is broken (a record
+    that autoresearch-tui did not write must not be shown or finalized as if it had)."""
     contents = read_log(state_dir / "log.jsonl")
+    if contents.broken is not None:
+        raise UsageError(contents.broken_message(state_dir / "log.jsonl"))
     starts = contents.of_type("session_start")
     session_start = dict(starts[0]) if starts else {}
     # A later launch may have changed the unit or the direction of the same metric.
@@ -708,7 +712,7 @@ def _print_lines(lines: list[str]) -> None:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    """`history [--tag TAG] [--import PATH] [--export FILE]`."""
+    """`history [--tag TAG] [--import PATH] [--export FILE] [--repair]`."""
     width = shutil.get_terminal_size((120, 40)).columns
     import_path = getattr(args, "import_path", None)
     export = getattr(args, "export", None)
@@ -726,6 +730,13 @@ def run_history(args: argparse.Namespace) -> int:
               f"{data.tag!r}; `autoresearch-tui report --tag {data.tag}` writes its report.")
     else:
         _, state_dir = locate_session(getattr(args, "tag", None))
+        if getattr(args, "repair", False):
+            moved = repair_log(state_dir / "log.jsonl")
+            if moved is None:
+                print("the log's hash chain is whole; nothing to repair")
+            else:
+                print(f"moved {moved[1]} line(s) that autoresearch-tui did not write (from "
+                      f"the first break of the hash chain on) to {moved[0]}")
         data = load_session(state_dir)
         for warning in data.warnings:
             print(f"warning: {warning}", file=sys.stderr)

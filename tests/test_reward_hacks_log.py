@@ -325,3 +325,150 @@ def test_relaunch_reruns_setup_when_its_outputs_are_gone(project: Project) -> No
 
     last = read_log(session_dir(project) / "log.jsonl").experiments[-1]
     assert (last.status.value, last.source) == ("keep", "02-keep.patch"), again.stdout
+
+
+# -- a log that survives -----------------------------------------------------------------
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from app.engine.history import LogWriter, line_hash, read_log  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+
+
+def _cli(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=project.root,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _forge_champion_samples(log: Path, samples: list[float]) -> int:
+    """Append what a hostile benchmark would: a champion_samples record that makes the
+    champion look slow, so that any candidate is kept. Returns its line number."""
+    top = max(e.n for e in read_log(log).experiments)
+    with log.open("a") as handle:
+        handle.write(json.dumps({"type": "champion_samples", "n": top,
+                                 "samples": samples}) + "\n")
+    return len(log.read_bytes().splitlines())
+
+
+def test_forged_champion_samples_line_stops_the_launch_and_repair_moves_it_aside(
+        project: Project) -> None:
+    """Attack: something other than the harness (a benchmark run in the worktree can reach
+    .git/) appends a `champion_samples` record with huge samples, so that the next candidate
+    looks like an improvement whatever it does.
+    Stopped by: every record the harness writes carries `seq` and `prev` (sha256 of the line
+    before); read_log finds the first line that breaks the chain, the launch stops with exit
+    2 naming it, and `history --repair` moves it aside. Expected: the worse patch that
+    follows is still discarded, with the real champion samples."""
+    tag, _ = _finished_session(project)
+    log = session_dir(project) / "log.jsonl"
+    line = _forge_champion_samples(log, [1e9] * 4)
+    project.patch("06-worse.patch", {"nums/e.txt": "7\n"}, "grow e")
+    project.commit("a worse patch")
+    stopped = headless(project, "--tag", tag)
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    assert f"line {line} has no `seq` and `prev`" in stopped.stderr
+    assert "history --repair" in stopped.stderr and "Traceback" not in stopped.stderr
+    shown = _cli(project, "history", "--tag", tag)
+    assert shown.returncode == 2 and f"line {line}" in shown.stderr, shown.stderr
+    repaired = _cli(project, "history", "--tag", tag, "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    rejected = list(log.parent.glob("log.jsonl.rejected-*"))
+    assert len(rejected) == 1 and "1e9" in rejected[0].read_text().replace("1000000000.0",
+                                                                          "1e9")
+    assert "moved 1 line(s)" in repaired.stdout
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    last = read_log(log).experiments[-1]
+    assert (last.source, last.status.value) == ("06-worse.patch", "discard"), again.stdout
+    assert 1e9 not in last.champion_samples
+
+
+def test_record_altered_in_place_is_named_on_load(project: Project) -> None:
+    """Attack: a discarded experiment's record is rewritten in place as a keep (or its
+    samples shrunk). Stopped by: the next record's `prev` no longer matches, and neither line
+    is trusted; the launch stops naming the altered line (exit 2)."""
+    tag, _ = _finished_session(project)
+    log = session_dir(project) / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    index = next(i for i, raw in enumerate(lines)
+                 if b'"status": "discard"' in raw or b'"status":"discard"' in raw)
+    lines[index] = lines[index].replace(b'"discard"', b'"keep"', 1)
+    log.write_bytes(b"".join(lines))
+    stopped = headless(project, "--tag", tag)
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    assert f"line {index + 1} was altered, or line {index + 2} does not follow it" \
+        in stopped.stderr
+    finalize = _cli(project, "finalize", "--tag", tag, "--dry-run")
+    assert finalize.returncode == 2 and f"line {index + 1}" in finalize.stderr
+
+
+def test_chained_forgery_at_an_experiment_the_log_does_not_hold_changes_nothing(
+        project: Project) -> None:
+    """Attack: the forger recomputes the chain (sha256 is no secret) and dates its samples
+    one experiment ahead, where the harness would take them as the newest. Stopped by: a
+    launch uses logged champion samples only from an experiment the log holds; this one
+    is ignored, and the worse patch is discarded."""
+    tag, _ = _finished_session(project)
+    log = session_dir(project) / "log.jsonl"
+    last_raw = log.read_bytes().splitlines()[-1]
+    last = json.loads(last_raw)
+    top = max(e.n for e in read_log(log).experiments)
+    with log.open("a") as handle:
+        handle.write(json.dumps({"type": "champion_samples", "n": top + 1,
+                                 "samples": [1e9] * 4, "seq": last["seq"] + 1,
+                                 "prev": line_hash(last_raw)}) + "\n")
+    assert read_log(log).broken is None  # a well-made forgery passes the chain...
+    project.patch("06-worse.patch", {"nums/e.txt": "7\n"}, "grow e")
+    project.commit("a worse patch")
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    exp = read_log(log).experiments[-1]
+    assert (exp.source, exp.status.value) == ("06-worse.patch", "discard"), again.stdout
+    assert 1e9 not in exp.champion_samples  # ...but is not used
+
+
+def test_log_of_0_1_0_without_a_chain_still_loads_and_the_chain_starts_after_it(
+        project: Project) -> None:
+    """A 0.1.0 log has no `seq`/`prev`: it loads as it is and the next launch chains its
+    records from there (the first one's `prev` is the hash of the last old line)."""
+    tag, _ = _finished_session(project)
+    log = session_dir(project) / "log.jsonl"
+    old = []
+    for raw in log.read_bytes().splitlines():
+        record = json.loads(raw)
+        record.pop("seq", None)
+        record.pop("prev", None)
+        old.append(json.dumps(record).encode())
+    log.write_bytes(b"\n".join(old) + b"\n")
+    before = read_log(log)
+    assert before.broken is None and before.experiments
+    project.patch("06-keep.patch", {"nums/e.txt": "-3\n"}, "shave three")
+    project.commit("one more")
+    again = headless(project, "--tag", tag)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = read_log(log)
+    assert after.broken is None and after.experiments[-1].status.value == "keep"
+    lines = log.read_bytes().splitlines()
+    first_new = json.loads(lines[len(old)])
+    assert first_new["seq"] == 1 and first_new["prev"] == line_hash(old[-1])
+
+
+def test_log_writer_refuses_a_record_it_must_not_hold(tmp_path: Path) -> None:
+    """The one function that writes the log validates what it writes: nothing without a
+    type, no experiment that would not load, no non-finite or missing champion samples."""
+    writer = LogWriter(tmp_path / "log.jsonl")
+    for bad in ({"n": 1}, {"type": "Experiment!"}, {"type": "experiment", "n": 1,
+                                                     "status": "won"},
+                {"type": "champion_samples", "n": 1, "samples": [float("inf")]},
+                {"type": "champion_samples", "samples": [1.0]}):
+        with pytest.raises(ValueError):
+            writer.append(dict(bad))
+    writer.append({"type": "drift", "n": 1})
+    writer.append({"type": "champion_samples", "n": 1, "samples": [1.0, 2.0]})
+    writer.close()
+    contents = read_log(tmp_path / "log.jsonl")
+    assert contents.broken is None
+    assert [r["seq"] for r in contents.records] == [1, 2]

@@ -268,6 +268,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     notice = ""
     branch_reset = ""
     contents = read_log(paths.log)
+    if contents.broken is not None:
+        raise UsageError(contents.broken_message(paths.log))
     if created:
         git.create_branch(git.user_head())
         if _user_checkout_dirty(repo):
@@ -331,7 +333,9 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     if sampled and not needs_baseline:
         last_n = max((e.n for e in experiments if e.status is Status.KEEP), default=-1)
         sampled_n = sampled[-1].get("n")
-        if isinstance(sampled_n, int) and sampled_n >= last_n:
+        top_n = max((e.n for e in experiments), default=-1)
+        # Written after the last keep, at an experiment the log holds (never one ahead).
+        if isinstance(sampled_n, int) and last_n <= sampled_n <= top_n:
             drift_samples = finite_samples(sampled[-1].get("samples")) or None
     if agent is None:
         from app.engine.agents import make_agent
