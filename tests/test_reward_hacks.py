@@ -160,6 +160,10 @@ async def test_every_reader_tolerates_null_and_missing_samples(
     log = Path(engine.state_dir) / "log.jsonl"  # type: ignore[attr-defined]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     for r in records:
+        # A log as 0.1.0 wrote it (no hash chain: a hand-edited chained log is refused, see
+        # tests/test_reward_hacks_log.py), holding what its -inf bug left behind.
+        r.pop("seq", None)
+        r.pop("prev", None)
         if r.get("type") == "experiment":
             r["samples"] = [None, *r["samples"]]
             r["champion_samples"] = [None]
