@@ -34,6 +34,7 @@ def repo(tmp_path: Path) -> Path:
     (root / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
     (root / "bench.py").write_text("print('METRIC score=0.75')\n")
     (root / "broken.py").write_text("print('loading data')\nraise SystemExit('boom: no data')\n")
+    (root / "patches").mkdir()  # for the scripted agent (empty: git does not see it)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "initial")
     return root
@@ -52,7 +53,10 @@ async def fill(pilot, values: dict[str, str]) -> None:  # type: ignore[no-untype
     await pilot.pause()
 
 
-async def submit_and_wait(pilot) -> None:  # type: ignore[no-untyped-def]
+async def submit_and_wait(pilot, times: int = 1) -> None:  # type: ignore[no-untyped-def]
+    """Press the form's button `times` times (check, then write), waiting for its work."""
+    for _ in range(times - 1):
+        await submit_and_wait(pilot)
     button = pilot.app.screen.query_one("#submit")
     button.scroll_visible(animate=False)
     await pilot.pause()
@@ -72,6 +76,10 @@ async def test_form_writes_and_commits(repo: Path) -> None:
         await fill(pilot, {"bench": "python3 bench.py", "direction": "higher",
                            "agent": "scripted"})
         await submit_and_wait(pilot)
+        # The first press runs the benchmark and shows what it parsed; nothing written.
+        assert "Parsed score = 0.75" in str(screen.query_one("#init-status").render())
+        assert not (repo / "autoresearch.toml").exists()
+        await submit_and_wait(pilot)
     assert app.return_value == repo / "autoresearch.toml"
     config = load_config(repo / "autoresearch.toml")
     assert (config.metric.command, config.metric.name, config.metric.direction) == (
@@ -88,7 +96,7 @@ async def test_failing_benchmark_shows_under_the_benchmark_field(repo: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, InitScreen)
-        await fill(pilot, {"bench": "python3 broken.py"})
+        await fill(pilot, {"bench": "python3 broken.py", "agent": "scripted"})
         await submit_and_wait(pilot)
         assert app.screen is screen  # still on the form
         message = screen.error_text("bench")
@@ -97,7 +105,7 @@ async def test_failing_benchmark_shows_under_the_benchmark_field(repo: Path) -> 
         assert screen.error_text("metric") == ""
         # Fixing the answer clears the message and succeeds.
         await fill(pilot, {"bench": "python3 bench.py"})
-        await submit_and_wait(pilot)
+        await submit_and_wait(pilot, times=2)
     assert app.return_value == repo / "autoresearch.toml"
 
 
@@ -106,7 +114,8 @@ async def test_bad_metric_name_is_caught_before_running_anything(repo: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, InitScreen)
-        await fill(pilot, {"bench": "python3 bench.py", "metric": "my score"})
+        await fill(pilot, {"bench": "python3 bench.py", "metric": "my score",
+                           "agent": "scripted"})
         await submit_and_wait(pilot)
         assert "metric name 'my score' is not valid" in screen.error_text("metric")
         assert screen.error_text("bench") == ""
@@ -139,6 +148,69 @@ async def test_cancel_writes_nothing(repo: Path) -> None:
     assert not (repo / "autoresearch.toml").exists()
 
 
+async def test_enter_moves_to_the_next_field_and_writes_nothing(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        screen.query_one("#checks", Input).focus()
+        await pilot.press("enter")
+        assert app.focused is screen.query_one("#setup")
+        await pilot.press("enter")
+        assert app.focused is screen.query_one("#bench")
+        await pilot.press(*"python3 bench.py", "enter")
+        assert app.focused is screen.query_one("#metric")
+        await pilot.pause(0.3)
+        assert not (repo / "autoresearch.toml").exists(), "Enter submitted the form"
+        assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_submit_validates_everything_before_running_anything(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        await fill(pilot, {"checks": "", "bench": "python3 bench.py", "agent": "anthropic"})
+        await submit_and_wait(pilot)
+        assert "checks command is empty" in screen.error_text("checks")
+        assert "ANTHROPIC_API_KEY is not set" in screen.error_text("agent")
+        assert app.focused is screen.query_one("#checks")
+        assert str(screen.query_one("#init-status").render()).strip() == "", "it ran"
+        # '-' says "no checks" on purpose; a command agent can run without a key.
+        await fill(pilot, {"checks": "-", "agent": "command",
+                           "agent_command": "cat {prompt_file}"})
+        await submit_and_wait(pilot, times=2)
+    assert app.return_value == repo / "autoresearch.toml"
+    config = load_config(repo / "autoresearch.toml")
+    assert config.checks.command in ("", None) and config.agent.kind == "command"
+
+
+async def test_the_form_asks_what_cli_init_asks(repo: Path) -> None:
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        await fill(pilot, {"bench": "python3 bench.py", "agent": "scripted",
+                           "setup": "true", "scope": "src/**, lib/*.py",
+                           "protected": "data/**", "goal": "Make scoring cheaper."})
+        await submit_and_wait(pilot, times=2)
+    config = load_config(repo / "autoresearch.toml")
+    assert config.session.setup == "true"
+    assert "data/**" in config.guard.protected
+    program = (repo / "autoresearch.md").read_text()
+    assert "Make scoring cheaper." in program and "`src/**`" in program
+
+
+def test_tests_at_the_repository_root_are_detected(tmp_path: Path) -> None:
+    from app.onboard import detect_project
+
+    (tmp_path / "slow.py").write_text("x = 1\n")
+    (tmp_path / "test_slow.py").write_text("def test_x():\n    assert True\n")
+    assert detect_project(tmp_path).checks == "python3 -m pytest -q"
+
+
 class TestInitFormSnapshots:
     """What the form looks like, empty and with a benchmark failure under its field."""
 
@@ -147,7 +219,7 @@ class TestInitFormSnapshots:
 
     def test_benchmark_failure(self, snap_compare: Any, repo: Path) -> None:
         async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
-            await fill(pilot, {"bench": "python3 broken.py"})
+            await fill(pilot, {"bench": "python3 broken.py", "agent": "scripted"})
             await submit_and_wait(pilot)
 
         assert snap_compare(InitApp(repo, timeout_s=60), terminal_size=(100, 40),
