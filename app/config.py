@@ -54,6 +54,8 @@ class MetricConfig:
     path: str | None = None
     stat: Literal["median", "mean", "min"] = "median"
     aggregate: Literal["sum", "mean"] | None = None
+    fingerprint: bool = False
+    kind: Literal["auto", "time", "other"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class GuardConfig:
     protected: list[str] = field(default_factory=list)
     unprotected: list[str] = field(default_factory=list)
     metric: list[MetricGuard] = field(default_factory=list)
+    outside_clock: bool | None = None
+    """None: on for time-like metrics (app/engine/outside_clock.py)."""
+    outside_clock_fraction: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,22 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("decide.min_effect", "must be 0 or a positive fraction such as 0.01")
     if config.holdout.max_regression < 0:
         raise bad("holdout.max_regression", "must be 0 or a positive fraction such as 0.02")
+    from app.engine.outside_clock import metric_seconds_per_unit, seconds_per_unit
+
+    units = "s, ms, us or ns"
+    if m.kind == "time" and seconds_per_unit(m.unit) is None:
+        raise bad("metric.kind", f"is \"time\" but `metric.unit` is {m.unit!r}; set the unit "
+                  f"to one of {units} so the harness can compare it with the process's time")
+    if config.guard.outside_clock:
+        if metric_seconds_per_unit(m) is None:
+            raise bad("guard.outside_clock", f"needs a time metric (`metric.unit` one of "
+                      f"{units}); remove it or fix the unit")
+        if m.direction != "lower":
+            raise bad("guard.outside_clock", "needs `metric.direction = \"lower\"` (a time); "
+                      "remove it or fix the direction")
+    if not 0 < config.guard.outside_clock_fraction <= 1:
+        raise bad("guard.outside_clock_fraction", "must be a fraction above 0 and at most 1, "
+                  "such as 0.25")
     for i, g in enumerate(config.guard.metric):
         if g.max_increase is None and g.max_decrease is None:
             raise bad(f"guard.metric[{i}]", "needs max_increase or max_decrease")

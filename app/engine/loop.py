@@ -30,6 +30,8 @@ from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, Chec
                                ExperimentStarted, LoopState, OutputLines, ProposalReady,
                                SampleMeasured, SessionEnded, StateChanged, WarningRaised)
 from app.engine import hooks
+from app.engine import outside_clock
+from app.engine.fingerprints import OutputFingerprints
 from app.engine.gitops import SessionGit, Snapshot
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter
@@ -140,6 +142,14 @@ class Loop:
         self.spent = _Spent()
         for e in self.experiments:
             self.spent.add(e)
+        self.outputs = OutputFingerprints(required=setup.config.metric.fingerprint)
+        """The results the champion's benchmark prints (`FINGERPRINT` lines)."""
+        self.clock = outside_clock.OutsideClock(
+            outside_clock.metric_seconds_per_unit(setup.config.metric) or 1.0,
+            setup.config.guard.outside_clock_fraction) \
+            if outside_clock.enabled(setup.config) else None
+        """The harness's own wall and CPU time of benchmark runs (time metrics only)."""
+        self._in_baseline = False
         self._restore_champion_state()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -169,6 +179,7 @@ class Loop:
         self.champion_samples = list(baseline.samples)
         self.champion_metrics = dict(baseline.metrics)
         self.holdout_samples = list(baseline.holdout_samples)
+        self.outputs.reference = dict(baseline.fingerprints)
         for e in segment:
             if e.status is Status.KEEP:
                 self.champion_samples = list(e.samples)
@@ -329,6 +340,15 @@ class Loop:
                 into.reason = f"{what} {result.failure()}"
                 into.output_tail = result.output_tail
                 return False
+            # Same results before any timing is trusted (app/engine/fingerprints.py).
+            same = self.outputs.check(result.stdout, holdout=holdout,
+                                      unchanged=self._in_baseline
+                                      or role in ("calibration", "champion"))
+            if not same.ok:
+                into.failure = Status.CRASH if same.missing or same.unstable \
+                    else Status.CHECKS_FAILED
+                into.reason, into.output_tail = same.reason, result.output_tail
+                return False
             parsed = formats.read_run(self.metric, result.stdout, output, lines_only=holdout)
         if parsed.value is None:
             into.failure = Status.CRASH
@@ -337,6 +357,8 @@ class Loop:
             return False
         into.values.append(parsed.value)
         into.metrics.append(parsed.metrics)
+        if self.clock is not None and not holdout:
+            self.clock.note(n, role, parsed.value, result.wall_s, result.cpu_s)
         self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
         return True
 
@@ -351,6 +373,10 @@ class Loop:
             self.s.segment_start = len(self.experiments)
         self.emit(ExperimentStarted(n, self.champion))
         measured = Measured()
+        self.outputs.reset()
+        if self.clock is not None:
+            self.clock.reset()
+        self._in_baseline = True
         try:
             for i in range(runs):
                 self.state(LoopState.CALIBRATING, f"{i + 1} of {runs}", n)
@@ -382,6 +408,8 @@ class Loop:
                             f"{holdout.output_tail}")
         except _Cancelled:
             raise _Stop() from None
+        finally:
+            self._in_baseline = False
         self.noise = decide.relative_noise(measured.values)
         self.holdout_noise = decide.relative_noise(holdout.values) if holdout.values else None
         self.champion_samples = list(measured.values)
@@ -395,7 +423,7 @@ class Loop:
             holdout=statistics.median(holdout.values) if holdout.values else None,
             holdout_samples=list(holdout.values), commit=self.champion, candidate=self.champion,
             description="baseline", duration_s=time.monotonic() - started,
-            champion_metric=metric)
+            champion_metric=metric, fingerprints=dict(self.outputs.reference))
         self.s.writer.append(experiment.to_json())
         self.experiments.append(experiment)
         self.spent.add(experiment)
@@ -732,6 +760,10 @@ class Loop:
             exp.status = Status.DISCARD
             return
         exp.simplification = decision.simplification
+        disagrees = self._outside_clock(n, exp, snap)
+        if disagrees:
+            exp.status, exp.reason = Status.REJECTED, disagrees
+            return
         broken = self._metric_guards(exp.metrics)
         if broken:
             exp.status, exp.reason = Status.DISCARD, broken
@@ -760,6 +792,9 @@ class Loop:
                 self._measure_once(n, "champion", i, runs, fresh, holdout=True)
                 self._restore_candidate(snap)
                 if not self._measure_once(n, "holdout", i, runs, held, holdout=True):
+                    if held.failure is Status.CHECKS_FAILED:  # its results changed
+                        exp.status, exp.reason = Status.CHECKS_FAILED, held.reason
+                        return
                     exp.status = Status.OVERFIT
                     exp.reason = f"the held-out check failed ({held.reason})"
                     return
@@ -775,6 +810,33 @@ class Loop:
                 return
             exp.reason = f"{exp.reason}; {why}"
         self._keep(exp, cand)
+
+    def _outside_clock(self, n: int, exp: Experiment, snap: Snapshot) -> str:
+        """Why the reported gain is not believed ('' when it is): app/engine/outside_clock.py.
+
+        A suspect verdict is confirmed on fresh runs of the champion, measured now, so that a
+        machine that got slower since the champion's runs cannot pass for a lie.
+        """
+        if self.clock is None:
+            return ""
+        verdict = self.clock.judge(n)
+        if not verdict.ok or not self.clock.knows_champion:  # (unknown after a restart)
+            self.clock.forget_champion()
+            runs = max(3, self.metric.repeats)
+            scratch = Measured()
+            self.git.reset_to(self.champion)
+            try:
+                for i in range(runs):
+                    self.state(LoopState.MEASURING, f"outside clock: champion {i + 1} of "
+                               f"{runs}", n)
+                    if not self._measure_once(n, "champion", i, runs, scratch):
+                        break
+            finally:
+                self._restore_candidate(snap)
+            verdict = self.clock.judge(n)
+        if verdict.figures:
+            exp.outside_clock = {k: round(v, 6) for k, v in verdict.figures.items()}
+        return verdict.reason
 
     def _restore_candidate(self, snap: Snapshot) -> None:
         assert snap.commit is not None
@@ -832,6 +894,8 @@ class Loop:
         fault_point("keep")
         exp.commit = self.champion
         exp.status = Status.KEEP
+        if self.clock is not None:
+            self.clock.promote()
         self.champion_samples = list(cand.values) + self._top_up(exp.n, len(cand.values))
         self.s.writer.append({"type": "champion_samples", "n": exp.n,
                               "samples": self.champion_samples})

@@ -98,6 +98,10 @@ class Experiment:
     note: str = ""
     """The user's notes (a veto reason typed after the experiment was decided); they
     arrive as `note` records of the log."""
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    """Baseline: the results its benchmark and held-out benchmark printed (`FINGERPRINT`)."""
+    outside_clock: dict[str, float] = field(default_factory=dict)
+    """Time metrics: the reported gain and the process's wall and CPU gains, in seconds."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -1,0 +1,176 @@
+"""The outside clock: does the process's own time agree with the time it reports?
+
+A benchmark that times itself can be fooled from inside: code under test that replaces
+`time.perf_counter` with a slower-running clock makes every reported time shrink while
+the process takes as long as before. The harness therefore keeps its own figures of every
+benchmark run, taken from outside the process: the wall-clock time until the command's
+process exited, and its CPU time (user + system, `os.wait4`'s resource usage of the
+command and every descendant it waited for).
+
+The rule compares *changes*, not ratios, in seconds: a candidate that reports a gain of
+G seconds (champion's median minus candidate's median) must show at least `fraction` * G
+(default 0.25) of it in the process's CPU time or in its wall time. Comparing changes
+keeps fixed set-up cost (imports, loading data, a compiler) from hiding a real gain: a
+benchmark that spends 10 s setting up and times a 1 s section which becomes 0.5 s reports
+-0.5 s, and its process also takes 0.5 s less. The two figures are not equally
+trustworthy: CPU time barely moves with other work on the machine, wall time moves a lot
+(on a busy machine a process waits for a core). So a candidate is rejected when its CPU
+time falls short *beyond noise* (by more than `SIGMAS` standard errors of the difference
+of medians) and its wall time does not show the gain *beyond noise* either (a change that
+trades CPU for wall time, such as threads, or less waiting on I/O, must show it there);
+and only after fresh runs of the champion, measured right then, confirm it, so a machine
+that got slower since the champion was measured cannot pass for a lie. docs/safety.md says where the rule cannot apply (benchmarks that run for a fixed
+time, per-operation times far below the process's noise, work done in another process).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+                    "ms": 1e-3, "msec": 1e-3, "us": 1e-6, "µs": 1e-6, "usec": 1e-6,
+                    "ns": 1e-9, "nsec": 1e-9}
+SIGMAS = 3.0
+"""How many standard errors the process's figures must fall short by."""
+MIN_ERROR_S = 0.001
+"""The smallest standard error assumed (the clocks' and the scheduler's granularity)."""
+CHAMPION_WINDOW = 10
+"""Compare with the champion's most recent runs only (older ones are the most exposed to a
+machine whose speed drifted)."""
+
+
+FIXED_TIME_FORMATS = ("pytest-benchmark", "hyperfine", "google-benchmark", "criterion",
+                      "pyperf")
+"""`[metric] format`s of tools that repeat the code for a time budget (or a count they
+choose), so the process's time does not follow the code's: off unless switched on."""
+
+
+def seconds_per_unit(unit: str) -> float | None:
+    return SECONDS_PER_UNIT.get(unit.strip().lower()) if unit else None
+
+
+def metric_seconds_per_unit(metric: Any) -> float | None:
+    """Seconds per unit of the metric (None: not a time). A tool's format without a unit
+    reports seconds."""
+    if metric.kind == "other":
+        return None
+    scale = seconds_per_unit(metric.unit)
+    if scale is None and not metric.unit and getattr(metric, "format", "lines") in \
+            FIXED_TIME_FORMATS:
+        return 1.0
+    return scale
+
+
+def enabled(config: Any) -> bool:
+    """The outside clock is on for time-like metrics (lower is better) unless switched off;
+    for the formats of tools that run for a fixed time, only when switched on."""
+    m, g = config.metric, config.guard
+    if g.outside_clock is False or m.direction != "lower":
+        return False
+    if metric_seconds_per_unit(m) is None:
+        return False
+    return g.outside_clock is True or getattr(m, "format", "lines") not in FIXED_TIME_FORMATS
+
+
+@dataclass(frozen=True)
+class Run:
+    reported_s: float
+    wall_s: float
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class ClockVerdict:
+    ok: bool
+    reason: str = ""
+    figures: dict[str, float] = field(default_factory=dict)
+    """Reported, wall and CPU gains in seconds (what the log record keeps)."""
+
+
+def _standard_error(a: list[float], b: list[float]) -> float:
+    """Of the difference of the two medians, from the pooled median absolute deviation."""
+    ma, mb = statistics.median(a), statistics.median(b)
+    mad = statistics.median([abs(x - ma) for x in a] + [abs(x - mb) for x in b])
+    sigma = 1.4826 * mad
+    return max(MIN_ERROR_S, 1.2533 * sigma * math.sqrt(1 / len(a) + 1 / len(b)))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:+.1f} ms" if abs(seconds) < 10 else f"{seconds:+.2f} s"
+
+
+def judge(champion: list[Run], candidate: list[Run], fraction: float) -> ClockVerdict:
+    """Is the candidate's reported gain matched by the process's wall or CPU time?"""
+    if len(champion) < 2 or len(candidate) < 2:
+        return ClockVerdict(True)
+    med = statistics.median
+    reported = med([r.reported_s for r in champion]) - med([r.reported_s for r in candidate])
+    figures = {"reported_gain_s": reported}
+    short: dict[str, bool] = {}
+    for name in ("wall", "cpu"):
+        before = [getattr(r, f"{name}_s") for r in champion]
+        after = [getattr(r, f"{name}_s") for r in candidate]
+        moved = med(before) - med(after)
+        figures[f"{name}_gain_s"] = moved
+        figures[f"{name}_s"] = med(after)
+        error = SIGMAS * _standard_error(before, after)
+        # CPU time is the quiet figure: it fails only when credibly short. Wall time
+        # moves with everything else on the machine: it counts only when credibly there.
+        short[name] = (moved + error if name == "cpu" else moved - error) < fraction * reported
+    if reported <= 0 or not all(short.values()):
+        return ClockVerdict(True, figures=figures)
+    base = med([r.reported_s for r in champion])
+    share = f" ({-reported / base:+.0%})" if base > 0 else ""
+    return ClockVerdict(False, (
+        f"the reported time disagrees with the measured process time: reported "
+        f"{_ms(-reported)}{share}, but the process's wall time moved "
+        f"{_ms(-figures['wall_gain_s'])} and its CPU time {_ms(-figures['cpu_gain_s'])} "
+        f"(at least {fraction:.0%} of the reported gain expected)"), figures)
+
+
+@dataclass
+class OutsideClock:
+    """The outside figures of the champion's and the current candidate's runs."""
+
+    seconds_per_unit: float
+    fraction: float = 0.25
+    champion: list[Run] = field(default_factory=list)
+    candidate: list[Run] = field(default_factory=list)
+    candidate_n: int | None = None
+
+    def note(self, n: int, role: str, reported: float, wall_s: float | None,
+             cpu_s: float | None) -> None:
+        """One benchmark run (not the held-out one) of the champion or of candidate `n`."""
+        if wall_s is None or cpu_s is None:
+            return
+        run = Run(reported * self.seconds_per_unit, wall_s, cpu_s)
+        if role == "candidate":
+            if n != self.candidate_n:
+                self.candidate, self.candidate_n = [], n
+            self.candidate.append(run)
+        else:
+            self.champion.append(run)
+            del self.champion[:-4 * CHAMPION_WINDOW]
+
+    def reset(self) -> None:
+        """A new baseline: the champion's runs start again."""
+        self.champion, self.candidate, self.candidate_n = [], [], None
+
+    def promote(self) -> None:
+        """The candidate was kept: its runs are the champion's."""
+        self.champion, self.candidate, self.candidate_n = list(self.candidate), [], None
+
+    def forget_champion(self) -> None:
+        """Before fresh runs of the champion, so only they are compared."""
+        self.champion = []
+
+    @property
+    def knows_champion(self) -> bool:
+        return len(self.champion) >= 2
+
+    def judge(self, n: int) -> ClockVerdict:
+        candidate = self.candidate if self.candidate_n == n else []
+        return judge(self.champion[-CHAMPION_WINDOW:], candidate, self.fraction)
