@@ -21,6 +21,7 @@ import pytest
 
 from app.config import load_config
 from app.demo import create_sample_repo, run_demo
+from app.engine.fingerprints import parse_fingerprint
 from app.engine.guard import Guard
 from app.engine.measure import parse_metrics, run_command
 from app.errors import UsageError
@@ -106,10 +107,33 @@ def test_bench_and_holdout_print_parseable_metrics(sample: Path) -> None:
     parsed = parse_metrics(bench.stdout, config.metric.name)
     assert parsed.error is None and parsed.value is not None and parsed.value > 0
     assert parsed.metrics["peak_kb"] > 0
+    assert config.metric.fingerprint and parse_fingerprint(bench.stdout)
     assert config.holdout.command is not None
     held = run_command(config.holdout.command, sample, 60)
     assert held.ok, held.output_tail
     assert parse_metrics(held.stdout, config.metric.name).value is not None
+    assert parse_fingerprint(held.stdout)
+
+
+def test_patches_that_should_pass_keep_the_results_fingerprint(scratch: Path) -> None:
+    """Only the patch that edits the benchmark changes what it computes; the overfit one
+    (06) is caught by the held-out benchmark's time, not by its results."""
+    def fingerprints() -> tuple[str | None, str | None]:
+        return tuple(parse_fingerprint(run_command(f"python3 bench/{name}.py", scratch,
+                                                   120).stdout)
+                     for name in ("bench", "holdout"))  # type: ignore[return-value]
+
+    reference = fingerprints()
+    assert all(reference)
+    for patch in patch_files(scratch):
+        if STORY[patch.name[:2]] not in ("keep", "overfit"):
+            continue
+        apply(scratch, patch)
+        assert fingerprints() == reference, patch.name
+        if STORY[patch.name[:2]] == "keep":
+            git(scratch, "commit", "-q", "-m", patch.name)
+        else:
+            git(scratch, "reset", "-q", "--hard")
 
 
 def test_every_patch_applies_at_its_point_of_the_story(scratch: Path) -> None:

@@ -10,6 +10,8 @@ protected benchmark and cannot drift.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import sys
 import time
@@ -50,6 +52,11 @@ def corpus(lines: int = 4000, seed: int = 7) -> str:
     return "\n".join(out)
 
 
+def fingerprint(result: dict[str, object]) -> str:
+    """A digest of everything `report` computed: a faster version must compute the same."""
+    return hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def timed(text: str) -> tuple[float, dict[str, object]]:
     start = time.process_time()
     result = report(text)
@@ -66,6 +73,7 @@ def main() -> None:
     tracemalloc.stop()
     print(f"words={result['words']} vocabulary={result['vocabulary']} "
           f"unique_lines={result['unique_lines']}")
+    print(f"FINGERPRINT {fingerprint(result)}")
     print(f"METRIC time_ms={elapsed_ms:.3f}")
     print(f"METRIC peak_kb={peak / 1024:.1f}")
 

@@ -7,6 +7,8 @@ slower here has learned the benchmark rather than the problem: the harness calls
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import sys
 import time
@@ -36,6 +38,11 @@ def corpus(lines: int = 1000, seed: int = 11) -> str:
     return "\n".join(out)
 
 
+def fingerprint(result: dict[str, object]) -> str:
+    """A digest of everything `report` computed: a faster version must compute the same."""
+    return hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def timed(text: str) -> tuple[float, dict[str, object]]:
     start = time.process_time()
     result = report(text)
@@ -47,6 +54,7 @@ def main() -> None:
     # The best of three calls: the least disturbed by whatever else the machine is doing.
     elapsed_ms, result = min((timed(text) for _ in range(3)), key=lambda run: run[0])
     print(f"words={result['words']} vocabulary={result['vocabulary']}")
+    print(f"FINGERPRINT {fingerprint(result)}")
     print(f"METRIC time_ms={elapsed_ms:.3f}")
 
 
