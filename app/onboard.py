@@ -266,6 +266,8 @@ class TrialRun:
     """`[metric] format`, from the command's own flags (`format_of_command`)."""
     aggregate: str | None = None
     """"sum" when a tool's output holds several benchmarks and no name was given."""
+    fingerprint: str | None = None
+    """What its FINGERPRINT lines said (None: it prints none)."""
 
     def summary(self) -> str:
         """What the harness parsed, for the user to check."""
@@ -274,7 +276,11 @@ class TrialRun:
         others = ", ".join(f"{k}={v:g}" for k, v in self.metrics.items() if k != self.metric)
         unit = f" {self.unit}" if self.unit else ""
         text = f"{self.metric} = {self.value:g}{unit} (took {self.duration_s:.1f} s)"
-        return text + (f"; also {others}" if others else "")
+        text += f"; also {others}" if others else ""
+        if self.fingerprint:
+            text += ("\nIt prints a FINGERPRINT of its results: the config requires it, and "
+                     "a change that computes something else is checks_failed.")
+        return text
 
 
 def trial_run(root: Path, command: str, *, metric: str | None = None,
@@ -287,6 +293,7 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
     afterwards, even on error or Ctrl-C.
     """
     from app.engine import formats
+    from app.engine.fingerprints import parse_fingerprint
     from app.engine.guard import paths_named_by
     from app.engine.measure import last_lines, parse_metrics, run_command
 
@@ -340,7 +347,8 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
         if metric is None and name not in parsed.metrics:
             name = "metric"
         return TrialRun(command, True, parsed.value, dict(parsed.metrics), name,
-                        parsed.unit or guess_unit(name), None, tail, result.duration_s)
+                        parsed.unit or guess_unit(name), None, tail, result.duration_s,
+                        fingerprint=parse_fingerprint(result.stdout))
     finally:
         for target in linked:
             target.unlink(missing_ok=True)  # never let a cleanup follow a link
@@ -419,6 +427,9 @@ def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[st
         data["metric"]["format"] = fmt
         if trial is not None and trial.aggregate and not answers.metric:
             data["metric"]["aggregate"] = trial.aggregate
+    if trial is not None and trial.fingerprint:
+        data["metric"]["fingerprint"] = True
+    fixed_time = FIXED_TIME_BENCH.search(answers.bench)
     if answers.checks and answers.checks.strip():
         data["checks"] = {"command": answers.checks.strip()}
     session: dict[str, Any] = {}
@@ -428,8 +439,13 @@ def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[st
         session["link"] = list(answers.link)
     if session:
         data["session"] = session
+    guard: dict[str, Any] = {}
     if answers.protected:
-        data["guard"] = {"protected": list(answers.protected)}
+        guard["protected"] = list(answers.protected)
+    if fixed_time and (unit or "").lower() in ("s", "ms", "us", "ns"):
+        guard["outside_clock"] = False  # it runs for a fixed time, whatever the code's speed
+    if guard:
+        data["guard"] = guard
     agent: dict[str, Any] = {"kind": answers.agent, "program": PROGRAM_NAME}
     if answers.agent == "command":
         agent["command"] = {"command": answers.agent_command or ""}
@@ -442,8 +458,16 @@ def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[st
 def render_config(answers: InitAnswers, trial: TrialRun | None = None) -> str:
     header = ("# Written by `autoresearch-tui init`. Every key is explained in "
               "config.example.toml;\n# edit freely, then commit: a session starts from "
-              "HEAD.\n\n")
-    return header + tomli_w.dumps(build_config(answers, trial))
+              "HEAD.\n")
+    data = build_config(answers, trial)
+    if not data["metric"].get("fingerprint"):
+        header += ("# The strongest guard you can add: make the benchmark print `FINGERPRINT "
+                   "<a digest of\n# its results>` and set `fingerprint = true` under [metric] "
+                   "(docs/safety.md).\n")
+    if data.get("guard", {}).get("outside_clock") is False:
+        header += ("# outside_clock = false: this benchmark runs for a fixed time, so the "
+                   "process's time\n# cannot confirm a gain (docs/safety.md).\n")
+    return header + "\n" + tomli_w.dumps(data)
 
 
 def render_program(answers: InitAnswers, detection: Detection | None = None,
@@ -738,10 +762,18 @@ def _guess_direction(metric: str) -> str:
     return "higher" if any(word in metric.lower() for word in higher) else "lower"
 
 
+FIXED_TIME_BENCH = re.compile(
+    r"\bgo\s+test\b(?!.*-benchtime[= ]?\d+x).*-bench\b|--benchmark-|\bpytest-benchmark\b|"
+    r"\bhyperfine\b|\bcargo\s+bench\b|--benchmark_min_time")
+"""Benchmark harnesses that repeat the code for a fixed time (so the process takes as long
+whatever the code's speed): the outside clock cannot apply to them."""
+
 BENCH_TEMPLATES = {
     "node": ("bench.js", """\
-// Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line.
+// Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line,
+// and a FINGERPRINT of the results (a faster version must compute the same).
 // Replace work() with a call into your project; keep the input fixed.
+const { createHash } = require("crypto");
 const { performance } = require("perf_hooks");
 
 function work() {
@@ -751,37 +783,77 @@ function work() {
 }
 
 const start = performance.now();
-work();
-console.log(`METRIC time_ms=${(performance.now() - start).toFixed(3)}`);
+const result = work();
+const elapsed = performance.now() - start;
+const digest = createHash("sha256").update(JSON.stringify(result)).digest("hex");
+console.log(`FINGERPRINT ${digest.slice(0, 12)}`);
+console.log(`METRIC time_ms=${elapsed.toFixed(3)}`);
 """, "node bench.js"),
     "python": ("bench.py", """\
-\"\"\"Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line.
+\"\"\"Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line,
+and a FINGERPRINT of the results (a faster version must compute the same).
 
 Replace work() with a call into your project; keep the input fixed so runs compare.
 \"\"\"
 
+import hashlib
 import time
 
 
-def work() -> None:
-    sum(i % 7 for i in range(1_000_000))
+def work() -> int:
+    return sum(i % 7 for i in range(1_000_000))
 
 
 start = time.perf_counter()
-work()
-print(f"METRIC time_ms={(time.perf_counter() - start) * 1000:.3f}")
+result = work()
+elapsed = time.perf_counter() - start
+print(f"FINGERPRINT {hashlib.sha256(repr(result).encode()).hexdigest()[:12]}")
+print(f"METRIC time_ms={elapsed * 1000:.3f}")
 """, "python3 bench.py"),
+    "go": ("cmd/bench/main.go", """\
+// Benchmark for autoresearch-tui: time the code you want faster, print one METRIC line,
+// and a FINGERPRINT of the results (a faster version must compute the same).
+// Replace work() with a call into your project; keep the input fixed so runs compare.
+// (A plain program, not `go test -bench`: that one runs for a fixed time, which the
+// harness's outside clock cannot check.)
+package main
+
+import (
+\t"crypto/sha256"
+\t"fmt"
+\t"time"
+)
+
+func work() int {
+\ttotal := 0
+\tfor i := 0; i < 10_000_000; i++ {
+\t\ttotal += i % 7
+\t}
+\treturn total
+}
+
+func main() {
+\tstart := time.Now()
+\tresult := work()
+\telapsed := time.Since(start)
+\tdigest := sha256.Sum256([]byte(fmt.Sprint(result)))
+\tfmt.Printf("FINGERPRINT %x\\n", digest[:6])
+\tfmt.Printf("METRIC time_ms=%.3f\\n", float64(elapsed.Nanoseconds())/1e6)
+}
+""", "go run ./cmd/bench"),
 }
 
 
 def _offer_template(root: Path, detection: Detection, ask: Ask) -> int:
-    name, text, command = BENCH_TEMPLATES["node" if detection.language == "node" else "python"]
+    language = detection.language if detection.language in ("node", "go") else "python"
+    name, text, command = BENCH_TEMPLATES[language]
     if (root / name).exists():
         raise UsageError(f"No benchmark command given and {name} already exists; run init "
                          f"again with `{command}` or another command.")
     if not _yes_no(ask, f"Write a template benchmark at {name}?", True):
         raise UsageError("init needs a benchmark command; write one that prints "
                          "`METRIC name=value` and run init again.")
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
     (root / name).write_text(text, encoding="utf-8")
     print(f"Wrote {name}. Make it time your code, commit it, then run "
           f"`autoresearch-tui init` again and give `{command}` as the benchmark.")
