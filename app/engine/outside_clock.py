@@ -102,7 +102,8 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:+.1f} ms" if abs(seconds) < 10 else f"{seconds:+.2f} s"
 
 
-def judge(champion: list[Run], candidate: list[Run], fraction: float) -> ClockVerdict:
+def judge(champion: list[Run], candidate: list[Run], fraction: float,
+          sigmas: float = SIGMAS) -> ClockVerdict:
     """Is the candidate's reported gain matched by the process's wall or CPU time?"""
     if len(champion) < 2 or len(candidate) < 2:
         return ClockVerdict(True)
@@ -116,7 +117,7 @@ def judge(champion: list[Run], candidate: list[Run], fraction: float) -> ClockVe
         moved = med(before) - med(after)
         figures[f"{name}_gain_s"] = moved
         figures[f"{name}_s"] = med(after)
-        error = SIGMAS * _standard_error(before, after)
+        error = sigmas * _standard_error(before, after)
         # CPU time is the quiet figure: it fails only when credibly short. Wall time
         # moves with everything else on the machine: it counts only when credibly there.
         short[name] = (moved + error if name == "cpu" else moved - error) < fraction * reported
