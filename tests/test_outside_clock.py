@@ -98,6 +98,9 @@ def test_no_gain_or_too_few_runs_is_never_judged() -> None:
     ('unit = "ms"', "outside_clock = false", False),
     ('unit = "ms"\nkind = "other"', "", False),
     ('unit = "ns"\nkind = "time"', "", True),
+    # Tools that run for a time budget: off unless switched on (their unit is seconds).
+    ('unit = "ms"\nformat = "hyperfine"', "", False),
+    ('format = "pytest-benchmark"', "outside_clock = true", True),
 ])
 def test_on_for_time_metrics_unless_switched_off(tmp_path: Path, metric: str, guard: str,
                                                 on: bool) -> None:
