@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     finalize = sub.add_parser("finalize", help="kept experiments become reviewable branches")
     finalize.add_argument("--tag")
     finalize.add_argument("--dry-run", action="store_true", help="show the grouping only")
+    finalize.add_argument("--include-unverified", action="store_true",
+                          help="also create the groups that fail verification, under "
+                               "autoresearch-final/<tag>/unverified/")
 
     sub.add_parser("sessions", help="list this repository's sessions")
     prune = sub.add_parser("prune", help="remove a session's worktree, branch and refs")

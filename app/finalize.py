@@ -37,7 +37,8 @@ from app.attribution import (Attribution, Comparison, GroupAttribution, MeasureE
                              ablation_tree, compare, fill_figures, report_parts, run_checks,
                              scratch_worktree, write_attribution)
 from app.config import CONFIG_NAME, Config, load_config
-from app.engine.gitops import parse_result_trailer, signature
+from app.engine.gitops import _walk_tree, parse_result_trailer, signature
+from app.engine.guard import Guard
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status, improvement
 from app.engine.session import RepoPaths, SessionLock, find_repo
@@ -125,6 +126,9 @@ class FinalizeResult:
     attribution: Attribution
     report: Path | None
     attribution_path: Path
+    unverified: list[tuple[str, str]] = field(default_factory=list)
+    """(branch, why) of the groups that failed verification: not created, or created under
+    `autoresearch-final/<tag>/unverified/` with `include_unverified`."""
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -313,7 +317,38 @@ def _apply_in_order(main: pygit2.Repository, base: str, changes: list[KeptChange
 # -- finalizing ------------------------------------------------------------------------------
 
 
-def finalize(plan: FinalizePlan, *, progress: Progress = print) -> FinalizeResult:
+def _unverified_branch(plan: FinalizePlan, g: Group) -> str:
+    return g.branch.replace(f"autoresearch-final/{plan.tag}/",
+                            f"autoresearch-final/{plan.tag}/unverified/", 1)
+
+
+def _tampered(plan: FinalizePlan, main: pygit2.Repository, g: Group) -> list[str]:
+    """The protected files (tests, runner configuration, benchmark, config) that a group
+    changes: such a change proves nothing by passing the checks it rewrote."""
+    base_tracked = _walk_tree(main, main[plan.base_commit].peel(pygit2.Tree))
+    guard = Guard.from_config(plan.config, plan.repo.root, base_tracked)
+    return guard.violations(g.paths)
+
+
+def _failed_verification(plan: FinalizePlan, g: Group, attr: GroupAttribution,
+                         tampered: list[str], simpler: bool) -> str:
+    """Why a group that passed its checks is still not verified ("" when it is)."""
+    if tampered:
+        return f"it changes protected files ({', '.join(tampered[:5])})"
+    alone = attr.alone
+    gain = improvement(statistics.median(alone.reference_samples),
+                       statistics.median(alone.candidate_samples), plan.direction)
+    if not alone.credible:
+        if plan.config.decide.prefer_simpler and simpler and gain >= 0:
+            return ""  # kept as a simplification with no measurable cost, as the loop does
+        return f"alone it is {_comparison_text(alone, plan)}"
+    if gain <= 0:
+        return f"alone it is no better than the base: {_comparison_text(alone, plan)}"
+    return ""
+
+
+def finalize(plan: FinalizePlan, *, progress: Progress = print,
+             include_unverified: bool = False) -> FinalizeResult:
     """Verify every group, then create its branch; measure attribution on the way.
 
     Raises UsageError if a branch name is taken (before anything runs) and
@@ -350,6 +385,7 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print) -> FinalizeResul
     chains = {g.k: _commit_chain(main, plan, g, sig) for g in plan.groups}
     config = plan.config
     results: list[GroupAttribution] = []
+    tampered = {g.k: _tampered(plan, main, g) for g in plan.groups}
     try:
         with scratch_worktree(plan.repo.root, plan.base_commit, config) as base_wt, \
                 scratch_worktree(plan.repo.root, plan.final_commit, config) as final_wt:
@@ -358,38 +394,68 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print) -> FinalizeResul
                                              final_tree, base_tree, sig, say))
     except MeasureError as exc:
         raise VerificationFailed(f"{exc}; nothing was created.") from None
-    # Everything passed: create the tips with their verified gain, then the refs.
-    tips: dict[int, str] = {}
+    # Checks passed everywhere; a group whose gain alone is not credible, or that rewrote
+    # protected files, is still not verified: not created (or created as unverified).
+    unverified: list[tuple[str, str]] = []
+    verified: list[tuple[Group, GroupAttribution]] = []
+    branch_of: dict[int, str] = {}
     for g, attr in zip(plan.groups, results):
+        stats = main.diff(main[plan.base_commit].peel(pygit2.Tree),
+                          main[g.tree].peel(pygit2.Tree)).stats
+        why = _failed_verification(plan, g, attr, tampered[g.k],
+                                   simpler=stats.deletions > stats.insertions)
+        if why:
+            unverified.append((g.branch, why))
+            say(f"group {g.k}: NOT verified: {why}")
+            if include_unverified:
+                branch_of[g.k] = _unverified_branch(plan, g)
+        else:
+            verified.append((g, attr))
+            branch_of[g.k] = g.branch
+    for g in plan.groups:
+        name = branch_of.get(g.k)
+        if name and name != g.branch and main.references.get(f"refs/heads/{name}") is not None:
+            raise UsageError(f"branch {name} already exists; delete it (git branch -D {name}) "
+                             "or rename it, then run finalize again.")
+    tips: dict[int, str] = {}
+    why_of = dict(unverified)
+    for g, attr in zip(plan.groups, results):
+        if g.k not in branch_of:
+            continue
         chain = chains[g.k]
         provisional = main[chain[-1]].peel(pygit2.Commit)
-        message = provisional.message.rstrip("\n") + "\n\n" + _verified_text(plan, attr) + "\n"
+        stamp = _verified_text(plan, attr) if g.branch not in why_of else (
+            f"NOT verified by autoresearch-tui finalize: {why_of[g.branch]}.")
+        message = provisional.message.rstrip("\n") + "\n\n" + stamp + "\n"
         tips[g.k] = str(main.create_commit(None, sig, sig, message, provisional.tree_id,
                                            [p.id for p in provisional.parents]))
     made: list[str] = []
     try:
         for g in plan.groups:
+            if g.k not in branch_of:
+                continue
             try:
-                main.branches.local.create(g.branch, main[tips[g.k]].peel(pygit2.Commit))
+                main.branches.local.create(branch_of[g.k],
+                                           main[tips[g.k]].peel(pygit2.Commit))
             except (pygit2.GitError, ValueError, KeyError) as exc:
                 raise VerificationFailed(f"could not create branch {g.branch} ({exc}); the "
                                          "branches made before it were deleted again.") \
                     from None
-            made.append(g.branch)
+            made.append(branch_of[g.k])
     except BaseException:
         # Also on Ctrl-C: all of the branches or none.
         for name in made:
             main.branches.local.delete(name)
         raise
-    for g in plan.groups:
-        say(f"created {g.branch}")
+    for name in made:
+        say(f"created {name}")
     attribution = Attribution(tag=plan.tag, metric_name=plan.metric_name, unit=plan.unit,
                               direction=plan.direction, base_commit=plan.base_commit,
                               final_commit=plan.final_commit, groups=results)
     attribution_path = write_attribution(plan.state_dir, attribution)
     report = _write_report(plan, attribution, say)
-    return FinalizeResult([g.branch for g in plan.groups], attribution, report,
-                          attribution_path)
+    return FinalizeResult([g.branch for g, _ in verified], attribution, report,
+                          attribution_path, unverified)
 
 
 def _union(main: pygit2.Repository, base_tree: str, trees: list[str]) -> str:
@@ -425,12 +491,18 @@ def _verify_group(main: pygit2.Repository, plan: FinalizePlan, g: Group, tip: st
         say(f"group {g.k} ({_numbers(g)}): running the checks")
         failure = run_checks(config, wt)
         if failure:
+            if run_checks(config, final_wt) is None:
+                advice = (f"These changes only work together with others: review and merge "
+                          f"the session branch autoresearch/{plan.tag} as a whole (it passes "
+                          "the checks), or select them together in the history screen.")
+            else:
+                advice = (f"The session branch autoresearch/{plan.tag} fails the checks as "
+                          "well: do not merge it; find the kept experiment that broke them "
+                          "in the history screen and finalize only the experiments before "
+                          "it (select them together).")
             raise VerificationFailed(
                 f"{g.branch} ({_numbers(g)}) fails the checks on its own, without the other "
-                f"kept changes: {failure}\nNothing was created. These changes only work "
-                f"together with others: review and merge the session branch "
-                f"autoresearch/{plan.tag} as a whole (it holds the kept commits only), or "
-                "select them together in the history screen.")
+                f"kept changes: {failure}\nNothing was created. {advice}")
         say(f"group {g.k}: measuring alone against the base")
         alone = compare(config, base_wt, wt)
     if alone.error:
@@ -560,13 +632,19 @@ def run_finalize(args: argparse.Namespace) -> int:
     lock = SessionLock(plan.state_dir / "lock")
     lock.acquire()  # a running session would move the branch under us
     try:
-        result = finalize(plan)
+        result = finalize(plan, include_unverified=getattr(args, "include_unverified", False))
     finally:
         lock.release()
     print("")
     print(f"{len(result.branches)} branch(es) ready for review:")
-    for name, attr in zip(result.branches, result.attribution.groups):
-        print(f"  {name}  ({attr.verdict})")
+    verdicts = {attr.branch: attr.verdict for attr in result.attribution.groups}
+    for name in result.branches:
+        print(f"  {name}  ({verdicts.get(name, '')})")
+    for name, why in result.unverified:
+        made = getattr(args, "include_unverified", False)
+        where = f"created as {name.replace(f'/{plan.tag}/', f'/{plan.tag}/unverified/', 1)}" \
+            if made else "not created"
+        print(f"  {name}: {where}: NOT verified: {why}")
     print(f"attribution: {result.attribution_path}")
     if result.report:
         print(f"report: {result.report}")

@@ -84,9 +84,13 @@ def test_renamed_and_deleted_files(project: Project) -> None:
     # The rename links the old and the new name: #1 and #3 belong together.
     assert [g.numbers for g in plan.groups] == [[1, 3], [2]]
     assert "nums/a.txt" in plan.groups[0].paths and "nums/renamed.txt" in plan.groups[0].paths
-    result = finalize(plan, progress=lambda line: None)
+    result = finalize(plan, progress=lambda line: None, include_unverified=True)
 
-    renamed, deleted = (tree_files(project, b) for b in result.branches)
+    # Deleting src/lib.py changes nothing the benchmark sees: no credible gain alone, so that
+    # branch is made only as unverified (tests/test_reward_hacks_log.py has the rule).
+    assert [why.startswith("alone it is") for _, why in result.unverified] == [True]
+    renamed = tree_files(project, result.branches[0])
+    deleted = tree_files(project, "autoresearch-final/s1/unverified/2-delete-lib")
     assert "nums/a.txt" not in renamed and renamed["nums/renamed.txt"] == "20\n"
     assert "src/lib.py" in renamed
     assert "src/lib.py" not in deleted and deleted["nums/a.txt"] == "50\n"

@@ -472,3 +472,67 @@ def test_log_writer_refuses_a_record_it_must_not_hold(tmp_path: Path) -> None:
     contents = read_log(tmp_path / "log.jsonl")
     assert contents.broken is None
     assert [r["seq"] for r in contents.records] == [1, 2]
+
+
+# -- finalize tells the truth -------------------------------------------------------------
+
+from app.finalize import VerificationFailed, finalize, plan_groups  # noqa: E402
+from tests.finalize_fixtures import Change, make_session  # noqa: E402
+
+
+def _branches(project: Project) -> list[str]:
+    return sorted(git(project.root, "for-each-ref", "--format=%(refname:short)",
+                      "refs/heads/autoresearch-final/").split())
+
+
+def test_finalize_does_not_create_a_group_without_a_credible_gain(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """Attack: a kept change whose gain was luck (alone it measures the same as the base:
+    'not credible'). 0.1.0's finalize still made it a 'verified' branch.
+    Stopped by: finalize._failed_verification: a group that is not credibly better alone is
+    not created; the summary says why; --include-unverified makes it under unverified/."""
+    make_session(project, [Change("A: shrink a", {"nums/a.txt": "10\n"}),
+                           Change("N: tidy lib", {"src/lib.py": "def f():\n    return 2\n"})])
+    from app.cli import main
+
+    assert main(["finalize"]) == 0
+    out = capsys.readouterr().out
+    assert _branches(project) == ["autoresearch-final/s1/1-a-shrink-a"]
+    assert "autoresearch-final/s1/2-n-tidy-lib: not created: NOT verified: alone it is " \
+        in out and "not credible" in out
+    git(project.root, "branch", "-D", "autoresearch-final/s1/1-a-shrink-a")
+    assert main(["finalize", "--include-unverified"]) == 0
+    assert _branches(project) == ["autoresearch-final/s1/1-a-shrink-a",
+                                  "autoresearch-final/s1/unverified/2-n-tidy-lib"]
+    message = git(project.root, "log", "-1", "--format=%B",
+                  "autoresearch-final/s1/unverified/2-n-tidy-lib")
+    assert "NOT verified by autoresearch-tui finalize: alone it is" in message
+
+
+def test_finalize_does_not_create_a_group_that_rewrote_the_tests(project: Project) -> None:
+    """Attack: a kept change that also edited a protected file (here the tests), so its own
+    checks pass. Stopped by: the group's paths go through the session's Guard; such a group
+    is not verified ('it changes protected files'), however good its numbers."""
+    make_session(project, [Change("faster, and a test relaxed", {
+        "nums/a.txt": "10\n", "tests/test_lib.py": "def test_f():\n    pass\n"})])
+    result = finalize(plan_groups(), progress=lambda line: None)
+    assert result.branches == [] and _branches(project) == []
+    assert result.unverified == [("autoresearch-final/s1/1-faster-and-a-test-relaxed",
+                                  "it changes protected files (tests/test_lib.py)")]
+
+
+def test_finalize_never_advises_merging_a_session_branch_that_fails_the_checks(
+        project: Project) -> None:
+    """Attack: a broken change was kept (as the checks hacks of 0.1.0 allowed). When its
+    group fails the checks alone, 0.1.0 advised 'merge the session branch as a whole',
+    which held the broken code. Stopped by: finalize runs the checks on the final tree too
+    and advises by the result: here, not to merge it."""
+    make_session(project, [Change("A: shrink a", {"nums/a.txt": "10\n"}),
+                           Change("B: faster, broken", {"nums/b.txt": "-5\n", "broken": "x\n"})])
+    with pytest.raises(VerificationFailed) as info:
+        finalize(plan_groups(), progress=lambda line: None)
+    text = str(info.value)
+    assert "fails the checks on its own" in text
+    assert "as a whole" not in text
+    assert "autoresearch/s1 fails the checks as well: do not merge it" in text
+    assert _branches(project) == []
