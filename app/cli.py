@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also create the groups that fail verification, under "
                                "autoresearch-final/<tag>/unverified/")
 
+    doctor = sub.add_parser("doctor", help="what makes benchmarks noisy here, the "
+                            "benchmark's noise, and advice")
+    doctor.add_argument("--runs", type=int, metavar="N", help="benchmark runs to measure "
+                        "the noise (default: calibration_runs, at least 5)")
+
     sub.add_parser("sessions", help="list this repository's sessions")
     prune = sub.add_parser("prune", help="remove a session's worktree, branch and refs")
     prune.add_argument("--tag", required=True)
@@ -121,6 +126,10 @@ def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argpars
         from app.interop import run_history
 
         return run_history
+    if command == "doctor":
+        from app.doctor import run_doctor
+
+        return run_doctor
     if command == "report":
         from app.report import run_report
 
