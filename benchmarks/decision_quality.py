@@ -30,6 +30,12 @@ Rules, each deciding keep or discard for one candidate against its champion:
   champion is measured again before each candidate run (A/B/A/B) and the rule compares
   the candidate with those fresh champion runs only, after removing a linear time trend.
 
+With `--peers` it runs the rules of real tools at their documented defaults with n = 5 and
+10 runs per side (pyperf compare_to, Google Benchmark compare.py's U test, criterion's
+bootstrap interval against its 1% noise threshold, asv's factor 1.1 and p < 0.002,
+codeflash's min-of-N with a 5% floor, a Pinpoint-style three-way test) next to ours, and
+prints a Markdown table (docs/decisions.md holds one).
+
 Columns: `fk` = false keeps, the share of changes with true effect 0 that were kept (the
 worst case of "true effect <= 0"); `miss` = the share of true improvements of twice the
 noise (a factor exp(-2 * noise)) that were not kept; `runs` = the mean number of candidate
@@ -60,7 +66,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.engine.decide import evaluate  # noqa: E402
+from app.engine.decide import evaluate, rank_test  # noqa: E402
 
 DRIFT_PER_RUN = 0.0025
 OUTLIER_RATE = 0.05
@@ -147,6 +153,133 @@ def ours(interleave: bool) -> Rule:
     return rule
 
 
+# --- the rules of real benchmarking tools, at their documented defaults -------------------
+# Each measures the champion n times, then the candidate n times (a baseline file, then a
+# new one, as these tools are used), and keeps when the tool would report "faster".
+
+def _two_sided_u(a: list[float], b: list[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (exact up to 100 samples, as decide.rank_test)."""
+    p_less, _ = rank_test([-x for x in a], [-x for x in b])
+    p_more, _ = rank_test(a, b)
+    return min(1.0, 2 * min(p_less, p_more))
+
+
+def _t_p_two_sided(a: list[float], b: list[float]) -> float:
+    """Student's t (pooled variance), two-sided, as pyperf's is_significant."""
+    na, nb = len(a), len(b)
+    va, vb = statistics.variance(a), statistics.variance(b)
+    pooled = ((na - 1) * va + (nb - 1) * vb) / (na + nb - 2)
+    if pooled == 0:
+        return 0.0 if statistics.fmean(a) != statistics.fmean(b) else 1.0
+    t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(pooled * (1 / na + 1 / nb))
+    return 2 * (1 - _student_cdf(abs(t), na + nb - 2))
+
+
+def _student_cdf(t: float, df: int) -> float:
+    """CDF of Student's t through the regularized incomplete beta (continued fraction)."""
+    x = df / (df + t * t)
+    return 1 - 0.5 * _betainc(df / 2, 0.5, x)
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log(1 - x))
+    if x > (a + 1) / (a + b + 2):
+        return 1 - _betainc(b, a, 1 - x)
+    c, d, f = 1.0, 1 - (a + b) * x / (a + 1), 0.0
+    d = 1 / (d if abs(d) > 1e-30 else 1e-30)
+    f = d
+    for m in range(1, 200):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > 1e-30 else 1e-30)
+            c = 1 + numerator / c
+            c = c if abs(c) > 1e-30 else 1e-30
+            f *= c * d
+    return front * f / a
+
+
+def _sides(b: Bench, n: int) -> tuple[list[float], list[float]]:
+    champ = [b.champion() for _ in range(n)]
+    return champ, [b.candidate() for _ in range(n)]
+
+
+def pyperf_compare_to(n: int) -> Rule:
+    """pyperf compare_to: significant by Student's t (two-sided, 95%) and a faster mean."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        return (_t_p_two_sided(cand, champ) < 0.05
+                and statistics.fmean(cand) < statistics.fmean(champ)), n
+    return rule
+
+
+def gbench_compare(n: int) -> Rule:
+    """Google Benchmark tools/compare.py: Mann-Whitney U, two-sided, alpha 0.05."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        return (_two_sided_u(cand, champ) < 0.05
+                and statistics.median(cand) < statistics.median(champ)), n
+    return rule
+
+
+def criterion_rule(n: int, resamples: int = 200) -> Rule:
+    """criterion.rs: the bootstrap 95% interval of the change of the mean must lie below
+    the -1% noise threshold (criterion's default; 100,000 resamples there, 200 here)."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        rng = b.rng
+        changes = sorted(
+            statistics.fmean(rng.choices(cand, k=n)) / statistics.fmean(rng.choices(champ, k=n))
+            - 1 for _ in range(resamples))
+        upper = changes[int(0.975 * resamples) - 1]
+        return upper < -0.01, n
+    return rule
+
+
+def asv_rule(n: int) -> Rule:
+    """asv compare: better only if the ratio beats factor 1.1 and Mann-Whitney p < 0.002."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        ratio = statistics.median(cand) / statistics.median(champ)
+        return ratio < 1 / 1.1 and _two_sided_u(cand, champ) < 0.002, n
+    return rule
+
+
+def codeflash_rule(n: int) -> Rule:
+    """codeflash: the minimum of N runs must beat the best so far by the 5% noise floor."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        return min(cand) < min(champ) * (1 - 0.05), n
+    return rule
+
+
+def pinpoint_rule(n: int) -> Rule:
+    """Pinpoint-style three-way: Mann-Whitney p < 0.01 is "different", p > 0.10 "same",
+    else "need more": both sides grow by n runs, up to 4n (then "same")."""
+    def rule(b: Bench) -> tuple[bool, int]:
+        champ, cand = _sides(b, n)
+        while True:
+            p = _two_sided_u(cand, champ)
+            if p < 0.01:
+                return statistics.median(cand) < statistics.median(champ), len(cand)
+            if p > 0.10 or len(cand) >= 4 * n:
+                return False, len(cand)
+            more_champ, more_cand = _sides(b, n)
+            champ += more_champ
+            cand += more_cand
+    return rule
+
+
+PEERS: dict[str, Callable[[int], Rule]] = {
+    "pyperf": pyperf_compare_to, "gbench-U": gbench_compare, "criterion": criterion_rule,
+    "asv": asv_rule, "codeflash": codeflash_rule, "pinpoint": pinpoint_rule,
+}
+
 RULES: dict[str, Rule] = {
     "single": single,
     "median-of-3": median_of(3),
@@ -170,12 +303,61 @@ def simulate(setting: Setting, rule: Rule, decisions: int, seed: int) -> tuple[f
     return false_keeps / decisions, misses / decisions, runs / (2 * decisions)
 
 
+def peer_tables(decisions: int, seed: int) -> None:
+    """The rules of real tools at n = 5 and 10 per side next to ours, per setting, and
+    which fixed-n peer to beat: the one with the fewest misses among those whose false
+    keeps stay within 5% (plus two standard errors)."""
+    started = time.perf_counter()
+    settings = [Setting(noise, drift, outliers) for noise in (0.01, 0.05, 0.20)
+                for drift in (False, True) for outliers in (False, True)]
+    fk_se = math.sqrt(ALPHA * (1 - ALPHA) / decisions)
+    rules: dict[str, Rule] = {f"{name}/{n}": make(n) for n in (5, 10)
+                              for name, make in PEERS.items()}
+    rules["ours"] = ours(False)
+    rules["ours+il"] = ours(True)
+    print(f"{decisions} decisions with true effect 0 and {decisions} with a true improvement "
+          "of 2x noise per setting and rule; cells: false keeps % / misses % / candidate "
+          "runs (ours+il: plus as many champion runs; peers: plus n champion runs)")
+    print()
+    header = ("| setting | " + " | ".join(rules) + " | best peer at n=5 | ours vs it | "
+              "best peer at n=10 | ours vs it |")
+    print(header)
+    print("|" + "---|" * (len(rules) + 5))
+    miss_se = math.sqrt(0.2 * 0.8 / decisions)
+    for i, setting in enumerate(settings):
+        results = {name: simulate(setting, rule, decisions, seed + 100 * i + j)
+                   for j, (name, rule) in enumerate(rules.items())}
+        fk, miss, runs = results["ours"]
+        verdicts = []
+        for n in (5, 10):
+            ok_peers = [(r[1], r[2], name) for name, r in results.items()
+                        if name.endswith(f"/{n}") and r[0] <= ALPHA + 2 * fk_se]
+            best = min(ok_peers) if ok_peers else None
+            if best is None:
+                verdicts += ["none keeps <= 5%", "-"]
+                continue
+            wins = (fk <= ALPHA + 2 * fk_se, miss <= best[0] + 2 * miss_se, runs < best[1])
+            verdict = "beats it" if all(wins) else "loses on " + ", ".join(
+                what for what, ok in zip(("false keeps", "misses", "runs"), wins) if not ok)
+            verdicts += [f"{best[2]} ({100 * best[0]:.1f}% missed)", verdict]
+        cells = " | ".join(f"{100 * r[0]:.1f} / {100 * r[1]:.1f} / {r[2]:.1f}"
+                           for r in results.values())
+        print(f"| {setting.label} | {cells} | {' | '.join(verdicts)} |", flush=True)
+    print(f"\n({time.perf_counter() - started:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=3000,
                         help="decisions of each kind (effect 0, effect 2x noise) per setting")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--peers", action="store_true", help="compare with the rules of "
+                        "pyperf, Google Benchmark, criterion, asv, codeflash and Pinpoint "
+                        "at n = 5 and 10 per side (a Markdown table)")
     args = parser.parse_args()
+    if args.peers:
+        peer_tables(args.decisions, args.seed)
+        return
     started = time.perf_counter()
     settings = [Setting(noise, drift, outliers) for noise in (0.01, 0.05, 0.20)
                 for drift in (False, True) for outliers in (False, True)]
