@@ -536,3 +536,77 @@ def test_finalize_never_advises_merging_a_session_branch_that_fails_the_checks(
     assert "as a whole" not in text
     assert "autoresearch/s1 fails the checks as well: do not merge it" in text
     assert _branches(project) == []
+
+
+LEAK_BENCH = """\
+import sys
+sys.path.insert(0, "src")
+import lib
+print(f"METRIC score={lib.cost()}")
+"""
+
+LEAK_CONFIG = """\
+[metric]
+command = "python3 bench.py"
+name = "score"
+calibration_runs = 3
+repeats = 2
+max_repeats = 4
+timeout_s = 20
+
+[holdout]
+command = "python3 hold/holdout.py"
+
+[agent]
+kind = "scripted"
+
+[agent.scripted]
+patches = "patches"
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="needs the clean room (issue #11, h-cleanroom): "
+                   "measured runs still happen in the agent's worktree, so a file they write "
+                   "(ignored, so the reset keeps it) is there for the agent's tools")
+def test_a_copy_of_the_holdout_written_by_a_measured_run_never_reaches_the_tools(
+        project: Project) -> None:
+    """Attack: a discarded experiment's code, run by the benchmark, copies the held-out
+    benchmark into `notes.log` (ignored by .gitignore, so the reset after the discard keeps
+    it), and the next experiment's agent reads it with `read_file`.
+    Stopped by (issue #11): benchmarks, checks and the holdout run in a measurement tree,
+    never in the agent's worktree, so nothing a measured run writes reaches the tools."""
+    for rel in ("bench.py", "src/lib.py"):
+        (project.root / rel).unlink()
+    project.write("bench.py", LEAK_BENCH)
+    project.write("src/lib.py", "def cost():\n    return 50\n")
+    project.write("hold/holdout.py", f"# {SECRET}\nprint(7.0)\n")
+    project.write(".gitignore", "*.pyc\n__pycache__/\n*.log\n")
+    (project.root / "autoresearch.toml").write_text(LEAK_CONFIG)
+    project.commit("a benchmark that imports the code, and a holdout")
+    project.patch("01-leak.patch", {"src/lib.py": (
+        "import shutil\nshutil.copy('hold/holdout.py', 'notes.log')\n\n\n"
+        "def cost():\n    return 60\n")}, "slower, and a copy of the holdout")
+    project.commit("patches")
+    run = headless(project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    from app.config import load_config
+    from app.engine.gitops import _walk_tree
+    import pygit2
+
+    tag = session_dir(project).name
+    worktree = project.root / ".autoresearch" / "worktrees" / tag
+    statuses = [e.status.value for e in read_log(session_dir(project) / "log.jsonl").experiments]
+    assert statuses == ["baseline", "discard"], run.stdout
+    repo = pygit2.Repository(str(worktree))
+    tracked = _walk_tree(repo, repo.head.peel(pygit2.Tree))
+    guard = Guard.from_config(load_config(project.root / "autoresearch.toml"), worktree,
+                              tracked)
+    assert guard.is_hidden("hold/holdout.py")
+    sandbox = Sandbox(worktree, is_protected=guard.is_protected, is_hidden=guard.is_hidden)
+    for tool, args in (("read_file", {"path": "notes.log"}),
+                       ("search", {"pattern": SECRET}), ("list_files", {"path": "."})):
+        try:
+            out = sandbox.run(tool, args)
+        except ToolError as exc:
+            out = str(exc)
+        assert SECRET not in out, (tool, out)
