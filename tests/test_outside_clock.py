@@ -15,6 +15,7 @@ from app.engine.fingerprints import OutputFingerprints, parse_fingerprint, short
 from app.engine.measure import run_command
 from app.engine.outside_clock import Run, enabled, judge
 from app.errors import UsageError
+from tests.conftest import require_tool
 
 BUSY = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass\n"
 
@@ -29,6 +30,27 @@ def test_cpu_time_of_the_command_and_the_children_it_waited_for(tmp_path: Path) 
     assert 0.55 <= result.cpu_s <= 1.5
     assert result.wall_s >= result.cpu_s * 0.9
     assert result.wall_s <= result.duration_s + 0.01
+
+
+BWRAP = "bwrap --ro-bind / / --dev /dev --proc /proc --die-with-parent"
+
+
+@pytest.mark.parametrize("sandbox", [
+    "",
+    f"{BWRAP} --unshare-net --unshare-ipc --",
+    # With a PID namespace the payload must be pid 1 (--as-pid-1): otherwise bwrap's own
+    # init reaps it inside and the resource usage never reaches the harness (measured:
+    # 0.002 s of CPU for a 0.5 s busy loop), and the outside clock sees nothing.
+    f"{BWRAP} --unshare-pid --as-pid-1 --",
+])
+def test_cpu_time_reaches_the_harness_through_the_sandbox(tmp_path: Path, sandbox: str) -> None:
+    if sandbox:
+        require_tool("bwrap")
+    (tmp_path / "busy.py").write_text(BUSY.format(s=0.4))
+    result = run_command(f"{sandbox} {sys.executable} {tmp_path / 'busy.py'}".strip(),
+                         tmp_path, 60)
+    assert result.ok, result.output_tail
+    assert result.cpu_s is not None and result.cpu_s >= 0.35
 
 
 def test_a_sleeping_command_takes_wall_time_but_no_cpu(tmp_path: Path) -> None:
