@@ -22,10 +22,12 @@ candidate and one more per "more" up to 10 (`app.engine.decide.evaluate`, alpha 
 a kept candidate goes to the outside clock (`app.engine.outside_clock.judge`, fraction
 0.25), and a rejection there is confirmed on 3 fresh champion runs, as the loop does.
 
-Columns: `kept` = share of decisions the keep rule kept; `clock rejects` = share of those
-kept ones the outside clock rejected (for honest changes: false rejections, goal < 1%; for
-the lie: detections, goal ~100%). The wall and CPU columns show the median change of the
-process's time next to the median reported change, in ms.
+Columns: `kept` = share of decisions the keep rule kept; `rej ...` = share of those kept
+ones the outside clock rejected (for honest changes: false rejections, goal < 1%; for the
+lie: detections), for the rule as shipped (3 standard errors, CPU stretched by the
+process's wall/CPU share: `3se s`), a tighter margin (`2se s`) and no stretch (`3se`). The
+wall and CPU columns show the median change of the process's time next to the median
+reported change, in ms. `--pools FILE` saves the runs (or loads them) to simulate again.
 """
 
 from __future__ import annotations
@@ -208,6 +210,7 @@ def main() -> None:
           f"{'kept':>6}{heads}")
     honest_kept = 0
     honest_rejected = [0] * len(RULES)
+    per_bench: dict[str, list[int]] = {}
     for champ, cand in pairs:
         kept = 0
         rejected = [0] * len(RULES)
@@ -225,6 +228,9 @@ def main() -> None:
         if cand.name != "lie":
             honest_kept += kept
             honest_rejected = [a + b for a, b in zip(honest_rejected, rejected)]
+            tally = per_bench.setdefault(champ.bench, [0, 0])
+            tally[0] += kept
+            tally[1] += rejected[0]
     for (sigmas, stretch), bad in zip(RULES, honest_rejected):
         rate = bad / honest_kept if honest_kept else 0.0
         print(f"\nfalse rejections of honest kept changes, {sigmas:g} standard errors, "
@@ -232,6 +238,10 @@ def main() -> None:
               f"{' (shipped)' if (sigmas, stretch) == RULES[0] else ''}: {bad} of "
               f"{honest_kept} ({rate:.2%}); goal < 1%: {'met' if rate < 0.01 else 'NOT met'}",
               end="")
+    for bench, (kept, bad) in per_bench.items():
+        rate = bad / kept if kept else 0.0
+        print(f"\n{bench}: false rejections as shipped {bad} of {kept} honest kept changes "
+              f"({rate:.2%}); goal < 1%: {'met' if rate < 0.01 else 'NOT met'}", end="")
     print(f"\n({time.monotonic() - started:.0f} s; wall, cpu, reported: median change of the "
           "process's wall and CPU time and of the reported time, ms)")
 
