@@ -11,8 +11,8 @@ from typing import TextIO
 from app.engine.controller import LoopController
 from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event,
                                ExperimentDecided, SessionEnded, SessionStarted, WarningRaised)
-from app.engine.records import (Experiment, SessionSummary, Status, count_experiments,
-                                plural)
+from app.engine.records import (Experiment, SessionSummary, Status, change_words,
+                                count_experiments, format_change, plural)
 
 
 def format_metric(value: float | None, unit: str) -> str:
@@ -26,7 +26,7 @@ def format_experiment(e: Experiment, unit: str) -> str:
     parts = [f"#{e.n}", str(e.status), format_metric(e.metric, unit)]
     delta = e.delta()
     if delta is not None and e.status is not Status.BASELINE:
-        parts.append(f"({delta:+.1%} vs champion)")
+        parts.append(f"({format_change(delta)} vs champion)")
     if e.status is Status.BASELINE:
         text = e.reason
     elif e.status in (Status.KEEP, Status.DISCARD) and e.description:
@@ -48,8 +48,8 @@ def format_summary(s: SessionSummary) -> list[str]:
         imp = s.improvement
         lines.append(f"  {s.metric_name}: {format_metric(s.baseline, s.unit)} -> "
                      f"{format_metric(s.best, s.unit)}"
-                     + ("" if imp is None else " (no change)" if abs(imp) < 5e-4 else
-                        f" ({imp:.1%} better)" if imp > 0 else f" ({-imp:.1%} worse)")
+                     + ("" if imp is None else
+                        f" ({change_words(s.baseline, s.best, s.direction)})")
                      + (f", best #{s.best_n}" if s.best_n else ""))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items(), key=lambda kv: -kv[1])
                        if k != str(Status.BASELINE))

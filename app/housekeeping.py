@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from app.engine.history import read_log
-from app.engine.records import Status, summarize
+from app.engine.records import Status, change_words, summarize
 from app.engine.session import SessionLock, find_repo, list_sessions, validate_tag
 from app.errors import UsageError
 
@@ -31,9 +31,9 @@ def run_sessions(args: argparse.Namespace) -> int:
         state = "imported" if info.read_only else "finished" if info.finished else "open"
         best = ""
         if summary.baseline is not None and summary.best is not None:
-            imp = summary.improvement or 0.0
             best = (f"{summary.baseline:g} -> {summary.best:g} {summary.unit} "
-                    f"({imp:+.1%})").replace("  ", " ")
+                    f"({change_words(summary.baseline, summary.best, summary.direction)})"
+                    ).replace("  ", " ")
         print(f"{info.tag:<20} {state:<11} {summary.experiments:>11}  {best}")
     return 0
 

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from app.engine.history import LogWriter, parse_record, read_log, repair_log
-from app.engine.records import Experiment, Status, Tokens, improvement, is_better
+from app.engine.records import (Experiment, Status, Tokens, count_experiments, improvement,
+                                is_better, plural)
 from app.errors import UsageError
 
 TAG_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -602,10 +603,11 @@ def summary_line(data: SessionData) -> str:
     counts: dict[str, int] = {}
     for e in data.experiments:
         counts[str(e.status)] = counts.get(str(e.status), 0) + 1
-    order = [str(s) for s in Status]
+    order = [str(s) for s in Status if s is not Status.BASELINE]
     parts = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
-    line = f"{len(data.experiments)} experiments ({parts})" if data.experiments else \
-        "no experiments yet"
+    tried = count_experiments(data.experiments)
+    line = (f"{plural(tried, 'experiment')} after the baseline" + (f" ({parts})" if parts
+            else "")) if data.experiments else "no experiments yet"
     if data.segments:
         segment = data.segments[-1]
         base, best = segment.baseline, segment.best

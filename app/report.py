@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 
 from app.chart_svg import progress_chart
 from app.engine.history import read_log
-from app.engine.records import Experiment, Status, Tokens, improvement, is_better
+from app.engine.records import (Experiment, Status, Tokens, format_change, improvement,
+                                is_better, relative_change)
 from app.errors import UsageError
 from app.interop import (Segment, champion_reference, comparable_tail, format_value,
                          load_session, locate_session, split_segments)
@@ -146,7 +147,7 @@ def _summary(experiments: Sequence[Experiment], tail: Sequence[Segment], final: 
     if baseline is not None and best is not None and baseline.metric and best.metric is not None:
         gain = improvement(baseline.metric, best.metric, final.direction)
         change = (best.metric - baseline.metric) / abs(baseline.metric)
-        rows.append(("Improvement", f"**{gain:.1%}** better ({change:+.2%} in "
+        rows.append(("Improvement", f"**{gain:.1%}** better ({format_change(change)} in "
                      f"{final.metric_name})"))
     counts: dict[Status, int] = {}
     for e in experiments:
@@ -184,16 +185,15 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
     extra = list(kept_columns)
     unit = f" ({final.unit})" if final.unit else ""
     lines.append("| # | commit | " + final.metric_name.replace("|", "\\|") + unit +
-                 " | gain vs champion | confidence | p-value | " +
+                 " | Δ champion | confidence | p-value | " +
                  "".join(f"{_cell(c)} | " for c in extra) + "change |")
     lines.append("|---:|---|---:|---:|---:|---:|" + "---|" * len(extra) + "---|")
     for e in kept:
         gain = "-"
         reference = champion_reference(e)
         if e.metric is not None and reference:
-            value = improvement(reference, e.metric, final.direction) + 0.0
-            gain = f"{value:+.1%}"
-            if value < 0:
+            gain = format_change(relative_change(reference, e.metric))
+            if improvement(reference, e.metric, final.direction) < 0:
                 gain += " (worse)"
         confidence = f"{e.confidence:.1f}x" if e.confidence is not None else "-"
         p_value = _p_text(e.p_value)
@@ -228,16 +228,15 @@ def _dead_ends(experiments: Sequence[Experiment], segments: Sequence[Segment],
         # Imported logs often put the reason in the description only: no empty column then.
         with_reason = any(_reason(e) != "-" for e in shown)
         lines += [f"### {DEAD_END_TITLES[status]} ({len(group)})", "",
-                  "| # | metric | gain vs champion | " + ("reason | " if with_reason else "")
+                  "| # | metric | Δ champion | " + ("reason | " if with_reason else "")
                   + "change |",
                   "|---:|---:|---:|" + ("---|" if with_reason else "") + "---|"]
         for e in shown:
             segment = segment_of.get(e.n)
-            direction = segment.direction if segment else "lower"
             gain = "-"
             reference = champion_reference(e)
             if e.metric is not None and reference:
-                gain = f"{improvement(reference, e.metric, direction) + 0.0:+.1%}"
+                gain = format_change(relative_change(reference, e.metric))
             value = format_value(e.metric)
             if e.metric is not None and segment and segment.metric_name != final_metric:
                 value += f" ({segment.metric_name})"

@@ -500,6 +500,9 @@ class AutoresearchApp(App[int]):
         v.tag, v.branch, v.metric_name, v.unit, v.direction = (
             e.tag, e.branch, e.metric_name, e.unit, e.direction)
         v.experiments = list(e.experiments)
+        # The session's clock goes on across launches, as the summary's time does: the
+        # experiments' time so far, then this launch's.
+        v.session_since = self.clock() - sum(x.duration_s for x in v.experiments)
         v.tokens = Tokens()
         v.cost_usd = 0.0
         for x in v.experiments:

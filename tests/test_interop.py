@@ -382,7 +382,7 @@ def test_plain_history_fits_the_terminal(repo: Path, capsys: pytest.CaptureFixtu
     assert rows[1].split()[:4] == ["1", "discard", "104", "+4.0%"]
     assert rows[1].endswith("…")
     assert rows[2].split()[:4] == ["2", "keep", "90", "-10.0%"]
-    assert lines[-1] == ("3 experiments (1 baseline, 1 keep, 1 discard); time_ms: baseline "
+    assert lines[-1] == ("2 experiments after the baseline (1 keep, 1 discard); time_ms: baseline "
                          "100 ms -> best 90 ms (#2, -10.0%)")
 
 

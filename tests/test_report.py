@@ -78,18 +78,19 @@ def test_report_end_to_end_on_a_session_log(repo: Path,
     assert "> Make the word counter faster." in text
     assert "| Baseline | 200 ms (#0) |" in text
     assert "| Best | **150 ms** (#6: fast path for common words) |" in text
-    assert "| Improvement | **25.0%** better (-25.00% in wall_ms) |" in text
+    assert "| Improvement | **25.0%** better (-25.0% in wall_ms) |" in text
     assert "| Experiments | 6 after the baseline: 2 keep, 1 discard, 1 crash, " \
            "1 checks_failed, 1 rejected |" in text
     assert "| Cost | $0.55 |" in text
     assert "| Tokens | 6,500 (input 1,000, output 200, cache read 5,000, cache write 300) |" \
         in text
     assert "| Time | 1 h 00 min wall clock (from " in text and "; 2 min in experiments |" in text
-    # The kept changes with gain vs champion, confidence and p-value.
-    assert "| 1 | `bbbbbbb` | 170 | +15.0% | 4.2x | 0.004 | count words in one pass |" in text
-    assert "| 6 | `ccccccc` | 150 | +11.8% | 3.1x | 0.020 | fast path for common words |" in text
-    # Dead ends with their reasons.
-    assert "| 2 | 173 | -1.8% | median +1.8% vs champion, not better | dedupe with a set |" \
+    # The kept changes with their change vs champion (the metric's own, as the table shows
+    # it), confidence and p-value.
+    assert "| 1 | `bbbbbbb` | 170 | -15.0% | 4.2x | 0.004 | count words in one pass |" in text
+    assert "| 6 | `ccccccc` | 150 | -11.8% | 3.1x | 0.020 | fast path for common words |" in text
+    # Dead ends with their reasons (the sign agrees with the reason's).
+    assert "| 2 | 173 | +1.8% | median +1.8% vs champion, not better | dedupe with a set |" \
         in text
     assert "benchmark exited with status 1" in text
     assert "changed protected file tests/test_wc.py" in text

@@ -84,7 +84,7 @@ async def test_a_session_runs_to_its_summary_and_q_quits(story: Project) -> None
         assert table.row_count == 4
         assert app.view.best == 35.0 and app.view.baseline == 50.0
         text = str(app.screen.query_one("#summary-text").render())
-        assert "50 → " in text and "35" in text and "+30.0%" in text
+        assert "50 → " in text and "35" in text and "-30.0%, better" in text
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_value == 0

@@ -15,7 +15,7 @@ from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
-from app.engine.records import Experiment, Status
+from app.engine.records import Experiment, Status, format_change
 from widgets.status_style import look_classes, look_css, look_of
 
 COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
@@ -51,7 +51,7 @@ def format_number(value: float | None) -> str:
 
 
 def format_delta(delta: float | None) -> str:
-    return "–" if delta is None else f"{delta * 100:+.1f}%"
+    return format_change(delta)
 
 
 def _clip(text: str, width: int) -> str:
@@ -301,7 +301,10 @@ class ExperimentTable(DataTable[Text]):
     def _cells(self, e: Experiment, session: str | None) -> list[Text]:
         delta = e.delta() if e.status is not Status.BASELINE else None
         better = is_improvement(delta, self.direction)
-        delta_style = "" if better is None else self._style("better" if better else "worse")
+        # Green says "this made it better and was kept": a faster change that failed its
+        # checks (or was discarded as noise) is not shown as a success.
+        delta_style = ("" if better is None else self._style("worse") if not better
+                       else self._style("better") if e.status is Status.KEEP else "")
         secondary = _clip("  ".join(f"{k}={format_number(v)}" for k, v in e.metrics.items()
                                     if k != self.metric_name), 20)
         description = e.description.splitlines()[0] if e.description else ""

@@ -17,7 +17,7 @@ from typing import Callable
 from rich.text import Text
 from textual.widget import Widget
 
-from app.engine.records import improvement
+from app.engine.records import format_change, improvement, relative_change
 from widgets.experiment_table import format_number
 from widgets.status_style import look_classes, look_css, look_of
 
@@ -149,8 +149,9 @@ class StatusLine(Widget):
             gain = improvement(info.baseline, best, info.direction)
             line.append(f"{format_number(best)}{unit}",
                         self._style("good") if gain > 0 else "")
-            if gain:
-                line.append(f" ({gain * 100:+.1f}%)",
+            change = relative_change(info.baseline, best)
+            if change:  # the metric's own change; green when that is better
+                line.append(f" ({format_change(change)})",
                             self._style("good") if gain > 0 else self._style("bad"))
         counts_at = len(line)
         if info.counts:

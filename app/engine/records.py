@@ -129,9 +129,7 @@ class Experiment:
 
     def delta(self) -> float | None:
         """Relative change of the metric against the champion it was measured with."""
-        if self.metric is None or not self.champion_metric:
-            return None
-        return (self.metric - self.champion_metric) / abs(self.champion_metric)
+        return relative_change(self.champion_metric, self.metric)
 
     @property
     def short_commit(self) -> str:
@@ -162,6 +160,29 @@ def improvement(baseline: float, best: float, direction: str) -> float:
         return 0.0
     change = (best - baseline) / abs(baseline)
     return -change if direction == "lower" else change
+
+
+def relative_change(old: float | None, new: float | None) -> float | None:
+    """THE sign of a change, everywhere a signed percentage is shown: the metric's own
+    change, (new - old) / |old|. A lower-is-better metric that improves shows a minus;
+    whether that is better is said in words or colour, never by flipping the sign."""
+    if old is None or new is None or old == 0:
+        return None
+    return (new - old) / abs(old)
+
+
+def format_change(change: float | None) -> str:
+    """`-25.0%`, `+3.1%`, or `–` when there is nothing to compare."""
+    return "–" if change is None else f"{change * 100 + 0.0:+.1f}%"
+
+
+def change_words(old: float | None, new: float | None, direction: str) -> str:
+    """`-25.0%, better`, `+3.1%, worse` or `no change`: a change for sentences."""
+    change = relative_change(old, new)
+    if change is None or abs(change) < 5e-4:
+        return "no change"
+    better = change < 0 if direction == "lower" else change > 0
+    return f"{format_change(change)}, {'better' if better else 'worse'}"
 
 
 def plural(count: int, word: str) -> str:

@@ -74,7 +74,8 @@ def notes_text(e: Experiment, tag: str) -> str:
         field("description", e.description), field("hypothesis", e.hypothesis),
         field("learned", e.learned), field("veto reason", e.veto_reason),
         field("note", e.note),
-        field("commit", commit), field("kept as", e.commit if e.commit != commit else ""),
+        field("candidate commit", commit),
+        field("kept as commit", e.commit if e.commit != commit else ""),
         field("parent", e.parent or ""), field("source", e.source or ""),
         field("diffstat", e.diffstat),
         f"[b]tokens:[/b] {e.tokens.input:,} in · {e.tokens.output:,} out · "

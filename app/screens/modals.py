@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from app.engine.records import SessionSummary
+from app.engine.records import SessionSummary, change_words
 from widgets.diff_view import DiffView
 from widgets.experiment_table import format_number
 from widgets.status_line import format_duration, format_tokens
@@ -110,7 +110,8 @@ def summary_text(summary: SessionSummary, tag: str) -> str:
         colour = "$text-success" if gain > 0 else "$text-muted"
         lines.append(f"[b]{summary.metric_name}:[/b] {format_number(summary.baseline)} → "
                      f"[{colour}]{format_number(best)}{unit}[/] {where}")
-        lines.append(f"[b]Improvement:[/b] [{colour}]{gain * 100:+.1f}%[/]"
+        lines.append(f"[b]Change:[/b] [{colour}]"
+                     f"{change_words(summary.baseline, best, summary.direction)}[/]"
                      f" ({'lower' if summary.direction == 'lower' else 'higher'} is better)")
     counts = ", ".join(f"{count} {status}" for status, count in sorted(
         summary.counts.items(), key=lambda kv: (kv[0] != "keep", kv[0])) if status != "baseline")

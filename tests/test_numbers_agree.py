@@ -1,0 +1,98 @@
+"""One fixed session log through every view: the numbers must agree (issue 19 item 5).
+
+One definition each: a signed percentage is the metric's own change, (new - old) / |old|
+(so a lower-is-better metric that drops shows a minus sign, in green); the baseline is a
+measurement of the starting point, not an experiment; a Δ is green only for a change that
+was kept. The log is test_report's `own_session` (baseline 200 ms, best 150 ms, six
+experiments, among them a `checks_failed` that measured faster than its champion).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+
+from app.cli import main
+from app.engine.history import read_log
+from app.engine.records import Status, summarize
+from tests.test_report import own_session
+
+pytestmark = pytest.mark.anyio
+
+SESSION_CHANGE = "-25.0%"  # 200 -> 150 ms
+KEEP_6_CHANGE = "-11.8%"  # 170 -> 150 ms against its champion
+EXPERIMENTS = 6
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(args) == 0
+    return capsys.readouterr().out
+
+
+def test_every_view_tells_the_same_numbers(repo: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from app.headless import format_experiment, format_summary
+    from app.screens.modals import summary_text
+
+    state = own_session(repo)
+    experiments = read_log(state / "log.jsonl").experiments
+    summary = summarize("nov27", experiments, metric_name="wall_ms", unit="ms",
+                        direction="lower")
+    views = {
+        "headless summary": "\n".join(format_summary(summary)),
+        "summary screen": Text.from_markup(summary_text(summary, "nov27").replace(
+            "[$text-success]", "[green]").replace("[$text-muted]", "[dim]")).plain,
+        "sessions": cli(["sessions"], capsys),
+        "history": cli(["history"], capsys),
+        "report": (cli(["report"], capsys), (state / "report.md").read_text())[1],
+    }
+    for name, text in views.items():
+        assert SESSION_CHANGE in text, f"{name} does not show the session's change"
+        assert "+25.0%" not in text, f"{name} shows the session's change with the other sign"
+    six = next(e for e in experiments if e.n == 6)
+    assert f"({KEEP_6_CHANGE} vs champion)" in format_experiment(six, "ms")
+    assert "+11.8%" not in views["report"] and KEEP_6_CHANGE in views["report"]
+    assert "+11.8%" not in views["history"] and KEEP_6_CHANGE in views["history"]
+    # Counts: six experiments after the baseline, wherever they are counted.
+    assert f"{EXPERIMENTS} experiments" in views["headless summary"]
+    assert "baseline" not in views["headless summary"].split("experiments")[1]
+    assert f"Experiments: {EXPERIMENTS} " in views["summary screen"]
+    assert f"{EXPERIMENTS} experiments" in views["history"]
+    assert f"| Experiments | {EXPERIMENTS} after the baseline" in views["report"]
+    row = next(line for line in views["sessions"].splitlines() if line.startswith("nov27"))
+    assert row.split()[2] == str(EXPERIMENTS)
+
+
+async def test_the_tui_tells_the_same_numbers(repo: Path) -> None:
+    from app.tui import AutoresearchApp
+    from app.engine.events import SessionStarted
+    from tests.tui_replay import ReplaySource, fixed_clock
+    from widgets.experiment_table import ExperimentTable
+    from widgets.status_line import StatusLine
+
+    state = own_session(repo)
+    experiments = read_log(state / "log.jsonl").experiments
+    source = ReplaySource([SessionStarted("nov27", "autoresearch/nov27", str(repo), True,
+                                          "wall_ms", "ms", "lower", tuple(experiments))])
+    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    async with app.run_test(size=(160, 40)) as pilot:
+        while app.events_seen < 1:
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        status = app.main.query_one(StatusLine)
+        line = status.render().plain
+        assert SESSION_CHANGE in line and "+25.0%" not in line
+        counted = sum(int(word) for word, status_word in zip(line.split(), line.split()[1:])
+                      if word.isdigit() and status_word.strip("·│") in {str(s) for s in Status})
+        assert counted == EXPERIMENTS, line
+        table = app.main.query_one(ExperimentTable)
+        cells = {int(str(table.get_row(key)[0])): table.get_row(key) for key in table.rows}
+        assert str(cells[6][3]) == KEEP_6_CHANGE
+        better = table._style("better")
+        assert cells[6][3].style == better, "a kept improvement is green"
+        checks_failed = cells[4][3]
+        assert str(checks_failed) == "-11.8%"
+        assert checks_failed.style != better, "a checks_failed row's Δ is green"
+        app.controller.stop("test over")
