@@ -22,13 +22,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Protocol
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
@@ -271,8 +272,11 @@ class AutoresearchCommands(Provider):
     """Every key's action in the command palette (ctrl+p)."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
-        return [(f"{b.description}", b.tooltip, b.action) for b in KEYS] + [
-            ("Full-screen diff", "Show the diff pane's diff on the whole screen.",
+        app = self.app
+        assert isinstance(app, AutoresearchApp)
+        return [(f"{b.description} ({app.key_of(b.id or '')})", b.tooltip, b.action)
+                for b in KEYS] + [
+            ("Full-screen diff (f)", "Show the diff pane's diff on the whole screen.",
              "full_diff")]
 
     async def discover(self) -> Hits:
@@ -335,11 +339,13 @@ class AutoresearchApp(App[int]):
         self.quitting = False
         self._review_explained = False
         self._review_lock = threading.Lock()
+        self._pause_label = "Pause"
         self._vetoes: dict[int, str] = {}
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
         self._theme_name = theme
+        self.user_keymap = dict(keymap or {})
         if keymap:
             self.set_keymap(keymap)
 
@@ -663,6 +669,52 @@ class AutoresearchApp(App[int]):
         elif event.state is WorkerState.CANCELLED:
             v.loop_running = False
 
+    # -- which keys apply now -----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows only the keys that apply now (False hides a key; it then does
+        nothing, so no warning toasts either)."""
+        v = self.view
+        if action in ("toggle_pause", "toggle_review", "cherry_pick") and self.session_over:
+            return False
+        if action == "approve":
+            return v.state == LoopState.WAITING_APPROVAL.value
+        if action == "veto":
+            return v.current is not None and v.loop_running and not self.session_over
+        return True
+
+    def _key_label(self, binding_id: str, description: str) -> None:
+        """Change the footer's word for a key (`p Pause` / `p Resume`)."""
+        from dataclasses import replace
+
+        for key, bindings in self._bindings.key_to_bindings.items():
+            self._bindings.key_to_bindings[key] = [
+                replace(b, description=description) if b.id == binding_id else b
+                for b in bindings]
+
+    def key_of(self, binding_id: str) -> str:
+        """The key bound to `binding_id` now (after the user's keymap), for hints."""
+        if self.user_keymap.get(binding_id):
+            return self.user_keymap[binding_id].split(",")[0].strip()
+        main = getattr(self, "main", None)
+        for node in (self, main):
+            if node is None:
+                continue
+            for key, bindings in node._bindings.key_to_bindings.items():
+                for b in bindings:
+                    if b.id == binding_id:
+                        return b.key_display or key
+        default = next((b for b in KEYS if b.id == binding_id), None)
+        return (default.key_display or default.key) if default else binding_id
+
+    def _refresh_keys(self) -> None:
+        paused = self.controller.paused and not self.session_over
+        label = "Resume" if paused else "Pause"
+        if self._pause_label != label:
+            self._pause_label = label
+            self._key_label("pause", label)
+        if self.screen_stack:
+            self.refresh_bindings()
+
     # -- status line ------------------------------------------------------------------------
     def refresh_status(self) -> None:
         from widgets.status_line import StatusInfo
@@ -676,8 +728,10 @@ class AutoresearchApp(App[int]):
             review=self.controller.review, metric_name=v.metric_name, unit=v.unit,
             direction=v.direction, baseline=v.baseline, best=v.best, counts=v.counts(),
             tokens=v.tokens.total, cost_usd=v.cost_usd,
-            queued=self.controller.pending_cherry_picks, error=v.error)
+            queued=self.controller.pending_cherry_picks, error=v.error,
+            pause_key=self.key_of("pause"), started=bool(v.experiments))
         self.shown.update_status(info)
+        self._refresh_keys()
 
     # -- actions ----------------------------------------------------------------------------
     def run_palette_action(self, action: str) -> None:
@@ -821,6 +875,12 @@ class AutoresearchApp(App[int]):
 
     def action_cherry_pick(self) -> None:
         self.main.action_cherry_pick()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Our Quit (which asks first while a session runs) is in the palette already.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     def action_full_diff(self) -> None:
         from app.screens.modals import DiffScreen

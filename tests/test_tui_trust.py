@@ -188,3 +188,51 @@ async def test_a_reason_typed_for_a_decided_experiment_is_kept_as_a_note(
         shown = app.view.experiment(1)
         assert shown is not None and "I meant to stop this" in notes_text(shown, "t")
         await finish(app)
+
+
+def footer_keys(app: AutoresearchApp) -> dict[str, str]:
+    """What the footer shows now: description -> key."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.description: key.key_display for key in app.screen.query(FooterKey)}
+
+
+async def test_the_footer_shows_only_the_keys_that_apply(story: Project) -> None:
+    from widgets.status_line import StatusLine
+
+    app = make_app(story, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "paused", "the paused state")
+        await pilot.pause(0.1)
+        assert "press p to start" in app.main.query_one(StatusLine).render().plain
+        keys = footer_keys(app)
+        assert keys.get("Resume") == "p" and "Pause" not in keys
+        assert "Approve" not in keys and "Veto" not in keys, "nothing waits or runs"
+        await pilot.press("r", "p")  # review on, start
+        await until(pilot, lambda: waiting(app, 1), "proposal #1 waiting")
+        await pilot.pause(0.1)
+        keys = footer_keys(app)
+        assert {"Approve", "Veto", "Pause", "Review"} <= set(keys) and "Resume" not in keys
+        await pilot.press("r")  # review off: #1 goes on, and the session runs to its end
+        await until(pilot, lambda: app.view.summary is not None, "the end of the session",
+                    timeout=60)
+        await pilot.press("escape")  # close the summary
+        await pilot.pause(0.2)
+        keys = footer_keys(app)
+        for loop_key in ("Pause", "Resume", "Approve", "Veto", "Review", "Cherry-pick"):
+            assert loop_key not in keys, f"{loop_key} after the session ended"
+        assert keys.get("Quit") == "q" and "History" in keys
+
+
+async def test_the_palette_shows_keys_and_one_quit(story: Project) -> None:
+    from app.tui import AutoresearchCommands
+
+    app = make_app(story, paused=True, keymap={"pause": "x"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "paused", "the paused state")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Quit" not in titles, "Textual's own Quit duplicates ours (which asks first)"
+        provider = AutoresearchCommands(app.screen)
+        names = [name for name, _, _ in provider._commands()]
+        assert "Quit (q)" in names and "Pause (x)" in names and "Approve (a)" in names
+        await finish(app)

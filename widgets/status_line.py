@@ -48,6 +48,10 @@ class StatusInfo:
     queued: tuple[int, ...] = ()
     """Experiments queued for cherry-picking."""
     error: str = ""
+    pause_key: str = "p"
+    """The key that resumes (the user's keymap may move it)."""
+    started: bool = False
+    """Whether anything ran yet (a paused launch says "to start", not "to resume")."""
 
 
 def format_duration(seconds: float) -> str:
@@ -118,7 +122,11 @@ class StatusLine(Widget):
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
         state = info.state + (f" {info.detail}" if info.detail else "")
         if info.pause_requested and info.state != "paused":
-            state += " (pausing after this step)"
+            state += (f" (pauses when #{info.n} is decided)" if info.n is not None
+                      else " (pausing after this step)")
+        elif info.state == "paused":
+            state += (f" (press {info.pause_key} to resume)" if info.started
+                      else f" (press {info.pause_key} to start)")
         line.append(f"{spin} ", self._style("state"))
         line.append(state, self._style("paused") if info.state == "paused" else
                     self._style("state"))

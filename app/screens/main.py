@@ -211,6 +211,9 @@ class MainScreen(Screen[None]):
             hints.append(f". back to #{running}")
         view.border_subtitle = " · ".join(hints)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.app.check_action(action, parameters)  # the App knows what applies
+
     def action_cherry_pick(self) -> None:
         self.app.cherry_pick(self.query_one(ExperimentTable).selected())
 
