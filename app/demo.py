@@ -23,6 +23,21 @@ from app.errors import UsageError
 from app.onboard import _git
 
 PATCHES_DIR = "demo_patches"
+STORY = {
+    "01": "keep",
+    "02": "keep",
+    "03": "checks_failed",
+    "04": "discard",
+    "05": "rejected",
+    "06": "overfit",
+    "07": "crash",
+    "08": "keep",
+    "09": "keep",
+}
+"""What each scripted patch is meant to show: the same story on every machine. The
+benchmarks time CPU (not wall) time, take the best of three calls and are interleaved with
+the champion, so other work on the machine hardly moves them; `story_check` says so when a
+machine was still too noisy for one of them."""
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -54,7 +69,32 @@ def run_demo(args: argparse.Namespace) -> int:
         return run_tui(ns)
     finally:
         # Also after Ctrl-C or an error: the repo and its log stay, worth a look.
+        if agent == "scripted":
+            note = story_check(target)
+            if note:
+                print(note, flush=True)
         print(next_steps(target), flush=True)
+
+
+def story_check(target: Path) -> str:
+    """'' when every decided patch came out as the story means it to, else a sentence that
+    names the ones that did not: the machine was too noisy for a fair measurement."""
+    from app.engine.history import read_log
+
+    odd = []
+    for log in sorted((target / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl")):
+        for e in read_log(log).experiments:
+            expected = STORY.get(Path(e.source or "").name[:2])
+            if expected and str(e.status) not in (expected, "interrupted") and not (
+                    e.source or "").startswith("cherry-pick"):
+                what = e.description.splitlines()[0] if e.description else e.source
+                odd.append(f"#{e.n} ({what}) came out {e.status} where the story expects "
+                           f"{expected}")
+    if not odd:
+        return ""
+    return ("\nThis machine was too noisy for the demo's story: " + "; ".join(odd) + ". "
+            "The harness decided from what it measured; with less other work on the machine "
+            "(or more [metric] repeats) the same patches tell the intended story.")
 
 
 def next_steps(target: Path) -> str:
@@ -64,7 +104,23 @@ def next_steps(target: Path) -> str:
             f"  cd {target} && {exe} history    # every experiment and its status\n"
             f"  cd {target} && {exe} report     # a Markdown report with a chart\n"
             f"  cd {target} && {exe} finalize   # kept experiments as branches\n"
-            f"  cd {target} && {exe}            # the TUI, resuming the session")
+            f"  cd {target} && {_tui_hint(target, exe)}")
+
+
+def _tui_hint(target: Path, exe: str) -> str:
+    """Launching again resumes an unfinished session; a finished one would make the launch
+    start a new session (replaying the patches), so name the session to browse it."""
+    try:
+        from app.engine.session import find_repo, list_sessions
+
+        sessions = list_sessions(find_repo(target))
+    except Exception:  # noqa: BLE001 - a hint must never fail the demo's ending
+        sessions = []
+    if sessions and all(info.finished for info in sessions):
+        tag = sessions[-1].tag
+        return (f"{exe} --tag {tag}  # the TUI on the finished session, to browse it "
+                "(without --tag a new session starts)")
+    return f"{exe}            # the TUI, resuming the session"
 
 
 def _executable() -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.config import load_config
-from app.demo import create_sample_repo, run_demo
+from app.demo import STORY, create_sample_repo, run_demo, story_check
 from app.engine.fingerprints import parse_fingerprint
 from app.engine.guard import Guard
 from app.engine.measure import parse_metrics, run_command
@@ -30,17 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PATCHES = "demo_patches"
 
 # name prefix -> the status the loop should give it; "keep" patches become the champion.
-STORY = {
-    "01": "keep",
-    "02": "keep",
-    "03": "checks_failed",
-    "04": "discard",
-    "05": "rejected",
-    "06": "overfit",
-    "07": "crash",
-    "08": "keep",
-    "09": "keep",
-}
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -196,6 +185,40 @@ def test_the_benchmark_patch_touches_a_protected_file(sample: Path) -> None:
                  if line.startswith("diff --git ")]
         assert guard.violations(paths) == [], other.name
     assert guard.is_hidden("bench/holdout.py")
+
+
+def test_a_story_the_machine_bent_is_named(tmp_path: Path) -> None:
+    from app.engine.history import LogWriter
+    from app.engine.records import Experiment, Status
+
+    writer = LogWriter(tmp_path / ".git" / "autoresearch" / "sessions" / "t" / "log.jsonl")
+    writer.append_experiment(Experiment(0, Status.BASELINE, metric=100.0))
+    writer.append_experiment(Experiment(1, Status.KEEP, source="01-count-words.patch",
+                                        description="Count words in one pass"))
+    assert story_check(tmp_path) == ""
+    writer.append_experiment(Experiment(6, Status.KEEP, source="06-fast-path.patch",
+                                        description="Look up the most common words"))
+    writer.close()
+    note = story_check(tmp_path)
+    assert "too noisy" in note
+    assert "#6 (Look up the most common words) came out keep where the story expects " \
+        "overfit" in note
+
+
+def test_the_hint_after_a_finished_demo_browses_it(tmp_path: Path) -> None:
+    from app.demo import next_steps
+    from app.engine.history import LogWriter
+
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], cwd=tmp_path, check=True)
+    writer = LogWriter(tmp_path / ".git" / "autoresearch" / "sessions" / "nov29" / "log.jsonl")
+    writer.append({"type": "session_start", "tag": "nov29"})
+    assert "# the TUI, resuming the session" in next_steps(tmp_path)
+    writer.append({"type": "session_end", "finished": True})
+    writer.close()
+    assert "--tag nov29  # the TUI on the finished session, to browse it" in \
+        next_steps(tmp_path)
 
 
 def test_anthropic_variant_drops_the_patches(tmp_path: Path) -> None:
