@@ -219,7 +219,7 @@ class InitScreen(Screen[Path | None]):
         target = self.query_one(f"#error-{field or 'form'}", Static)
         target.update(Content(message))  # it may quote the benchmark's output: literal
         target.add_class("-shown")
-        target.scroll_visible()
+        target.scroll_visible(animate=False)  # no half-scrolled form under a slow machine
 
     def clear_errors(self) -> None:
         for widget in self.query(".init-error").results(Static):
