@@ -340,6 +340,7 @@ class AutoresearchApp(App[int]):
         self._review_explained = False
         self._review_lock = threading.Lock()
         self._pause_label = "Pause"
+        self._keys_applied: tuple[object, ...] = ()
         self._vetoes: dict[int, str] = {}
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
@@ -712,7 +713,11 @@ class AutoresearchApp(App[int]):
         if self._pause_label != label:
             self._pause_label = label
             self._key_label("pause", label)
-        if self.screen_stack:
+        # Recomposing the footer on every event would cost key latency: only on a change.
+        applies = (label, self.session_over, self.check_action("approve", ()),
+                   self.check_action("veto", ()))
+        if self.screen_stack and applies != self._keys_applied:
+            self._keys_applied = applies
             self.refresh_bindings()
 
     # -- status line ------------------------------------------------------------------------
