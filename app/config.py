@@ -34,6 +34,10 @@ class SessionConfig:
     max_total_tokens: int | None = None
     setup: str | None = None
     link: list[str] = field(default_factory=list)
+    sandbox: Literal["auto", "bwrap", "none"] = "auto"
+    network: bool = False
+    env: list[str] = field(default_factory=list)
+    env_secrets: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class AnthropicConfig:
 class CommandAgentConfig:
     command: str = ""
     timeout_s: float = 1800.0
+    env: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -323,6 +328,20 @@ def _check_semantics(config: Config, path: Path) -> None:
     for i, g in enumerate(config.guard.metric):
         if g.max_increase is None and g.max_decrease is None:
             raise bad(f"guard.metric[{i}]", "needs max_increase or max_decrease")
+    from app.engine.sandbox import looks_secret
+
+    for name in config.session.env:
+        if looks_secret(name):
+            raise bad("session.env", f"lists {name}, which looks like a secret and is never "
+                      "passed from there; name it in `session.env_secrets` if your "
+                      "benchmark really needs it")
+    for key, names in (("session.env", config.session.env), ("session.env_secrets",
+                       config.session.env_secrets), ("agent.command.env",
+                       config.agent.command.env)):
+        for name in names:
+            if not name or "=" in name or "\0" in name:
+                raise bad(key, f"holds {name!r}, which is not a variable name; list names "
+                          "only, such as \"MY_SETTING\"")
     tag = config.session.tag
     if tag is not None:
         from app.engine.session import validate_tag

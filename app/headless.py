@@ -72,6 +72,8 @@ class LinePrinter:
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} session {event.tag} on branch {event.branch} "
                      f"(worktree {event.worktree})")
+            if event.isolation:
+                self.say(f"sandbox: {event.isolation}")
             if event.notice:
                 self.say(f"note: {event.notice}")
             if event.resumed:

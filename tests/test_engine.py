@@ -185,8 +185,9 @@ def test_deleted_worktree_is_recreated_with_setup_and_links(project: Project) ->
     (project.root / ".venv-fake" / "marker").write_text("linked\n")
     project.patch("01.patch", {"nums/x1.txt": "-1\n"}, "shave 1")
     project.patch("02.patch", {"nums/x2.txt": "-1\n"}, "shave 2")
+    # sandbox = "none": the setup counts its runs in a file outside its tree.
     project.config(extra='\n[session]\nsetup = "echo ran >> ../setup-count"\n'
-                   'link = [".venv-fake"]\n')
+                   'link = [".venv-fake"]\nsandbox = "none"\n')
     project.write(".gitignore", "*.pyc\n__pycache__/\nignored/\n.venv-fake\n")
     project.commit("patches")
     _, _, engine = run_session(project, max_experiments=1)

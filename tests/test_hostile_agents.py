@@ -237,6 +237,7 @@ def test_secrets_reach_neither_log_nor_outputs_nor_prompts(
     project.write("bench.sh", ENV_BENCH_SH)
     project.write("agent.sh", AGENT_SH)
     (project.root / "autoresearch.toml").write_text(
+        '[session]\nenv = ["VISIBLE_SETTING"]\n\n'
         '[metric]\ncommand = "sh bench.sh"\nname = "score"\ncalibration_runs = 3\n'
         'repeats = 2\nmax_repeats = 4\n\n[checks]\ncommand = "env"\n\n'
         '[agent]\nkind = "command"\nmax_consecutive_errors = 2\n\n'

@@ -75,7 +75,9 @@ def test_comment_only_changes_on_a_noisy_benchmark_are_not_kept(
         project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOISE_STATE", str(tmp_path / "noise-state"))
     project.write("bench.py", NOISY_BENCH)
-    project.config(calibration_runs=5, repeats=3, max_repeats=8)
+    # The noise's state lives outside the repo (it must outlast the clean measurement tree).
+    project.config(calibration_runs=5, repeats=3, max_repeats=8,
+                   extra='\n[session]\nsandbox = "none"\nenv = ["NOISE_STATE"]\n')
     project.commit("noisy benchmark")
     for i in range(4):
         project.patch(f"0{i}.patch", {f"src/note{i}.py": f"# a comment, nothing else ({i})\n"},
@@ -158,7 +160,8 @@ def test_a_drifting_champion_is_recorded_and_compared_with_fresh_samples(
     drift.write_text("1.0")
     monkeypatch.setenv("DRIFT_FILE", str(drift))
     project.write("bench.py", DRIFT_BENCH)
-    project.config(remeasure_every=2)
+    project.config(remeasure_every=2,
+                   extra='\n[session]\nsandbox = "none"\nenv = ["DRIFT_FILE"]\n')
     project.commit("drifting benchmark")
     for i in range(1, 5):
         project.patch(f"0{i}.patch", {f"src/x{i}.py": "# nothing\n"}, f"no-op {i}")

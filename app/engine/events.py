@@ -44,6 +44,8 @@ class SessionStarted(Event):
     """Experiments already in the log (on resume), oldest first."""
     notice: str = ""
     """Something the user must know, e.g. that uncommitted changes are not included."""
+    isolation: str = ""
+    """Which isolation commands run under ("bwrap, no network", "none (...)")."""
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from app.engine.measure import run_command, scrubbed_env
+from app.engine.measure import run_command
+from app.engine.sandbox import EnvPolicy, Isolation
 
 HOOK_TIMEOUT_S = 30.0
 MAX_GUIDANCE_BYTES = 8 * 1024
@@ -50,7 +50,8 @@ class HookResult:
 
 
 def run_hook(path_or_cmd: str, payload: Mapping[str, Any], cwd: Path,
-             timeout_s: float = HOOK_TIMEOUT_S, *, repo_root: Path | None = None
+             timeout_s: float = HOOK_TIMEOUT_S, *, repo_root: Path | None = None,
+             isolation: Isolation | None = None, policy: EnvPolicy | None = None
              ) -> HookResult:
     """Run a hook with `payload` as one JSON line on stdin; never raises.
 
@@ -74,18 +75,8 @@ def run_hook(path_or_cmd: str, payload: Mapping[str, Any], cwd: Path,
     else:
         command = path_or_cmd
     line = json.dumps(dict(payload), default=str, separators=(",", ":")) + "\n"
-    with tempfile.NamedTemporaryFile("w", prefix="autoresearch-hook-", suffix=".json",
-                                     delete=False, encoding="utf-8") as handle:
-        handle.write(line)
-        stdin_path = handle.name
-    try:
-        # run_command gives the child /dev/null as stdin; a redirect feeds the JSON instead.
-        result = run_command(f"{command} < {_quote(stdin_path)}", cwd, timeout_s)
-    finally:
-        try:
-            os.unlink(stdin_path)
-        except OSError:
-            pass
+    result = run_command(command, cwd, timeout_s, isolation=isolation, policy=policy,
+                         stdin_text=line)
     raw = result.stdout.encode("utf-8", errors="replace")
     truncated = len(raw) > MAX_GUIDANCE_BYTES
     guidance = raw[:MAX_GUIDANCE_BYTES].decode("utf-8", errors="ignore").strip()
@@ -138,7 +129,7 @@ def session_info(*, tag: str, metric_name: str, unit: str, direction: str,
 
 def notify_env(*, tag: str, metric_name: str, best: float, baseline: float | None,
                n: int, description: str, unit: str = "") -> dict[str, str]:
-    """The variables `notify` gets (besides the usual scrubbed environment)."""
+    """The variables `notify` gets (besides the session's allowlisted environment)."""
     return {"AUTORESEARCH_TAG": tag, "AUTORESEARCH_METRIC": metric_name,
             "AUTORESEARCH_BEST": f"{best:g}", "AUTORESEARCH_UNIT": unit,
             "AUTORESEARCH_BASELINE": "" if baseline is None else f"{baseline:g}",
@@ -146,14 +137,16 @@ def notify_env(*, tag: str, metric_name: str, best: float, baseline: float | Non
 
 
 def notify(command: str, env: Mapping[str, str], cwd: Path,
-           timeout_s: float = HOOK_TIMEOUT_S) -> threading.Thread:
+           timeout_s: float = HOOK_TIMEOUT_S, *, policy: EnvPolicy | None = None
+           ) -> threading.Thread:
     """Run `command` (a shell command) in the background on a new best; never blocks.
 
     Returns the thread that waits for it (tests join it). Failures are logged, not raised:
     a notification is a courtesy, not part of the experiment.
     """
     def work() -> None:
-        result = run_command(command, cwd, timeout_s, env=scrubbed_env(dict(env)))
+        # Not sandboxed: a notification has to reach the desktop or the network.
+        result = run_command(command, cwd, timeout_s, env=dict(env), policy=policy)
         if not result.ok:
             log.warning("notify command failed (%s): %s", result.failure(),
                         _stderr_tail(result.output, result.stdout))

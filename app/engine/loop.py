@@ -38,6 +38,7 @@ from app.engine.history import LogWriter
 from app.engine import formats
 from app.engine.measure import CommandResult, run_command
 from app.engine.records import Experiment, Status, Tokens, summarize
+from app.engine.sandbox import SessionSandbox
 from app.errors import FatalSessionError, UsageError
 
 log = logging.getLogger("autoresearch")
@@ -109,6 +110,8 @@ class LoopSetup:
     drifted: bool = False
     """The log holds a drift record: measure interleaved from the start."""
     tracked: list[str] = field(default_factory=list)
+    sandbox: SessionSandbox | None = None
+    """The session's isolation and environment allowlist (None: none, base allowlist)."""
 
 
 class Loop:
@@ -208,7 +211,8 @@ class Loop:
                 tag=self.git.paths.tag, metric_name=self.metric.name, best=experiment.metric,
                 baseline=info["baseline_metric"], n=experiment.n,
                 description=experiment.description, unit=self.metric.unit),
-                self.git.repo_paths.root)
+                self.git.repo_paths.root, policy=self.s.sandbox.policy if self.s.sandbox
+                else None)
 
     def _store_output(self, n: int, name: str, result: CommandResult) -> None:
         folder = self.s.runs_dir / str(n)
@@ -228,8 +232,12 @@ class Loop:
         def on_lines(lines: list[str]) -> None:
             self.emit(OutputLines(n, source, tuple(lines)))
 
-        result = run_command(command, self.git.paths.worktree, timeout_s, on_lines=on_lines,
-                             cancel=self.controller.cancel)
+        sandbox = self.s.sandbox
+        cwd = self.git.paths.worktree
+        result = run_command(command, cwd, timeout_s, on_lines=on_lines,
+                             cancel=self.controller.cancel,
+                             isolation=sandbox.measure(cwd) if sandbox else None,
+                             policy=sandbox.policy if sandbox else None)
         self._store_output(n, name, result)
         return result
 
@@ -492,8 +500,12 @@ class Loop:
         command = getattr(self.config.hooks, which)
         if not command:
             return ""
+        sandbox = self.s.sandbox
         result = hooks.run_hook(command, payload, self.git.paths.worktree,
-                                repo_root=self.git.repo_paths.root)
+                                repo_root=self.git.repo_paths.root,
+                                isolation=sandbox.hook(self.git.paths.worktree)
+                                if sandbox else None,
+                                policy=sandbox.policy if sandbox else None)
         if result.error:
             self.emit(WarningRaised(f"the {which} hook failed: {result.error}"))
         return result.stdout
@@ -545,7 +557,8 @@ class Loop:
             is_protected=self.s.guard.is_protected,
             is_hidden=self.s.guard.is_hidden, emit=self._agent_sink(n),
             cancel=self.controller.cancel,
-            used_sources=frozenset(e.source for e in self.experiments if e.source))
+            used_sources=frozenset(e.source for e in self.experiments if e.source),
+            sandbox=self.s.sandbox, hidden_paths=tuple(sorted(self.s.guard.hidden_paths)))
 
     def _experiment(self, n: int) -> None:
         started = time.monotonic()

@@ -1,10 +1,15 @@
 """Run a command in its own process group with a timeout, stream its output, parse metrics.
 
-Every measured command runs through `sh -c` in the worktree, in a new session (so its
-process group holds everything it starts). On timeout or cancel the group gets SIGTERM,
-then SIGKILL after a grace period; after the command exits the group is killed too, so a
-daemon it forked can neither linger nor hold the output pipe open. Secrets are removed from
-the environment. Output is kept capped (head and tail) for the run folder.
+This is the one place the harness starts a command (benchmark, checks, holdout, setup,
+hooks, notify, the command agent and the API agent's `run_command` all come here). Every
+command runs through `sh -c` in a new session (so its process group holds everything it
+starts), wrapped by its `Isolation` (bubblewrap, or nothing), with the environment that
+`sandbox.command_env` allows and a private, empty HOME and TMPDIR that are deleted after
+the run. On timeout or cancel the group gets SIGTERM, then SIGKILL after a grace period;
+after the command exits the group is killed too, and without a PID namespace the
+leftovers (members of its session, orphans re-parented to the subreaper) are swept, so a
+daemon it forked can neither linger nor hold the output pipe open. Output is kept capped
+(head and tail) for the run folder.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import os
 import re
 import selectors
 import signal
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -22,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|"
-                         r"ACCESS_KEY|SESSION_KEY|AUTH)", re.IGNORECASE)
+from app.engine.sandbox import (NO_ISOLATION, EnvPolicy, Isolation, Leftovers,
+                                become_subreaper, command_env)
+
 HEAD_BYTES = 16 * 1024
 TAIL_BYTES = 48 * 1024
 STDOUT_KEEP = 256 * 1024
@@ -37,11 +45,9 @@ MAX_BATCH_LINES = 2000
 UI cannot show 100,000 lines in 0.1 s anyway."""
 
 
-def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment minus anything that looks like a secret (API keys, tokens, ...)."""
-    env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
-    env.update(extra or {})
-    return env
+_LIVE: set[int] = set()
+"""PIDs of commands running now (other threads' commands are not leftovers to sweep)."""
+_LIVE_LOCK = threading.Lock()
 
 
 class CappedText:
@@ -100,6 +106,10 @@ class CommandResult:
     cpu_s: float | None = None
     """User + system CPU seconds of the command's process and every descendant it waited
     for (`os.wait4`'s resource usage), measured by the kernel, not by the command."""
+    isolation: str = "none"
+    """Which isolation was in force ("bwrap" or "none")."""
+    leftovers_killed: int = 0
+    """Processes found alive after the command ended (and killed)."""
 
     @property
     def ok(self) -> bool:
@@ -134,25 +144,64 @@ def last_lines(text: str, count: int, width: int = 300) -> str:
 def run_command(command: str, cwd: Path, timeout_s: float, *,
                 on_lines: Callable[[list[str]], None] | None = None,
                 cancel: threading.Event | None = None, env: dict[str, str] | None = None,
-                ) -> CommandResult:
-    """Run `command` with `sh -c` in `cwd`; never raises for the command's own failures."""
+                isolation: Isolation | None = None, policy: EnvPolicy | None = None,
+                agent_env: tuple[str, ...] = (), merge_stderr: bool = False,
+                stdin_text: str | None = None) -> CommandResult:
+    """Run `command` with `sh -c` in `cwd`; never raises for the command's own failures.
+
+    `env` holds variables the harness sets itself (added after the allowlist); `policy`
+    is the session's allowlist; `agent_env` names passed only to the command agent.
+    """
+    isolation = isolation or NO_ISOLATION
+    if isolation.kind == "none":
+        become_subreaper()
+    scratch = Path(tempfile.mkdtemp(prefix="autoresearch-run-"))
+    home, tmpdir = scratch / "home", scratch / "tmp"
+    home.mkdir()
+    tmpdir.mkdir()
+    if not isolation.private_home:
+        home = Path(os.path.expanduser("~"))
+    stdin_path = None
+    if stdin_text is not None:
+        stdin_path = scratch / "stdin"
+        stdin_path.write_text(stdin_text, encoding="utf-8")
+    try:
+        return _run(command, cwd, timeout_s, on_lines, cancel, isolation,
+                    command_env(policy, home=home, tmpdir=tmpdir, extra=env,
+                                agent_names=agent_env), home, tmpdir, merge_stderr,
+                    stdin_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(command: str, cwd: Path, timeout_s: float,
+         on_lines: Callable[[list[str]], None] | None, cancel: threading.Event | None,
+         isolation: Isolation, env: dict[str, str], home: Path, tmpdir: Path,
+         merge_stderr: bool, stdin_path: Path | None) -> CommandResult:
     started = time.monotonic()
     output = CappedText()
     stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
+    argv = isolation.wrap(["sh", "-c", command], cwd=cwd, home=home, tmpdir=tmpdir)
     try:
-        proc = subprocess.Popen(
-            ["sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
-            env=env if env is not None else scrubbed_env())
+        with _LIVE_LOCK, (stdin_path.open("rb") if stdin_path else
+                          open(os.devnull, "rb")) as stdin:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                start_new_session=True, env=env)
+            _LIVE.add(proc.pid)
     except OSError as exc:
-        return CommandResult(command, 127, 0.0, "", f"cannot start: {exc}")
-    assert proc.stdout is not None and proc.stderr is not None
+        return CommandResult(command, 127, 0.0, "", f"cannot start: {exc}",
+                             isolation=isolation.kind)
+    assert proc.stdout is not None
+    streams = [proc.stdout] if merge_stderr else [proc.stdout, proc.stderr]
     selector = selectors.DefaultSelector()
-    for stream in (proc.stdout, proc.stderr):
+    for stream in streams:
+        assert stream is not None
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ)
-    partial = {proc.stdout: b"", proc.stderr: b""}
-    cutting = {proc.stdout: False, proc.stderr: False}
+    partial = {stream: b"" for stream in streams}
+    cutting = {stream: False for stream in streams}
     """True while the rest of a line that was already cut is being skipped."""
     pending: list[str] = []
     last_flush = time.monotonic()
@@ -245,8 +294,16 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
     finally:
         _kill_group(proc)
         selector.close()
-        proc.stdout.close()
-        proc.stderr.close()
+        for stream in streams:
+            assert stream is not None
+            stream.close()
+        with _LIVE_LOCK:
+            _LIVE.discard(proc.pid)
+    sweeper = Leftovers()
+    if isolation.kind == "none":
+        with _LIVE_LOCK:
+            known = set(_LIVE)
+        sweeper.sweep(proc.pid, known)
     for rest in partial.values():
         if rest and on_lines:
             pending.append(rest[:MAX_LINE].decode("utf-8", errors="replace"))
@@ -255,7 +312,8 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
         command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
         duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
         output=output.text(), timed_out=timed_out, cancelled=cancelled,
-        output_bytes=output.total,
+        output_bytes=output.total, isolation=isolation.kind,
+        leftovers_killed=len(sweeper.killed),
         wall_s=usage[0] if usage and not (timed_out or cancelled) else None,
         cpu_s=usage[1] if usage and not (timed_out or cancelled) else None)
 

@@ -28,6 +28,7 @@ from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
 from app.engine.measure import run_command
 from app.engine.records import Experiment, Status, finite_samples
+from app.engine.sandbox import SessionSandbox, session_sandbox
 from app.engine.session import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
                                 list_sessions)
 from app.errors import UsageError
@@ -104,7 +105,8 @@ class Engine:
     def run(self, sink: EventSink, controller: LoopController) -> int:
         m = self.config.metric
         sink(SessionStarted(self.tag, self.branch, str(self.worktree), not self.created,
-                            m.name, m.unit, m.direction, tuple(self.experiments), self.notice))
+                            m.name, m.unit, m.direction, tuple(self.experiments), self.notice,
+                            self.setup.sandbox.describe() if self.setup.sandbox else ""))
         loop = Loop(self.setup, self.agent, sink, controller)
         try:
             return loop.run()
@@ -279,6 +281,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         notice, branch_reset = _restore_branch(git, contents.records)
     worktree_made = git.ensure_worktree()
     _link_paths(config, repo.root, paths.worktree)
+    sandbox = make_sandbox(config, repo)
     git.linked = {p.strip("/") for p in config.session.link}
     _setup_logging(paths)
     writer = LogWriter(paths.log)
@@ -292,7 +295,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
             notice = "; ".join(x for x in (notice, (
                 f"`session.setup` ran again: what it made is gone ({', '.join(outputs_gone[:3])})"
             )) if x)
-        result = run_command(config.session.setup, paths.worktree, 3600)
+        result = run_command(config.session.setup, paths.worktree, 3600,
+                             isolation=sandbox.setup(paths.worktree), policy=sandbox.policy)
         (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
         if not result.ok:
             raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
@@ -325,7 +329,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                    "direction": config.metric.direction, "agent": config.agent.kind,
                    "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
                    "goal": _goal(program_path), "resumed": bool(starts),
-                   "recovered": recovered})
+                   "recovered": recovered, "isolation": sandbox.describe()})
     # The champion's samples: the latest top-up or re-measurement since the last keep.
     sampled = [r for r in contents.records if r.get("type") == "champion_samples"]
     segment_start = contents.segment_start
@@ -346,7 +350,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         program_path=program_path, experiments=experiments, segment_start=segment_start,
         fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
         drift_samples=drift_samples,
-        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked,
+        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked, sandbox=sandbox,
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     reviews = contents.of_type("review")
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
@@ -426,6 +430,21 @@ def _restore_branch(git: SessionGit, records: list[dict[str, Any]]) -> tuple[str
     reason = (f"the session branch {branch} was missing and {gone}: a new baseline from "
               f"your HEAD {head[:12]}")
     return reason, reason
+
+
+def make_sandbox(config: Config, repo: RepoPaths) -> SessionSandbox:
+    """The session's isolation (`[session] sandbox`) and environment allowlist."""
+    s = config.session
+    sandbox = session_sandbox(
+        wanted=s.sandbox, network=s.network, env=s.env, env_secrets=s.env_secrets,
+        agent_env=config.agent.command.env, repo_root=repo.root,
+        common_dir=repo.common_dir,
+        links=[(repo.root / rel).resolve() for rel in s.link if (repo.root / rel).exists()])
+    if s.sandbox == "bwrap" and sandbox.kind != "bwrap":
+        raise UsageError(f"`session.sandbox` is \"bwrap\" but {sandbox.note}; install "
+                         "bubblewrap (Debian: apt install bubblewrap), or set it to "
+                         "\"auto\" or \"none\".")
+    return sandbox
 
 
 def _goal(program_path: Path) -> str:

@@ -137,7 +137,11 @@ class AnthropicAgent:
         stats = ExperimentStats(ctx.n)
         self.stats.append(stats)
         sandbox = Sandbox(ctx.worktree, is_protected=ctx.is_protected, is_hidden=ctx.is_hidden,
-                          allow_commands=cfg.allow_commands)
+                          allow_commands=cfg.allow_commands,
+                          isolation=ctx.sandbox.tool(ctx.worktree, hidden=[
+                              ctx.worktree / p for p in ctx.hidden_paths])
+                          if ctx.sandbox else None,
+                          policy=ctx.sandbox.policy if ctx.sandbox else None)
         before = worktree_status(sandbox.root)
         tools = tool_schemas(cfg.allow_commands)
         tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from app.engine.events import EventSink
+from app.engine.sandbox import SessionSandbox
 from app.engine.records import Experiment, Tokens
 
 
@@ -71,6 +72,11 @@ class AgentContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     used_sources: frozenset[str] = frozenset()
     """`source` values of recorded experiments (the scripted agent skips used patches)."""
+    sandbox: SessionSandbox | None = None
+    """How commands the agent runs are isolated, and their environment (None: no sandbox,
+    the base allowlist)."""
+    hidden_paths: tuple[str, ...] = ()
+    """Repo-relative holdout paths, hidden from commands the agent runs."""
 
 
 @dataclass

@@ -1,10 +1,14 @@
 """The command agent: any command-line coding agent (Claude Code, Codex, pi, aider, a
 script) run in the worktree with the experiment's prompt in a file.
 
-The harness does not sandbox it: it runs with the user's environment (it needs its own API
-key) and can read anything the user can, protected files included. What keeps it honest is
-the harness: whatever it changed is snapshotted, changes to protected files get the
-experiment `rejected`, and the metric is measured by the harness, not by the agent.
+It runs through the harness's one process runner, in the session's sandbox (with
+bubblewrap: its worktree and the user's HOME writable, where its login lives; the
+repository and git read-only; the session's state and the holdout's files hidden; network
+on; every process it started gone when it returns). Its environment is the session's
+allowlist plus `[agent.command] env` (its API key, say), names passed to it and to no
+measured command. What keeps it honest is still the harness: whatever it changed is
+snapshotted, changes to protected files get the experiment `rejected`, and the metric is
+measured by the harness, in a clean tree, not by the agent.
 
 The description is the last `DESCRIPTION:` line it printed (`HYPOTHESIS:` and `LEARNED:`
 lines are read the same way); without one the description is left empty and the loop
@@ -13,21 +17,15 @@ uses the diffstat.
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import shlex
-import subprocess
-import threading
-import time
 from pathlib import Path
-from typing import IO
 
 from app.config import CommandAgentConfig
 from app.engine.agents.base import AgentContext, AgentError, Proposal, worktree_status
 from app.engine.agents.prompt import clip, command_prompt
-from app.engine.agents.tools import kill_group
 from app.engine.events import AgentActivity
+from app.engine.measure import run_command
 
 HISTORY_WINDOW = 15
 TAIL_LINES = 40
@@ -75,7 +73,7 @@ class CommandAgent:
         command = render_command(self.config.command, prompt_file)
         ctx.emit(AgentActivity(ctx.n, "info", f"$ {clip(command, 300)}"))
         before = worktree_status(ctx.worktree)
-        status, output, field_lines, why = self._run(ctx, command)
+        status, output, field_lines, why = self._run(ctx, command, prompt_file)
         after = worktree_status(ctx.worktree)
         changed = before is None or after is None or before != after
         if why and not (ctx.cancel.is_set() and changed):
@@ -93,73 +91,59 @@ class CommandAgent:
                         hypothesis=clip(fields.get("hypothesis", ""), 1000),
                         learned=clip(fields.get("learned", ""), 1000))
 
-    def _run(self, ctx: AgentContext, command: str) -> tuple[int | None, str, str, str]:
-        """Run `command` in the worktree in its own process group, streaming its output.
+    def _run(self, ctx: AgentContext, command: str, prompt_file: Path
+             ) -> tuple[int | None, str, str, str]:
+        """Run `command` in the worktree through the harness's one process runner (its
+        sandbox, its environment allowlist plus `[agent.command] env`), streaming its
+        output; every process it started is gone when this returns.
 
         Returns (exit status, output tail, the field lines it printed, why it was stopped
         or ""); field lines are kept apart so they count even when they scroll out of the
         tail.
         """
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=ctx.worktree,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "AUTORESEARCH_EXPERIMENT": str(ctx.n)})
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None
-        reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True,
-                                  name=f"agent-output-{ctx.n}")
-        reader.start()
-        deadline = time.monotonic() + self.config.timeout_s
         kept: list[str] = []
         fields_seen: list[str] = []
-        batch: list[str] = []
-        last_emit = time.monotonic()
+
+        def on_lines(batch: list[str]) -> None:
+            for line in batch:
+                if _FIELD.match(line):
+                    fields_seen.append(line)
+                    del fields_seen[:-20]
+            kept.extend(batch)
+            if len(kept) > TAIL_LINES * 4:
+                del kept[:len(kept) - TAIL_LINES * 2]
+            ctx.emit(AgentActivity(ctx.n, "text", "\n".join(batch) + "\n"))
+
+        isolation = policy = None
+        agent_env: tuple[str, ...] = tuple(self.config.env)
+        if ctx.sandbox is not None:
+            isolation = ctx.sandbox.agent(
+                ctx.worktree, hidden=[ctx.worktree / p for p in ctx.hidden_paths],
+                readable=[prompt_file], git_admin=_git_admin(ctx.worktree))
+            policy = ctx.sandbox.policy
+        result = run_command(command, ctx.worktree, self.config.timeout_s, on_lines=on_lines,
+                             cancel=ctx.cancel, isolation=isolation, policy=policy,
+                             agent_env=agent_env, merge_stderr=True,
+                             env={"AUTORESEARCH_EXPERIMENT": str(ctx.n)})
         why = ""
-        done = False
-        while not done:
-            try:
-                line = lines.get(timeout=BATCH_S)
-                if line is None:
-                    done = True
-                else:
-                    batch.append(line)
-                    kept.append(line)
-                    if _FIELD.match(line):
-                        fields_seen.append(line)
-                        del fields_seen[:-20]
-                    if len(kept) > TAIL_LINES * 4:
-                        del kept[:len(kept) - TAIL_LINES * 2]
-            except queue.Empty:
-                pass
-            now = time.monotonic()
-            if batch and (done or now - last_emit >= BATCH_S or len(batch) >= 200):
-                ctx.emit(AgentActivity(ctx.n, "text", "\n".join(batch) + "\n"))
-                batch, last_emit = [], now
-            if not done and ctx.cancel.is_set():
-                why = "was stopped by the user"
-            elif not done and now > deadline:
-                why = f"timed out after {self.config.timeout_s:g} s"
-            if why:
-                kill_group(proc)
-                break
-        if not why:
-            # The output closed; the process may still be running (it closed its stdout).
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                why = f"timed out after {self.config.timeout_s:g} s"
-                kill_group(proc)
-        reader.join(timeout=5)
-        status = proc.poll()
-        return status, "\n".join(kept[-TAIL_LINES:]), "\n".join(fields_seen), why
+        if result.cancelled:
+            why = "was stopped by the user"
+        elif result.timed_out:
+            why = f"timed out after {self.config.timeout_s:g} s"
+        return (result.exit_code, "\n".join(kept[-TAIL_LINES:]), "\n".join(fields_seen),
+                why)
 
 
-def _read_lines(stream: IO[bytes], sink: queue.Queue[str | None]) -> None:
+def _git_admin(worktree: Path) -> Path | None:
+    """The worktree's own folder in the git dir (its index and HEAD), from its `.git` file."""
     try:
-        for raw in iter(stream.readline, b""):
-            sink.put(raw.decode("utf-8", errors="replace").rstrip("\r\n")[:2000])
-    finally:
-        sink.put(None)
+        text = (worktree / ".git").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if text.startswith("gitdir:"):
+        path = Path(text.split(":", 1)[1].strip())
+        return path if path.is_absolute() else (worktree / path).resolve()
+    return None
 
 
 def _tail_note(output: str) -> str:

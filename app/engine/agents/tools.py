@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from app.engine.sandbox import EnvPolicy, Isolation
+
 MAX_OUTPUT_CHARS = 20_000
 """The cap on any one tool result (about 5k tokens)."""
 MAX_READ_LINES = 400
@@ -43,9 +45,6 @@ SKIPPED_DIRS = frozenset({".git", ".autoresearch", "__pycache__", "node_modules"
                           "venv", ".mypy_cache", ".pytest_cache", ".tox", ".ruff_cache"})
 """Folders not walked by list_files/search (noise); they can still be listed explicitly."""
 
-SECRET_ENV = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_?KEY|"
-                        r"ACCESS_?KEY|^ANTHROPIC_)", re.IGNORECASE)
-"""Environment variable names removed before `run_command` runs anything."""
 
 
 class ToolError(Exception):
@@ -60,12 +59,6 @@ def cap(text: str, limit: int = MAX_OUTPUT_CHARS, *, keep: str = "head") -> str:
     if keep == "tail":
         return f"[... {dropped} earlier characters left out]\n" + text[-limit:]
     return text[:limit] + f"\n[... {dropped} more characters left out]"
-
-
-def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of the environment without anything that looks like a secret."""
-    source = dict(os.environ if env is None else env)
-    return {k: v for k, v in source.items() if not SECRET_ENV.search(k)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,6 +141,10 @@ class Sandbox:
     is_protected: Callable[[str], bool] = lambda path: False
     is_hidden: Callable[[str], bool] = lambda path: False
     allow_commands: bool = False
+    isolation: Isolation | None = None
+    """How `run_command` is isolated (the session's sandbox; None: not at all)."""
+    policy: EnvPolicy | None = None
+    """The session's environment allowlist (`sandbox.command_env`: no secrets)."""
     changed: set[str] = field(default_factory=set)
     """Repo-relative paths the tools wrote or deleted (for the 'did anything change' test)."""
 
@@ -490,17 +487,15 @@ class Sandbox:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         timeout = max(1.0, min(float(timeout_s), COMMAND_TIMEOUT_S))
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.root, env=clean_env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-            status = f"exit status {proc.returncode}"
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            out, _ = proc.communicate()
+        from app.engine.measure import run_command
+
+        result = run_command(command, self.root, timeout, isolation=self.isolation,
+                             policy=self.policy, merge_stderr=True)
+        if result.timed_out:
             status = f"timed out after {timeout:g} s (killed)"
-        text = out.decode("utf-8", errors="replace")
+        else:
+            status = f"exit status {result.exit_code}"
+        text = result.output
         # Anything the command changed counts as a change of the proposal.
         self.changed.add("(run_command)")
         return f"{status}\n" + cap(text, COMMAND_OUTPUT_CHARS, keep="tail")
