@@ -124,6 +124,7 @@ class SessionGit:
             shutil.rmtree(self.paths.worktree)
         if self.worktree_name in self.main.list_worktrees():
             self.main.lookup_worktree(self.worktree_name).prune(True)
+        MeasurementTree(self.repo_paths, self.paths).remove()
 
     @property
     def wt(self) -> pygit2.Repository:
@@ -392,3 +393,148 @@ def _remove(path: Path, root: Path) -> None:
     while parent != root and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()
         parent = parent.parent
+
+
+class MeasurementTree:
+    """Where benchmarks, checks and the holdout run: a detached git worktree at
+    `.autoresearch/measure/<tag>` holding exactly one commit's files, reset before every run.
+
+    Untracked and ignored files the agent made are not in the commit (the snapshot honours
+    .gitignore), so they are absent here; what a run leaves behind (caches, build outputs,
+    a written conftest.py, a modified tracked file) is removed before the next run. Only
+    `[session] link` symlinks and the outputs of `[session] setup` (run once when the tree
+    is made) survive a reset.
+    """
+
+    def __init__(self, repo_paths: RepoPaths, paths: SessionPaths, *,
+                 links: dict[str, Path] | None = None) -> None:
+        self.repo_paths = repo_paths
+        self.path = repo_paths.root / ".autoresearch" / "measure" / paths.tag
+        self.links = dict(links or {})
+        """Repo-relative link path -> the folder or file it points at."""
+        self.kept: set[str] = set()
+        """Top-level outputs of `[session] setup` (kept across resets)."""
+        self._repo: pygit2.Repository | None = None
+        self.commit: str | None = None
+
+    def ensure(self, commit: str) -> bool:
+        """Make the tree if it is missing or broken; True if it was (re)made."""
+        if (self.path / ".git").is_file():
+            try:
+                self._repo = pygit2.Repository(str(self.path))
+                return False
+            except pygit2.GitError:
+                pass
+        import subprocess
+
+        self.remove()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        exclude_worktrees(self.repo_paths)
+        done = subprocess.run(["git", "worktree", "add", "--detach", str(self.path), commit],
+                              cwd=self.repo_paths.root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OSError(f"cannot make the measurement tree {self.path}: "
+                          f"{done.stderr.strip()}")
+        self._repo = pygit2.Repository(str(self.path))
+        self.commit = None
+        self.reset(commit)
+        return True
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        if self._repo is None:
+            self._repo = pygit2.Repository(str(self.path))
+        return self._repo
+
+    def _make_links(self) -> None:
+        for rel, source in self.links.items():
+            target = self.path / rel
+            if target.is_symlink() or not source.exists():
+                continue
+            if target.exists():
+                _remove(target, self.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source, target_is_directory=source.is_dir())
+
+    def _spared(self, path: str) -> bool:
+        path = path.rstrip("/")
+        for keep in (*self.links, *self.kept):
+            if path == keep or path.startswith(keep + "/"):
+                return True
+        return False
+
+    def reset(self, commit: str) -> list[str]:
+        """Exactly `commit`'s files (plus links and setup outputs), nothing else; returns
+        the paths that were not (new, ignored, modified or deleted files; a new folder's
+        files are listed one by one unless it is ignored)."""
+        repo = self.repo
+        oid = pygit2.Oid(hex=commit)
+        if str(repo.head.target) != commit or self.commit != commit:
+            repo.checkout_tree(repo[oid].peel(pygit2.Tree),
+                               strategy=pygit2.enums.CheckoutStrategy.FORCE)
+            repo.set_head(oid)
+        root = self.path
+        head_tree = repo[oid].peel(pygit2.Tree)
+        restore: list[str] = []
+        found: list[str] = []
+        for path, flags in repo.status(untracked_files="all", ignored=True).items():
+            if self._spared(path):
+                continue
+            found.append(path.rstrip("/"))
+            if flags in (pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED):
+                _remove(root / path.rstrip("/"), root)
+            else:
+                restore.append(path)
+        if restore:
+            index = repo.index
+            index.read()
+            back = [p for p in restore if _in_tree(head_tree, p)]
+            for path in restore:
+                full = root / path
+                if full.is_dir() and not full.is_symlink():
+                    shutil.rmtree(full)
+                elif path not in back:
+                    _remove_any(full)
+                if path not in back and path in index:
+                    index.remove(path)
+            index.write()
+            if back:
+                repo.checkout_tree(head_tree, paths=back,
+                                   strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        self._make_links()
+        self.commit = commit
+        return found
+
+    def untracked_outputs(self) -> set[str]:
+        """Top-level paths that are not the commit's (after `setup` ran): kept from now on."""
+        out = set()
+        for path in self.repo.status(untracked_files="normal", ignored=True):
+            if path.rstrip("/") not in self.links:
+                out.add(path.rstrip("/").split("/")[0])
+        return out
+
+    def remove(self) -> None:
+        """Delete the tree and its registration (git names it after the folder, plus a
+        number when that name is taken: the `.git` file says which)."""
+        name = None
+        try:
+            text = (self.path / ".git").read_text(encoding="utf-8")
+            name = Path(text.split(":", 1)[1].strip()).name
+        except (OSError, IndexError):
+            pass
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self._repo = None
+        main = pygit2.Repository(str(self.repo_paths.common_dir))
+        if name and name in main.list_worktrees():
+            main.lookup_worktree(name).prune(True)
+
+
+def _remove_any(path: Path) -> None:
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass

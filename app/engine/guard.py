@@ -272,3 +272,17 @@ def _normal(path: str) -> str:
     while path.startswith("./"):
         path = path[2:]
     return path
+
+
+RUN_LITTER = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+"""Folders tools write next to the code on every run: never a sign of tampering."""
+
+
+def written_where_protected(guard: Guard, path: str) -> bool:
+    """Whether a file a measured run left behind is protected, or looks like a test or a
+    test runner's configuration (a new conftest.py written while the benchmark ran)."""
+    path = _normal(path.rstrip("/"))
+    parts = PurePosixPath(path).parts
+    if RUN_LITTER & set(parts) or path.endswith((".pyc", ".pyo")):
+        return False
+    return guard.is_protected(path) or any(glob_match(path, g) for g in TEST_PATTERNS)

@@ -32,8 +32,8 @@ from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, Chec
 from app.engine import hooks
 from app.engine import outside_clock
 from app.engine.fingerprints import OutputFingerprints
-from app.engine.gitops import SessionGit, Snapshot
-from app.engine.guard import Guard, changed_fingerprint
+from app.engine.gitops import MeasurementTree, SessionGit, Snapshot
+from app.engine.guard import Guard, changed_fingerprint, written_where_protected
 from app.engine.history import LogWriter
 from app.engine import formats
 from app.engine.measure import CommandResult, run_command
@@ -112,6 +112,8 @@ class LoopSetup:
     tracked: list[str] = field(default_factory=list)
     sandbox: SessionSandbox | None = None
     """The session's isolation and environment allowlist (None: none, base allowlist)."""
+    tree: MeasurementTree | None = None
+    """Where measured commands run (None: in the agent's worktree, as before 0.2)."""
 
 
 class Loop:
@@ -139,6 +141,10 @@ class Loop:
         """The worktree was reset to `_at_champion_commit` and nothing ran since (no
         command, no agent, no pause): the next experiment need not reset it again."""
         self._at_champion_commit = ""
+        self.measuring = ""
+        """The commit the next measured command runs on (the measurement tree is reset to
+        it before every run)."""
+        self._tree_fingerprint: dict[str, str] | None = None
         known = [e.n for e in self.experiments] + self.git.candidate_numbers()
         self._n = max(known) + 1 if known else 0
         """The next experiment number (numbers only grow within a launch)."""
@@ -234,12 +240,34 @@ class Loop:
 
         sandbox = self.s.sandbox
         cwd = self.git.paths.worktree
+        tree = self.s.tree
+        if tree is not None:
+            tree.reset(self.measuring or self.champion)
+            cwd = tree.path
+            if self._tree_fingerprint is None:
+                self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
         result = run_command(command, cwd, timeout_s, on_lines=on_lines,
                              cancel=self.controller.cancel,
-                             isolation=sandbox.measure(cwd) if sandbox else None,
+                             isolation=sandbox.measure(cwd, read_only=[
+                                 cwd / p for p in tree.kept] if tree else ())
+                             if sandbox else None,
                              policy=sandbox.policy if sandbox else None)
         self._store_output(n, name, result)
+        if tree is not None and self._tree_fingerprint is not None:
+            self._verify_tree(tree, source)
         return result
+
+    def _verify_tree(self, tree: MeasurementTree, source: str) -> None:
+        """After every run: protected files exactly as committed, and no new file where a
+        protected one would be (a conftest.py, a test); then the tree is clean again."""
+        assert self._tree_fingerprint is not None
+        changed = set(changed_fingerprint(self._tree_fingerprint,
+                                          self.s.guard.fingerprint(tree.path, self.s.tracked)))
+        left = tree.reset(tree.commit or self.measuring or self.champion)
+        changed |= {p for p in left if written_where_protected(self.s.guard, p)}
+        if changed:
+            raise _Tampered(f"the {source} run changed protected files: "
+                            f"{', '.join(sorted(changed)[:5])}")
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -380,6 +408,7 @@ class Loop:
             self.emit(BaselineReset(self.s.needs_new_baseline))
             self.s.segment_start = len(self.experiments)
         self.emit(ExperimentStarted(n, self.champion))
+        self.measuring = self.champion
         measured = Measured()
         self.outputs.reset()
         if self.clock is not None:
@@ -416,6 +445,11 @@ class Loop:
                             f"{holdout.output_tail}")
         except _Cancelled:
             raise _Stop() from None
+        except _Tampered as exc:
+            raise UsageError(f"on the unchanged code, {exc}; a benchmark or test that "
+                             "writes into protected files cannot be trusted: make it write "
+                             "elsewhere, or unprotect those paths in `[guard] unprotected`."
+                             ) from None
         finally:
             self._in_baseline = False
         self.noise = decide.relative_noise(measured.values)
@@ -446,6 +480,7 @@ class Loop:
             return
         n = done[-1].n
         measured = Measured()
+        self.measuring = self.champion
         try:
             for i in range(self.metric.repeats):
                 self.state(LoopState.MEASURING, f"re-measuring the champion {i + 1} of "
@@ -458,6 +493,9 @@ class Loop:
             if self.controller.stopping:
                 raise _Stop() from None
             self.controller.take_veto()
+            return
+        except _Tampered as exc:
+            self.emit(WarningRaised(f"re-measuring the champion: {exc}"))
             return
         before = statistics.median(self.champion_samples)
         after = statistics.median(measured.values)
@@ -585,6 +623,8 @@ class Loop:
             exp.status = Status.VETOED
             exp.veto_reason = veto
             exp.reason = f"vetoed: {veto}" if veto else "vetoed by the user"
+        except _Tampered as exc:
+            exp.status, exp.reason = Status.REJECTED, str(exc)
         except _Stop:
             exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
             self._finish(exp, started)
@@ -723,6 +763,8 @@ class Loop:
         if tampered:
             exp.status, exp.reason = Status.REJECTED, tampered
             return
+        assert snap.commit is not None
+        self.measuring = snap.commit
         m = self.metric
         cand = Measured()
         champion = list(self.champion_samples)
@@ -737,7 +779,7 @@ class Loop:
                     fresh = Measured()
                     self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
                                f"{planned}", n)
-                    self.git.reset_to(self.champion)
+                    self._to_champion()
                     ok = (self._measure_once(n, "champion", len(cand.values), planned, fresh)
                           or self._measure_once(n, "champion", len(cand.values), planned,
                                                 fresh))
@@ -801,7 +843,7 @@ class Loop:
             runs = max(m.repeats, 3)
             for i in range(runs):
                 self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
-                self.git.reset_to(self.champion)
+                self._to_champion()
                 self._measure_once(n, "champion", i, runs, fresh, holdout=True)
                 self._restore_candidate(snap)
                 if not self._measure_once(n, "holdout", i, runs, held, holdout=True):
@@ -837,7 +879,7 @@ class Loop:
             self.clock.forget_champion()
             runs = max(3, self.metric.repeats)
             scratch = Measured()
-            self.git.reset_to(self.champion)
+            self._to_champion()
             try:
                 for i in range(runs):
                     self.state(LoopState.MEASURING, f"outside clock: champion {i + 1} of "
@@ -851,9 +893,17 @@ class Loop:
             exp.outside_clock = {k: round(v, 6) for k, v in verdict.figures.items()}
         return verdict.reason
 
+    def _to_champion(self) -> None:
+        self.measuring = self.champion
+        if self.s.tree is None:
+            self.git.reset_to(self.champion)
+
     def _restore_candidate(self, snap: Snapshot) -> None:
         assert snap.commit is not None
-        self.git.restore_candidate(snap.commit, self.champion)
+        if self.s.tree is not None:
+            self.measuring = snap.commit  # the agent's worktree still holds the candidate
+        else:
+            self.git.restore_candidate(snap.commit, self.champion)
 
     def _top_up(self, n: int, have: int) -> list[float]:
         """Fresh runs of the new champion up to `calibration_runs` samples.
@@ -863,6 +913,7 @@ class Loop:
         """
         extra = Measured()
         want = self.metric.calibration_runs - have
+        self.measuring = self.champion
         try:
             for i in range(max(0, want)):
                 self.state(LoopState.MEASURING, f"new champion {i + 1} of {want}", n)
@@ -872,6 +923,8 @@ class Loop:
             if self.controller.stopping:
                 return extra.values
             self.controller.take_veto()
+        except _Tampered as exc:
+            self.emit(WarningRaised(f"topping up the new champion's samples: {exc}"))
         return extra.values
 
     def _fill_metrics(self, exp: Experiment, cand: Measured, champion: list[float]) -> None:
@@ -932,6 +985,10 @@ class _Spent:
         self.duration_s += e.duration_s
         self.cost_usd += e.cost_usd
         self.tokens = self.tokens + e.tokens
+
+
+class _Tampered(Exception):
+    """A measured command changed a protected file in the measurement tree (`rejected`)."""
 
 
 class _Cancelled(Exception):

@@ -8,6 +8,7 @@ half-made. `Engine` is what the TUI and headless mode drive.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shlex
@@ -22,7 +23,7 @@ from app.engine.agents.base import Agent
 from app.engine.controller import LoopController
 from app.engine.events import EventSink, SessionStarted
 from app.engine.faults import fault_point
-from app.engine.gitops import SessionGit, parse_result_trailer
+from app.engine.gitops import MeasurementTree, SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
@@ -302,6 +303,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
             raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
                              f"fix the command. Last output:\n{result.output_tail}")
         _record_setup_outputs(paths, git.ignored_entries())
+    tree = _measurement_tree(config, repo, paths, git, sandbox)
     tracked = git.tracked_files()
     base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
         or git.champion()
@@ -351,6 +353,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
         drift_samples=drift_samples,
         pause_on_agent_errors=pause_on_agent_errors, tracked=tracked, sandbox=sandbox,
+        tree=tree,
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     reviews = contents.of_type("review")
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
@@ -430,6 +433,36 @@ def _restore_branch(git: SessionGit, records: list[dict[str, Any]]) -> tuple[str
     reason = (f"the session branch {branch} was missing and {gone}: a new baseline from "
               f"your HEAD {head[:12]}")
     return reason, reason
+
+
+def _measurement_tree(config: Config, repo: RepoPaths, paths: SessionPaths, git: SessionGit,
+                      sandbox: SessionSandbox) -> MeasurementTree:
+    """The clean tree measured commands run in; `[session] setup` runs once in a new one,
+    and what it made (top-level paths) survives the resets before every run."""
+    links = {rel.strip("/"): (repo.root / rel).resolve() for rel in config.session.link
+             if (repo.root / rel).exists()}
+    tree = MeasurementTree(repo, paths, links=links)
+    record = paths.state_dir / "measure-setup.json"
+    made = tree.ensure(git.champion())
+    if made:
+        record.unlink(missing_ok=True)
+    if made and config.session.setup:
+        result = run_command(config.session.setup, tree.path, 3600,
+                             isolation=sandbox.setup(tree.path), policy=sandbox.policy)
+        (paths.state_dir / "setup-measure.log").write_text(result.output, encoding="utf-8")
+        if not result.ok:
+            tree.remove()
+            raise UsageError(f"`session.setup` failed in the measurement tree "
+                             f"({result.failure()}); fix the command. Last output:\n"
+                             f"{result.output_tail}")
+        tree.kept = tree.untracked_outputs()
+        record.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
+    elif record.exists():
+        try:
+            tree.kept = set(json.loads(record.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            tree.kept = set()
+    return tree
 
 
 def make_sandbox(config: Config, repo: RepoPaths) -> SessionSandbox:

@@ -1,0 +1,414 @@
+"""Clean-room measurement, attacked: each test is a candidate that tries to get a wrong
+change kept (files outside the commit, state carried between runs, writes while being
+measured or outside the tree, processes that outlive the command, secrets), driven through
+the real loop with the scripted agent, and asserts the status and reason it gets instead.
+
+Every attack runs with bubblewrap and with `sandbox = "none"` when the clean measurement
+tree and the after-run hashing alone stop it; attacks only the sandbox stops run with
+bwrap only (docs/safety.md says what remains possible without it).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.engine.controller import LoopController
+from app.engine.events import Event, SessionStarted
+from app.engine.runner import open_engine
+from tests.conftest import Project, require_tool
+
+# The benchmark (protected) sums nums/*.txt and lets src/lib.py (the code under study,
+# not protected) turn the total into the score; lower is better.
+BENCH = '''\
+import os, sys
+sys.path.insert(0, "src")
+import lib
+total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
+print(f"METRIC score={lib.score(total)}")
+'''
+LIB = "def score(total):\n    return total\n"
+TEST_LIB = '''\
+import sys
+sys.path.insert(0, "src")
+import lib
+
+
+def test_score_is_the_total():
+    assert lib.score(3.0) == 3.0
+'''
+
+BOTH = ["bwrap", "none"]
+
+
+def _need(kind: str) -> None:
+    if kind == "bwrap":
+        require_tool("bwrap")
+        from app.engine.sandbox import bwrap_problem
+
+        if bwrap_problem():
+            pytest.skip(bwrap_problem())
+
+
+def setup_project(project: Project, sandbox: str, *, checks: bool = False,
+                  extra: str = "") -> None:
+    _need(sandbox)
+    project.write("bench.py", BENCH)
+    project.write("src/lib.py", LIB)
+    project.write("tests/test_lib.py", TEST_LIB)
+    checks_line = (f'[checks]\ncommand = "{sys.executable} -m pytest -q -p no:cacheprovider '
+                   'tests"\n' if checks else "")
+    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
+        [session]
+        sandbox = "{sandbox}"
+        {extra}
+
+        [metric]
+        command = "python3 bench.py"
+        name = "score"
+        calibration_runs = 3
+        repeats = 3
+        max_repeats = 5
+        timeout_s = 30
+
+        {checks_line}
+        [agent]
+        kind = "scripted"
+
+        [agent.scripted]
+        patches = "patches"
+        '''))
+    project.commit("clean-room project")
+
+
+def forced_patch(project: Project, name: str, changes: dict[str, str], subject: str) -> None:
+    """A patch that also creates files .gitignore ignores (as an agent can: `git apply`
+    writes them; the snapshot does not hold them)."""
+    for rel, text in changes.items():
+        path = project.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    project.git("add", "-f", "-A", "--", *changes)
+    diff = project.git("diff", "--cached", "--binary")
+    project.git("reset", "-q", "--hard", "HEAD")
+    tracked = set(project.git("ls-files").split())
+    for rel in changes:  # ignored files survive a hard reset
+        if rel not in tracked:
+            (project.root / rel).unlink(missing_ok=True)
+    (project.root / "patches" / name).write_text(f"Subject: [PATCH] {subject}\n\n" + diff)
+
+
+def run(project: Project, **kwargs: object):  # type: ignore[no-untyped-def]
+    events: list[Event] = []
+    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
+    try:
+        engine.run(events.append, LoopController())
+    finally:
+        engine.close()
+    return engine, events
+
+
+def decided(engine) -> dict[int, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {e.n: (str(e.status), e.reason) for e in engine.experiments if e.n > 0}
+
+
+def assert_not_kept(engine, n: int, status: str, reason: str = "") -> None:  # type: ignore
+    got = decided(engine)[n]
+    assert got[0] == status, got
+    assert reason in got[1], got
+    kept = [e for e in engine.experiments if str(e.status) == "keep"]
+    assert not kept, [(e.n, e.description) for e in kept]
+
+
+# -- files outside the commit -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_an_ignored_skip_all_conftest_does_not_hide_a_failing_test(
+        project: Project, sandbox: str) -> None:
+    setup_project(project, sandbox, checks=True)
+    forced_patch(project, "01.patch", {
+        ".gitignore": "*.pyc\n__pycache__/\nignored/\nconftest.py\n",
+        "conftest.py": "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n"
+                       "    for item in items:\n"
+                       "        item.add_marker(pytest.mark.skip('skipped'))\n",
+        "src/lib.py": "def score(total):\n    return total / 100\n"}, "faster score")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "checks_failed", "checks failed")
+    tree = project.git("ls-tree", "-r", "--name-only", engine.setup.git.candidate(1) or "")
+    assert "conftest.py" not in tree.split(), "the kept commit could not reproduce it anyway"
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_stale_ignored_file_from_an_earlier_experiment_takes_no_part(
+        project: Project, sandbox: str) -> None:
+    setup_project(project, sandbox)
+    forced_patch(project, "01.patch", {"ignored/answer": "0.01\n",
+                                       "src/notes.txt": "planting\n"}, "plant a file")
+    forced_patch(project, "02.patch", {"src/lib.py": textwrap.dedent('''\
+        import os
+
+
+        def score(total):
+            if os.path.exists("ignored/answer"):
+                return float(open("ignored/answer").read())
+            return total
+        ''')}, "read the planted answer")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert decided(engine)[1][0] == "discard"
+    assert_not_kept(engine, 2, "discard")
+    assert engine.experiments[-1].samples == [50.0] * len(engine.experiments[-1].samples)
+
+
+# -- state carried between runs -------------------------------------------------------------
+
+CACHE_LIB = '''\
+import os
+
+
+def score(total):
+    path = {where}
+    if os.path.exists(path):
+        return total / 1000  # "100x faster" once the cache is warm
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    open(path, "w").write("warm")
+    return total
+'''
+
+CACHES = {
+    # in the tree, untracked
+    "tree": '"score-cache.txt"',
+    # TMPDIR (private per run in both modes)
+    "tmpdir": '__import__("tempfile").gettempdir() + "/score-cache"',
+    # $HOME (private per run in both modes)
+    "home": 'os.path.expanduser("~/.cache/score-cache")',
+}
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+@pytest.mark.parametrize("where", sorted(CACHES))
+def test_a_cache_that_makes_repeats_fast_does_not_carry_over(
+        project: Project, sandbox: str, where: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    user_home = tmp_path / "user-home"  # were the attack to work, it lands here
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": CACHE_LIB.format(where=CACHES[where])},
+                  "cache the score")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "discard")
+    samples = next(e.samples for e in engine.experiments if e.n == 1)
+    assert samples and set(samples) == {50.0}, samples
+    assert not any(user_home.rglob("*"))
+
+
+def test_a_cache_in_the_hosts_tmp_does_not_carry_over_under_bwrap(project: Project) -> None:
+    """Without bwrap a hard-coded /tmp path is shared (docs/safety.md); with it, /tmp is
+    private to each run."""
+    where = repr(f"/tmp/score-cache-{uuid.uuid4().hex}")
+    setup_project(project, "bwrap")
+    project.patch("01.patch", {"src/lib.py": CACHE_LIB.format(where=where)}, "cache in /tmp")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "discard")
+    assert not Path(eval(where)).exists()
+
+
+# -- writes while being measured -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+@pytest.mark.parametrize("target", ["tests/test_lib.py", "bench.py"])
+def test_a_protected_file_rewritten_during_the_benchmark_is_rejected(
+        project: Project, sandbox: str, target: str) -> None:
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": textwrap.dedent(f'''\
+        def score(total):
+            with open({target!r}, "a") as handle:
+                handle.write("\\n# rewritten while measured\\n")
+            return total / 2
+        ''')}, "rewrite a protected file")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "rejected", f"changed protected files: {target}")
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_conftest_written_into_the_tests_during_a_run_is_rejected(
+        project: Project, sandbox: str) -> None:
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": textwrap.dedent('''\
+        def score(total):
+            open("tests/conftest.py", "w").write("collect_ignore_glob = ['*']\\n")
+            return total / 2
+        ''')}, "write a conftest")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "rejected", "tests/conftest.py")
+
+
+# -- writes outside the tree --------------------------------------------------------------
+
+USERCUSTOMIZE = '''\
+import os, site
+
+
+def score(total):
+    folder = site.getusersitepackages()
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "usercustomize.py"), "w") as handle:
+        handle.write("import sys, types\\n"
+                     "fake = types.ModuleType('lib')\\n"
+                     "fake.score = lambda total: total / 100\\n"
+                     "sys.modules['lib'] = fake\\n")
+    raise SystemExit("crash after planting")
+'''
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_usercustomize_planted_by_a_crash_fools_no_later_run(
+        project: Project, sandbox: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    user_home = tmp_path / "user-home"  # were the attack to work, it lands here
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": USERCUSTOMIZE}, "plant usercustomize")
+    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert decided(engine)[1][0] == "crash"
+    assert_not_kept(engine, 2, "discard")
+    assert not any(user_home.rglob("*"))
+
+
+FORGER = '''\
+import glob, json, os
+
+
+def score(total):
+    for log in glob.glob("../../../.git/autoresearch/sessions/*/log.jsonl"):
+        with open(log, "a") as handle:
+            handle.write(json.dumps({"type": "champion_samples", "n": 999,
+                                     "samples": [1e9, 1e9, 1e9],
+                                     "timestamp": "2030-01-01T00:00:00Z"}) + "\\n")
+    raise SystemExit("crash after forging")
+'''
+
+
+def test_a_forged_log_record_cannot_be_written_from_the_benchmark(project: Project) -> None:
+    """The session's state is not in a bwrap sandbox's view (without bwrap: docs/safety.md)."""
+    setup_project(project, "bwrap")
+    project.patch("01.patch", {"src/lib.py": FORGER}, "forge the log")
+    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
+    project.commit("patches")
+    engine, _ = run(project, max_experiments=1)
+    assert decided(engine)[1][0] == "crash"
+    log = (engine.state_dir / "log.jsonl").read_text()
+    assert "1000000000" not in log and "1e+09" not in log
+    engine2, _ = run(project)
+    assert_not_kept(engine2, 2, "discard")
+
+
+# -- processes that outlive the command ------------------------------------------------------
+
+DAEMON_LIB = '''\
+import os, subprocess, sys
+
+
+def score(total):
+    if not os.path.exists("nums/zero.txt"):
+        subprocess.Popen([sys.executable, "-c",
+                          "import os, time\\n"
+                          "for _ in range(600):\\n"
+                          "    open('nums/zero.txt', 'w').write('-50')\\n"
+                          "    time.sleep(0.05)\\n", "{marker}"],
+                         start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    return total
+'''
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_child_in_a_new_session_does_not_outlive_its_run(
+        project: Project, sandbox: str) -> None:
+    marker = f"daemon-{uuid.uuid4().hex}"
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": DAEMON_LIB.replace("{marker}", marker)},
+                  "a helper process")
+    project.commit("patches")
+    try:
+        engine, _ = run(project)
+        assert_not_kept(engine, 1, "discard")
+        samples = next(e.samples for e in engine.experiments if e.n == 1)
+        assert set(samples) == {50.0}, samples
+        time.sleep(0.2)
+        alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+        assert alive.stdout.strip() == "", "the child outlived the benchmark"
+    finally:
+        subprocess.run(["pkill", "-f", marker], check=False)
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+SECRETS = {"OPENAI_KEY": "s3cr3t-openai", "DB_PASS": "s3cr3t-dbpass",
+           "GITHUB_PAT": "s3cr3t-pat", "DATABASE_URL": "postgres://u:s3cr3t-db@h/d",
+           "STRIPE_SK": "s3cr3t-stripe", "SLACK_WEBHOOK_URL": "https://hooks/s3cr3t-slack"}
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_secret_names_reach_neither_the_benchmark_nor_the_log(
+        project: Project, sandbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup_project(project, sandbox, extra='env = ["VISIBLE_SETTING"]')
+    project.patch("01.patch", {"src/lib.py": textwrap.dedent('''\
+        import os
+
+
+        def score(total):
+            for name, value in sorted(os.environ.items()):
+                print(f"{name}={value}")
+            raise SystemExit(1)
+        ''')}, "print the environment")
+    project.commit("patches")
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VISIBLE_SETTING", "plain-value-7")
+    engine, events = run(project)
+    assert decided(engine)[1][0] == "crash"
+    stored = [p for p in engine.state_dir.rglob("*") if p.is_file()]
+    texts = {p: p.read_text(errors="replace") for p in stored}
+    assert any("plain-value-7" in t for t in texts.values()), "the env was printed and stored"
+    for path, text in texts.items():
+        for key, value in SECRETS.items():
+            assert value not in text, f"{key} reached {path}"
+    for event in events:
+        for key, value in SECRETS.items():
+            assert value not in repr(event), f"{key} reached a {type(event).__name__}"
+
+
+# -- which isolation was in force -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_the_isolation_in_force_is_recorded_and_announced(
+        project: Project, sandbox: str) -> None:
+    setup_project(project, sandbox)
+    engine, events = run(project)
+    started = next(e for e in events if isinstance(e, SessionStarted))
+    assert started.isolation.startswith(sandbox)
+    first = json.loads((engine.state_dir / "log.jsonl").read_text().splitlines()[0])
+    assert first["type"] == "session_start" and first["isolation"] == started.isolation
+    done = subprocess.run([sys.executable, "-m", "app", "run", "--headless"],
+                          cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert f"sandbox: {sandbox}" in done.stdout, done.stdout + done.stderr
