@@ -412,3 +412,61 @@ def test_the_isolation_in_force_is_recorded_and_announced(
     done = subprocess.run([sys.executable, "-m", "app", "run", "--headless"],
                           cwd=project.root, capture_output=True, text=True, timeout=120)
     assert f"sandbox: {sandbox}" in done.stdout, done.stdout + done.stderr
+
+
+# -- the command agent --------------------------------------------------------------------
+
+AGENT_SH = """\
+n="$AUTORESEARCH_EXPERIMENT"
+if [ "$n" -gt 1 ]; then echo "nothing left"; exit 1; fi
+cat holdout.py > peek.txt 2>&1 || echo unreadable > peek.txt
+setsid sleep {marker} >/dev/null 2>&1 &
+echo -1 > nums/x1.txt
+echo "DESCRIPTION: peek at the holdout"
+"""
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_holdout(
+        project: Project, sandbox: str, tmp_path: Path) -> None:
+    marker = f"300.{uuid.uuid4().int % 10**9}"
+    _need(sandbox)
+    script = tmp_path / "agent.sh"
+    script.write_text(AGENT_SH.replace("{marker}", marker))
+    project.write("holdout.py", "# HOLDOUT-SECRET-DATA\nprint(1)\n")
+    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
+        [session]
+        sandbox = "{sandbox}"
+
+        [metric]
+        command = "python3 bench.py"
+        name = "score"
+        calibration_runs = 3
+        repeats = 2
+        timeout_s = 30
+
+        [holdout]
+        command = "python3 holdout.py"
+
+        [agent]
+        kind = "command"
+        max_consecutive_errors = 1
+
+        [agent.command]
+        command = "sh {script} {{prompt_file}}"
+        timeout_s = 30
+        '''))
+    project.commit("a command agent and a held-out benchmark")
+    try:
+        engine, _ = run(project)
+        candidate = engine.setup.git.candidate(1)
+        assert candidate, decided(engine)
+        peek = project.git("show", f"{candidate}:peek.txt")
+        if sandbox == "bwrap":
+            assert "HOLDOUT-SECRET-DATA" not in peek, peek
+        time.sleep(0.2)
+        alive = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True,
+                               text=True)
+        assert alive.stdout.strip() == "", "the agent's background job outlived it"
+    finally:
+        subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
