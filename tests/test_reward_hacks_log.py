@@ -120,6 +120,10 @@ def _refs(project: Project, tag: str) -> dict[str, str]:
 def _remove_branch_and_worktree_by_hand(project: Project, tag: str) -> None:
     worktree = project.root / ".autoresearch" / "worktrees" / tag
     git(project.root, "worktree", "remove", "--force", str(worktree))
+    # The measurement tree's detached HEAD (the champion) would keep it from `git gc`.
+    measure = project.root / ".autoresearch" / "measure" / tag
+    if measure.exists():
+        git(project.root, "worktree", "remove", "--force", str(measure))
     git(project.root, "branch", "-D", f"autoresearch/{tag}")
 
 

@@ -470,9 +470,11 @@ class MeasurementTree:
         repo = self.repo
         oid = pygit2.Oid(hex=commit)
         if str(repo.head.target) != commit or self.commit != commit:
-            repo.checkout_tree(repo[oid].peel(pygit2.Tree),
-                               strategy=pygit2.enums.CheckoutStrategy.FORCE)
+            new_tree = repo[oid].peel(pygit2.Tree)
+            self._set_aside(repo.head.peel(pygit2.Tree), new_tree)
+            repo.checkout_tree(new_tree, strategy=pygit2.enums.CheckoutStrategy.FORCE)
             repo.set_head(oid)
+            self._bring_back(new_tree)
         root = self.path
         head_tree = repo[oid].peel(pygit2.Tree)
         restore: list[str] = []
@@ -505,6 +507,29 @@ class MeasurementTree:
         self.commit = commit
         return found
 
+    @property
+    def _aside(self) -> Path:
+        return self.path.parent / f".{self.path.name}-setup-outputs"
+
+    def _set_aside(self, old: pygit2.Tree, new: pygit2.Tree) -> None:
+        """A commit that tracks files where setup put its outputs (a patch that stopped
+        ignoring `deps/`) would mix with them, and leaving it would delete them: the
+        setup's own outputs wait outside the tree until a commit without that path."""
+        for rel in self.kept:
+            here, aside = self.path / rel, self._aside / rel
+            if (here.exists() or here.is_symlink()) and not aside.exists() \
+                    and not _in_tree(old, rel) and _in_tree(new, rel):
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                here.rename(aside)
+
+    def _bring_back(self, new: pygit2.Tree) -> None:
+        for rel in self.kept:
+            aside = self._aside / rel
+            if (aside.exists() or aside.is_symlink()) and not _in_tree(new, rel):
+                _remove_any(self.path / rel)
+                (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+                aside.rename(self.path / rel)
+
     def untracked_outputs(self) -> set[str]:
         """Top-level paths that are not the commit's (after `setup` ran): kept from now on."""
         out = set()
@@ -524,6 +549,7 @@ class MeasurementTree:
             pass
         if self.path.exists():
             shutil.rmtree(self.path)
+        shutil.rmtree(self._aside, ignore_errors=True)
         self._repo = None
         main = pygit2.Repository(str(self.repo_paths.common_dir))
         if name and name in main.list_worktrees():
