@@ -569,9 +569,6 @@ patches = "patches"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="needs the clean room (issue #11, h-cleanroom): "
-                   "measured runs still happen in the agent's worktree, so a file they write "
-                   "(ignored, so the reset keeps it) is there for the agent's tools")
 def test_a_copy_of_the_holdout_written_by_a_measured_run_never_reaches_the_tools(
         project: Project) -> None:
     """Attack: a discarded experiment's code, run by the benchmark, copies the held-out

@@ -231,8 +231,8 @@ class Loop:
         except OSError as exc:
             self.emit(WarningRaised(f"could not store the output of {name}: {exc}"))
 
-    def _run(self, n: int, source: str, name: str, command: str, timeout_s: float
-             ) -> CommandResult:
+    def _run(self, n: int, source: str, name: str, command: str, timeout_s: float,
+             writable: tuple[Path, ...] = ()) -> CommandResult:
         self._at_champion = False  # a command may leave files behind
 
         def on_lines(lines: list[str]) -> None:
@@ -249,7 +249,8 @@ class Loop:
         result = run_command(command, cwd, timeout_s, on_lines=on_lines,
                              cancel=self.controller.cancel,
                              isolation=sandbox.measure(cwd, read_only=[
-                                 cwd / p for p in tree.kept] if tree else ())
+                                 cwd / p for p in tree.kept] if tree else (),
+                                 writable=writable)
                              if sandbox else None,
                              policy=sandbox.policy if sandbox else None)
         self._store_output(n, name, result)
@@ -367,7 +368,8 @@ class Loop:
         fault_point("holdout" if holdout else "baseline" if role == "calibration" else
                     "remeasure" if role == "champion" else "measure")
         with formats.output_file(command) as (command, output):
-            result = self._run(n, source, name, command, timeout)
+            result = self._run(n, source, name, command, timeout,
+                               (output.parent,) if output is not None else ())
             if result.cancelled:
                 raise _Cancelled()
             if not result.ok:

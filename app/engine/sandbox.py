@@ -224,12 +224,13 @@ class SessionSandbox:
                 ("mask", self.harness_dir)]
 
     def measure(self, tree: Path, *, network: bool | None = None,
-                read_only: Iterable[Path] = ()) -> Isolation:
+                read_only: Iterable[Path] = (), writable: Iterable[Path] = ()) -> Isolation:
         """Benchmark, checks, holdout: only the measurement tree is writable (less
         `read_only`: the setup's outputs); the session's state and the agent's worktree
         are not there."""
         mounts = self._hidden_state() + [("ro", p) for p in self.links] + [("rw", tree)]
         mounts += [("ro", p) for p in read_only]
+        mounts += [("rw", p) for p in writable]  # e.g. the run's fresh {output} folder
         return Isolation(self.kind, self.network if network is None else network,
                          tuple(mounts))
 
