@@ -30,6 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
@@ -41,6 +42,7 @@ from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, Chec
 from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_better
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS
+from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
     import argparse
@@ -350,6 +352,24 @@ class AutoresearchApp(App[int]):
         if keymap:
             self.set_keymap(keymap)
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A toast whose text is shown literally (descriptions, reasons, errors and paths
+        come from outside: `[/tmp]` must not be read as a closing tag). Only a caller that
+        passes `markup=True` gets markup, for its own text."""
+        if not markup:
+            message = visible(message)
+        super().notify(message, title=one_line(title), severity=severity, timeout=timeout,
+                       markup=markup)
+
+    def action_help_quit(self) -> None:
+        # Textual's own hint uses markup; our `notify` is literal unless told otherwise.
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                super().notify(f"Press [b]{key}[/b] to quit the app",
+                               title="Do you want to quit?")
+                return
+
     # -- start-up -------------------------------------------------------------------------
     async def on_mount(self) -> None:
         if self._theme_name:
@@ -515,7 +535,7 @@ class AutoresearchApp(App[int]):
         for x in v.experiments:
             v.tokens = v.tokens + x.tokens
             v.cost_usd += x.cost_usd
-        self.sub_title = f"{e.tag} · {e.branch}"
+        self.sub_title = one_line(f"{e.tag} · {e.branch}")
         self.shown.session_opened(v)
         if e.notice:
             self.notify(e.notice, title="Note", severity="warning", timeout=10)

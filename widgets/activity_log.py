@@ -14,6 +14,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Log
 
+from widgets.literal import visible
+
 SOURCE_WIDTH = 8
 """Width of the source column, `holdout ` included."""
 
@@ -119,7 +121,8 @@ class ActivityLog(Log):
 
     def _write(self, lines: list[str]) -> None:
         follow = self.following
-        self.write_lines(lines, scroll_end=False)
+        # Command output and agent text are data: escape sequences are shown, not obeyed.
+        self.write_lines([visible(line, tab_size=8) for line in lines], scroll_end=False)
         if follow:
             self._scroll_to_end()
 

@@ -12,6 +12,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Log
 
+from widgets.literal import visible
+
 
 class _DiffHighlighter(Highlighter):
     """Styles a whole line by its unified-diff role; styles come from the widget's theme."""
@@ -109,7 +111,8 @@ class DiffView(Log, can_focus=True):
                         f"(diff of {len(diff):,} characters)")
         y = self.scroll_y
         self.clear()
-        self.write_lines(head, scroll_end=False)
+        # A diff is data: escape sequences in it are shown, never sent to the terminal.
+        self.write_lines([visible(line, tab_size=8) for line in head], scroll_end=False)
         if keep_scroll:
             self.scroll_to(y=y, animate=False, immediate=True)
         else:

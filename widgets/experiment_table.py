@@ -16,6 +16,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from app.engine.records import Experiment, Status, format_change
+from widgets.literal import one_line
 from widgets.status_style import look_classes, look_css, look_of
 
 COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
@@ -305,13 +306,13 @@ class ExperimentTable(DataTable[Text]):
         # checks (or was discarded as noise) is not shown as a success.
         delta_style = ("" if better is None else self._style("worse") if not better
                        else self._style("better") if e.status is Status.KEEP else "")
-        secondary = _clip("  ".join(f"{k}={format_number(v)}" for k, v in e.metrics.items()
+        secondary = _clip("  ".join(f"{one_line(k)}={format_number(v)}" for k, v in e.metrics.items()
                                     if k != self.metric_name), 20)
-        description = e.description.splitlines()[0] if e.description else ""
+        description = one_line(e.description)
         if e.status is Status.VETOED and e.veto_reason:
-            description = f"{description} (vetoed: {e.veto_reason})"
+            description = f"{description} (vetoed: {one_line(e.veto_reason)})"
         elif not e.status.measured and e.reason and not description:
-            description = e.reason
+            description = one_line(e.reason)
         description = _clip(description, 64)
         cells = [Text(str(e.n), justify="right"),
                  Text(e.short_commit),
@@ -321,5 +322,5 @@ class ExperimentTable(DataTable[Text]):
                  Text(str(e.status), style=self._style(look_of(e.status))),
                  Text(description, overflow="ellipsis", no_wrap=True)]
         if self.show_session:
-            cells.insert(0, Text(session or ""))
+            cells.insert(0, Text(one_line(session or "")))
         return cells

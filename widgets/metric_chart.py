@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from app.engine.records import Experiment, Status
+from widgets.literal import one_line
 from widgets.status_style import look_classes, look_css, look_of
 
 if TYPE_CHECKING:
@@ -206,6 +207,6 @@ class MetricChart(Widget):
             plt.xlim(first - 0.5, last + 0.5)
         label = f"{self.metric_name} ({self.unit})" if self.unit else self.metric_name
         arrow = "↓ better" if self.direction == "lower" else "↑ better"
-        plt.ylabel(f"{label} {arrow}")
+        plt.ylabel(one_line(f"{label} {arrow}"))
         if height >= 10:
             plt.xlabel("experiment")

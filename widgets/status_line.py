@@ -19,6 +19,7 @@ from textual.widget import Widget
 
 from app.engine.records import format_change, improvement, relative_change
 from widgets.experiment_table import format_number
+from widgets.literal import one_line
 from widgets.status_style import look_classes, look_css, look_of
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -116,11 +117,11 @@ class StatusLine(Widget):
         line = Text(no_wrap=True, overflow="ellipsis")
         if info.error:
             line.append(" error ", self._style("error"))
-            line.append(f" {info.error}")
+            line.append(f" {one_line(info.error)}")
             return line
         active = info.state not in IDLE_STATES
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
-        state = info.state + (f" {info.detail}" if info.detail else "")
+        state = info.state + (f" {one_line(info.detail)}" if info.detail else "")
         if info.pause_requested and info.state != "paused":
             state += (f" (pauses when #{info.n} is decided)" if info.n is not None
                       else " (pausing after this step)")
@@ -142,13 +143,13 @@ class StatusLine(Widget):
                         self._style("muted"))
         if info.branch:
             line.append("  │ ", self._style("muted"))
-            line.append(info.branch)
+            line.append(one_line(info.branch))
         return line
 
     def _second_line(self, info: StatusInfo, now: float) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
-        unit = f" {info.unit}" if info.unit else ""
-        line.append(f"{info.metric_name} ")
+        unit = f" {one_line(info.unit)}" if info.unit else ""
+        line.append(f"{one_line(info.metric_name)} ")
         if info.baseline is None:
             line.append("no baseline yet", self._style("muted"))
         else:

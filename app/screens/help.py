@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -13,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Label, Static
 
 from app.screens.keys import KEYS
+from widgets.literal import visible
 
 STATUSES = [
     ("baseline", "the unchanged code, measured first"),
@@ -83,7 +85,8 @@ class HelpScreen(Screen[None]):
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
         for row in self.key_rows():
-            table.add_row(*row)
+            # Keys come from the user's [keymap]: plain text, not Rich markup.
+            table.add_row(*(Text(visible(cell)) for cell in row))
         return table
 
     def _statuses_table(self) -> Table:

@@ -18,11 +18,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.content import Content
 from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, TabPane
 
 from app.engine.records import Experiment, Status
 from widgets.diff_view import DiffView
 from widgets.experiment_table import HISTORY_ROWS, ExperimentTable, format_number
+from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration
 
 if TYPE_CHECKING:
@@ -47,30 +49,38 @@ def matches(experiment: Experiment, status: str | None, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
-def samples_text(e: Experiment) -> str:
-    def row(label: str, values: list[float]) -> str:
-        return f"[b]{label}:[/b] " + (", ".join(format_number(v) for v in values) or "–")
+def samples_text(e: Experiment) -> Content:
+    bold = "bold"
+
+    def row(label: str, values: list[float]) -> Content:
+        return assemble((f"{label}:", bold),
+                        " " + (", ".join(format_number(v) for v in values) or "–"))
 
     lines = [row("samples", e.samples), row("champion samples", e.champion_samples)]
-    lines.append(f"[b]median:[/b] {format_number(e.metric)}   [b]champion:[/b] "
-                 f"{format_number(e.champion_metric)}   [b]p-value:[/b] "
-                 f"{format_number(e.p_value)}   [b]confidence:[/b] "
-                 f"{format_number(e.confidence)}")
+    lines.append(assemble(("median:", bold), f" {format_number(e.metric)}   ",
+                          ("champion:", bold), f" {format_number(e.champion_metric)}   ",
+                          ("p-value:", bold), f" {format_number(e.p_value)}   ",
+                          ("confidence:", bold), f" {format_number(e.confidence)}"))
     if e.holdout is not None:
-        lines.append(f"[b]holdout:[/b] {format_number(e.holdout)}")
+        lines.append(assemble(("holdout:", bold), f" {format_number(e.holdout)}"))
     if e.metrics:
-        lines.append("[b]metrics:[/b] " + "  ".join(f"{k}={format_number(v)}"
-                                                     for k, v in e.metrics.items()))
-    return "\n".join(lines)
+        # Metric names come from the benchmark's output: literal.
+        lines.append(assemble(("metrics:", bold), " " + "  ".join(
+            f"{k}={format_number(v)}" for k, v in e.metrics.items())))
+    return join_lines(lines)
 
 
-def notes_text(e: Experiment, tag: str) -> str:
-    def field(label: str, value: str) -> str | None:
-        return f"[b]{label}:[/b] {value}" if value else None
+def notes_text(e: Experiment, tag: str) -> Content:
+    """The agent's notes and the record's fields; everything but our labels is literal."""
+    bold = "bold"
+
+    def field(label: str, value: str) -> Content | None:
+        return assemble((f"{label}:", bold), " ", value) if value else None
 
     commit = e.candidate or e.commit or ""
     parts = [
-        f"[b]#{e.n}[/b] in {tag} · [b]{e.status}[/b]" + (f" · {e.reason}" if e.reason else ""),
+        assemble((f"#{e.n}", bold), f" in {tag} · ", (visible(e.status), bold),
+                 f" · {e.reason}" if e.reason else ""),
         field("description", e.description), field("hypothesis", e.hypothesis),
         field("learned", e.learned), field("veto reason", e.veto_reason),
         field("note", e.note),
@@ -78,12 +88,13 @@ def notes_text(e: Experiment, tag: str) -> str:
         field("kept as commit", e.commit if e.commit != commit else ""),
         field("parent", e.parent or ""), field("source", e.source or ""),
         field("diffstat", e.diffstat),
-        f"[b]tokens:[/b] {e.tokens.input:,} in · {e.tokens.output:,} out · "
-        f"{e.tokens.cache_read:,} cache read · {e.tokens.cache_write:,} cache write   "
-        f"[b]cost:[/b] ${e.cost_usd:.4f}   [b]duration:[/b] {format_duration(e.duration_s)}",
+        assemble(("tokens:", bold), f" {e.tokens.input:,} in · {e.tokens.output:,} out · "
+                 f"{e.tokens.cache_read:,} cache read · {e.tokens.cache_write:,} cache write   ",
+                 ("cost:", bold), f" ${e.cost_usd:.4f}   ", ("duration:", bold),
+                 f" {format_duration(e.duration_s)}"),
         field("last output", e.output_tail),
     ]
-    return "\n".join(p for p in parts if p)
+    return join_lines([p for p in parts if p is not None])
 
 
 class HistoryScreen(Screen[None]):
@@ -253,7 +264,8 @@ class HistoryScreen(Screen[None]):
         tag, e = chosen
         self.query_one("#history-notes", Static).update(notes_text(e, tag))
         self.query_one("#history-samples", Static).update(samples_text(e))
-        self.query_one("#history-detail", TabbedContent).border_title = f"#{e.n} · {e.status}"
+        self.query_one("#history-detail", TabbedContent).border_title = literal(
+            f"#{e.n} · {e.status}")
         if tag == self.sessions[0][0] and self.app.source is not None:
             self._set_diff(f"#{e.n}", self.app.view.diffs.get(e.n, ""))
             self._load_details(key or "", e.n)
@@ -293,8 +305,8 @@ class HistoryScreen(Screen[None]):
         if not outputs:
             log.write_line("(no stored output)")
         for name, text in outputs.items():
-            log.write_line(f"── {name} " + "─" * 20)
-            log.write_lines(text.splitlines()[-2000:])
+            log.write_line(visible(f"── {name} " + "─" * 20, tab_size=8))
+            log.write_lines([visible(line, tab_size=8) for line in text.splitlines()[-2000:]])
         log.scroll_home(animate=False)
 
     # -- actions -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
@@ -31,6 +30,7 @@ from app.errors import AutoresearchError
 from app.onboard import (AGENT_KINDS, CONFIG_NAME, PROGRAM_NAME, Detection, InitAnswers,
                          TrialRun, detect_project, render_config, render_program,
                          trial_run, validate_answers, write_and_commit)
+from widgets.literal import literal
 
 FIELDS = ("checks", "setup", "bench", "metric", "direction", "unit", "scope", "protected",
           "agent", "goal")
@@ -155,8 +155,8 @@ class InitScreen(Screen[Path | None]):
                                    Input(placeholder="one sentence (empty: make the metric "
                                          "better)", id="goal"))
             if d.link:
-                yield Static(f"{', '.join(d.link)} will be linked into the session's worktree.",
-                             classes="init-hint")
+                yield Static(literal(f"{', '.join(d.link)} will be linked into the "
+                                     "session's worktree."), classes="init-hint")
             yield Static("", id="init-status")
             yield Static("", id="error-form", classes="init-error")
             with Horizontal(id="init-buttons"):
@@ -217,7 +217,7 @@ class InitScreen(Screen[Path | None]):
     def show_error(self, field: str | None, message: str) -> None:
         """Show `message` under the field it concerns (or under the form)."""
         target = self.query_one(f"#error-{field or 'form'}", Static)
-        target.update(Content(message))  # it may quote the benchmark's output: literal
+        target.update(literal(message))  # a command's output: shown as written
         target.add_class("-shown")
         target.scroll_visible(animate=False)  # no half-scrolled form under a slow machine
 
@@ -280,8 +280,8 @@ class InitScreen(Screen[Path | None]):
         self.query_one("#submit", Button).disabled = True
         write = self.trial is not None and self.trial_key == self._trial_key(answers)
         self.query_one("#init-status", Static).update(
-            Content(f"Writing and committing {CONFIG_NAME} and {PROGRAM_NAME}…") if write
-            else Content(f"Running `{answers.bench}` once on HEAD…"))
+            literal(f"Writing and committing {CONFIG_NAME} and {PROGRAM_NAME}…") if write
+            else literal(f"Running `{answers.bench}` once on HEAD…"))
         self.check_and_write(answers, self.trial if write else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="init")
@@ -323,7 +323,7 @@ class InitScreen(Screen[Path | None]):
             return
         if outcome.key is not None and outcome.trial is not None:
             self.trial, self.trial_key = outcome.trial, outcome.key
-            status.update(Content(f"Parsed {outcome.trial.summary()}. If that is the "
+            status.update(literal(f"Parsed {outcome.trial.summary()}. If that is the "
                                   "number to improve, write and commit (ctrl+s); else "
                                   "change the answers."))
             button.label = f"Write {CONFIG_NAME} and commit"

@@ -20,6 +20,7 @@ from app.screens.keys import KEYS
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
 from widgets.experiment_table import MAIN_ROWS, ExperimentTable
+from widgets.literal import literal, one_line
 from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
 
@@ -99,7 +100,7 @@ class MainScreen(Screen[None]):
         chart.configure(metric_name=view.metric_name, unit=view.unit, direction=view.direction)
         chart.set_experiments(view.experiments)
         unit = f" ({view.unit})" if view.unit else ""
-        chart.border_title = f"{view.metric_name}{unit}"
+        chart.border_title = literal(one_line(f"{view.metric_name}{unit}"))
         if view.experiments:
             last = view.experiments[-1]
             count = plural(count_experiments(view.experiments), "experiment")
@@ -146,7 +147,7 @@ class MainScreen(Screen[None]):
         self._diff_live = live
         label = "live" if live else "proposal"
         if description:
-            label += f" · {description.splitlines()[0]}"
+            label += f" · {one_line(description)}"
         self._set_diff_title(f"#{n} · {label}")
         self.query_one(DiffView).set_diff(diff, keep_scroll=live)
 
@@ -155,9 +156,7 @@ class MainScreen(Screen[None]):
         self._table_subtitle()
         self.query_one(MetricChart).add_experiment(experiment)
         if self._diff_n == experiment.n:
-            self._set_diff_title(f"#{experiment.n} · {experiment.status}"
-                                 + (f" · {experiment.description.splitlines()[0]}"
-                                    if experiment.description else ""))
+            self._set_diff_title(self._title_of(experiment))
 
     def session_closed(self, view: SessionView) -> None:
         self.query_one(ExperimentTable).set_running(None)
@@ -186,6 +185,11 @@ class MainScreen(Screen[None]):
             else:
                 log.add_lines(source, lines)
 
+    @staticmethod
+    def _title_of(experiment: Experiment) -> str:
+        return (f"#{experiment.n} · {experiment.status}"
+                + (f" · {one_line(experiment.description)}" if experiment.description else ""))
+
     def shown_diff(self) -> str:
         return self.query_one(DiffView).diff
 
@@ -203,7 +207,7 @@ class MainScreen(Screen[None]):
     def _set_diff_title(self, label: str) -> None:
         self._diff_label = label
         view = self.query_one(DiffView)
-        view.border_title = f"diff {label}"
+        view.border_title = literal(f"diff {label}")
         hidden = view.hidden_lines
         hints = [f"{hidden:,} lines hidden · f: full screen"] if hidden else []
         running = self.app.view.current
@@ -237,8 +241,7 @@ class MainScreen(Screen[None]):
         self.following = False
         cached = self.app.view.diffs.get(experiment.n)
         if cached is not None:
-            self._show_loaded_diff(experiment.n, cached,
-                                   f"#{experiment.n} · {experiment.status}")
+            self._show_loaded_diff(experiment.n, cached, self._title_of(experiment))
         elif self.app.source is not None:
             self._load_diff(experiment)
 
@@ -247,8 +250,8 @@ class MainScreen(Screen[None]):
         source = self.app.source
         assert source is not None
         diff = source.diff_of(experiment.n)
-        label = f"#{experiment.n} · {experiment.status}"
-        self.app.call_from_thread(self._show_loaded_diff, experiment.n, diff, label)
+        self.app.call_from_thread(self._show_loaded_diff, experiment.n, diff,
+                                  self._title_of(experiment))
 
     def _show_loaded_diff(self, n: int, diff: str, label: str) -> None:
         self._diff_n = n

@@ -10,11 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
+from textual.content import Content
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from app.engine.records import SessionSummary, change_words
 from widgets.diff_view import DiffView
 from widgets.experiment_table import format_number
+from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration, format_tokens
 
 
@@ -39,9 +41,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
+            yield Label(literal(self.question), classes="dialog-title")
             if self.explanation:
-                yield Static(self.explanation, classes="dialog-text")
+                yield Static(literal(self.explanation), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button(f"{self.no} (n)", variant="default", id="no")
@@ -95,38 +97,44 @@ class VetoReasonScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def summary_text(summary: SessionSummary, tag: str) -> str:
-    """The closing note as Rich markup: the result, the counts, and what to do next."""
+def summary_text(summary: SessionSummary, tag: str) -> Content:
+    """The closing note: the result, the counts, and what to do next. The reason, the
+    metric's name and unit come from outside and are shown literally."""
+    bold = "bold"
     unit = f" {summary.unit}" if summary.unit else ""
-    lines: list[str] = []
+    lines: list[Content] = []
     if summary.reason:
-        lines.append(f"[b]Why it ended:[/b] {summary.reason}")
+        lines.append(assemble(("Why it ended:", bold), " ", summary.reason))
     if summary.baseline is None:
-        lines.append("No baseline was measured.")
+        lines.append(Content("No baseline was measured."))
     else:
         gain = summary.improvement or 0.0
         best = summary.best if summary.best is not None else summary.baseline
         where = f" (experiment #{summary.best_n})" if summary.best_n else ""
         colour = "$text-success" if gain > 0 else "$text-muted"
-        lines.append(f"[b]{summary.metric_name}:[/b] {format_number(summary.baseline)} → "
-                     f"[{colour}]{format_number(best)}{unit}[/] {where}")
-        lines.append(f"[b]Change:[/b] [{colour}]"
-                     f"{change_words(summary.baseline, best, summary.direction)}[/]"
-                     f" ({'lower' if summary.direction == 'lower' else 'higher'} is better)")
+        lines.append(assemble((f"{visible(summary.metric_name)}:", bold),
+                              f" {format_number(summary.baseline)} → ",
+                              (visible(f"{format_number(best)}{unit}"), colour), f" {where}"))
+        lines.append(assemble(("Change:", bold), " ",
+                              (change_words(summary.baseline, best, summary.direction), colour),
+                              f" ({'lower' if summary.direction == 'lower' else 'higher'}"
+                              " is better)"))
     counts = ", ".join(f"{count} {status}" for status, count in sorted(
         summary.counts.items(), key=lambda kv: (kv[0] != "keep", kv[0])) if status != "baseline")
-    lines.append(f"[b]Experiments:[/b] {summary.experiments}" + (f" ({counts})" if counts else ""))
-    lines.append(f"[b]Time:[/b] {format_duration(summary.duration_s)}    "
-                 f"[b]Tokens:[/b] {format_tokens(summary.tokens.total)}    "
-                 f"[b]Cost:[/b] ${summary.cost_usd:.2f}")
-    lines.append("")
-    lines.append("[b]Next:[/b]")
-    lines.append("  [b]h[/b] browse the history: diffs, samples, output")
+    lines.append(assemble(("Experiments:", bold), f" {summary.experiments}"
+                          + (f" ({counts})" if counts else "")))
+    lines.append(assemble(("Time:", bold), f" {format_duration(summary.duration_s)}    ",
+                          ("Tokens:", bold), f" {format_tokens(summary.tokens.total)}    ",
+                          ("Cost:", bold), f" ${summary.cost_usd:.2f}"))
+    lines.append(Content(""))
+    lines.append(assemble(("Next:", bold)))
+    lines.append(assemble("  ", ("h", bold), " browse the history: diffs, samples, output"))
     commands = [(f"autoresearch-tui report --tag {tag}", "a Markdown report with a chart"),
                 (f"autoresearch-tui finalize --tag {tag}", "kept experiments as branches")]
     width = max(len(command) for command, _ in commands)
-    lines += [f"  [b]{command:<{width}}[/b]  {what}" for command, what in commands]
-    return "\n".join(lines)
+    lines += [assemble("  ", (visible(f"{command:<{width}}"), bold), f"  {what}")
+              for command, what in commands]
+    return join_lines(lines)
 
 
 class SummaryScreen(ModalScreen[str]):
@@ -146,7 +154,7 @@ class SummaryScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog summary"):
-            yield Label(f"Session {self.tag} ended", classes="dialog-title")
+            yield Label(literal(f"Session {self.tag} ended"), classes="dialog-title")
             yield Static(summary_text(self.summary, self.tag), classes="dialog-text",
                          id="summary-text")
             with Horizontal(classes="dialog-buttons"):
@@ -180,5 +188,5 @@ class DiffScreen(Screen[None]):
 
     def on_mount(self) -> None:
         view = self.query_one(DiffView)
-        view.border_title = f"diff {self.title_text}"
+        view.border_title = literal(f"diff {self.title_text}")
         view.focus()
