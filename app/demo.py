@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def run_demo(args: argparse.Namespace) -> int:
     if agent == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError("`demo --agent anthropic` needs ANTHROPIC_API_KEY; export your key, "
                          "or run `autoresearch-tui demo` for the offline scripted demo.")
+    # Before the chdir below: a relative argv[0] (`make demo` runs .venv/bin/...) would
+    # otherwise resolve inside the demo's folder, where no such file exists.
+    exe = program_command()
     target = _target_dir(getattr(args, "dir", None))
     existed = getattr(args, "dir", None) is not None and target.is_dir()
     try:
@@ -73,7 +77,7 @@ def run_demo(args: argparse.Namespace) -> int:
             note = story_check(target)
             if note:
                 print(note, flush=True)
-        print(next_steps(target), flush=True)
+        print(next_steps(target, exe), flush=True)
 
 
 def story_check(target: Path) -> str:
@@ -97,14 +101,14 @@ def story_check(target: Path) -> str:
             "(or more [metric] repeats) the same patches tell the intended story.")
 
 
-def next_steps(target: Path) -> str:
+def next_steps(target: Path, exe: str) -> str:
     """What to try after the demo: the commands that read what the session left behind."""
-    exe = _executable()
+    where = shlex.quote(str(target))
     return (f"\nThe demo's repo stays at {target}. Next, try:\n"
-            f"  cd {target} && {exe} history    # every experiment and its status\n"
-            f"  cd {target} && {exe} report     # a Markdown report with a chart\n"
-            f"  cd {target} && {exe} finalize   # kept experiments as branches\n"
-            f"  cd {target} && {_tui_hint(target, exe)}")
+            f"  cd {where} && {exe} history    # every experiment and its status\n"
+            f"  cd {where} && {exe} report     # a Markdown report with a chart\n"
+            f"  cd {where} && {exe} finalize   # kept experiments as branches\n"
+            f"  cd {where} && {_tui_hint(target, exe)}")
 
 
 def _tui_hint(target: Path, exe: str) -> str:
@@ -123,17 +127,19 @@ def _tui_hint(target: Path, exe: str) -> str:
     return f"{exe}            # the TUI, resuming the session"
 
 
-def _executable() -> str:
-    """`autoresearch-tui` if that is on PATH, else the path this run was started with
-    (`make demo` runs .venv/bin/autoresearch-tui, which a new user rarely has on PATH)."""
+def program_command(argv0: str | None = None) -> str:
+    """How to run this program again from anywhere: `autoresearch-tui` when PATH finds this
+    very program, else its absolute path (`make demo` runs .venv/bin/autoresearch-tui, which
+    a new user rarely has on PATH), else `python -m app` with this interpreter."""
     name = "autoresearch-tui"
-    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    on_path = shutil.which(name)
-    if started is None or started.name != name:
-        return name
-    if on_path and Path(on_path).resolve() == started.resolve():
-        return name
-    return str(started.resolve())
+    argv0 = sys.argv[0] if argv0 is None and sys.argv else (argv0 or "")
+    if Path(argv0).name == name:
+        started = Path(os.path.abspath(argv0))  # not resolve(): keep the venv's own path
+        on_path = shutil.which(name)
+        if on_path and Path(on_path).resolve() == started.resolve():
+            return name
+        return shlex.quote(str(started))
+    return f"{shlex.quote(sys.executable)} -m app"
 
 
 def _target_dir(requested: str | None) -> Path:

@@ -271,3 +271,45 @@ def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
     last = experiments[max(experiments)]
     baseline = experiments[0]
     assert float(last["metric"]) < 0.5 * float(baseline["metric"])  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_the_printed_next_steps_run_as_printed(tmp_path: Path) -> None:
+    """`make demo` runs the venv's binary by a relative path; the next-step commands printed
+    after the demo (here stopped with Ctrl-C after its first experiments) must each run,
+    from a shell whose PATH does not hold the venv."""
+    import shlex
+    import signal
+    import time
+
+    target = tmp_path / "demo dir"  # a space, to be quoted
+    exe = os.path.relpath(ROOT / ".venv" / "bin" / "autoresearch-tui", ROOT)
+    env = {**os.environ, "NO_COLOR": "1",
+           "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                   if not (Path(p) / "autoresearch-tui").exists())}
+    proc = subprocess.Popen([exe, "demo", "--headless", "--dir", str(target)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        log = target / ".git" / "autoresearch" / "sessions"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                '"n": 1' in p.read_text() for p in log.glob("*/log.jsonl")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    commands = [line.split("#")[0].strip() for line in out.splitlines()
+                if line.strip().startswith("cd ")]
+    assert len(commands) == 4, out[-2000:]
+    assert all(f"cd {shlex.quote(str(target))} && " in c for c in commands)
+    for command in commands[:3]:  # history, report, finalize
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, (command, done.stdout[-1000:], done.stderr[-1000:])
+    # The last one opens the TUI: the same program, asked for its version here.
+    done = subprocess.run(["sh", "-c", commands[3] + " --version"], capture_output=True,
+                          text=True, env=env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip(), (commands[3], done.stderr)
