@@ -38,6 +38,7 @@ from app.engine.history import LogWriter, parse_record, read_log, repair_log
 from app.engine.records import (Experiment, Status, Tokens, count_experiments, improvement,
                                 is_better, plural)
 from app.errors import UsageError
+from app.files import write_text_atomic
 
 TAG_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -683,14 +684,7 @@ def write_results_tsv(path: Path, data: SessionData) -> int:
     if not path.parent.is_dir():
         raise UsageError(f"the folder {path.parent} does not exist; create it or export "
                          "elsewhere.")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write("\n".join(rows) + "\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "\n".join(rows) + "\n")
     return len(rows) - 1
 
 

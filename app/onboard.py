@@ -30,6 +30,7 @@ import tomli_w
 
 from app.config import CONFIG_NAME, load_config
 from app.errors import UsageError
+from app.files import temp_beside
 
 PROGRAM_NAME = "autoresearch.md"
 TRIAL_TIMEOUT_S = 600.0
@@ -526,10 +527,10 @@ def write_and_commit(root: Path, config_text: str, program_text: str, *, commit:
         for path, text in ((config_path, config_text), (program_path, program_text)):
             if path is program_path and not write_program:
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=root)
+            fd, tmp = temp_beside(path)
+            staged.append((tmp, path))
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            staged.append((Path(tmp), path))
         load_config(staged[0][0])  # validate before anything becomes visible
         for tmp, path in staged:
             os.replace(tmp, path)

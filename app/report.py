@@ -17,7 +17,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -26,6 +25,7 @@ from app.engine.history import read_log
 from app.engine.records import (Experiment, Status, Tokens, format_change, improvement,
                                 is_better, relative_change)
 from app.errors import UsageError
+from app.files import write_text_atomic
 from app.interop import (Segment, champion_reference, comparable_tail, format_value,
                          load_session, locate_session, split_segments)
 
@@ -80,7 +80,7 @@ def build_report(state_dir: Path, experiments: Sequence[Experiment],
     chart = progress_chart(shown, metric_name=final.metric_name, unit=final.unit,
                            direction=final.direction,
                            segment_starts=[s.first_n for s in tail[1:]])
-    _write_atomic(svg_path, chart.svg)
+    write_text_atomic(svg_path, chart.svg)
     has_png = png and _render_png(svg_path, png_path)
 
     tag = str(session_start.get("tag") or Path(state_dir).name)
@@ -114,7 +114,7 @@ def build_report(state_dir: Path, experiments: Sequence[Experiment],
     lines += _dead_ends(experiments, segments, tag)
     lines += _segments_section(segments, tail)
     lines += _confidence_section(tail, final)
-    _write_atomic(out_path, "\n".join(lines).rstrip() + "\n")
+    write_text_atomic(out_path, "\n".join(lines).rstrip() + "\n")
     return out_path
 
 
@@ -427,17 +427,6 @@ def _inline(text: str) -> str:
 
 def _cell(text: str, limit: int = 120) -> str:
     return _inline(_short(str(text), limit)) or "-"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _render_png(svg_path: Path, png_path: Path) -> bool:
