@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 import types
@@ -22,6 +23,8 @@ from app.errors import UsageError
 
 CONFIG_NAME = "autoresearch.toml"
 DEFAULT_MODEL = "claude-sonnet-5-5"
+MAX_RUNS = 1000
+"""Runs of one benchmark per measurement, at most: more is a typo (a run takes a while)."""
 """The newest Sonnet model the pinned anthropic SDK lists."""
 
 
@@ -269,6 +272,8 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UsageError(f"{path}: `{key}` must be a number, not {value!r}.")
+        if not math.isfinite(value):
+            raise UsageError(f"{path}: `{key}` is {value!r}; it must be a finite number.")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -290,6 +295,10 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("metric.max_repeats", f"must be at least metric.repeats ({m.repeats})")
     if m.calibration_runs < 1:
         raise bad("metric.calibration_runs", "must be at least 1")
+    for key, value in (("metric.repeats", m.repeats), ("metric.max_repeats", m.max_repeats),
+                       ("metric.calibration_runs", m.calibration_runs)):
+        if value > MAX_RUNS:
+            raise bad(key, f"is {value}; at most {MAX_RUNS} runs are allowed")
     if m.remeasure_every < 0:
         raise bad("metric.remeasure_every", "must be 0 (never) or more")
     from app.engine.formats import config_problem

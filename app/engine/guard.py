@@ -101,6 +101,23 @@ def glob_match(path: str, pattern: str) -> bool:
     return bool(_glob_regex(pattern).match(path))
 
 
+def inside_repo(path: str) -> str | None:
+    """A config path as a normalised repo-relative POSIX path, or None when it points outside
+    the repository (absolute, or climbing out with `..`): there is nothing of the worktree
+    there to protect, and hashing it as a worktree file would fail."""
+    if not path or PurePosixPath(path).is_absolute():
+        return None
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts) or None
+
+
 def paths_named_by(command: str | None, root: Path, depth: int = 0) -> set[str]:
     """Repo-relative paths of files (or folders) inside `root` that a command line names,
     and those it runs without naming them (`python -m bench`, `npm run bench`, `make bench`:
@@ -149,9 +166,11 @@ class Guard:
     @classmethod
     def from_config(cls, config: Config, root: Path, tracked: Iterable[str]) -> Guard:
         """`root` is the tree the commands run in; `tracked` its files at session start."""
-        paths = {CONFIG_NAME, PurePosixPath(config.agent.program).as_posix()}
+        paths = {CONFIG_NAME}
+        named = [config.agent.program]
         if config.agent.kind == "scripted":
-            paths.add(PurePosixPath(config.agent.scripted.patches).as_posix())
+            named.append(config.agent.scripted.patches)  # may live outside the repo
+        paths |= {rel for rel in map(inside_repo, named) if rel is not None}
         for command in (config.metric.command, config.checks.command, config.holdout.command,
                         config.hooks.before, config.hooks.after):
             paths |= paths_named_by(command, root)

@@ -420,10 +420,12 @@ class Loop:
             for i in range(runs):
                 self.state(LoopState.CALIBRATING, f"{i + 1} of {runs}", n)
                 if not self._measure_once(n, "calibration", i, runs, measured):
+                    fix = ("`metric.name` to one of the names it prints, or `metric.command`"
+                           if "no METRIC line named" in measured.reason else
+                           "`metric.command` so that it prints a number")
                     raise UsageError(
                         f"the benchmark fails on the unchanged code ({measured.reason}); fix "
-                        f"`metric.command` so that it prints a number. Last output:\n"
-                        f"{measured.output_tail}")
+                        f"{fix}. Last output:\n{measured.output_tail}")
             checks_note = ""
             if self.config.checks.command:
                 self.state(LoopState.CHECKS, "on the baseline", n)

@@ -207,7 +207,7 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
         patches = repo.root / config.agent.scripted.patches
         if not patches.is_dir():
             raise UsageError(f"`agent.scripted.patches` is {config.agent.scripted.patches!r}, "
-                             "which is not a folder in the repository; create it or fix the "
+                             "which is not a folder; create it or fix the "
                              "path.")
     if config.agent.kind == "anthropic" and agent is None and not os.environ.get(
             "ANTHROPIC_API_KEY"):
