@@ -109,8 +109,7 @@ def run_headless(args: argparse.Namespace) -> int:
         new=getattr(args, "new", False), max_experiments=getattr(args, "max_experiments", None),
         max_hours=getattr(args, "max_hours", None), max_cost=getattr(args, "max_cost", None))
     controller = LoopController(paused=False)
-    for warning in engine.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    # Load warnings (a torn log line) arrive as WarningRaised events, as in the TUI.
     interrupts = 0
 
     def on_sigint(signum: int, frame: object) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from app.config import CONFIG_NAME, Config, load_config
 from app.engine.agents.base import Agent
 from app.engine.controller import LoopController
-from app.engine.events import EventSink, SessionStarted
+from app.engine.events import EventSink, SessionStarted, WarningRaised
 from app.engine.faults import fault_point
 from app.engine.gitops import MeasurementTree, SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint
@@ -108,6 +108,8 @@ class Engine:
         sink(SessionStarted(self.tag, self.branch, str(self.worktree), not self.created,
                             m.name, m.unit, m.direction, tuple(self.experiments), self.notice,
                             self.setup.sandbox.describe() if self.setup.sandbox else ""))
+        for warning in self.warnings:  # a torn or invalid log line, skipped when loading
+            sink(WarningRaised(warning))
         loop = Loop(self.setup, self.agent, sink, controller)
         try:
             return loop.run()

@@ -59,6 +59,9 @@ class MainScreen(Screen[None]):
         self.following = True
         """Whether the pane follows the running experiment. Selecting a row pins the pane to
         that row (live updates must not snatch it away) until `.` or an approval."""
+        self._diff_request = 0
+        """Counts what the diff pane was asked to show; a slow load that finds it changed
+        is stale (the user selected another row, or a live diff arrived) and is dropped."""
         self._diff_label = ""
 
     def compose(self) -> ComposeResult:
@@ -143,6 +146,7 @@ class MainScreen(Screen[None]):
         """Show experiment `n`'s live diff or proposal, unless the user pinned another."""
         if not self.following:
             return
+        self._diff_request += 1
         self._diff_n = n
         self._diff_live = live
         label = "live" if live else "proposal"
@@ -245,15 +249,26 @@ class MainScreen(Screen[None]):
         elif self.app.source is not None:
             self._load_diff(experiment)
 
-    @work(thread=True, exclusive=True, group="main-diff")
     def _load_diff(self, experiment: Experiment) -> None:
+        self._diff_request += 1
+        self._read_diff(experiment, self._diff_request)
+
+    @work(thread=True, exclusive=True, group="main-diff")
+    def _read_diff(self, experiment: Experiment, request: int) -> None:
         source = self.app.source
         assert source is not None
         diff = source.diff_of(experiment.n)
-        self.app.call_from_thread(self._show_loaded_diff, experiment.n, diff,
+        self.app.call_from_thread(self._diff_read, request, experiment.n, diff,
                                   self._title_of(experiment))
 
+    def _diff_read(self, request: int, n: int, diff: str, label: str) -> None:
+        # `exclusive` cancels the older worker, but a thread blocked in git still finishes:
+        # only the newest request may paint.
+        if request == self._diff_request:
+            self._show_loaded_diff(n, diff, label)
+
     def _show_loaded_diff(self, n: int, diff: str, label: str) -> None:
+        self._diff_request += 1
         self._diff_n = n
         self._diff_live = False
         self.query_one(DiffView).set_diff(diff)
