@@ -609,6 +609,9 @@ class AutoresearchApp(App[int]):
         if v.current == e.experiment.n:
             v.current = None
         self.shown.experiment_recorded(v, e.experiment)
+        for screen in self.screen_stack:
+            if screen.id == "history":  # open (perhaps under a diff): live, not frozen
+                screen.experiment_recorded(e.experiment)  # type: ignore[attr-defined]
         if e.new_best:
             self.notify(f"#{e.experiment.n}: {e.experiment.description or 'kept'}",
                         title="New best", timeout=4)

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Select
 
-from app.engine.records import Experiment
+from app.engine.events import ExperimentDecided
+from app.engine.records import Experiment, Status
 from app.tui import AutoresearchApp
 from tests.conftest import Project
-from tests.tui_replay import (DIFFS, ReplaySource, count_messages, fixed_clock,
-                              recorded_history, session_started)
+from tests.tui_replay import (DIFFS, ReplaySource, commit_id, count_messages, experiment,
+                              fixed_clock, recorded_history, session_started)
 from widgets.diff_view import DiffView
+from widgets.experiment_table import ExperimentTable
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +106,98 @@ async def test_log_load_warnings_show_as_a_toast_and_in_the_activity_pane(
             activity.lines
         app.controller.stop()
         assert app.loop_finished.wait(20)
+
+
+class GatedSource(ReplaySource):
+    """Replays `events`, then each batch of `later` when the test opens the gate."""
+
+    def __init__(self, events: list[Any], later: list[list[Any]]) -> None:
+        super().__init__(events)
+        self.later = later
+        self.gate = threading.Semaphore(0)
+
+    def run(self, sink: Any, controller: Any) -> int:
+        for event in self.events:
+            sink(event)
+        for batch in self.later:
+            while not self.gate.acquire(timeout=0.05):
+                if controller.stopping:
+                    return 0
+            for event in batch:
+                sink(event)
+        while not controller.stopping:
+            controller.cancel.wait(0.05)
+        return 0
+
+
+def decided(n: int, status: Status, metric: float | None) -> ExperimentDecided:
+    return ExperimentDecided(experiment(n, status, metric, 590.0), commit_id(3))
+
+
+def history_rows(app: AutoresearchApp) -> list[str]:
+    from app.screens.history import HistoryScreen
+
+    assert isinstance(app.screen, HistoryScreen)
+    return list(app.screen.rows)
+
+
+async def test_history_shows_experiments_decided_while_it_is_open() -> None:
+    from app.screens.history import HistoryScreen
+
+    events = [session_started(recorded_history())]
+    later = [[decided(6, Status.DISCARD, 600.0)],
+             [decided(7, Status.KEEP, 580.0), decided(8, Status.DISCARD, 610.0)],
+             [decided(9, Status.KEEP, 570.0)]]
+    source = GatedSource(events, later)
+    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert history_rows(app)[-1] == "nov27:5"
+        table = screen.query_one("#history-table", ExperimentTable)
+        assert table.selected_key() == "nov27:5"  # on the newest: it follows
+
+        source.gate.release()
+        await settle(app, count_messages(events) + 1, pilot)
+        assert history_rows(app)[-1] == "nov27:6"
+        assert table.selected_key() == "nov27:6"
+
+        # Reading an older one: the selection stays where the user put it.
+        table.move_cursor(row=2)
+        await pilot.pause(0.1)
+        assert table.selected_key() == "nov27:2"
+        # A filter: only keeps. #8 (a discard) must not appear, #7 must.
+        screen.query_one("#status-filter", Select).value = "keep"
+        await pilot.pause(0.2)
+        assert history_rows(app) == ["nov27:1", "nov27:3"]
+        table.move_cursor(row=0)
+        source.gate.release()
+        await settle(app, count_messages(events) + 3, pilot)
+        assert history_rows(app) == ["nov27:1", "nov27:3", "nov27:7"]
+        assert table.selected_key() == "nov27:1"
+        assert "nov27:8" not in history_rows(app)
+        app.controller.stop()
+
+
+async def test_history_keeps_its_row_window_as_experiments_arrive() -> None:
+    from app.screens.history import HistoryScreen
+
+    events = [session_started(recorded_history())]
+    later = [[decided(n, Status.DISCARD, 600.0 + n) for n in range(6, 9)]]
+    source = GatedSource(events, later)
+    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        await app.push_screen(HistoryScreen(max_rows=4))
+        await pilot.pause(0.2)
+        assert history_rows(app) == ["nov27:2", "nov27:3", "nov27:4", "nov27:5"]
+        source.gate.release()
+        await settle(app, count_messages(events) + 3, pilot)
+        assert history_rows(app) == ["nov27:5", "nov27:6", "nov27:7", "nov27:8"]
+        table = app.screen.query_one("#history-table", ExperimentTable)
+        assert table.row_count == 4 and table.total == 9
+        assert "newest 4 of 9" in str(table.border_subtitle)
+        app.controller.stop()

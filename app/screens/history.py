@@ -183,7 +183,20 @@ class HistoryScreen(Screen[None]):
         self.query_one(Footer).compact = event.size.width < 110
 
     # -- filtering ----------------------------------------------------------------------------
-    def _fill(self) -> None:
+    def experiment_recorded(self, experiment: Experiment) -> None:
+        """An experiment of this session was decided while the screen is open: add (or
+        update) it, through the filter and the row window, keeping the user's selection
+        (or following the newest row when the user was on it)."""
+        tag, experiments = self.sessions[0]
+        for i in range(len(experiments) - 1, -1, -1):
+            if experiments[i].n == experiment.n:
+                experiments[i] = experiment
+                break
+        else:
+            experiments.append(experiment)
+        self._fill(keep_selection=True)
+
+    def _fill(self, *, keep_selection: bool = False) -> None:
         """Refill the table with the experiments the filter matches: at most `max_rows`, the
         newest, this session's first (a table of 10,000 rows took seconds to fill)."""
         if self._search_timer is not None:
@@ -203,6 +216,8 @@ class HistoryScreen(Screen[None]):
             take = found[-budget:] if budget > 0 else []
             budget -= len(take)
             shown.extend((tag, e) for e in take)
+        selected = table.selected_key() if keep_selection else None
+        newest = self._newest_key() if keep_selection else None
         self.rows = {f"{tag}:{e.n}": (tag, e) for tag, e in shown}
         table.set_rows(shown, total=count)
         total = sum(len(x) for _, x in self.sessions)
@@ -211,11 +226,19 @@ class HistoryScreen(Screen[None]):
                                      "in all · / or a status narrows them")
         else:
             table.border_subtitle = f"{count} of {total} experiments"
-        if shown:
-            # Start on the newest experiment of the current session.
+        keys = list(self.rows)
+        if selected is not None and selected != newest and selected in self.rows:
+            table.move_cursor(row=keys.index(selected))  # the user is reading that one
+        elif shown:
+            # Start on (or follow) the newest experiment of the current session.
             current = [i for i, (tag, _) in enumerate(shown) if tag == self.sessions[0][0]]
             table.move_cursor(row=current[-1] if current else 0)
         self._show_selected()
+
+    def _newest_key(self) -> str | None:
+        """The key of the current session's newest row in the table."""
+        mine = [key for key, (tag, _) in self.rows.items() if tag == self.sessions[0][0]]
+        return mine[-1] if mine else None
 
     @on(Select.Changed, "#status-filter")
     def _status_changed(self) -> None:
