@@ -1,4 +1,5 @@
-"""Git operations of a session, through pygit2 (no `git` subprocess on the hot path).
+"""Git operations of a session, through pygit2 (no `git` subprocess on the hot path; the
+one `git` process is the background pack run, `ObjectPacker`).
 
 The user's checkout is never touched: the session has its own branch and worktree. Every
 candidate with a non-empty diff is stored as `refs/autoresearch/<tag>/<n>`; a keep
@@ -10,7 +11,9 @@ ignored files left alone).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -564,3 +567,47 @@ def _remove_any(path: Path) -> None:
             shutil.rmtree(path)
     except FileNotFoundError:
         pass
+
+
+# -- packing -----------------------------------------------------------------------------------
+
+PACK_EVERY = 300
+"""Decided experiments between background packs (each leaves a few loose objects)."""
+CONSOLIDATE_AT = 20
+"""Packs in the repository from which a pack run merges them all into one (git's own
+`gc --auto` would stall the user's next command at 50)."""
+
+
+class ObjectPacker:
+    """Packs the loose objects experiments leave, in a background `git repack`.
+
+    pygit2 writes every object loose and can write a pack but not drop the loose copies;
+    thousands of loose objects make the user's next `git` command stall on `gc --auto`.
+    `git repack -d` is git's own packing, safe while the session writes new objects. It
+    never blocks the loop: the process is started and left to finish (also after this
+    program exits); a run still going is not doubled; no `git` on PATH means no packing.
+    """
+
+    def __init__(self, common_dir: Path) -> None:
+        self.common_dir = common_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> bool:
+        """Start a pack run in the background; False if one is running or git is missing."""
+        if self.process is not None and self.process.poll() is None:
+            return False
+        git = shutil.which("git")
+        if git is None:
+            return False
+        packs = len(list((self.common_dir / "objects" / "pack").glob("*.pack")))
+        mode = ["-a", "-d", "-l"] if packs >= CONSOLIDATE_AT else ["-d", "-l"]
+        # Variables such as GIT_DIR or GIT_INDEX_FILE of a calling hook must not redirect it.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        try:
+            self.process = subprocess.Popen(
+                [git, "--git-dir", str(self.common_dir), "repack", "-q", *mode],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError:
+            return False
+        return True

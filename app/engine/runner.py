@@ -21,9 +21,10 @@ from typing import Any
 from app.config import CONFIG_NAME, Config, load_config
 from app.engine.agents.base import Agent
 from app.engine.controller import LoopController
-from app.engine.events import EventSink, SessionStarted, WarningRaised
+from app.engine import gitops
+from app.engine.events import Event, EventSink, ExperimentDecided, SessionStarted, WarningRaised
 from app.engine.faults import fault_point
-from app.engine.gitops import MeasurementTree, SessionGit, parse_result_trailer
+from app.engine.gitops import MeasurementTree, ObjectPacker, SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
@@ -110,9 +111,22 @@ class Engine:
                             self.setup.sandbox.describe() if self.setup.sandbox else ""))
         for warning in self.warnings:  # a torn or invalid log line, skipped when loading
             sink(WarningRaised(warning))
-        loop = Loop(self.setup, self.agent, sink, controller)
+        packer = ObjectPacker(self.repo.common_dir)
+        decided = 0
+
+        def sink_and_pack(event: Event) -> None:
+            nonlocal decided
+            sink(event)
+            if isinstance(event, ExperimentDecided):
+                decided += 1
+                if decided % gitops.PACK_EVERY == 0:
+                    packer.start()  # in the background: the loop goes on
+
+        loop = Loop(self.setup, self.agent, sink_and_pack, controller)
         try:
-            return loop.run()
+            status = loop.run()
+            packer.start()  # the session's end: leave no pile of loose objects behind
+            return status
         except UsageError:
             if self.created and not any(e.status is Status.BASELINE
                                         for e in self.experiments):
