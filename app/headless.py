@@ -86,7 +86,8 @@ class LinePrinter:
                 out.write("\a")  # a new best rings the terminal bell
                 out.flush()
         elif isinstance(event, (WarningRaised,)):
-            self.say(f"warning: {event.message}")
+            # Warnings (a torn log line, ...) go where warnings go: stderr.
+            print(f"warning: {event.message}", file=self.out or sys.stderr, flush=True)
         elif isinstance(event, DriftDetected):
             self.say(f"drift: {event.detail}")
         elif isinstance(event, BaselineReset):

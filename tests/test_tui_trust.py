@@ -186,7 +186,7 @@ async def test_a_reason_typed_for_a_decided_experiment_is_kept_as_a_note(
                     "the note in the log")
         assert logged(app)[1].status is Status.KEEP
         shown = app.view.experiment(1)
-        assert shown is not None and "I meant to stop this" in notes_text(shown, "t")
+        assert shown is not None and "I meant to stop this" in notes_text(shown, "t").plain
         await finish(app)
 
 
