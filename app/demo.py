@@ -101,8 +101,10 @@ def story_check(target: Path) -> str:
             "(or more [metric] repeats) the same patches tell the intended story.")
 
 
-def next_steps(target: Path, exe: str) -> str:
-    """What to try after the demo: the commands that read what the session left behind."""
+def next_steps(target: Path, exe: str | None = None) -> str:
+    """What to try after the demo: the commands that read what the session left behind;
+    `exe` is how this program was run (taken before the demo changed directory)."""
+    exe = exe or program_command()
     where = shlex.quote(str(target))
     return (f"\nThe demo's repo stays at {target}. Next, try:\n"
             f"  cd {where} && {exe} history    # every experiment and its status\n"
