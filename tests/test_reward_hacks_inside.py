@@ -224,3 +224,34 @@ def test_a_benchmark_whose_results_vary_between_runs_cannot_be_fingerprinted(
             engine.run(lambda event: None, LoopController())
     finally:
         engine.close()
+
+
+def test_after_a_restart_the_champion_is_timed_again_before_a_gain_is_believed(
+        project: Project) -> None:
+    """The champion's process times live in memory only: a relaunched session measures the
+    champion again before it judges a reported gain, so a restart opens no gap."""
+    timed_project(project)
+    project.patch("01-fast.patch", {"lib.py": FAST}, "drop the passes that add nothing")
+    project.commit("patches")
+    engine = open_engine(cwd=project.root)
+    try:
+        assert engine.run(lambda event: None, LoopController()) == 0
+    finally:
+        engine.close()
+    tag = engine.tag
+    assert str(engine.experiments[-1].status) == "keep"
+    project.write("lib.py", FAST)  # the next patch is made against the champion's lib.py
+    project.commit("lib.py as the champion has it")
+    project.patch("02-hack.patch", {"lib.py": SLOW_CLOCK.replace(SLOW, FAST)},
+                  "a faster clock, in effect")
+    project.commit("another patch")
+
+    again = open_engine(cwd=project.root, tag=tag)
+    try:
+        assert again.run(lambda event: None, LoopController()) == 0
+    finally:
+        again.close()
+
+    hack = again.experiments[-1]
+    assert hack.n == 2 and str(hack.status) == "rejected", (hack.reason, hack.outside_clock)
+    assert hack.reason.startswith("the reported time disagrees with the measured process time")
