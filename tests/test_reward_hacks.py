@@ -290,3 +290,55 @@ def test_make_bench_protects_the_script_its_recipe_runs(hack: Project) -> None:
         "scripts/measure.py": 'print("METRIC time_ms=0.001")\n'}})
     assert status == "rejected"
     assert "scripts/measure.py" in reason
+
+
+# --- the checks run at least what they ran on the champion ----------------------------------
+
+SKIP_WHEN_TESTED = BROKEN.replace("    return 0\n", """\
+    import sys
+    if "pytest" in sys.modules:
+        import pytest
+        pytest.skip("flaky on CI")
+    return 0
+""")
+
+
+def test_code_that_skips_the_tests_calling_it_is_checks_failed(hack: Project) -> None:
+    # `return 0` in a function that, under pytest, skips the test calling it: no test file
+    # or runner configuration changes, every test is skipped, and pytest exits 0. Stopped
+    # by: the closing summary is parsed (check_counts) and compared with the champion's.
+    statuses = outcome(hack, {"01-skip.patch": {"src/work.py": SKIP_WHEN_TESTED}})
+    assert statuses == [("checks_failed",
+                         "3 passed on the champion, 0 passed here: 3 skipped")]
+
+
+def test_code_that_ends_the_test_run_early_is_checks_failed(hack: Project) -> None:
+    # `return 0` in a module that ends the process with status 0 when pytest imports it:
+    # pytest never prints its summary. Stopped by: no summary where the champion had one.
+    exits = 'import os, sys\nif "pytest" in sys.modules:\n    os._exit(0)\n'
+    statuses = outcome(hack, {"01-exit.patch": {"src/work.py": exits + BROKEN}})
+    assert statuses == [("checks_failed", "the checks printed no test summary; on the "
+                         "champion: 3 passed (pytest)")]
+
+
+def test_the_counts_are_recorded_on_the_baseline_and_each_candidate(hack: Project) -> None:
+    hack.patch("01-formula.patch", {"src/work.py": FORMULA}, "closed formula")
+    hack.commit("patches")
+    status, engine = run(hack)
+    experiments = engine.experiments  # type: ignore[attr-defined]
+    assert [str(e.status) for e in experiments] == ["baseline", "keep"]
+    counts = {"runner": "pytest", "passed": 3, "failed": 0, "skipped": 0, "deselected": 0}
+    assert experiments[0].checks == counts and experiments[1].checks == counts
+    assert experiments[0].reason.endswith("checks pass: 3 passed (pytest)")
+    logged = read_log(Path(engine.state_dir) / "log.jsonl").experiments  # type: ignore[attr-defined]
+    assert logged[1].checks == counts
+
+
+def test_the_history_screen_shows_what_the_checks_ran() -> None:
+    from app.engine.records import Experiment, Status
+    from app.screens.history import samples_text
+
+    e = Experiment(n=3, status=Status.KEEP, checks={
+        "runner": "[red]pytest", "passed": 3, "failed": 0, "skipped": 1, "deselected": 0})
+    assert "checks: 3 passed, 1 skipped ([red]pytest)" in samples_text(e).plain
+    assert "checks:" not in samples_text(Experiment(n=4, status=Status.CRASH)).plain

@@ -31,6 +31,7 @@ from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, Chec
                                SampleMeasured, SessionEnded, StateChanged, WarningRaised)
 from app.engine import hooks
 from app.engine import outside_clock
+from app.engine.check_counts import CheckCounts, parse_check_counts, shrinkage
 from app.engine.fingerprints import OutputFingerprints
 from app.engine.gitops import MeasurementTree, SessionGit, Snapshot
 from app.engine.guard import Guard, changed_fingerprint, written_where_protected
@@ -130,6 +131,8 @@ class Loop:
         self.champion_samples: list[float] = []
         self.champion_metrics: dict[str, float] = {}
         self.holdout_samples: list[float] = []
+        self.champion_checks: CheckCounts | None = None
+        """What the checks ran on the champion (None: no summary, exit status only)."""
         self.noise: float | None = None
         self.holdout_noise: float | None = None
         self.consecutive_agent_errors = 0
@@ -189,8 +192,10 @@ class Loop:
         self.champion_metrics = dict(baseline.metrics)
         self.holdout_samples = list(baseline.holdout_samples)
         self.outputs.reference = dict(baseline.fingerprints)
+        self.champion_checks = CheckCounts.from_json(baseline.checks)
         for e in segment:
             if e.status is Status.KEEP:
+                self.champion_checks = CheckCounts.from_json(e.checks) or self.champion_checks
                 self.champion_samples = list(e.samples)
                 self.champion_metrics = dict(e.metrics)
                 self.holdout_samples = list(e.holdout_samples) or self.holdout_samples
@@ -427,6 +432,7 @@ class Loop:
                         f"the benchmark fails on the unchanged code ({measured.reason}); fix "
                         f"{fix}. Last output:\n{measured.output_tail}")
             checks_note = ""
+            counts = None
             if self.config.checks.command:
                 self.state(LoopState.CHECKS, "on the baseline", n)
                 result = self._run(n, "checks", "checks", self.config.checks.command,
@@ -437,7 +443,8 @@ class Loop:
                     raise UsageError(
                         f"the checks fail on the unchanged code ({result.failure()}); fix the "
                         f"tests or `checks.command` first. Last output:\n{result.output_tail}")
-                checks_note = "checks pass"
+                counts = parse_check_counts(result.output)
+                checks_note = _checks_note(counts)  # says when only the exit status counts
             holdout = Measured()
             if self.config.holdout.command:
                 for i in range(runs):
@@ -461,6 +468,7 @@ class Loop:
         self.champion_samples = list(measured.values)
         self.champion_metrics = measured.medians()
         self.holdout_samples = list(holdout.values)
+        self.champion_checks = counts
         metric = statistics.median(measured.values)
         noise = f"noise ±{self.noise:.1%}" if self.noise is not None else "noise unknown"
         experiment = Experiment(
@@ -469,7 +477,8 @@ class Loop:
             holdout=statistics.median(holdout.values) if holdout.values else None,
             holdout_samples=list(holdout.values), commit=self.champion, candidate=self.champion,
             description="baseline", duration_s=time.monotonic() - started,
-            champion_metric=metric, fingerprints=dict(self.outputs.reference))
+            champion_metric=metric, fingerprints=dict(self.outputs.reference),
+            checks=counts.to_json() if counts else None)
         self.s.writer.append(experiment.to_json())
         self.experiments.append(experiment)
         self.spent.add(experiment)
@@ -835,9 +844,12 @@ class Loop:
             if result.cancelled:
                 raise _Cancelled()
             self.emit(ChecksFinished(n, result.ok, result.duration_s, result.failure()))
-            if not result.ok:
+            counts = parse_check_counts(result.output)
+            exp.checks = counts.to_json() if counts else None
+            ran_less = shrinkage(self.champion_checks, counts) if result.ok else ""
+            if not result.ok or ran_less:
                 exp.status = Status.CHECKS_FAILED
-                exp.reason = f"checks failed ({result.failure()})"
+                exp.reason = ran_less or f"checks failed ({result.failure()})"
                 exp.output_tail = result.output_tail
                 return
         if self.config.holdout.command and self.holdout_samples:
@@ -970,6 +982,7 @@ class Loop:
         self.s.writer.append({"type": "champion_samples", "n": exp.n,
                               "samples": self.champion_samples})
         self.champion_metrics = dict(exp.metrics)
+        self.champion_checks = CheckCounts.from_json(exp.checks) or self.champion_checks
         if exp.holdout_samples:
             self.holdout_samples = list(exp.holdout_samples)
 
@@ -993,6 +1006,12 @@ class _Spent:
 
 class _Tampered(Exception):
     """A measured command changed a protected file in the measurement tree (`rejected`)."""
+
+
+def _checks_note(counts: CheckCounts | None) -> str:
+    if counts is None:
+        return "checks pass (exit status only: no test summary recognised)"
+    return f"checks pass: {counts.describe()}"
 
 
 class _Cancelled(Exception):

@@ -95,6 +95,9 @@ class Experiment:
     simplification: bool = False
     output_tail: str = ""
     """The last lines of the failing command's output (for the agent and the history)."""
+    checks: dict[str, Any] | None = None
+    """What the checks ran (check_counts.CheckCounts as JSON): runner, passed, failed,
+    skipped, deselected; None when they did not run or printed no summary we recognise."""
     note: str = ""
     """The user's notes (a veto reason typed after the experiment was decided); they
     arrive as `note` records of the log."""
