@@ -76,6 +76,7 @@ class HoldoutConfig:
     command: str | None = None
     timeout_s: float = 600.0
     max_regression: float = 0.0
+    min_transfer: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,8 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("decide.alpha", "must be between 0 and 1, such as 0.05")
     if config.decide.min_effect < 0:
         raise bad("decide.min_effect", "must be 0 or a positive fraction such as 0.01")
+    if not 0 <= config.holdout.min_transfer <= 1:
+        raise bad("holdout.min_transfer", "must be between 0 (off) and 1, such as 0.25")
     if config.holdout.max_regression < 0:
         raise bad("holdout.max_regression", "must be 0 or a positive fraction such as 0.02")
     from app.engine.outside_clock import metric_seconds_per_unit, seconds_per_unit

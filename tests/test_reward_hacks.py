@@ -342,3 +342,25 @@ def test_the_history_screen_shows_what_the_checks_ran() -> None:
         "runner": "[red]pytest", "passed": 3, "failed": 0, "skipped": 1, "deselected": 0})
     assert "checks: 3 passed, 1 skipped ([red]pytest)" in samples_text(e).plain
     assert "checks:" not in samples_text(Experiment(n=4, status=Status.CRASH)).plain
+
+
+# --- hard-coded answers -----------------------------------------------------------------------
+
+HOLDOUT_PY = BENCH_PY.replace("work.total(300000)", "work.total(200000)")
+
+
+def test_an_answer_hard_coded_for_the_benchmark_input_is_overfit(hack: Project) -> None:
+    # `if n == 300000: return <answer>`: the main benchmark gets ~100% faster, the held-out
+    # one (another n) does not move, so neither regresses. Stopped by: `[holdout]
+    # min_transfer` (default 0.25): the held-out gain must be at least that share of the
+    # main gain, beyond noise (decide.transfer_shortfall). The honest formula transfers.
+    hack.write("holdout/h.py", HOLDOUT_PY)
+    configure(hack, '\n[holdout]\ncommand = "python3 holdout/h.py"\n')
+    hack.commit("a held-out benchmark")
+    cheat = WORK_PY.replace("    s = 0\n", "    if n == 300000:\n        return 44999850000\n"
+                            "    s = 0\n")
+    statuses = outcome(hack, {"01-cheat.patch": {"src/work.py": cheat},
+                              "02-formula.patch": {"src/work.py": FORMULA}})
+    assert statuses[0] == ("overfit", "main -100.0%, held-out +0.0%: 0% of the gain "
+                                      "transfers (at least 25% wanted)")
+    assert statuses[1][0] == "keep"

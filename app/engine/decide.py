@@ -447,6 +447,33 @@ def regressed(candidate: Sequence[float], champion: Sequence[float], *, directio
     return False, f"held-out benchmark {-worse:+.1%}"
 
 
+def transfer_shortfall(held: Sequence[float], reference: Sequence[float], *, main_change: float,
+                       direction: str, min_transfer: float, noise: float | None
+                       ) -> tuple[bool, str]:
+    """The hard-coded-answer check: did at least `min_transfer` of the main gain carry over
+    to the held-out benchmark?
+
+    `main_change` is the candidate's relative change of the main metric (on the metric's
+    own scale, -0.99 for 99% faster with `lower`). The held-out benchmark must improve by
+    `min_transfer` times the main gain; falling short counts only beyond noise, by the same
+    test as `regressed` (a rank test at 0.05 against the reference shifted by the required
+    gain, or twice the holdout's noise when the samples are too few for it), so an honest
+    change whose held-out gain is merely noisy is not called overfit.
+    """
+    main_gain = -main_change if direction == "lower" else main_change
+    if min_transfer <= 0 or main_gain <= 0 or not held or not reference:
+        return False, ""
+    required = min_transfer * main_gain
+    short, _ = regressed(held, reference, direction=direction, max_regression=-required,
+                         noise=noise)
+    held_change = _relative_change(held, reference)
+    held_gain = -held_change if direction == "lower" else held_change
+    share = max(0.0, held_gain / main_gain)
+    why = (f"main {main_change:+.1%}, held-out {held_change:+.1%}: {share:.0%} of the gain "
+           f"transfers (at least {min_transfer:.0%} wanted)")
+    return short, why
+
+
 def drifted(old: Sequence[float], new: Sequence[float], *, noise: float | None) -> bool:
     """Did a re-measurement of the unchanged champion move beyond the noise?
 

@@ -876,6 +876,14 @@ class Loop:
                                         direction=m.direction,
                                         max_regression=self.config.holdout.max_regression,
                                         noise=self.holdout_noise)
+            if not bad and exp.metric is not None and exp.champion_metric:
+                main_change = (exp.metric - exp.champion_metric) / abs(exp.champion_metric)
+                short, transfer = decide.transfer_shortfall(
+                    held.values, reference, main_change=main_change, direction=m.direction,
+                    min_transfer=self.config.holdout.min_transfer, noise=self.holdout_noise)
+                if short:
+                    why = transfer
+                bad = short
             if bad:
                 exp.status, exp.reason = Status.OVERFIT, why
                 return
