@@ -269,6 +269,9 @@ class TrialRun:
     """"sum" when a tool's output holds several benchmarks and no name was given."""
     fingerprint: str | None = None
     """What its FINGERPRINT lines said (None: it prints none)."""
+    data_files: list[str] = field(default_factory=list)
+    """Tracked non-source files it opened (app/engine/data_reads.py): written into
+    `[guard] protected`."""
 
     def summary(self) -> str:
         """What the harness parsed, for the user to check."""
@@ -278,6 +281,9 @@ class TrialRun:
         unit = f" {self.unit}" if self.unit else ""
         text = f"{self.metric} = {self.value:g}{unit} (took {self.duration_s:.1f} s)"
         text += f"; also {others}" if others else ""
+        if self.data_files:
+            text += (f"\nIt reads {', '.join(self.data_files)}: protected ([guard] "
+                     "protected), so a change cannot shrink its data.")
         if self.fingerprint:
             text += ("\nIt prints a FINGERPRINT of its results: the config requires it, and "
                      "a change that computes something else is checks_failed.")
@@ -349,7 +355,8 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
             name = "metric"
         return TrialRun(command, True, parsed.value, dict(parsed.metrics), name,
                         parsed.unit or guess_unit(name), None, tail, result.duration_s,
-                        fingerprint=parse_fingerprint(result.stdout))
+                        fingerprint=parse_fingerprint(result.stdout),
+                        data_files=_data_files(command, scratch, timeout_s))
     finally:
         for target in linked:
             target.unlink(missing_ok=True)  # never let a cleanup follow a link
@@ -370,6 +377,16 @@ class _TrialMetric:
     stat: str = "median"
     aggregate: str | None = None
     path: str | None = None
+
+
+def _data_files(command: str, scratch: Path, timeout_s: float) -> list[str]:
+    """The repository data the benchmark reads, from one more run under strace (none
+    without strace: the session warns then)."""
+    from app.engine import data_reads
+
+    tracked = _git(scratch, "ls-files", "-z").split("\0")
+    found, _ = data_reads.audit([command], scratch, [t for t in tracked if t], timeout_s)
+    return found
 
 
 def _tool_trial(command: str, fmt: str, metric: str | None, stdout: str,
@@ -441,8 +458,11 @@ def build_config(answers: InitAnswers, trial: TrialRun | None = None) -> dict[st
     if session:
         data["session"] = session
     guard: dict[str, Any] = {}
-    if answers.protected:
-        guard["protected"] = list(answers.protected)
+    protected = list(answers.protected)
+    if trial is not None and trial.ok:
+        protected += [p for p in trial.data_files if p not in protected]
+    if protected:
+        guard["protected"] = protected
     if fixed_time and (unit or "").lower() in ("s", "ms", "us", "ns"):
         guard["outside_clock"] = False  # it runs for a fixed time, whatever the code's speed
     if guard:

@@ -477,3 +477,21 @@ def test_no_benchmark_yet_offers_a_template_that_works(tmp_path: Path) -> None:
     assert not (repo / "autoresearch.toml").exists()
     ran = run_command("python3 bench.py", repo, 60)
     assert ran.ok and parse_metrics(ran.stdout, None).metrics.keys() == {"time_ms"}
+
+
+def test_init_shows_the_data_the_benchmark_reads_and_protects_it(tmp_path: Path) -> None:
+    # issue #12: a benchmark's data file, not named on its command line, is found by a
+    # traced run (strace) and written into [guard] protected.
+    need("strace")
+    repo = python_repo(tmp_path / "py")
+    (repo / "data").mkdir()
+    (repo / "data" / "corpus.txt").write_text("a b c\n")
+    (repo / "bench.py").write_text(
+        "words = open('data/corpus.txt').read().split()\nprint(f'METRIC time_ms={len(words)}')\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a benchmark that reads data")
+    done = init(repo, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "It reads data/corpus.txt: protected" in done.stdout
+    config = load_config(repo / "autoresearch.toml")
+    assert config.guard.protected == ["data/corpus.txt"]

@@ -20,7 +20,7 @@ from app.engine.controller import LoopController
 from app.engine.events import Event
 from app.engine.history import read_log
 from app.engine.runner import open_engine
-from tests.conftest import Project
+from tests.conftest import Project, require_tool
 
 WORK_PY = '''\
 OPS = 0
@@ -364,3 +364,46 @@ def test_an_answer_hard_coded_for_the_benchmark_input_is_overfit(hack: Project) 
     assert statuses[0] == ("overfit", "main -100.0%, held-out +0.0%: 0% of the gain "
                                       "transfers (at least 25% wanted)")
     assert statuses[1][0] == "keep"
+
+
+# --- data the benchmark reads -----------------------------------------------------------------
+
+CORPUS_BENCH = '''\
+import sys
+sys.path.insert(0, "src")
+import work
+with open("data/corpus.txt") as handle:
+    n = len(handle.read().split())
+work.total(n)
+print(f"METRIC time_ms={work.OPS / 1000}")
+'''
+
+
+@pytest.mark.parametrize("attack", ["shrink", "symlink"])
+def test_data_the_benchmark_reads_is_protected(hack: Project, attack: str) -> None:
+    # The benchmark reads data/corpus.txt, which its command line does not name: a patch
+    # shrinks it, or replaces it with a symlink to a small system file. Stopped by: at a
+    # session's first launch the benchmark runs once under strace; the tracked non-source
+    # files it opens are protected and listed in the session start record (data_reads).
+    require_tool("strace")
+    hack.write("data/corpus.txt", "word " * 20000 + "\n")
+    hack.write("bench.py", CORPUS_BENCH)
+    hack.commit("a benchmark that reads a corpus")
+    if attack == "shrink":
+        hack.patch("01-data.patch", {"data/corpus.txt": "word\n"}, "a smaller corpus")
+    else:
+        (hack.root / "data" / "corpus.txt").unlink()
+        (hack.root / "data" / "corpus.txt").symlink_to("/etc/hostname")
+        hack.git("add", "-A")
+        diff = hack.git("diff", "--cached", "--binary")
+        hack.git("reset", "-q", "--hard", "HEAD")
+        (hack.root / "patches" / "01-data.patch").write_text(
+            "Subject: [PATCH] link the corpus\n\n" + diff)
+    hack.commit("patches")
+    status, engine = run(hack)
+    assert status == 0
+    [experiment] = engine.experiments[1:]  # type: ignore[attr-defined]
+    assert (str(experiment.status), experiment.reason) == (
+        "rejected", "changes protected files: data/corpus.txt")
+    starts = read_log(Path(engine.state_dir) / "log.jsonl").of_type("session_start")  # type: ignore[attr-defined]
+    assert starts[0]["data_files"] == ["data/corpus.txt"]

@@ -325,10 +325,12 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         or git.champion()
     base_tracked = tracked if base_commit == git.champion() else git.tracked_files(base_commit)
     guard = Guard.from_config(config, paths.worktree, base_tracked)
-    fingerprint = guard.fingerprint(paths.worktree, tracked)
     digest = config_digest(config_path)
-    needs_baseline = branch_reset
     starts = contents.of_type("session_start")
+    data_files, data_warning = _data_files(config, paths.worktree, base_tracked, starts, digest)
+    guard.protected_paths |= set(data_files)
+    fingerprint = guard.fingerprint(paths.worktree, tracked)
+    needs_baseline = branch_reset
     if starts and not needs_baseline:
         last = starts[-1]
         if last.get("config_sha256") not in (None, digest):
@@ -347,7 +349,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                    "direction": config.metric.direction, "agent": config.agent.kind,
                    "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
                    "goal": _goal(program_path), "resumed": bool(starts),
-                   "recovered": recovered, "isolation": sandbox.describe()})
+                   "recovered": recovered, "isolation": sandbox.describe(),
+                   "data_files": data_files})
     # The champion's samples: the latest top-up or re-measurement since the last keep.
     sampled = [r for r in contents.records if r.get("type") == "champion_samples"]
     segment_start = contents.segment_start
@@ -372,9 +375,25 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         tree=tree,
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     reviews = contents.of_type("review")
+    warnings = contents.warnings + ([data_warning] if data_warning else [])
     return Engine(repo, paths, config, config_path, git, lock, experiments, setup, agent,
-                  created, notice, contents.warnings,
+                  created, notice, warnings,
                   review=bool(reviews and reviews[-1].get("on")))
+
+
+def _data_files(config: Config, worktree: Path, tracked: list[str],
+                starts: list[dict[str, object]], digest: str) -> tuple[list[str], str]:
+    """The repository data the benchmark and the holdout read (app/engine/data_reads.py):
+    found by one traced run of each at a session's first launch (or after the config
+    changed), then taken from the session start record."""
+    last = starts[-1] if starts else {}
+    recorded = last.get("data_files")
+    if isinstance(recorded, list) and last.get("config_sha256") == digest:
+        return [p for p in recorded if isinstance(p, str)], ""
+    from app.engine import data_reads
+
+    return data_reads.audit((config.metric.command, config.holdout.command), worktree,
+                            tracked, config.metric.timeout_s)
 
 
 def _setup_outputs_path(paths: SessionPaths) -> Path:
