@@ -111,6 +111,10 @@ class Project:
         text = "\n".join(lines) + "\n\n[checks]\ncommand = \"python3 check.py\"\n\n" \
             "[agent]\nkind = \"scripted\"\n\n[agent.scripted]\npatches = \"patches\"\n" + \
             textwrap.dedent(extra)
+        if "[guard]" not in extra:
+            # nums/*.txt play the code under test here: the benchmark reads them, which
+            # would make them protected data (app/engine/data_reads.py).
+            text += '\n[guard]\nunprotected = ["nums/**"]\n'
         (self.root / "autoresearch.toml").write_text(text)
 
     def snapshot_user_state(self) -> tuple[str, str, str]:

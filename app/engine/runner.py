@@ -25,7 +25,7 @@ from app.engine import gitops
 from app.engine.events import Event, EventSink, ExperimentDecided, SessionStarted, WarningRaised
 from app.engine.faults import fault_point
 from app.engine.gitops import MeasurementTree, ObjectPacker, SessionGit, parse_result_trailer
-from app.engine.guard import Guard, changed_fingerprint
+from app.engine.guard import Guard, changed_fingerprint, glob_match
 from app.engine.history import LogWriter, first_record, read_log
 from app.engine.loop import Budgets, Loop, LoopSetup
 from app.engine.measure import run_command
@@ -328,6 +328,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     digest = config_digest(config_path)
     starts = contents.of_type("session_start")
     data_files, data_warning = _data_files(config, paths.worktree, base_tracked, starts, digest)
+    data_files = [p for p in data_files if not any(  # `[guard] unprotected` wins
+        glob_match(p, g) for g in config.guard.unprotected)]
     guard.protected_paths |= set(data_files)
     fingerprint = guard.fingerprint(paths.worktree, tracked)
     needs_baseline = branch_reset
