@@ -373,6 +373,9 @@ def _use_claude(project: Any, base_url: str) -> None:
         base_url = "{base_url}"
         model = "claude-sonnet-5-5"
         history_window = 5
+
+        [guard]
+        unprotected = ["nums/**"]  # the code under test here (the benchmark reads it)
         """)
     project.commit("use the claude agent")
 

@@ -274,6 +274,9 @@ kind = "scripted"
 
 [agent.scripted]
 patches = "patches"
+
+[guard]
+unprotected = ["nums/**"]  # nums/*.txt play the code under test (the benchmark reads them)
 """
 
 
