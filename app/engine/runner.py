@@ -327,7 +327,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     guard = Guard.from_config(config, paths.worktree, base_tracked)
     digest = config_digest(config_path)
     starts = contents.of_type("session_start")
-    data_files, data_warning = _data_files(config, paths.worktree, base_tracked, starts, digest)
+    data_files, data_warning = _data_files(config, tree.path, base_tracked, starts, digest)
     data_files = [p for p in data_files if not any(  # `[guard] unprotected` wins
         glob_match(p, g) for g in config.guard.unprotected)]
     guard.protected_paths |= set(data_files)
