@@ -165,6 +165,24 @@ def test_hostile_call_is_refused_and_nothing_changes(shared_world: dict[str, Pat
     assert not sandbox.changed
 
 
+@pytest.mark.parametrize("target", [".", "sub"])
+def test_writing_through_a_symlink_to_a_folder_is_refused(tmp_path: Path, target: str) -> None:
+    """A symlink to the worktree root (or any folder) named as a file to write: the atomic
+    write's temporary sibling of the resolved folder landed next to it, outside the
+    worktree (found by the property test in test_hostile_agents)."""
+    world = _make_world(tmp_path)
+    wt, outside = world["wt"], world["outside"]
+    os.symlink(target, wt / "l2")
+    before_parent = sorted(p.name for p in tmp_path.iterdir())
+    before_wt, before_out = _snapshot(wt), _snapshot(outside)
+    sandbox = _sandbox(wt)
+    with pytest.raises(ToolError, match="folder"):
+        sandbox.run("write_file", {"path": "l2", "content": "x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == before_parent
+    assert _snapshot(wt) == before_wt and _snapshot(outside) == before_out
+    assert not sandbox.changed
+
+
 def test_holdout_is_neither_listed_nor_searchable(world: dict[str, Path]) -> None:
     sandbox = _sandbox(world["wt"])
     listing = sandbox.run("list_files", {"path": ".", "depth": 5})

@@ -438,7 +438,9 @@ class Sandbox:
             raise ToolError("content must be a string")
         if len(content) > MAX_WRITE_CHARS:
             raise ToolError(f"content is longer than {MAX_WRITE_CHARS} characters")
-        if target.is_dir() and not target.is_symlink():
+        if target.is_dir():
+            # Also through a symlink: the atomic write's temporary sibling of a folder
+            # (the worktree root itself, for `l -> .`) would land outside it.
             raise ToolError(f"{rel} is a folder")
         existed = target.exists()
         # Create the parent folders one by one, re-checking each, so that a folder created
