@@ -55,7 +55,7 @@ def test_demo_pauses_and_quits_cleanly_in_tmux(tmp_path: Path) -> None:
         wait_for(session, "autoresearch/", 60)  # the status line names the session branch
         subprocess.run(["tmux", "send-keys", "-t", session, "p"], check=True)
         screen = wait_for(session, "● paused", 120)
-        assert "Pause" in screen  # the footer still lists the keys
+        assert "Resume" in screen  # the footer offers what p does now (issue 19 item 7)
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         wait_for(session, "Stop the session and quit?", 20)
         subprocess.run(["tmux", "send-keys", "-t", session, "y"], check=True)
