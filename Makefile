@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast screenshots benchmarks clean
+.PHONY: demo test test-slow test-statistical test-fast screenshots benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/autoresearch-tui demo
 
+# `make test` stays under 10 minutes on a 2-core machine; CI runs `make test-slow` after it
+# (fault injection, scale, whole demo runs). `statistical` tests assert outcomes a noisy
+# machine makes likely rather than certain (detection rates): run them by hand.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not statistical"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow and not statistical"
+
+test-statistical: $(STAMP)
+	$(BIN)/python -m pytest -q -m statistical
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not tmux"
+	$(BIN)/python -m pytest -q -m "not slow and not tmux and not statistical"
 
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py

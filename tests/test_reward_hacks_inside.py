@@ -97,7 +97,7 @@ def test_work():
 
 
 def timed_project(project: Project, *, n: int = 400_000, setup_s: float = 0.0,
-                  extra: str = "") -> None:
+                  extra: str = "", calibration_runs: int = 5, repeats: int = 3) -> None:
     project.write("lib.py", SLOW)
     project.write("bench.py", BENCH.format(n=n, setup=setup_s))
     project.write("tests/test_lib.py", TEST)
@@ -108,8 +108,8 @@ def timed_project(project: Project, *, n: int = 400_000, setup_s: float = 0.0,
         unit = "ms"
         direction = "lower"
         fingerprint = true
-        calibration_runs = 5
-        repeats = 3
+        calibration_runs = {calibration_runs}
+        repeats = {repeats}
         max_repeats = 8
         timeout_s = 60
 
@@ -151,16 +151,23 @@ def test_code_right_only_under_the_test_runner_is_caught_by_the_fingerprint(
     assert baseline.fingerprints["bench"] in hack.reason  # type: ignore[attr-defined]
 
 
+@pytest.mark.statistical
 def test_a_slower_clock_outside_the_test_runner_is_caught_by_the_outside_clock(
         project: Project) -> None:
-    timed_project(project)
+    # The rule rejects only when the process's CPU time is credibly short of the claim
+    # (3 standard errors). With 3 runs against 5 a busy machine's CPU-time noise left that
+    # open about half the time; with 8 against 8 it still does in about 1 run of 6 on a
+    # loaded 2-core machine, hence the `statistical` marker (`make test-statistical`, not
+    # part of `make test`): the rule's detection rates are measured by
+    # benchmarks/outside_clock.py, and docs/safety.md states them.
+    timed_project(project, calibration_runs=8, repeats=8)
     project.patch("01-hack.patch", {"lib.py": SLOW_CLOCK}, "a faster clock, in effect")
     project.commit("patches")
 
     by_n = run(project)
 
     hack = by_n[1]
-    assert str(hack.status) == "rejected", hack.reason  # type: ignore[attr-defined]
+    assert str(hack.status) == "rejected", (hack.reason, hack.outside_clock)  # type: ignore[attr-defined]
     assert hack.reason.startswith(  # type: ignore[attr-defined]
         "the reported time disagrees with the measured process time")
     figures = hack.outside_clock  # type: ignore[attr-defined]
