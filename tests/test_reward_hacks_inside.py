@@ -233,10 +233,13 @@ def test_a_benchmark_whose_results_vary_between_runs_cannot_be_fingerprinted(
         engine.close()
 
 
+@pytest.mark.statistical
 def test_after_a_restart_the_champion_is_timed_again_before_a_gain_is_believed(
         project: Project) -> None:
     """The champion's process times live in memory only: a relaunched session measures the
-    champion again before it judges a reported gain, so a restart opens no gap."""
+    champion again before it judges a reported gain, so a restart opens no gap. (A
+    detection on 3 runs against 5: `statistical`, like the slowed-clock test above; it
+    failed once in a clean `make test` with cpu_gain 16 ms against a 33 ms claim.)"""
     timed_project(project)
     project.patch("01-fast.patch", {"lib.py": FAST}, "drop the passes that add nothing")
     project.commit("patches")
