@@ -302,6 +302,12 @@ def _check_semantics(config: Config, path: Path) -> None:
             raise bad(key, f"is {value}; at most {MAX_RUNS} runs are allowed")
     if m.remeasure_every < 0:
         raise bad("metric.remeasure_every", "must be 0 (never) or more")
+    for entry in config.session.link:
+        parts = entry.replace("\\", "/").split("/")
+        if not entry.strip() or entry.startswith(("/", "~")) or ".." in parts \
+                or all(p in ("", ".") for p in parts):
+            raise bad("session.link", f"holds {entry!r}; list paths inside the repository, "
+                      "relative to its root, such as \".venv\" or \"node_modules\"")
     from app.engine.formats import config_problem
 
     problem = config_problem(m.format, m.path, m.unit)

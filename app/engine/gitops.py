@@ -385,12 +385,8 @@ def _walk_tree(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> 
 
 
 def _remove(path: Path, root: Path) -> None:
-    try:
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.is_dir():
-            shutil.rmtree(path)
-    except FileNotFoundError:
+    """Remove a file, link or folder, then the folders it leaves empty up to `root`."""
+    if not _remove_any(path):
         return
     parent = path.parent
     while parent != root and parent.is_dir() and not any(parent.iterdir()):
@@ -559,14 +555,16 @@ class MeasurementTree:
             main.lookup_worktree(name).prune(True)
 
 
-def _remove_any(path: Path) -> None:
+def _remove_any(path: Path) -> bool:
+    """Remove a file, link or folder; False when it was already gone."""
     try:
         if path.is_symlink() or path.is_file():
             path.unlink()
         elif path.is_dir():
             shutil.rmtree(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 # -- packing -----------------------------------------------------------------------------------
