@@ -7,8 +7,24 @@ import shutil
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+def run_session(project: "Project", **kwargs: object) -> tuple[int, list[Any], Any]:
+    """Open the engine on `project`, run the session to its end and close it: (exit status,
+    every event, the engine)."""
+    from app.engine.controller import LoopController
+    from app.engine.runner import open_engine
+
+    events: list[Any] = []
+    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
+    try:
+        status = engine.run(events.append, LoopController())
+    finally:
+        engine.close()
+    return status, events, engine
+
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}

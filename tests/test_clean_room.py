@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.controller import LoopController
-from app.engine.events import Event, SessionStarted
-from app.engine.runner import open_engine
-from tests.conftest import Project, require_tool
+from app.engine.events import SessionStarted
+from tests.conftest import Project, require_tool, run_session
 
 # The benchmark (protected) sums nums/*.txt and lets src/lib.py (the code under study,
 # not protected) turn the total into the score; lower is better.
@@ -106,12 +104,7 @@ def forced_patch(project: Project, name: str, changes: dict[str, str], subject: 
 
 
 def run(project: Project, **kwargs: object):  # type: ignore[no-untyped-def]
-    events: list[Event] = []
-    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
-    try:
-        engine.run(events.append, LoopController())
-    finally:
-        engine.close()
+    _, events, engine = run_session(project, **kwargs)
     return engine, events
 
 

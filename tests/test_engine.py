@@ -19,17 +19,7 @@ from app.engine.controller import LoopController
 from app.engine.events import Event, ExperimentDecided, OutputLines, StateChanged
 from app.engine.history import read_log
 from app.engine.runner import open_engine
-from tests.conftest import Project, git
-
-
-def run_session(project: Project, **kwargs: object) -> tuple[int, list[Event], object]:
-    events: list[Event] = []
-    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
-    try:
-        status = engine.run(events.append, LoopController())
-    finally:
-        engine.close()
-    return status, events, engine
+from tests.conftest import Project, git, run_session
 
 
 def statuses(engine: object) -> list[tuple[int, str]]:

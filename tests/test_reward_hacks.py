@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.engine.controller import LoopController
-from app.engine.events import Event
 from app.engine.history import read_log
 from app.engine.runner import open_engine
-from tests.conftest import Project, require_tool
+from tests.conftest import Project, require_tool, run_session
 
 WORK_PY = '''\
 OPS = 0
@@ -94,12 +92,7 @@ def configure(project: Project, extra: str = "", **metric: object) -> None:
 
 
 def run(project: Project, **kwargs: object) -> tuple[int, object]:
-    events: list[Event] = []
-    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
-    try:
-        status = engine.run(events.append, LoopController())
-    finally:
-        engine.close()
+    status, _, engine = run_session(project, **kwargs)
     return status, engine
 
 

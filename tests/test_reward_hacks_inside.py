@@ -24,7 +24,7 @@ import pytest
 from app.engine.controller import LoopController
 from app.engine.runner import open_engine
 from app.errors import UsageError
-from tests.conftest import Project
+from tests.conftest import Project, run_session
 
 SLOW = '''\
 def work(n):
@@ -126,11 +126,8 @@ def timed_project(project: Project, *, n: int = 400_000, setup_s: float = 0.0,
 
 
 def run(project: Project) -> dict[int, object]:
-    engine = open_engine(cwd=project.root)
-    try:
-        assert engine.run(lambda event: None, LoopController()) == 0
-    finally:
-        engine.close()
+    status, _, engine = run_session(project)
+    assert status == 0
     return {e.n: e for e in engine.experiments}
 
 
