@@ -174,6 +174,10 @@ class Isolation:
                "--as-pid-1"]
         if self.private_tmp:
             out += ["--tmpfs", "/tmp"]
+            # Tools installed under /tmp (a virtualenv, the Python running us) stay
+            # visible, read-only: the private /tmp would otherwise hide the interpreter.
+            for keep in _tools_under_tmp():
+                out += ["--ro-bind", keep, keep]
         if not self.network:
             out.append("--unshare-net")
         for op, path in self.mounts:
@@ -283,6 +287,21 @@ def session_sandbox(*, wanted: str, network: bool, env: Iterable[str],
                           tuple(links), tuple(agent_env))
 
 # ---------------------------------------------------------------------------------------
+def _tools_under_tmp() -> list[str]:
+    """Folders under /tmp that commands need to run: this Python's prefix and the PATH
+    entries there (never /tmp itself)."""
+    found: list[str] = []
+    for path in [sys.prefix, sys.base_prefix,
+                 *os.environ.get("PATH", "").split(os.pathsep)]:
+        if not path:
+            continue
+        for candidate in {os.path.abspath(path), os.path.realpath(path)}:
+            if candidate.startswith("/tmp/") and os.path.isdir(candidate) \
+                    and candidate not in found:
+                found.append(candidate)
+    return found
+
+
 # Descendants that left the process group (the fallback without a PID namespace)
 
 PR_SET_CHILD_SUBREAPER = 36
