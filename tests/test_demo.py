@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -249,10 +250,8 @@ def test_refuses_a_non_empty_dir(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
-    """The acceptance test: the real binary, the real loop, the statuses of the story."""
-    target = tmp_path / "demo"
+def _play_demo(target: Path) -> tuple[dict[int, dict[str, object]], str]:
+    """Run the real binary's headless demo into `target`: its experiment records and stdout."""
     exe = ROOT / ".venv" / "bin" / "autoresearch-tui"
     done = subprocess.run([str(exe), "demo", "--headless", "--dir", str(target)],
                           capture_output=True, text=True, timeout=600,
@@ -266,8 +265,38 @@ def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
         record = json.loads(line)
         if record.get("type") == "experiment":
             experiments[int(record["n"])] = record
+    return experiments, done.stdout
+
+
+def _story_table(experiments: dict[int, dict[str, object]]) -> str:
+    """One line per experiment: what was decided, why, and on which samples."""
+    return "\n".join(
+        f"#{n} {r.get('status')}: {r.get('reason')} | samples {r.get('samples')} | "
+        f"champion {r.get('champion_samples')}" for n, r in sorted(experiments.items()))
+
+
+# The statuses that rest on timing: a machine far noisier than usual can turn them.
+_TIMED = {"keep", "checks_failed", "overfit"}
+
+
+@pytest.mark.slow
+def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
+    """The acceptance test: the real binary, the real loop, the statuses of the story.
+
+    Timing decides whether a real improvement gets past the keep rule, and a rare burst of
+    noise on a shared machine (CI once discarded three real 20-35% gains in one run) can
+    turn one. A deviation on a timed status plays the whole story once more in a fresh
+    folder; both plays must deviate to fail, and the first play's decisions are printed."""
+    want = ["baseline", *STORY.values()]
+    experiments, out = _play_demo(tmp_path / "demo")
     statuses = [str(experiments[n]["status"]) for n in sorted(experiments)]
-    assert statuses == ["baseline", *STORY.values()], (statuses, done.stdout[-3000:])
+    if statuses != want and len(statuses) == len(want) and all(
+            got == expected or expected in _TIMED for got, expected in zip(statuses, want)):
+        warnings.warn("the demo's first play deviated on timed statuses; played again:\n"
+                      + _story_table(experiments), stacklevel=1)
+        experiments, out = _play_demo(tmp_path / "demo-again")
+        statuses = [str(experiments[n]["status"]) for n in sorted(experiments)]
+    assert statuses == want, f"{statuses}\n{_story_table(experiments)}\n{out[-3000:]}"
     last = experiments[max(experiments)]
     baseline = experiments[0]
     assert float(last["metric"]) < 0.5 * float(baseline["metric"])  # type: ignore[arg-type]
