@@ -12,12 +12,13 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from app.errors import UsageError
 
@@ -154,6 +155,22 @@ class HooksConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where measurements run (`[executor]`): this machine, or a Ray cluster (docs/cluster.md)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = "auto"
+    """"auto" (the cluster `ray start` made on this machine), "local" (a private single-node
+    Ray), "ray://host:port" (Ray Client) or "host:port" (the head's GCS address)."""
+    resources: dict[str, float] = field(default_factory=dict)
+    """Per measurement task, e.g. {GPU = 1}; CPU defaults to 1."""
+    max_concurrent: int | None = None
+    """None: the cluster's capacity for those resources."""
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    """Passed to Ray as it is (pip, env_vars, ...); code travels as a git bundle instead."""
+
+
+@dataclass(frozen=True)
 class Config:
     metric: MetricConfig
     session: SessionConfig = field(default_factory=SessionConfig)
@@ -163,6 +180,7 @@ class Config:
     guard: GuardConfig = field(default_factory=GuardConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     path: Path | None = field(default=None, compare=False)
 
 
@@ -241,6 +259,8 @@ def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
 
 
 def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
+    if tp is Any:  # passed through as TOML gave it (executor.runtime_env)
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):
@@ -360,6 +380,7 @@ def _check_semantics(config: Config, path: Path) -> None:
             if not name or "=" in name or "\0" in name:
                 raise bad(key, f"holds {name!r}, which is not a variable name; list names "
                           "only, such as \"MY_SETTING\"")
+    _check_executor(config.executor, bad)
     tag = config.session.tag
     if tag is not None:
         from app.engine.session import validate_tag
@@ -379,3 +400,20 @@ def _check_semantics(config: Config, path: Path) -> None:
                        ("session.max_total_tokens", config.session.max_total_tokens)):
         if value is not None and value <= 0:
             raise bad(key, "must be positive; leave it out for no limit")
+
+
+def _check_executor(e: ExecutorConfig, bad: Callable[[str, str], UsageError]) -> None:
+    if not (e.address in ("auto", "local")
+            or re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", e.address)):
+        raise bad("executor.address", f"is {e.address!r}; use \"auto\", \"local\", "
+                  "\"ray://host:10001\" (Ray Client) or \"host:6379\" (the head node)")
+    for name, amount in e.resources.items():
+        if amount <= 0:
+            raise bad(f"executor.resources.{name}", "must be a positive amount, such as 1")
+    if e.max_concurrent is not None and e.max_concurrent < 1:
+        raise bad("executor.max_concurrent", "must be at least 1; leave it out for the "
+                  "cluster's capacity")
+    if "working_dir" in e.runtime_env or "py_modules" in e.runtime_env:
+        raise bad("executor.runtime_env", "must not set working_dir or py_modules: the "
+                  "code under test travels to the node as a git bundle of the measured "
+                  "commits; remove that key")

@@ -609,3 +609,83 @@ class ObjectPacker:
         except OSError:
             return False
         return True
+
+
+# ---------------------------------------------------------------------------------------
+# Shipping commits to another machine (the Ray executor: app/engine/executors/)
+
+SHIP_REFS = "refs/ship/"
+
+
+def _git_env() -> dict[str, str]:
+    # Variables such as GIT_DIR of a calling hook must not redirect these commands.
+    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+
+
+def make_bundle(common_dir: Path, commits: list[str], basis: tuple[str, ...] = ()) -> bytes:
+    """A `git bundle` holding `commits` and their history, less what `basis` (commits the
+    receiver already has) reaches; b"" when there is nothing new to send.
+
+    git 2.39 bundles only named refs: a throw-away bare repository borrows the session's
+    objects (alternates) and names each commit there, so the user's repository gets no ref.
+    """
+    import tempfile
+
+    new = [c for c in dict.fromkeys(commits) if c not in set(basis)]
+    if not new:
+        return b""
+    with tempfile.TemporaryDirectory(prefix="autoresearch-bundle-") as scratch:
+        ship = Path(scratch) / "ship.git"
+        env = _git_env()
+        subprocess.run(["git", "init", "-q", "--bare", str(ship)], check=True, env=env,
+                       capture_output=True)
+        (ship / "objects" / "info" / "alternates").write_text(
+            str((common_dir / "objects").resolve()) + "\n", encoding="utf-8")
+        for commit in new:
+            subprocess.run(["git", "--git-dir", str(ship), "update-ref",
+                            f"{SHIP_REFS}{commit}", commit], check=True, env=env,
+                           capture_output=True)
+        out = Path(scratch) / "out.bundle"
+        done = subprocess.run(["git", "--git-dir", str(ship), "bundle", "create", "-q",
+                               str(out), *(f"{SHIP_REFS}{c}" for c in new),
+                               *(f"^{b}" for b in basis)], env=env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise OSError(f"git bundle failed: {done.stderr.strip()[:300]}")
+        return out.read_bytes()
+
+
+def receive_bundle(repo_dir: Path, bundle: bytes) -> str:
+    """Fetch a `make_bundle` bundle into the repository at `repo_dir` (made when missing).
+    Returns '' or why it could not (a prerequisite the receiver lacks, a broken bundle)."""
+    import tempfile
+
+    env = _git_env()
+    if not (repo_dir / ".git").exists():
+        repo_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", str(repo_dir)], check=True, env=env,
+                       capture_output=True)
+    if not bundle:
+        return ""
+    with tempfile.NamedTemporaryFile(prefix="autoresearch-", suffix=".bundle") as handle:
+        handle.write(bundle)
+        handle.flush()
+        done = subprocess.run(["git", "-C", str(repo_dir), "fetch", "-q", handle.name,
+                               f"+{SHIP_REFS}*:{SHIP_REFS}*"], env=env, capture_output=True,
+                              text=True)
+    return "" if done.returncode == 0 else done.stderr.strip()[:300] or "git fetch failed"
+
+
+def has_commits(repo_dir: Path, commits: list[str]) -> bool:
+    if not (repo_dir / ".git").exists():
+        return False
+    try:
+        repo = pygit2.Repository(str(repo_dir))
+    except pygit2.GitError:
+        return False
+    for commit in commits:
+        try:
+            repo[commit].peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return False
+    return True

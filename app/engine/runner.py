@@ -214,6 +214,10 @@ def open_engine(*, cwd: Path, config_path: Path | None = None, tag: str | None =
         raise UsageError(f"no {path.name} in {path.parent}; create one with "
                          "`autoresearch-tui init` (or pass --config PATH).")
     config = load_config(path)
+    if config.executor.kind == "ray":  # before anything is created: one sentence, exit 2
+        from app.engine.executors import require_ray
+
+        require_ray()
     _check_command_exists(config.metric.command, repo.root, "metric.command")
     if config.checks.command:
         _check_command_exists(config.checks.command, repo.root, "checks.command")

@@ -1,0 +1,158 @@
+"""The part of a measurement that runs on the measuring machine (a Ray node, or here).
+
+`run_job` receives a git bundle of the commits to measure, fetches it into a per-node cache
+(`<tmp>/autoresearch-node/<key>/repo`: a repeat sends only new commits), makes a clean
+measurement tree from it (`gitops.MeasurementTree`, reset before every run, `[session]
+setup` run once in a new tree), and runs the planned commands in order through
+`measure.run_command` in the node's sandbox (bubblewrap when the node has it). Protected
+files are hashed before and after every run. Nothing is parsed here: the raw outputs go
+back to the harness, which parses them and decides.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from app.engine import formats
+from app.engine.executors.base import JobResult, MeasureJob, RunOutput
+from app.engine.gitops import MeasurementTree, has_commits, receive_bundle
+from app.engine.measure import run_command
+from app.engine.sandbox import session_sandbox
+from app.engine.session import RepoPaths, SessionPaths
+
+MAX_SLOTS = 64
+"""Measurement trees per session key on one node (one per task running at once)."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("AUTORESEARCH_NODE_CACHE") or tempfile.gettempdir()
+    return Path(base) / "autoresearch-node"
+
+
+def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = None,
+            executor: str = "local") -> JobResult:
+    started = time.monotonic()
+    home = cache_root() / job.key
+    home.mkdir(parents=True, exist_ok=True)
+    repo_dir = home / "repo"
+    commits = list(dict.fromkeys(r.commit for r in job.runs))
+    timings: dict[str, float] = {}
+    with _locked(home / "repo.lock"):
+        if job.basis and not has_commits(repo_dir, list(job.basis)):
+            return JobResult("needs_full_bundle", reason="the node's cache lacks the basis",
+                             executor=executor, host=socket.gethostname())
+        problem = receive_bundle(repo_dir, bundle)
+        if problem or not has_commits(repo_dir, commits):
+            return JobResult("needs_full_bundle", reason=problem or "commits missing",
+                             executor=executor, host=socket.gethostname())
+    timings["receive"] = time.monotonic() - started
+    with ExitStack() as stack:
+        slot = _take_slot(home, stack)
+        t0 = time.monotonic()
+        repo = RepoPaths(root=repo_dir, common_dir=repo_dir / ".git")
+        paths = SessionPaths(f"slot{slot}", home / f"state{slot}", repo_dir / "unused")
+        tree = MeasurementTree(repo, paths)
+        sandbox = session_sandbox(wanted=job.sandbox, network=job.network, env=job.env,
+                                  env_secrets=job.env_secrets, agent_env=(),
+                                  repo_root=repo_dir, common_dir=repo_dir / ".git", links=())
+        kept_file = home / f"tree{slot}-kept.json"
+        made = tree.ensure(commits[0])
+        timings["tree"] = time.monotonic() - t0
+        if made:
+            kept_file.unlink(missing_ok=True)
+            if job.setup:
+                t1 = time.monotonic()
+                setup = run_command(job.setup, tree.path, 3600, cancel=cancel,
+                                    isolation=sandbox.setup(tree.path), policy=sandbox.policy)
+                timings["setup"] = time.monotonic() - t1
+                if not setup.ok:
+                    tree.remove()
+                    return JobResult("setup_failed", reason=f"`session.setup` failed on "
+                                     f"the node ({setup.failure()}): {setup.output_tail}",
+                                     executor=executor, host=socket.gethostname(),
+                                     isolation=sandbox.kind, timings=timings)
+                tree.kept = tree.untracked_outputs()
+            kept_file.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
+        else:
+            try:
+                tree.kept = set(json.loads(kept_file.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                tree.kept = set()
+        outputs: list[RunOutput] = []
+        t2 = time.monotonic()
+        for spec in job.runs:
+            if cancel is not None and cancel.is_set():
+                return JobResult("cancelled", outputs, executor=executor,
+                                 host=socket.gethostname(), isolation=sandbox.kind)
+            tree.reset(spec.commit)
+            before = _hashes(tree.path, job.protected)
+            with formats.output_file(spec.command) as (command, out):
+                began = time.time()
+                result = run_command(
+                    command, tree.path, spec.timeout_s, cancel=cancel,
+                    isolation=sandbox.measure(tree.path, read_only=[
+                        tree.path / p for p in tree.kept],
+                        writable=(out.parent,) if out is not None else ()),
+                    policy=sandbox.policy)
+                ended = time.time()
+                text = None
+                if out is not None and out.is_file():
+                    text = out.read_bytes()[:formats.MAX_FILE_BYTES].decode(
+                        "utf-8", errors="replace")
+            after = _hashes(tree.path, job.protected)
+            changed = sorted(k for k in before.keys() | after.keys()
+                             if before.get(k) != after.get(k))
+            left = tree.reset(spec.commit)
+            outputs.append(RunOutput(spec, result, text, changed, left, began, ended))
+            if result.cancelled:
+                return JobResult("cancelled", outputs, executor=executor,
+                                 host=socket.gethostname(), isolation=sandbox.kind)
+        timings["runs"] = time.monotonic() - t2
+        return JobResult("ok", outputs, executor=executor, host=socket.gethostname(),
+                         isolation=sandbox.kind, bundle_bytes=len(bundle), timings=timings)
+
+
+def _locked(path: Path) -> ExitStack:
+    stack = ExitStack()
+    handle = stack.enter_context(path.open("ab"))
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return stack
+
+
+def _take_slot(home: Path, stack: ExitStack) -> int:
+    """The first measurement tree no other task on this node holds (flock, released when
+    the job ends, also when its process dies)."""
+    for slot in range(MAX_SLOTS):
+        handle = stack.enter_context((home / f"tree{slot}.lock").open("ab"))
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return slot
+        except BlockingIOError:
+            continue
+    raise OSError(f"more than {MAX_SLOTS} measurements at once on one node")
+
+
+def _hashes(root: Path, paths: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for rel in paths:
+        target = root / rel
+        files = sorted(target.rglob("*")) if target.is_dir() and not target.is_symlink() \
+            else [target]
+        for f in files:
+            if f.is_file() or f.is_symlink():
+                key = f.relative_to(root).as_posix()
+                try:
+                    out[key] = os.readlink(f) if f.is_symlink() else hashlib.sha256(
+                        f.read_bytes()).hexdigest()
+                except OSError:
+                    out[key] = "unreadable"
+    return out

@@ -1,0 +1,179 @@
+"""The Ray executor: each measurement job is one Ray task on one node (docs/cluster.md).
+
+The champion's and candidate's commits travel as a `git bundle` through the object store
+(`ray.put`), not as a `working_dir` (100 MiB limit, per job). The harness remembers which
+commits each node has received, so a repeat on the same node sends only the new commits;
+a node whose cache is gone says so and gets the whole bundle, pinned to it. Follow-up jobs
+of one decision are pinned to the node of the first (`NodeAffinitySchedulingStrategy`,
+hard), because samples are only comparable on one machine. Tasks never retry
+(`max_retries = 0`): a node lost mid-measurement is an `InfraError`, which the harness
+records as `infra_error` and measures again.
+
+This module imports `ray` only when an executor is made (`require_ray`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from app.config import ExecutorConfig
+from app.engine.executors import require_ray
+from app.engine.executors.base import InfraError, JobResult, MeasureJob
+from app.engine.executors.node import run_job
+from app.engine.gitops import make_bundle
+from app.errors import UsageError
+
+MAX_BASIS = 64
+"""Commits named as already on a node, at most (the newest ones)."""
+CANCEL_GRACE_S = 5.0
+
+
+def _remote_run_job(job: MeasureJob, bundle: bytes) -> JobResult:
+    """Runs on the node (a Ray worker process)."""
+    import ray
+
+    result = run_job(job, bundle, None, "ray")
+    result.node = ray.get_runtime_context().get_node_id()
+    result.gpus = [str(g) for g in ray.get_gpu_ids()]
+    return result
+
+
+def connect(config: ExecutorConfig, *, num_cpus: int | None = None) -> None:
+    """Join the cluster at `config.address` (or start a private one for "local"); a cluster
+    that cannot be reached is one sentence naming the address."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
+                              "configure_logging": True}
+    if config.runtime_env:
+        kwargs["runtime_env"] = dict(config.runtime_env)
+    try:
+        if config.address == "local":
+            ray.init(num_cpus=num_cpus or config.max_concurrent or 1,
+                     include_dashboard=False, **kwargs)
+        else:
+            ray.init(address=config.address, **kwargs)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UsageError(f"cannot reach the Ray cluster at `executor.address = "
+                         f"\"{config.address}\"` ({first}); start it (`ray start --head`) "
+                         "or fix the address.") from None
+
+
+class RayExecutor:
+    kind = "ray"
+
+    def __init__(self, config: ExecutorConfig, *, connect_now: bool = True) -> None:
+        self.config = config
+        self.ray = require_ray()
+        if connect_now:
+            connect(config)
+        self._task = self.ray.remote(max_retries=0)(_remote_run_job)
+        self._known: dict[str, list[str]] = {}
+        """Node id -> commits it received (oldest first)."""
+        self._last_node: str | None = None
+        self._slots = threading.BoundedSemaphore(config.max_concurrent) \
+            if config.max_concurrent else None
+        self._lock = threading.Lock()
+
+    def _options(self, node: str | None, hard: bool) -> dict[str, Any]:
+        resources = dict(self.config.resources)
+        options: dict[str, Any] = {"num_cpus": resources.pop("CPU", 1),
+                                   "num_gpus": resources.pop("GPU", 0)}
+        if resources:
+            options["resources"] = resources
+        if node:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=not hard)
+        return options
+
+    def measure(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
+                cancel: threading.Event | None = None) -> JobResult:
+        """Run `job` on one node: `node` when given (hard), else preferably the last one
+        used (its cache holds most commits already)."""
+        assert isinstance(common_dir, Path)
+        commits = list(dict.fromkeys(r.commit for r in job.runs))
+        with self._lock:
+            target = node or self._last_node
+            basis = tuple(self._known.get(target, [])[-MAX_BASIS:]) if target else ()
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            result = self._submit(replace(job, basis=basis),
+                                  make_bundle(common_dir, commits, basis), target,
+                                  node is not None, cancel)
+            if result.status == "needs_full_bundle":
+                with self._lock:
+                    self._known.pop(result.node, None)
+                result = self._submit(replace(job, basis=()), make_bundle(common_dir, commits),
+                                      result.node or target, True, cancel)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+        if result.status == "needs_full_bundle":
+            raise InfraError(f"the node could not receive the commits: {result.reason}")
+        with self._lock:
+            have = self._known.setdefault(result.node, [])
+            have.extend(c for c in commits if c not in have)
+            self._last_node = result.node
+        return result
+
+    def _submit(self, job: MeasureJob, bundle: bytes, node: str | None, hard: bool,
+                cancel: threading.Event | None) -> JobResult:
+        ray = self.ray
+        exceptions = ray.exceptions
+        ref = self._task.options(**self._options(node, hard)).remote(job, ray.put(bundle))
+        while True:
+            ready, _ = ray.wait([ref], timeout=0.2)
+            if ready:
+                break
+            if cancel is not None and cancel.is_set():
+                self._cancel(ref)
+                return JobResult("cancelled", executor="ray", node=node or "",
+                                 reason="stopped")
+        try:
+            result: JobResult = ray.get(ref)
+        except exceptions.TaskCancelledError:
+            return JobResult("cancelled", executor="ray", node=node or "", reason="stopped")
+        except exceptions.RayTaskError as exc:  # the node's code raised (not the benchmark)
+            raise InfraError(f"the measurement task failed on node {node or '?'}: "
+                             f"{_first_line(exc)}") from None
+        except exceptions.RayError as exc:  # node died, worker crashed, object lost
+            raise InfraError(f"the Ray node {(node or '?')[:12]} was lost during the "
+                             f"measurement ({type(exc).__name__}: {_first_line(exc)})"
+                             ) from None
+        result.bundle_bytes = len(bundle)
+        return result
+
+    def _cancel(self, ref: Any) -> None:
+        """Interrupt the task (its commands' process groups are killed as run_command
+        unwinds); force-kill its worker if it does not end within the grace period."""
+        ray = self.ray
+        try:
+            ray.cancel(ref, force=False)
+            ready, _ = ray.wait([ref], timeout=CANCEL_GRACE_S)
+            if not ready:
+                ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001 - already finished or gone: nothing to stop
+            pass
+
+    def close(self) -> None:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:300]
+
+
+def shutdown() -> None:
+    """End this process's Ray connection (and a private "local" cluster)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        ray.shutdown()

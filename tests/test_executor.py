@@ -1,0 +1,192 @@
+"""The executor layer without Ray: the [ray] extra is optional, its config is validated,
+and the node's part (bundle in, clean tree, setup, interleaved runs, raw outputs) works
+through the local executor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from app.config import load_config
+from app.engine.executors.base import MeasureJob, RunSpec
+from app.engine.executors.local import LocalExecutor
+from app.engine.gitops import make_bundle, receive_bundle
+from app.errors import UsageError
+from tests.conftest import Project
+
+HIDE_RAY = textwrap.dedent('''\
+    import sys
+    class HideRay:
+        """Ray is not installed, as far as this process can tell."""
+        def find_spec(self, name, path=None, target=None):
+            if name == "ray" or name.startswith("ray."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+    sys.meta_path.insert(0, HideRay())
+''')
+
+
+def _run_cli(project: Project, *args: str, prelude: str = "", epilogue: str = ""
+             ) -> subprocess.CompletedProcess[str]:
+    code = (prelude + "from app.cli import main\n"
+            f"status = main({list(args)!r})\n" + epilogue + "sys.exit(status)\n")
+    return subprocess.run([sys.executable, "-c", "import sys\n" + code], cwd=project.root,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CI": ""})
+
+
+def test_choosing_ray_without_it_is_one_sentence_exit_2(project: Project) -> None:
+    project.config("[executor]\nkind = \"ray\"\naddress = \"local\"\n")
+    project.commit("ray executor")
+    done = _run_cli(project, "run", "--headless", prelude=HIDE_RAY)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'autoresearch-tui[ray]'" in lines[0], lines
+    assert not (project.root / ".autoresearch").exists()  # nothing half-created
+    assert not list((project.root / ".git").glob("autoresearch/sessions/*"))
+
+
+def test_a_local_session_never_imports_ray(project: Project) -> None:
+    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.commit("patches")
+    done = _run_cli(project, "run", "--headless", "--max-experiments", "1",
+                    epilogue="assert 'ray' not in sys.modules, 'ray was imported'\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('address = "somewhere"', "executor.address"),
+    ("resources = { GPU = 0 }", "executor.resources.GPU"),
+    ("max_concurrent = 0", "executor.max_concurrent"),
+    ('runtime_env = { working_dir = "." }', "working_dir"),
+    ('kind = "slurm"', "executor.kind"),
+])
+def test_bad_executor_settings_are_one_sentence(project: Project, table: str,
+                                                message: str) -> None:
+    project.config(f"[executor]\n{table}\n")
+    with pytest.raises(UsageError, match=message.replace(".", r"\.")):
+        load_config(project.root / "autoresearch.toml")
+
+
+def test_executor_settings_load(project: Project) -> None:
+    project.config('[executor]\nkind = "ray"\naddress = "ray://head:10001"\n'
+                   "resources = { GPU = 1, CPU = 2 }\nmax_concurrent = 3\n"
+                   'runtime_env = { env_vars = { A = "1" }, pip = ["numpy"] }\n')
+    e = load_config(project.root / "autoresearch.toml").executor
+    assert (e.kind, e.address, e.resources, e.max_concurrent) == (
+        "ray", "ray://head:10001", {"GPU": 1.0, "CPU": 2.0}, 3)
+    assert e.runtime_env == {"env_vars": {"A": "1"}, "pip": ["numpy"]}
+
+
+# -- the node's part, through the local executor --------------------------------------------
+
+def two_commits(project: Project) -> tuple[str, str]:
+    champion = project.git("rev-parse", "HEAD").strip()
+    project.write("nums/a.txt", "20\n")
+    candidate = project.commit("shrink a")
+    return champion, candidate
+
+
+def interleaved(champion: str, candidate: str, pairs: int, command: str = "python3 bench.py"
+                ) -> tuple[RunSpec, ...]:
+    runs: list[RunSpec] = []
+    for i in range(pairs):
+        runs.append(RunSpec("champion", champion, command, 20, f"champion-{i + 1}"))
+        runs.append(RunSpec("candidate", candidate, command, 20, f"bench-{i + 1}"))
+    return tuple(runs)
+
+
+@pytest.fixture
+def node_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "node-cache"
+    monkeypatch.setenv("AUTORESEARCH_NODE_CACHE", str(cache))
+    return cache
+
+
+def test_local_executor_measures_both_commits_interleaved(project: Project,
+                                                          node_cache: Path) -> None:
+    champion, candidate = two_commits(project)
+    job = MeasureJob("k1", interleaved(champion, candidate, 2), sandbox="none")
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert result.status == "ok", result.reason
+    assert [r.spec.role for r in result.runs] == ["champion", "candidate"] * 2
+    assert ["METRIC score=50.0" in r.result.stdout for r in result.runs] == [True, False] * 2
+    assert all("METRIC score=20.0" in r.result.stdout for r in result.runs[1::2])
+    ends = [(r.started, r.ended) for r in result.runs]
+    assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))  # one after another
+    assert (node_cache / "autoresearch-node" / "k1" / "repo").is_dir()
+
+
+def test_setup_runs_once_per_node_tree_and_its_outputs_stay(project: Project,
+                                                            node_cache: Path) -> None:
+    project.write("bench.py", "import os\nprint(len(os.listdir('deps')))\n")
+    project.write(".gitignore", "deps/\n")
+    project.commit("bench counts deps")
+    champion, candidate = two_commits(project)
+    setup = "mkdir -p deps && touch deps/$(date +%s%N)"
+    job = MeasureJob("k2", interleaved(champion, candidate, 1), setup=setup, sandbox="none")
+    first = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    again = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert [r.result.stdout.strip() for r in first.runs + again.runs] == ["1"] * 4
+    assert "setup" in first.timings and "setup" not in again.timings
+
+
+def test_failing_setup_on_the_node_says_so(project: Project, node_cache: Path) -> None:
+    champion, candidate = two_commits(project)
+    job = MeasureJob("k3", interleaved(champion, candidate, 1), setup="echo nope; exit 3",
+                     sandbox="none")
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert result.status == "setup_failed"
+    assert "exit status 3" in result.reason and "nope" in result.reason
+
+
+def test_a_run_that_writes_into_protected_files_is_reported(project: Project,
+                                                             node_cache: Path) -> None:
+    """Attack: the candidate's benchmark run rewrites the checks and plants a conftest.py;
+    the node reports both (the harness rejects the candidate)."""
+    champion = project.git("rev-parse", "HEAD").strip()
+    project.write("src/lib.py", "open('check.py', 'w').write('print(1)')\n"
+                  "open('conftest.py', 'w').write('')\n")
+    project.write("bench.py", BENCH_WITH_IMPORT)  # (bench.py is the harness's here)
+    candidate = project.commit("sneaky")
+    job = MeasureJob("k4", interleaved(champion, candidate, 1), sandbox="none",
+                     protected=("check.py", "bench.py", "tests"))
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    champ, cand = result.runs
+    assert cand.changed == ["check.py"] and "conftest.py" in cand.left
+    assert champ.changed == [] and "conftest.py" not in champ.left
+    # ... and the next run starts clean: the tree was reset to the commit.
+    again = LocalExecutor().measure(MeasureJob("k4", (RunSpec(
+        "champion", champion, "cat check.py", 20),), sandbox="none"),
+        common_dir=project.root / ".git")
+    assert "print(1)" not in again.runs[0].result.stdout
+
+
+BENCH_WITH_IMPORT = "import sys\nsys.path.insert(0, 'src')\nimport lib\nprint(1.0)\n"
+
+
+def test_output_file_text_comes_back_raw(project: Project, node_cache: Path) -> None:
+    champion, candidate = two_commits(project)
+    command = "python3 -c \"import sys; open(sys.argv[1], 'w').write('{\\\"x\\\": 4}')\" {output}"
+    job = MeasureJob("k5", (RunSpec("candidate", candidate, command, 20),), sandbox="none")
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert result.runs[0].result.ok, result.runs[0].result.output
+    assert result.runs[0].output_file == '{"x": 4}'
+
+
+def test_bundles_carry_only_new_commits(project: Project, tmp_path: Path) -> None:
+    champion, candidate = two_commits(project)
+    full = make_bundle(project.root / ".git", [champion, candidate])
+    delta = make_bundle(project.root / ".git", [champion, candidate], (champion,))
+    assert 0 < len(delta) < len(full)
+    assert make_bundle(project.root / ".git", [champion], (champion,)) == b""
+    receiver = tmp_path / "receiver"
+    assert receive_bundle(receiver, delta) != ""  # the receiver lacks the champion
+    assert receive_bundle(receiver, full) == ""
+    assert receive_bundle(receiver, delta) == ""
