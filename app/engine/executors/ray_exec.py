@@ -74,8 +74,8 @@ class RayExecutor:
         if connect_now:
             connect(config)
         self._task = self.ray.remote(max_retries=0)(_remote_run_job)
-        self._known: dict[str, list[str]] = {}
-        """Node id -> commits it received (oldest first)."""
+        self._known: dict[tuple[str, str], list[str]] = {}
+        """(node id, job key) -> commits that node's cache for that key received."""
         self._last_node: str | None = None
         self._slots = threading.BoundedSemaphore(config.max_concurrent) \
             if config.max_concurrent else None
@@ -101,7 +101,8 @@ class RayExecutor:
         commits = list(dict.fromkeys(r.commit for r in job.runs))
         with self._lock:
             target = node or self._last_node
-            basis = tuple(self._known.get(target, [])[-MAX_BASIS:]) if target else ()
+            basis = tuple(self._known.get((target, job.key), [])[-MAX_BASIS:]) \
+                if target else ()
         if self._slots is not None:
             self._slots.acquire()
         try:
@@ -110,7 +111,7 @@ class RayExecutor:
                                   node is not None, cancel)
             if result.status == "needs_full_bundle":
                 with self._lock:
-                    self._known.pop(result.node, None)
+                    self._known.pop((result.node, job.key), None)
                 result = self._submit(replace(job, basis=()), make_bundle(common_dir, commits),
                                       result.node or target, True, cancel)
         finally:
@@ -119,7 +120,7 @@ class RayExecutor:
         if result.status == "needs_full_bundle":
             raise InfraError(f"the node could not receive the commits: {result.reason}")
         with self._lock:
-            have = self._known.setdefault(result.node, [])
+            have = self._known.setdefault((result.node, job.key), [])
             have.extend(c for c in commits if c not in have)
             self._last_node = result.node
         return result

@@ -1,0 +1,93 @@
+"""The Ray executor on a simulated two-node cluster (`ray.cluster_utils.Cluster`): node
+pinning, and a node lost in the middle of a measurement."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from app.config import ExecutorConfig
+from app.engine.executors.base import InfraError, MeasureJob, RunSpec
+from tests.conftest import Project
+from tests.ray_support import need_ray
+from tests.test_executor import interleaved, two_commits
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Path]]:
+    """A head with no room for measurements and two worker nodes with one slot each."""
+    need_ray()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cache = tmp_path_factory.mktemp("ray-cluster-cache")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    nodes = [cluster.add_node(num_cpus=1, resources={"bench": 1}) for _ in range(2)]
+    cluster.wait_for_nodes()
+    from app.engine.executors.ray_exec import RayExecutor, connect
+
+    config = ExecutorConfig(kind="ray", address=cluster.address, resources={"bench": 1},
+                            runtime_env={"env_vars": {"AUTORESEARCH_NODE_CACHE": str(cache)}})
+    connect(config)
+    try:
+        yield RayExecutor(config), (cluster, nodes), cache
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_pinned_jobs_follow_their_node(project: Project,
+                                       two_nodes: tuple[Any, Any, Path]) -> None:
+    executor, (_, nodes), _ = two_nodes
+    champion, candidate = two_commits(project)
+    ids = {n.node_id for n in nodes}
+    seen = set()
+    for node in sorted(ids):
+        result = executor.measure(MeasureJob("c1", interleaved(champion, candidate, 1),
+                                             sandbox="none"),
+                                  common_dir=project.root / ".git", node=node)
+        assert result.status == "ok" and result.node == node
+        seen.add(result.node)
+    assert seen == ids
+
+
+def test_a_node_lost_mid_measurement_is_an_infra_error(
+        project: Project, tmp_path: Path, two_nodes: tuple[Any, Any, Path]) -> None:
+    executor, (cluster, nodes), _ = two_nodes
+    champion, candidate = two_commits(project)
+    started = tmp_path / "started"
+    victim = nodes[0]
+    job = MeasureJob("c2", (RunSpec("candidate", candidate, f"touch {started}; sleep 60",
+                                    120),), sandbox="none")
+    outcome: list[Any] = []
+
+    def measure() -> None:
+        try:
+            outcome.append(executor.measure(job, common_dir=project.root / ".git",
+                                            node=victim.node_id))
+        except InfraError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=measure)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert started.exists(), "the remote benchmark never started"
+    cluster.remove_node(victim)
+    thread.join(90)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], InfraError), outcome
+    assert "lost" in str(outcome[0]) or "failed" in str(outcome[0])
+    # The other node still measures.
+    other = nodes[1].node_id
+    again = executor.measure(MeasureJob("c2", interleaved(champion, candidate, 1),
+                                        sandbox="none"), common_dir=project.root / ".git",
+                             node=other)
+    assert again.status == "ok" and again.node == other
