@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     if command is None or (command == "run" and not args.headless):
-        from app.tui import run_tui
+        from app.tui.launch import run_tui
 
         return run_tui
     if command == "run":

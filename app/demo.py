@@ -68,7 +68,7 @@ def run_demo(args: argparse.Namespace) -> int:
             from app.headless import run_headless
 
             return run_headless(ns)
-        from app.tui import run_tui
+        from app.tui.launch import run_tui
 
         return run_tui(ns)
     finally:

@@ -160,7 +160,7 @@ def shown_rows(count: int) -> int:
 async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float]) -> None:
     from app.engine.runner import open_engine
     from app.screens.history import HistoryScreen
-    from app.tui import AutoresearchApp
+    from app.tui.app import AutoresearchApp
     from widgets.experiment_table import ExperimentTable
     from widgets.metric_chart import MetricChart
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.tui import AutoresearchApp  # noqa: E402
+from app.tui.app import AutoresearchApp  # noqa: E402
 
 CELL_WIDTH = 12.2
 """Width of one terminal cell in Textual's SVG (font-size 20 px)."""

@@ -23,7 +23,7 @@ from app.engine.events import (AgentActivity, Event, ExperimentDecided, Experime
                                LoopState, OutputLines, ProposalReady, SessionEnded,
                                StateChanged, WarningRaised)
 from app.engine.records import Experiment, Status, summarize
-from app.tui import AutoresearchApp
+from app.tui.app import AutoresearchApp
 from tests.tui_replay import (ReplaySource, commit_id, count_messages, decided_events,
                               experiment, fixed_clock, recorded_history, session_started)
 from widgets.activity_log import ActivityLog

@@ -178,7 +178,7 @@ async def test_every_reader_tolerates_null_and_missing_samples(
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
 
-    from app.tui import AutoresearchApp
+    from app.tui.app import AutoresearchApp
 
     def open_source():  # type: ignore[no-untyped-def]
         return open_engine(cwd=hack.root)

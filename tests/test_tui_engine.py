@@ -15,7 +15,7 @@ import pytest
 
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status
-from app.tui import AutoresearchApp
+from app.tui.app import AutoresearchApp
 from tests.conftest import Project
 
 SIZE = (120, 36)

@@ -14,7 +14,7 @@ from textual.widgets import Select
 
 from app.engine.events import ExperimentDecided
 from app.engine.records import Experiment, Status
-from app.tui import AutoresearchApp
+from app.tui.app import AutoresearchApp
 from tests.conftest import Project
 from tests.tui_replay import (DIFFS, ReplaySource, commit_id, count_messages, experiment,
                               fixed_clock, recorded_history, session_started)

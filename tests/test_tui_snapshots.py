@@ -11,7 +11,7 @@ import asyncio
 from typing import Any, Callable
 
 from app.engine.events import Event
-from app.tui import AutoresearchApp
+from app.tui.app import AutoresearchApp
 from tests.tui_replay import (ReplaySource, count_messages, ended_events, fixed_clock,
                               mid_run_events, recorded_history, review_waiting_events)
 

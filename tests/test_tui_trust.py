@@ -11,7 +11,7 @@ import time
 import pytest
 
 from app.engine.records import Status
-from app.tui import AutoresearchApp
+from app.tui.app import AutoresearchApp
 from tests.conftest import Project
 from tests.test_tui_engine import SIZE, finish, logged, make_app, state, story, until
 
@@ -225,7 +225,7 @@ async def test_the_footer_shows_only_the_keys_that_apply(story: Project) -> None
 
 
 async def test_the_palette_shows_keys_and_one_quit(story: Project) -> None:
-    from app.tui import AutoresearchCommands
+    from app.tui.commands import AutoresearchCommands
 
     app = make_app(story, paused=True, keymap={"pause": "x"})
     async with app.run_test(size=SIZE) as pilot:

@@ -29,7 +29,7 @@ from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration
 
 if TYPE_CHECKING:
-    from app.tui import AutoresearchApp
+    from app.tui.app import AutoresearchApp
 
 
 SEARCH_DELAY = 0.15

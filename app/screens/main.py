@@ -25,7 +25,8 @@ from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
 
 if TYPE_CHECKING:
-    from app.tui import AutoresearchApp, SessionView
+    from app.tui.app import AutoresearchApp
+    from app.tui.state import SessionView
 
 
 class MainScreen(Screen[None]):

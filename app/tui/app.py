@@ -1,14 +1,10 @@
 """The Textual App: it runs the loop in one thread worker and shows what the loop reports.
 
 Data flows one way. The loop (on the worker's thread) emits engine events into `sink`,
-which turns them into Messages with `post_message` (thread-safe). `@on(...)` handlers on
-the App, on the UI thread, own all state (`SessionView`) and hand records to the widgets.
-The user steers through the engine's `LoopController`, never by touching the loop.
-
-High-rate events (output lines, agent text) do not become one Message each: they go into
-`ActivityBuffer` and a single `ActivityBuffered` message (which `can_replace` its
-predecessors) tells the UI to drain it, so a command printing 10,000 lines a second costs
-a few repaints, not 10,000 messages.
+where the bridge (`app.tui.bridge`) turns them into Messages with `post_message`
+(thread-safe; high-rate lines go through the `ActivityBuffer`). `@on(...)` handlers on the
+App, on the UI thread, own all state (`SessionView`) and hand records to the widgets. The
+user steers through the engine's `LoopController`, never by touching the loop.
 
 Nothing heavy is imported here: the engine (pygit2), plotext and anthropic load after the
 first frame, in the worker or in a widget's deferred mount.
@@ -19,284 +15,37 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.message import Message
 from textual.screen import Screen
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
-from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
-                               DiffUpdated, DriftDetected, Event, ExperimentDecided,
-                               ExperimentStarted, LoopState, OutputLines, ProposalReady,
-                               SampleMeasured, SessionEnded, SessionStarted, StateChanged,
-                               WarningRaised)
-from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_better
+from app.engine.events import BudgetReached, Event, LoopState
+from app.engine.records import Experiment, Status, Tokens
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS
+from app.tui.activity import ActivityBuffer
+from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, EventBridge,
+                            ExperimentBegan, ExperimentRecorded, LoopStateChanged,
+                            NoticeRaised, ProposalArrived, SampleArrived, SessionClosed,
+                            SessionOpened, notice_text)
+from app.tui.commands import AutoresearchCommands
+from app.tui.state import LoopSource, SessionView
 from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
-    import argparse
-
     from app.screens.main import MainScreen
 
 
 FULL_GC_EVERY_S = 30.0
 """How often the App runs the cyclic collector's full pass itself (see
 `AutoresearchApp._tame_garbage_collection`)."""
-
-
-class LoopSource(Protocol):
-    """What the App drives: the engine (`app.engine.runner.Engine`) or a recorded session."""
-
-    def run(self, sink: Callable[[Event], None], controller: LoopController) -> int: ...
-
-    def diff_of(self, n: int) -> str: ...
-
-    def output_of(self, n: int) -> dict[str, str]: ...
-
-    def other_sessions(self) -> list[tuple[str, list[Experiment]]]: ...
-
-    def close(self) -> None: ...
-
-
-# ---------------------------------------------------------------------------------------
-# Messages: one per kind of engine event, past tense, each carrying the event.
-
-
-class LoopMessage(Message):
-    """Base of the messages that carry one engine event from the loop thread."""
-
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self.event = event
-
-
-class SessionOpened(LoopMessage):
-    event: SessionStarted
-
-
-class LoopStateChanged(LoopMessage):
-    event: StateChanged
-
-
-class ExperimentBegan(LoopMessage):
-    event: ExperimentStarted
-
-
-class DiffRefreshed(LoopMessage):
-    """The live diff of the proposal being written. Only the newest one matters."""
-
-    event: DiffUpdated
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, DiffRefreshed) and message.event.n == self.event.n
-
-
-class ProposalArrived(LoopMessage):
-    event: ProposalReady
-
-
-class SampleArrived(LoopMessage):
-    event: SampleMeasured
-
-
-class ChecksReported(LoopMessage):
-    event: ChecksFinished
-
-
-class ExperimentRecorded(LoopMessage):
-    event: ExperimentDecided
-
-
-class NoticeRaised(LoopMessage):
-    """Drift, a baseline reset, a warning or a budget: something to tell the user."""
-
-
-class SessionClosed(LoopMessage):
-    event: SessionEnded
-
-
-class ActivityBuffered(Message):
-    """New lines wait in the App's `ActivityBuffer`. Carries nothing, so any newer one
-    replaces an older one still in the queue: a burst collapses into one drain."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ActivityBuffered)
-
-
-MESSAGE_OF: dict[type[Event], type[LoopMessage]] = {
-    SessionStarted: SessionOpened, StateChanged: LoopStateChanged,
-    ExperimentStarted: ExperimentBegan, DiffUpdated: DiffRefreshed,
-    ProposalReady: ProposalArrived, SampleMeasured: SampleArrived,
-    ChecksFinished: ChecksReported, ExperimentDecided: ExperimentRecorded,
-    DriftDetected: NoticeRaised, BaselineReset: NoticeRaised, WarningRaised: NoticeRaised,
-    BudgetReached: NoticeRaised, SessionEnded: SessionClosed,
-}
-
-
-def notice_text(event: Event) -> str:
-    """One sentence for a drift, baseline reset, budget or warning event."""
-    if isinstance(event, DriftDetected):
-        return (f"Drift at #{event.n}: the champion measured {event.before:g} before, "
-                f"{event.after:g} now. {event.detail}")
-    if isinstance(event, BaselineReset):
-        return f"Baseline re-measured: {event.reason}"
-    if isinstance(event, BudgetReached):
-        return f"Budget reached: {event.reason}"
-    return getattr(event, "message", str(event))
-
-
-def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
-    """The activity pane's line for a low-rate event, as an ActivityBuffer entry."""
-    if isinstance(event, ExperimentStarted):
-        return "rule", "", (f"experiment #{event.n}",)
-    if isinstance(event, SampleMeasured):
-        value = "failed" if event.value is None else f"{event.value:g}"
-        planned = f" of {event.planned}" if event.planned else ""
-        return "info", "sample", (f"{event.role} sample {event.index + 1}{planned}: {value}",)
-    if isinstance(event, ChecksFinished):
-        verdict = "passed" if event.passed else (
-            f"failed{': ' + event.reason if event.reason else ''}")
-        return "info", "checks", (f"checks {verdict} ({event.duration_s:.1f} s)",)
-    if isinstance(event, (DriftDetected, BaselineReset, BudgetReached, WarningRaised)):
-        return "info", "note", (notice_text(event),)
-    return None
-
-
-class ActivityBuffer:
-    """Lines waiting for the UI, filled by the loop thread, drained by the UI thread.
-
-    Bounded: under a flood the oldest lines go first, as the activity pane would drop them
-    anyway. `push` returns True when the UI needs a wake-up (nothing was pending).
-    """
-
-    def __init__(self, max_entries: int = 4000) -> None:
-        self._lock = threading.Lock()
-        self._entries: deque[tuple[str, str, tuple[str, ...]]] = deque(maxlen=max_entries)
-        self._pending = False
-        self.dropped = 0
-
-    def push(self, kind: str, source: str, lines: tuple[str, ...]) -> bool:
-        with self._lock:
-            if len(self._entries) == self._entries.maxlen:
-                self.dropped += 1
-            self._entries.append((kind, source, lines))
-            wake, self._pending = not self._pending, True
-            return wake
-
-    def drain(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        with self._lock:
-            entries = list(self._entries)
-            self._entries.clear()
-            self._pending = False
-            return entries
-
-
-# ---------------------------------------------------------------------------------------
-# State the App owns.
-
-
-@dataclass
-class SessionView:
-    """Everything the screens show, kept by the App's handlers on the UI thread."""
-
-    tag: str = ""
-    branch: str = ""
-    metric_name: str = "metric"
-    unit: str = ""
-    direction: str = "lower"
-    experiments: list[Experiment] = field(default_factory=list)
-    state: str = LoopState.STARTING.value
-    detail: str = ""
-    current: int | None = None
-    """The experiment in progress (between ExperimentStarted and its decision)."""
-    current_diff: str = ""
-    diffs: dict[int, str] = field(default_factory=dict)
-    """Proposal diffs seen in this launch, by experiment: shown again without asking git."""
-    descriptions: dict[int, str] = field(default_factory=dict)
-    """The proposals' descriptions, by experiment (the diff pane's title)."""
-    shown_n: int | None = None
-    """Whose diff the diff pane shows."""
-    state_since: float | None = None
-    session_since: float | None = None
-    tokens: Tokens = field(default_factory=Tokens)
-    cost_usd: float = 0.0
-    summary: SessionSummary | None = None
-    error: str = ""
-    loop_running: bool = False
-    exit_status: int | None = None
-
-    @property
-    def baseline(self) -> float | None:
-        return next((e.metric for e in reversed(self.experiments)
-                     if e.status is Status.BASELINE and e.metric is not None), None)
-
-    @property
-    def best(self) -> float | None:
-        best = self.baseline
-        seen_baseline = False
-        for e in self.experiments:
-            if e.status is Status.BASELINE and e.metric is not None:
-                best, seen_baseline = e.metric, True
-            elif seen_baseline and e.status is Status.KEEP and e.metric is not None:
-                if best is None or is_better(e.metric, best, self.direction):
-                    best = e.metric
-        return best
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for e in self.experiments:
-            counts[str(e.status)] = counts.get(str(e.status), 0) + 1
-        return counts
-
-    def experiment(self, n: int) -> Experiment | None:
-        return next((e for e in reversed(self.experiments) if e.n == n), None)
-
-    def upsert(self, experiment: Experiment) -> None:
-        for i in range(len(self.experiments) - 1, -1, -1):
-            if self.experiments[i].n == experiment.n:
-                self.experiments[i] = experiment
-                return
-        self.experiments.append(experiment)
-
-
-class AutoresearchCommands(Provider):
-    """Every key's action in the command palette (ctrl+p)."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, AutoresearchApp)
-        return [(f"{b.description} ({app.key_of(b.id or '')})", b.tooltip, b.action)
-                for b in KEYS] + [
-            ("Full-screen diff (f)", "Show the diff pane's diff on the whole screen.",
-             "full_diff")]
-
-    async def discover(self) -> Hits:
-        app = self.app
-        assert isinstance(app, AutoresearchApp)
-        for name, help_text, action in self._commands():
-            yield DiscoveryHit(name, lambda action=action: app.run_palette_action(action),
-                               help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        app = self.app
-        assert isinstance(app, AutoresearchApp)
-        matcher = self.matcher(query)
-        for name, help_text, action in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name),
-                          lambda action=action: app.run_palette_action(action), help=help_text)
 
 
 class _Nowhere:
@@ -332,8 +81,7 @@ class AutoresearchApp(App[int]):
         self.view = SessionView()
         self.source: LoopSource | None = None
         self.activity = ActivityBuffer()
-        self._pending_header: tuple[str, str, tuple[str, ...]] | None = None
-        """The activity pane's header of the experiment that began (loop thread's)."""
+        self.bridge = EventBridge(self.post_message, self.activity)
         self.needs_init = needs_init
         self.usage_error: AutoresearchError | None = None
         self.events_seen = 0
@@ -481,40 +229,7 @@ class AutoresearchApp(App[int]):
 
     def sink(self, event: Event) -> None:
         """The loop's event sink (loop thread): events become Messages."""
-        if isinstance(event, OutputLines):
-            self._push_activity("lines", event.source, event.lines)
-            return
-        if isinstance(event, AgentActivity):
-            self._push_activity(event.kind, "agent", (event.text,))
-            return
-        # Lines that belong in the activity pane go into the buffer here, on the loop's
-        # thread, so they keep their order among the output lines.
-        if isinstance(event, ExperimentStarted):
-            # The header waits for the experiment's first line: when the agent has nothing
-            # more to try, the session ends before anything ran, and no header appears
-            # for an experiment that never happened.
-            self._pending_header = activity_line(event)
-        elif isinstance(event, SessionEnded):
-            self._pending_header = None
-        else:
-            line = activity_line(event)
-            if line is not None:
-                self._push_activity(*line)
-            elif isinstance(event, (ProposalReady, ExperimentDecided)):
-                self._push_header()
-        message = MESSAGE_OF.get(type(event))
-        if message is not None:
-            self.post_message(message(event))
-
-    def _push_header(self) -> None:
-        header, self._pending_header = self._pending_header, None
-        if header is not None and self.activity.push(*header):
-            self.post_message(ActivityBuffered())
-
-    def _push_activity(self, kind: str, source: str, lines: tuple[str, ...]) -> None:
-        self._push_header()
-        if self.activity.push(kind, source, lines):
-            self.post_message(ActivityBuffered())
+        self.bridge.sink(event)
 
     # -- engine messages ------------------------------------------------------------------
     def _seen(self) -> None:
@@ -762,9 +477,6 @@ class AutoresearchApp(App[int]):
         self._refresh_keys()
 
     # -- actions ----------------------------------------------------------------------------
-    def run_palette_action(self, action: str) -> None:
-        self.call_later(self.run_action, action)
-
     @property
     def session_over(self) -> bool:
         """The loop ran and ended (before it starts, keys such as pause still apply)."""
@@ -943,51 +655,3 @@ class AutoresearchApp(App[int]):
             "The running experiment is stopped and recorded as interrupted; the worktree "
             "returns to the champion. Resume later by launching again.",
             yes="Stop and quit", no="Keep running"), after)
-
-
-# ---------------------------------------------------------------------------------------
-# Entry point
-
-
-def find_repo_root(start: Path) -> Path | None:
-    """The working tree's top, found without git or pygit2 (this runs before the first
-    frame, so it must be cheap)."""
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
-
-
-def run_tui(args: argparse.Namespace) -> int:
-    """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
-    from app.config import CONFIG_NAME, load_user_config
-
-    user = load_user_config()
-    cwd = Path.cwd()
-    config_path = Path(args.config) if getattr(args, "config", None) else None
-    root = find_repo_root(cwd)
-    needs_init = None
-    if config_path is None and root is not None and not (root / CONFIG_NAME).exists():
-        needs_init = root
-
-    def open_source() -> LoopSource:
-        from app.engine.runner import open_engine
-
-        return open_engine(cwd=cwd, config_path=config_path, tag=getattr(args, "tag", None),
-                           new=bool(getattr(args, "new", False)),
-                           max_experiments=getattr(args, "max_experiments", None),
-                           max_hours=getattr(args, "max_hours", None),
-                           max_cost=getattr(args, "max_cost", None))
-
-    app = AutoresearchApp(open_source=open_source, paused=bool(getattr(args, "paused", False)),
-                          keymap=dict(user.keymap), theme=user.ui.theme,
-                          needs_init=needs_init)
-    status = app.run()
-    if not app.loop_finished.is_set() and app.view.loop_running:
-        # The app closed while the loop still ran (a forced quit): ask it to stop and give
-        # it a moment to record the experiment as interrupted.
-        app.controller.stop("interrupted")
-        app.loop_finished.wait(10)
-    if app.usage_error is not None:
-        raise app.usage_error
-    return status if isinstance(status, int) else (app.return_code or 0)

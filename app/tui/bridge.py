@@ -1,0 +1,169 @@
+"""The bridge from the engine to the UI: engine events become typed, past-tense Messages.
+
+The loop (on its worker thread) calls `EventBridge.sink` with each event. Low-rate events
+become one Message each, posted with `post_message` (thread-safe), which the App's `@on`
+handlers turn into state on the UI thread. High-rate ones (output lines, agent text) go into
+the `ActivityBuffer`, and a single `ActivityBuffered` message (which `can_replace` its
+predecessors) tells the UI to drain it, so a command printing 10,000 lines a second costs a
+few repaints, not 10,000 messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from textual.message import Message
+
+from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
+                               DiffUpdated, DriftDetected, Event, ExperimentDecided,
+                               ExperimentStarted, OutputLines, ProposalReady, SampleMeasured,
+                               SessionEnded, SessionStarted, StateChanged, WarningRaised)
+from app.tui.activity import ActivityBuffer
+
+EventT = TypeVar("EventT", bound=Event)
+
+
+class LoopMessage(Message, Generic[EventT]):
+    """Base of the messages that carry one engine event from the loop thread."""
+
+    def __init__(self, event: EventT) -> None:
+        super().__init__()
+        self.event: EventT = event
+
+
+class SessionOpened(LoopMessage[SessionStarted]):
+    """The session opened: its tag, metric and the experiments already in its log."""
+
+
+class LoopStateChanged(LoopMessage[StateChanged]):
+    """The loop moved to another state (proposing, measuring, paused, ...)."""
+
+
+class ExperimentBegan(LoopMessage[ExperimentStarted]):
+    """An experiment began (the agent starts proposing)."""
+
+
+class DiffRefreshed(LoopMessage[DiffUpdated]):
+    """The live diff of the proposal being written. Only the newest one matters."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DiffRefreshed) and message.event.n == self.event.n
+
+
+class ProposalArrived(LoopMessage[ProposalReady]):
+    """The agent finished its proposal: the diff that will be measured."""
+
+
+class SampleArrived(LoopMessage[SampleMeasured]):
+    """One benchmark sample was measured (its line is in the activity buffer)."""
+
+
+class ChecksReported(LoopMessage[ChecksFinished]):
+    """The checks ran (their line is in the activity buffer)."""
+
+
+class ExperimentRecorded(LoopMessage[ExperimentDecided]):
+    """An experiment was decided and logged."""
+
+
+class NoticeRaised(LoopMessage[Event]):
+    """Drift, a baseline reset, a warning or a budget: something to tell the user."""
+
+
+class SessionClosed(LoopMessage[SessionEnded]):
+    """The session ended, with its summary and exit status."""
+
+
+class ActivityBuffered(Message):
+    """New lines wait in the App's `ActivityBuffer`. Carries nothing, so any newer one
+    replaces an older one still in the queue: a burst collapses into one drain."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ActivityBuffered)
+
+
+MESSAGE_OF: dict[type[Event], type[LoopMessage[Any]]] = {
+    SessionStarted: SessionOpened, StateChanged: LoopStateChanged,
+    ExperimentStarted: ExperimentBegan, DiffUpdated: DiffRefreshed,
+    ProposalReady: ProposalArrived, SampleMeasured: SampleArrived,
+    ChecksFinished: ChecksReported, ExperimentDecided: ExperimentRecorded,
+    DriftDetected: NoticeRaised, BaselineReset: NoticeRaised, WarningRaised: NoticeRaised,
+    BudgetReached: NoticeRaised, SessionEnded: SessionClosed,
+}
+
+
+def notice_text(event: Event) -> str:
+    """One sentence for a drift, baseline reset, budget or warning event."""
+    if isinstance(event, DriftDetected):
+        return (f"Drift at #{event.n}: the champion measured {event.before:g} before, "
+                f"{event.after:g} now. {event.detail}")
+    if isinstance(event, BaselineReset):
+        return f"Baseline re-measured: {event.reason}"
+    if isinstance(event, BudgetReached):
+        return f"Budget reached: {event.reason}"
+    return getattr(event, "message", str(event))
+
+
+def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
+    """The activity pane's line for a low-rate event, as an ActivityBuffer entry."""
+    if isinstance(event, ExperimentStarted):
+        return "rule", "", (f"experiment #{event.n}",)
+    if isinstance(event, SampleMeasured):
+        value = "failed" if event.value is None else f"{event.value:g}"
+        planned = f" of {event.planned}" if event.planned else ""
+        return "info", "sample", (f"{event.role} sample {event.index + 1}{planned}: {value}",)
+    if isinstance(event, ChecksFinished):
+        verdict = "passed" if event.passed else (
+            f"failed{': ' + event.reason if event.reason else ''}")
+        return "info", "checks", (f"checks {verdict} ({event.duration_s:.1f} s)",)
+    if isinstance(event, (DriftDetected, BaselineReset, BudgetReached, WarningRaised)):
+        return "info", "note", (notice_text(event),)
+    return None
+
+
+class EventBridge:
+    """The loop's event sink. `post` is the App's `post_message`; `activity` the buffer the
+    App drains on `ActivityBuffered`."""
+
+    def __init__(self, post: Callable[[Message], object], activity: ActivityBuffer) -> None:
+        self.post = post
+        self.activity = activity
+        self._pending_header: tuple[str, str, tuple[str, ...]] | None = None
+        """The activity pane's header of the experiment that began (loop thread's)."""
+
+    def sink(self, event: Event) -> None:
+        """Called on the loop's thread with each event: events become Messages."""
+        if isinstance(event, OutputLines):
+            self._push_activity("lines", event.source, event.lines)
+            return
+        if isinstance(event, AgentActivity):
+            self._push_activity(event.kind, "agent", (event.text,))
+            return
+        # Lines that belong in the activity pane go into the buffer here, on the loop's
+        # thread, so they keep their order among the output lines.
+        if isinstance(event, ExperimentStarted):
+            # The header waits for the experiment's first line: when the agent has nothing
+            # more to try, the session ends before anything ran, and no header appears
+            # for an experiment that never happened.
+            self._pending_header = activity_line(event)
+        elif isinstance(event, SessionEnded):
+            self._pending_header = None
+        else:
+            line = activity_line(event)
+            if line is not None:
+                self._push_activity(*line)
+            elif isinstance(event, (ProposalReady, ExperimentDecided)):
+                self._push_header()
+        message = MESSAGE_OF.get(type(event))
+        if message is not None:
+            self.post(message(event))
+
+    def _push_header(self) -> None:
+        header, self._pending_header = self._pending_header, None
+        if header is not None and self.activity.push(*header):
+            self.post(ActivityBuffered())
+
+    def _push_activity(self, kind: str, source: str, lines: tuple[str, ...]) -> None:
+        self._push_header()
+        if self.activity.push(kind, source, lines):
+            self.post(ActivityBuffered())

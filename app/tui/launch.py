@@ -1,0 +1,56 @@
+"""The entry point: `autoresearch-tui` (no subcommand) opens the TUI on the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.tui.app import AutoresearchApp
+from app.tui.state import LoopSource
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The working tree's top, found without git or pygit2 (this runs before the first
+    frame, so it must be cheap)."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
+    from app.config import CONFIG_NAME, load_user_config
+
+    user = load_user_config()
+    cwd = Path.cwd()
+    config_path = Path(args.config) if getattr(args, "config", None) else None
+    root = find_repo_root(cwd)
+    needs_init = None
+    if config_path is None and root is not None and not (root / CONFIG_NAME).exists():
+        needs_init = root
+
+    def open_source() -> LoopSource:
+        from app.engine.runner import open_engine
+
+        return open_engine(cwd=cwd, config_path=config_path, tag=getattr(args, "tag", None),
+                           new=bool(getattr(args, "new", False)),
+                           max_experiments=getattr(args, "max_experiments", None),
+                           max_hours=getattr(args, "max_hours", None),
+                           max_cost=getattr(args, "max_cost", None))
+
+    app = AutoresearchApp(open_source=open_source, paused=bool(getattr(args, "paused", False)),
+                          keymap=dict(user.keymap), theme=user.ui.theme,
+                          needs_init=needs_init)
+    status = app.run()
+    if not app.loop_finished.is_set() and app.view.loop_running:
+        # The app closed while the loop still ran (a forced quit): ask it to stop and give
+        # it a moment to record the experiment as interrupted.
+        app.controller.stop("interrupted")
+        app.loop_finished.wait(10)
+    if app.usage_error is not None:
+        raise app.usage_error
+    return status if isinstance(status, int) else (app.return_code or 0)

@@ -1,0 +1,90 @@
+"""What the App owns and the screens read: the session as shown (`SessionView`), and the
+interface of what the App drives (`LoopSource`). No Textual here: plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from app.engine.controller import LoopController
+from app.engine.events import Event, LoopState
+from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_better
+
+
+class LoopSource(Protocol):
+    """What the App drives: the engine (`app.engine.runner.Engine`) or a recorded session."""
+
+    def run(self, sink: Callable[[Event], None], controller: LoopController) -> int: ...
+
+    def diff_of(self, n: int) -> str: ...
+
+    def output_of(self, n: int) -> dict[str, str]: ...
+
+    def other_sessions(self) -> list[tuple[str, list[Experiment]]]: ...
+
+    def close(self) -> None: ...
+
+
+
+@dataclass
+class SessionView:
+    """Everything the screens show, kept by the App's handlers on the UI thread."""
+
+    tag: str = ""
+    branch: str = ""
+    metric_name: str = "metric"
+    unit: str = ""
+    direction: str = "lower"
+    experiments: list[Experiment] = field(default_factory=list)
+    state: str = LoopState.STARTING.value
+    detail: str = ""
+    current: int | None = None
+    """The experiment in progress (between ExperimentStarted and its decision)."""
+    current_diff: str = ""
+    diffs: dict[int, str] = field(default_factory=dict)
+    """Proposal diffs seen in this launch, by experiment: shown again without asking git."""
+    descriptions: dict[int, str] = field(default_factory=dict)
+    """The proposals' descriptions, by experiment (the diff pane's title)."""
+    shown_n: int | None = None
+    """Whose diff the diff pane shows."""
+    state_since: float | None = None
+    session_since: float | None = None
+    tokens: Tokens = field(default_factory=Tokens)
+    cost_usd: float = 0.0
+    summary: SessionSummary | None = None
+    error: str = ""
+    loop_running: bool = False
+    exit_status: int | None = None
+
+    @property
+    def baseline(self) -> float | None:
+        return next((e.metric for e in reversed(self.experiments)
+                     if e.status is Status.BASELINE and e.metric is not None), None)
+
+    @property
+    def best(self) -> float | None:
+        best = self.baseline
+        seen_baseline = False
+        for e in self.experiments:
+            if e.status is Status.BASELINE and e.metric is not None:
+                best, seen_baseline = e.metric, True
+            elif seen_baseline and e.status is Status.KEEP and e.metric is not None:
+                if best is None or is_better(e.metric, best, self.direction):
+                    best = e.metric
+        return best
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.experiments:
+            counts[str(e.status)] = counts.get(str(e.status), 0) + 1
+        return counts
+
+    def experiment(self, n: int) -> Experiment | None:
+        return next((e for e in reversed(self.experiments) if e.n == n), None)
+
+    def upsert(self, experiment: Experiment) -> None:
+        for i in range(len(self.experiments) - 1, -1, -1):
+            if self.experiments[i].n == experiment.n:
+                self.experiments[i] = experiment
+                return
+        self.experiments.append(experiment)
