@@ -1,10 +1,10 @@
-# Two commands matter: `make demo` (the offline demo) and `make test`.
+# Two commands matter: `make demo` (the offline demo) and `make test` (after `make lint`).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-statistical test-fast screenshots benchmarks clean
+.PHONY: demo lint test test-slow test-statistical test-fast screenshots benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/autoresearch-tui demo
+
+# Types and lint (rules and their documented exceptions in pyproject.toml); CI runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict app widgets
 
 # `make test` stays under 10 minutes on a 2-core machine; CI runs `make test-slow` after it
 # (fault injection, scale, whole demo runs). `statistical` tests assert outcomes a noisy
@@ -37,4 +42,4 @@ benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

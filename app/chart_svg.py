@@ -13,8 +13,8 @@ pixels are drawn once (they are indistinguishable anyway); keeps are never thinn
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 from xml.sax.saxutils import escape
 
 from app.engine.records import Experiment, Status, is_better
@@ -115,8 +115,8 @@ def progress_chart(experiments: Sequence[Experiment], *, metric_name: str, unit:
     plot_w, plot_h = width - left - right, height - top - bottom
     measured = [e for e in experiments if e.metric is not None]
     kept = [e for e in experiments if e.status is Status.KEEP and e.metric is not None]
-    x_lo = experiments[0].n if experiments else 0
-    x_hi = experiments[-1].n if experiments else 1
+    x_lo: float = experiments[0].n if experiments else 0
+    x_hi: float = experiments[-1].n if experiments else 1
     if x_hi == x_lo:
         x_lo, x_hi = x_lo - 1, x_hi + 1
     x_pad = (x_hi - x_lo) * 0.02

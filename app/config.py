@@ -16,9 +16,10 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal, TypeVar
 
 from app.errors import UsageError
 
@@ -234,11 +235,15 @@ def _read_toml(path: Path, hint: str) -> dict[str, Any]:
         raise UsageError(f"{path} is not valid TOML ({exc}); fix the syntax there.") from None
 
 
-def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], data: Any, path: Path, prefix: str) -> _T:
     where = prefix.rstrip(".") or "the top level"
     if not isinstance(data, dict):
         raise UsageError(f"{path}: `{where}` must be a table; write it as [{where}].")
     hints = typing.get_type_hints(cls)
+    assert dataclasses.is_dataclass(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)
               if not (cls is Config and f.name == "path")}  # Config.path: where it was read
     for key in data:
@@ -266,7 +271,7 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in args if a is not type(None)]
         return _convert(inner[0], value, path, key)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, path, key + ".")
     if origin is Literal:
         if value not in args:
@@ -334,10 +339,12 @@ def _check_semantics(config: Config, path: Path) -> None:
     if problem:
         key, _, rest = problem.partition(" ")
         raise bad(key, rest)
-    for key, value in (("metric.timeout_s", m.timeout_s), ("checks.timeout_s",
-                       config.checks.timeout_s), ("holdout.timeout_s", config.holdout.timeout_s),
-                       ("agent.command.timeout_s", config.agent.command.timeout_s)):
-        if value <= 0:
+    timeouts: tuple[tuple[str, float], ...] = (
+        ("metric.timeout_s", m.timeout_s), ("checks.timeout_s", config.checks.timeout_s),
+        ("holdout.timeout_s", config.holdout.timeout_s),
+        ("agent.command.timeout_s", config.agent.command.timeout_s))
+    for key, seconds in timeouts:
+        if seconds <= 0:
             raise bad(key, "must be a positive number of seconds")
     if not 0 < config.decide.alpha < 1:
         raise bad("decide.alpha", "must be between 0 and 1, such as 0.05")
@@ -394,11 +401,13 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("agent.anthropic.max_turns", "and max_tokens must be at least 1")
     if a.max_consecutive_errors < 1:
         raise bad("agent.max_consecutive_errors", "must be at least 1")
-    for key, value in (("session.max_experiments", config.session.max_experiments),
-                       ("session.max_hours", config.session.max_hours),
-                       ("session.max_cost_usd", config.session.max_cost_usd),
-                       ("session.max_total_tokens", config.session.max_total_tokens)):
-        if value is not None and value <= 0:
+    limits: tuple[tuple[str, float | None], ...] = (
+        ("session.max_experiments", config.session.max_experiments),
+        ("session.max_hours", config.session.max_hours),
+        ("session.max_cost_usd", config.session.max_cost_usd),
+        ("session.max_total_tokens", config.session.max_total_tokens))
+    for key, limit in limits:
+        if limit is not None and limit <= 0:
             raise bad(key, "must be positive; leave it out for no limit")
 
 

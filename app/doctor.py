@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import TextIO
 
 from app.config import CONFIG_NAME, Config, load_config
 from app.errors import UsageError
@@ -275,7 +276,7 @@ def keep_rate(noise: float, improvement: float, config: Config, repeats: int | N
         champ = [run(0.0) for _ in range(calibration)]
         cand: list[float] = []
 
-        def measure() -> None:
+        def measure(champ: list[float] = champ, cand: list[float] = cand) -> None:
             if m.interleave:
                 champ.append(run(0.0))
             cand.append(run(improvement))

@@ -27,17 +27,27 @@ import argparse
 import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pygit2
 
-from app.attribution import (Attribution, Comparison, GroupAttribution, MeasureError,
-                             ablation_tree, compare, fill_figures, report_parts, run_checks,
-                             scratch_worktree, write_attribution)
+from app.attribution import (
+    Attribution,
+    Comparison,
+    GroupAttribution,
+    MeasureError,
+    ablation_tree,
+    compare,
+    fill_figures,
+    report_parts,
+    run_checks,
+    scratch_worktree,
+    write_attribution,
+)
 from app.config import CONFIG_NAME, Config, load_config
-from app.engine.gitops import _walk_tree, parse_result_trailer, signature
+from app.engine.gitops import _walk_tree, parse_result_trailer, signature, tree_diff
 from app.engine.guard import Guard
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status, improvement
@@ -215,7 +225,7 @@ def _kept_changes(main: pygit2.Repository, base: str, final: str,
         exp = by_commit.get(str(c.id))
         trailer = parse_result_trailer(c.message) or {}
         n = exp.n if exp else int(trailer.get("n") or 0)
-        diff = main.diff(c.parents[0].tree, c.tree)
+        diff = tree_diff(c.parents[0].tree, c.tree)
         diff.find_similar()
         paths: list[str] = []
         for delta in diff.deltas:
@@ -400,7 +410,7 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print,
     verified: list[tuple[Group, GroupAttribution]] = []
     branch_of: dict[int, str] = {}
     for g, attr in zip(plan.groups, results):
-        stats = main.diff(main[plan.base_commit].peel(pygit2.Tree),
+        stats = tree_diff(main[plan.base_commit].peel(pygit2.Tree),
                           main[g.tree].peel(pygit2.Tree)).stats
         why = _failed_verification(plan, g, attr, tampered[g.k],
                                    simpler=stats.deletions > stats.insertions)

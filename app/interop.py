@@ -30,13 +30,21 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from app.engine.history import LogWriter, parse_record, read_log, repair_log
-from app.engine.records import (Experiment, Status, Tokens, count_experiments, improvement,
-                                is_better, plural)
+from app.engine.records import (
+    Experiment,
+    Status,
+    Tokens,
+    count_experiments,
+    improvement,
+    is_better,
+    plural,
+)
 from app.errors import UsageError
 from app.files import write_text_atomic
 
@@ -78,8 +86,9 @@ class Segment:
         """The best measured result among the baseline and the keeps."""
         best: Experiment | None = None
         for e in self.experiments:
-            if e.status in (Status.BASELINE, Status.KEEP) and e.metric is not None:
-                if best is None or is_better(e.metric, best.metric or 0.0, self.direction):
+            if (e.status in (Status.BASELINE, Status.KEEP) and e.metric is not None
+                    and (best is None or is_better(e.metric, best.metric or 0.0,
+                                                   self.direction))):
                     best = e
         return best
 
@@ -108,7 +117,7 @@ class SessionData:
         return bool(self.session_start.get("read_only"))
 
 
-def split_segments(records: Iterable[dict[str, Any]], experiments: Sequence[Experiment],
+def split_segments(records: Iterable[Mapping[str, Any]], experiments: Sequence[Experiment],
                    session_start: dict[str, Any]) -> list[Segment]:
     """Assign experiments to segments by walking the log's records in order.
 
@@ -160,7 +169,7 @@ def split_segments(records: Iterable[dict[str, Any]], experiments: Sequence[Expe
     return [s for s in segments if s.experiments] or segments[:1]
 
 
-def _inherit(current: dict[str, str], record: dict[str, Any]) -> dict[str, str]:
+def _inherit(current: dict[str, str], record: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(record[key]) if record.get(key) is not None else current[key]
             for key in ("metric_name", "unit", "direction", "name")}
 
@@ -375,7 +384,9 @@ def _pi_experiment(record: dict[str, Any], n: int, segment: Segment,
         metrics = {segment.metric_name: metric, **metrics}
     if not segment.experiments and status is Status.KEEP and metric is not None:
         status, reason = Status.BASELINE, "first run of the segment (pi-autoresearch's baseline)"
-    asi = record.get("asi") if isinstance(record.get("asi"), dict) else {}
+    asi = record.get("asi")
+    if not isinstance(asi, dict):
+        asi = {}
     hypothesis = str(asi.get("hypothesis") or "")
     if not reason and status is not Status.KEEP:
         reason = str(asi.get("rollback_reason") or asi.get("result") or "")
@@ -580,7 +591,8 @@ def history_lines(data: SessionData, width: int) -> list[str]:
     numbers = [format_value(e.metric) for e in data.experiments]
     metric_width = max([len(s) for s in numbers] + [6])
     n_width = max([len(str(e.n)) for e in data.experiments] + [1])
-    header = f"{'n':>{n_width}}  {'status':<13} {'metric':>{metric_width}} {'delta':>7}  description"
+    header = (f"{'n':>{n_width}}  {'status':<13} {'metric':>{metric_width}} {'delta':>7}"
+              "  description")
     lines.append(header)
     many = len(data.segments) > 1
     for index, segment in enumerate(data.segments):

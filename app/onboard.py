@@ -22,9 +22,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import tomli_w
 
@@ -170,11 +171,11 @@ def detect_bench_tool(root: Path) -> tuple[str, str] | None:
                 rel = script.relative_to(root).as_posix()
                 return "pyperf", f"{python} {rel} --quiet -o {{output}}"
     if shutil.which("hyperfine"):
-        script = next((s for s in BENCH_SCRIPTS if (root / s).is_file()), None)
-        if script:
-            runner = {".py": "python3 ", ".js": "node ", ".sh": "sh "}[Path(script).suffix]
+        found = next((s for s in BENCH_SCRIPTS if (root / s).is_file()), None)
+        if found:
+            runner = {".py": "python3 ", ".js": "node ", ".sh": "sh "}[Path(found).suffix]
             return "hyperfine", (f"hyperfine --warmup 1 --runs 5 --export-json {{output}} "
-                                 f"-n bench '{runner}{script}'")
+                                 f"-n bench '{runner}{found}'")
     return None
 
 
@@ -692,8 +693,8 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
     if link and not _yes_no(ask, f"Link {', '.join(link)} from your checkout into the "
                             "session's worktree (so it needs no reinstall)?", True):
         link = []
-    setup = _question(ask, "Setup command run once in a new worktree ('-' for none)", "-")
-    setup = None if setup.strip() in ("-", "") else setup.strip()
+    setup_answer = _question(ask, "Setup command run once in a new worktree ('-' for none)", "-")
+    setup = None if setup_answer.strip() in ("-", "") else setup_answer.strip()
     bench = getattr(args, "bench", None)
     metric = getattr(args, "metric", None)
     while True:

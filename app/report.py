@@ -13,21 +13,35 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import statistics
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from app.chart_svg import progress_chart
 from app.engine.history import read_log
-from app.engine.records import (Experiment, Status, Tokens, format_change, improvement,
-                                is_better, relative_change)
+from app.engine.records import (
+    Experiment,
+    Status,
+    Tokens,
+    format_change,
+    improvement,
+    is_better,
+    relative_change,
+)
 from app.errors import UsageError
 from app.files import write_text_atomic
-from app.interop import (Segment, champion_reference, comparable_tail, format_value,
-                         load_session, locate_session, split_segments)
+from app.interop import (
+    Segment,
+    champion_reference,
+    comparable_tail,
+    format_value,
+    load_session,
+    locate_session,
+    split_segments,
+)
 
 DEAD_END_ORDER = (Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.CHECKS_FAILED,
                   Status.OVERFIT, Status.REJECTED, Status.VETOED, Status.AGENT_ERROR,

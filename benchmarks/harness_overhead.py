@@ -314,7 +314,7 @@ def run_shell(root: Path, patches: list[Path]
     return harness, cycles, commands
 
 
-# -- reporting ---------------------------------------------------------------------------------------
+# -- reporting -------------------------------------------------------------------------------------
 def p90(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]

@@ -242,6 +242,28 @@ async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float
     app.loop_finished.wait(20)
 
 
+def time_report_and_filter(state_dir: Path, loaded: list[Experiment],
+                           out: Path) -> dict[str, float]:
+    """Seconds to build the report and to filter the history, in a function of its own so
+    its copies of the session are gone when it returns."""
+    from app.interop import load_session
+    from app.report import build_report
+    from app.screens.history import matches
+
+    data = load_session(state_dir)
+    figures: dict[str, float] = {}
+
+    def report() -> None:
+        build_report(state_dir, data.experiments, data.session_start, out)
+
+    figures["report (build_report)"] = timed(report, repeat=1)
+    figures["filter (matches)"] = statistics.median(
+        timed(lambda s=s, q=q: [e for e in loaded if matches(e, s, q)])
+        for s, q in ((None, "cache hoist"), ("keep", ""), ("discard", "regex module 3"),
+                     (None, ""), (None, "zzz-no-match")))
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=10_000)
@@ -278,29 +300,13 @@ def main() -> int:
         phase("log read")
         figures["RSS after log read"] = current_rss_mb()
 
-        from app.interop import load_session
-        from app.report import build_report
-
-        data = load_session(engine.state_dir)
-        out = Path(temp) / "report.md"
-
-        def report() -> None:
-            build_report(engine.state_dir, data.experiments, data.session_start, out)
-
-        figures["report (build_report)"] = timed(report, repeat=1)
+        figures.update(time_report_and_filter(engine.state_dir, contents.experiments,
+                                              Path(temp) / "report.md"))
         phase("report built")
-
-        from app.screens.history import matches
-
-        loaded = contents.experiments
-        figures["filter (matches)"] = statistics.median(
-            timed(lambda s=s, q=q: [e for e in loaded if matches(e, s, q)])
-            for s, q in ((None, "cache hoist"), ("keep", ""), ("discard", "regex module 3"),
-                         (None, ""), (None, "zzz-no-match")))
 
         # The TUI loads the session itself: drop this script's own copies first (each copy of
         # 10,000 records is ~50 MB), so the RSS figures are the TUI's, not the benchmark's.
-        del generated, contents, data, loaded
+        del generated, contents
         gc.collect()
         figures["RSS before the TUI"] = current_rss_mb()
         figures["RSS (peak) before the TUI"] = rss_mb()

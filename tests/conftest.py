@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-def run_session(project: "Project", **kwargs: object) -> tuple[int, list[Any], Any]:
+
+def run_session(project: Project, **kwargs: object) -> tuple[int, list[Any], Any]:
     """Open the engine on `project`, run the session to its end and close it: (exit status,
     every event, the engine)."""
     from app.engine.controller import LoopController

@@ -19,9 +19,10 @@ import hashlib
 import itertools
 import json
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
 
 _ids = itertools.count(1)
 

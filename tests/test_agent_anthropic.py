@@ -177,9 +177,9 @@ def test_rejected_key_is_fatal_and_not_retried(repo: Path) -> None:
         assert len(api.requests) == 1
         sent = api.requests[0].headers
         assert KEY in (sent.get("x-api-key"), sent.get("authorization", "").removeprefix("Bearer "))
-    with FakeMessagesAPI([error(403, "no access")]) as api:
-        with pytest.raises(AgentFatalError, match="refused access"):
-            _agent(api).propose(_context(repo))
+    with (FakeMessagesAPI([error(403, "no access")]) as api,
+          pytest.raises(AgentFatalError, match="refused access")):
+        _agent(api).propose(_context(repo))
 
 
 def test_missing_key_is_refused_before_anything_starts(monkeypatch: pytest.MonkeyPatch
@@ -315,9 +315,9 @@ def test_the_key_is_written_nowhere(repo: Path, tmp_path: Path) -> None:
 
 
 def test_bad_model_is_fatal(repo: Path) -> None:
-    with FakeMessagesAPI([error(404, "model: claude-nope")]) as api:
-        with pytest.raises(AgentFatalError, match="claude-nope"):
-            _agent(api, model="claude-nope").propose(_context(repo))
+    with (FakeMessagesAPI([error(404, "model: claude-nope")]) as api,
+          pytest.raises(AgentFatalError, match="claude-nope")):
+        _agent(api, model="claude-nope").propose(_context(repo))
 
 
 def test_unscripted_server_reply_shape_round_trips_json(repo: Path) -> None:
@@ -408,7 +408,7 @@ def test_headless_session_with_the_claude_agent_keeps_its_changes(
         if path.is_file() and not path.is_symlink():
             assert KEY.encode() not in path.read_bytes(), path
     print()
-    for e, first in zip(experiments, requests[::3]):
+    for e in experiments:
         sizes = [r.size for r in requests[(e.n - 1) * 3:e.n * 3]]
         print(f"experiment {e.n}: {e.status} {e.metric:g}; tokens in {e.tokens.input}, "
               f"out {e.tokens.output}, cache read {e.tokens.cache_read}, cache write "

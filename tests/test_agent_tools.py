@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from app.engine.sandbox import EnvPolicy
-from app.engine.agents.tools import (MAX_OUTPUT_CHARS, MAX_SEARCH_MATCHES, Sandbox,
-                                     ToolError, summarize_call, tool_schemas)
+from app.engine.agents.tools import (
+    MAX_OUTPUT_CHARS,
+    MAX_SEARCH_MATCHES,
+    Sandbox,
+    ToolError,
+    summarize_call,
+    tool_schemas,
+)
 from app.engine.guard import Guard
+from app.engine.sandbox import EnvPolicy
 
 HOLDOUT_TOKEN = "HOLDOUT_SECRET_7f3a"
 

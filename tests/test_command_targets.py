@@ -13,7 +13,8 @@ from app.engine.guard import paths_named_by
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     files = {
-        "bench.py": "", "tools/__init__.py": "", "tools/perf.py": "", "src/pkgbench/__init__.py": "",
+        "bench.py": "", "tools/__init__.py": "", "tools/perf.py": "",
+        "src/pkgbench/__init__.py": "",
         "pkg/a.go": "", "pkg/a_test.go": "", "pkg/testdata/in.txt": "", "pkg/sub/b_test.go": "",
         "scripts/b.js": "", "run.sh": "", "data.txt": "", "benches/speed.rs": "",
         "perf/custom.rs": "", "index.js": "",

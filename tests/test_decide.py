@@ -10,12 +10,11 @@ import itertools
 import json
 import math
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from app.engine.decide import (Decision, drifted, evaluate, rank_test, regressed,
-                               relative_noise)
+from app.engine.decide import Decision, drifted, evaluate, rank_test, regressed, relative_noise
 
 ALPHA = 0.05
 
@@ -234,7 +233,7 @@ def test_interleaving_cancels_drift() -> None:
         t = 0
         champion = [run() for _ in range(5)]
 
-        def interleaved_run() -> float:
+        def interleaved_run(champion: list[float] = champion) -> float:
             champion.append(run())  # the loop measures the champion before each candidate
             return run()
 

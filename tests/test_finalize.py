@@ -11,8 +11,14 @@ from app.cli import main
 from app.errors import UsageError
 from app.finalize import VerificationFailed, finalize, plan_groups
 from tests.conftest import Project
-from tests.finalize_fixtures import (Change, make_session, refs_and_worktrees, tree_files,
-                                     use_shell_commands)
+from tests.finalize_fixtures import (
+    Change,
+    make_session,
+    refs_and_worktrees,
+    tree_files,
+    use_shell_commands,
+)
+
 
 def _branches(project: Project) -> list[str]:
     out = project.git("for-each-ref", "--format=%(refname:short)", "refs/heads/autoresearch-final")

@@ -123,7 +123,7 @@ def test_output_is_a_fresh_path_each_run_and_is_removed(tmp_path: Path) -> None:
         with formats.output_file("echo {output}") as (cmd, output):
             assert output is not None and not output.exists()
             seen.append(output)
-            result = run_command(cmd + " && echo 1 > {}".format(output), tmp_path, 10)
+            result = run_command(cmd + f" && echo 1 > {output}", tmp_path, 10)
             assert result.ok
         assert not output.parent.exists()
     assert seen[0] != seen[1]

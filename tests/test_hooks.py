@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.hooks import (MAX_GUIDANCE_BYTES, after_payload, before_payload, notify,
-                              notify_env, run_entry, run_hook, session_info)
+from app.engine.hooks import (
+    MAX_GUIDANCE_BYTES,
+    after_payload,
+    before_payload,
+    notify,
+    notify_env,
+    run_entry,
+    run_hook,
+    session_info,
+)
 
 SESSION = session_info(tag="nov27", metric_name="time_ms", unit="ms", direction="lower",
                        baseline=100.0, best=60.0, run_count=3, goal="faster")

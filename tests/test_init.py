@@ -18,9 +18,17 @@ import pytest
 
 from app.config import load_config
 from app.errors import UsageError
-from app.onboard import (InitAnswers, detect_project, guess_unit, render_config,
-                         render_program, trial_run, validate_answers, validate_metric_name,
-                         write_and_commit)
+from app.onboard import (
+    InitAnswers,
+    detect_project,
+    guess_unit,
+    render_config,
+    render_program,
+    trial_run,
+    validate_answers,
+    validate_metric_name,
+    write_and_commit,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "autoresearch-tui"

@@ -18,8 +18,16 @@ from app.engine.history import LogWriter, read_log
 from app.engine.records import Experiment, Status
 from app.engine.session import find_repo, list_sessions
 from app.errors import UsageError
-from app.interop import (export_status, guess_direction, history_lines, import_name,
-                         load_session, read_foreign_log, store_import, write_results_tsv)
+from app.interop import (
+    export_status,
+    guess_direction,
+    history_lines,
+    import_name,
+    load_session,
+    read_foreign_log,
+    store_import,
+    write_results_tsv,
+)
 from tests.conftest import git
 
 DATA = Path(__file__).parent / "data" / "interop"

@@ -13,19 +13,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.engine.controller import LoopController
-from app.engine.events import (AgentActivity, Event, ExperimentDecided, ExperimentStarted,
-                               LoopState, OutputLines, ProposalReady, SessionEnded,
-                               StateChanged, WarningRaised)
+from app.engine.events import (
+    AgentActivity,
+    Event,
+    ExperimentDecided,
+    ExperimentStarted,
+    LoopState,
+    OutputLines,
+    ProposalReady,
+    SessionEnded,
+    StateChanged,
+    WarningRaised,
+)
 from app.engine.records import Experiment, Status, summarize
 from app.tui.app import AutoresearchApp
-from tests.tui_replay import (ReplaySource, commit_id, count_messages, decided_events,
-                              experiment, fixed_clock, recorded_history, session_started)
+from tests.tui_replay import (
+    ReplaySource,
+    commit_id,
+    count_messages,
+    decided_events,
+    experiment,
+    fixed_clock,
+    recorded_history,
+    session_started,
+)
 from widgets.activity_log import ActivityLog
 from widgets.literal import assemble, literal, one_line, visible
 

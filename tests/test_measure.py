@@ -4,7 +4,6 @@ daemons, scrubbed secrets, capped output, cut lines)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -12,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.measure import (HEAD_BYTES, KILL_GRACE_S, MAX_LINE, STDOUT_KEEP, TAIL_BYTES,
-                                CappedText, last_lines, parse_metrics, run_command)
+from app.engine.measure import (
+    HEAD_BYTES,
+    KILL_GRACE_S,
+    MAX_LINE,
+    STDOUT_KEEP,
+    TAIL_BYTES,
+    CappedText,
+    last_lines,
+    parse_metrics,
+    run_command,
+)
 from app.engine.sandbox import EnvPolicy
 
 # -- parse_metrics -------------------------------------------------------------------------

@@ -64,8 +64,8 @@ def test_every_view_tells_the_same_numbers(repo: Path,
 
 
 async def test_the_tui_tells_the_same_numbers(repo: Path) -> None:
-    from app.tui.app import AutoresearchApp
     from app.engine.events import SessionStarted
+    from app.tui.app import AutoresearchApp
     from tests.tui_replay import ReplaySource, fixed_clock
     from widgets.experiment_table import ExperimentTable
     from widgets.status_line import StatusLine

@@ -593,9 +593,10 @@ def test_a_copy_of_the_holdout_written_by_a_measured_run_never_reaches_the_tools
     project.commit("patches")
     run = headless(project)
     assert run.returncode == 0, run.stdout + run.stderr
+    import pygit2
+
     from app.config import load_config
     from app.engine.gitops import _walk_tree
-    import pygit2
 
     tag = session_dir(project).name
     worktree = project.root / ".autoresearch" / "worktrees" / tag

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.engine.controller import LoopController
-from app.engine.events import (BaselineReset, DriftDetected, Event, ProposalReady,
-                               WarningRaised)
+from app.engine.events import BaselineReset, DriftDetected, Event, ProposalReady, WarningRaised
 from app.engine.history import read_log
 from app.engine.runner import open_engine
 from tests.conftest import Project

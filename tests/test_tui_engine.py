@@ -8,8 +8,8 @@ asserts what the *engine* did: its controller, its experiments, its log on disk.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -162,7 +162,7 @@ async def test_c_queues_a_cherry_pick_of_the_selected_experiment(story: Project)
     app = make_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         for n in (1, 2):
-            await until(pilot, lambda: state(app) == "waiting for approval"
+            await until(pilot, lambda n=n: state(app) == "waiting for approval"
                         and app.view.current == n, f"proposal #{n}")
             await pilot.press("a")
         await until(pilot, lambda: state(app) == "waiting for approval"

@@ -13,11 +13,19 @@ import pytest
 from textual.widgets import Select
 
 from app.engine.events import ExperimentDecided
-from app.engine.records import Experiment, Status
+from app.engine.records import Status
 from app.tui.app import AutoresearchApp
 from tests.conftest import Project
-from tests.tui_replay import (DIFFS, ReplaySource, commit_id, count_messages, experiment,
-                              fixed_clock, recorded_history, session_started)
+from tests.tui_replay import (
+    DIFFS,
+    ReplaySource,
+    commit_id,
+    count_messages,
+    experiment,
+    fixed_clock,
+    recorded_history,
+    session_started,
+)
 from widgets.diff_view import DiffView
 from widgets.experiment_table import ExperimentTable
 

@@ -8,12 +8,20 @@ them (`snapshot_report.html` shows the differences).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from app.engine.events import Event
 from app.tui.app import AutoresearchApp
-from tests.tui_replay import (ReplaySource, count_messages, ended_events, fixed_clock,
-                              mid_run_events, recorded_history, review_waiting_events)
+from tests.tui_replay import (
+    ReplaySource,
+    count_messages,
+    ended_events,
+    fixed_clock,
+    mid_run_events,
+    recorded_history,
+    review_waiting_events,
+)
 
 
 def replay_app(events: list[Event], **options: Any) -> tuple[AutoresearchApp, ReplaySource]:

@@ -13,8 +13,7 @@ from app.engine.records import Experiment, Status
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
 from widgets.experiment_table import ExperimentTable, format_delta, format_number
-from widgets.metric_chart import (ChartPoint, MetricChart, bin_points, champion_steps,
-                                  integer_ticks)
+from widgets.metric_chart import ChartPoint, MetricChart, bin_points, champion_steps, integer_ticks
 from widgets.status_line import StatusInfo, StatusLine, format_duration
 
 pytestmark = pytest.mark.anyio

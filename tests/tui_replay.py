@@ -9,14 +9,24 @@ waiting. Nothing here touches git: diffs and outputs are canned.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from app.engine.controller import LoopController
-from app.engine.events import (AgentActivity, DiffUpdated, Event,
-                               ExperimentDecided, ExperimentStarted, LoopState, OutputLines,
-                               ProposalReady, SampleMeasured, SessionEnded, SessionStarted,
-                               StateChanged)
+from app.engine.events import (
+    AgentActivity,
+    DiffUpdated,
+    Event,
+    ExperimentDecided,
+    ExperimentStarted,
+    LoopState,
+    OutputLines,
+    ProposalReady,
+    SampleMeasured,
+    SessionEnded,
+    SessionStarted,
+    StateChanged,
+)
 from app.engine.records import Experiment, Status, Tokens, summarize
 
 T0 = 1_790_000_000.0

@@ -7,7 +7,7 @@ short source column (`agent`, `bench`, `checks`, ...) coloured from the theme.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.highlighter import Highlighter
 from rich.style import Style
@@ -47,7 +47,9 @@ class ActivityLog(Log):
                          "activity-log--rule"}
 
     DEFAULT_CSS = """
-    ActivityLog { background: $surface; overflow-x: hidden; overflow-y: scroll; scrollbar-size: 1 1; }
+    ActivityLog {
+        background: $surface; overflow-x: hidden; overflow-y: scroll; scrollbar-size: 1 1;
+    }
     ActivityLog > .activity-log--source { color: $foreground-muted; }
     ActivityLog > .activity-log--tool { color: $text-accent; }
     ActivityLog > .activity-log--error { color: $text-error; }

@@ -8,7 +8,7 @@ the cursor away to look at an older one.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual import events
@@ -306,8 +306,8 @@ class ExperimentTable(DataTable[Text]):
         # checks (or was discarded as noise) is not shown as a success.
         delta_style = ("" if better is None else self._style("worse") if not better
                        else self._style("better") if e.status is Status.KEEP else "")
-        secondary = _clip("  ".join(f"{one_line(k)}={format_number(v)}" for k, v in e.metrics.items()
-                                    if k != self.metric_name), 20)
+        secondary = _clip("  ".join(f"{one_line(k)}={format_number(v)}"
+                                    for k, v in e.metrics.items() if k != self.metric_name), 20)
         description = one_line(e.description)
         if e.status is Status.VETOED and e.veto_reason:
             description = f"{description} (vetoed: {one_line(e.veto_reason)})"

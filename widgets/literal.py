@@ -13,8 +13,6 @@ Every widget and screen that shows such text takes it through here:
 
 from __future__ import annotations
 
-from typing import Union
-
 from textual.content import Content
 
 _VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if chr(code) not in "\n\t"}
@@ -22,7 +20,7 @@ _VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if chr(code) not in
 _VISIBLE[0x7F] = "␡"
 _VISIBLE.update({code: "\ufffd" for code in range(0x80, 0xA0)})  # C1 controls (CSI = 0x9b)
 
-Part = Union[str, Content, tuple[str, str]]
+Part = str | Content | tuple[str, str]
 """A piece of `assemble`: external text (str), ready content, or (our label, its style)."""
 
 

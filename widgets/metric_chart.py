@@ -12,8 +12,9 @@ plotext is imported only once the chart is first shown, after the first frame ha
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.widget import Widget
@@ -202,7 +203,7 @@ class MetricChart(Widget):
                             color=self._rgb(look), marker="●" if look == "keep" else "•")
         first, last = points[0].n, max(points[-1].n, self.experiments[-1].n)
         ticks = integer_ticks(first, last, max(2, min(8, columns // 8)))
-        plt.xticks(ticks, [str(t) for t in ticks])
+        plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
         if last > first:
             plt.xlim(first - 0.5, last + 0.5)
         label = f"{self.metric_name} ({self.unit})" if self.unit else self.metric_name

@@ -11,8 +11,8 @@ clock so snapshot tests are deterministic; the spinner frame is derived from the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rich.text import Text
 from textual.widget import Widget
@@ -81,7 +81,9 @@ class StatusLine(Widget):
     StatusLine { height: 2; background: $panel; padding: 0 1; }
     StatusLine > .status-line--state { color: $text-accent; text-style: bold; }
     StatusLine > .status-line--badge { background: $primary; color: $text; text-style: bold; }
-    StatusLine > .status-line--paused { background: $warning; color: $background; text-style: bold; }
+    StatusLine > .status-line--paused {
+        background: $warning; color: $background; text-style: bold;
+    }
     StatusLine > .status-line--good { color: $text-success; text-style: bold; }
     StatusLine > .status-line--bad { color: $text-error; }
     StatusLine > .status-line--muted { color: $foreground-muted; }

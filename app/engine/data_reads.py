@@ -20,8 +20,8 @@ import re
 import shlex
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 from app.engine.formats import output_file
 from app.engine.measure import run_command

@@ -52,9 +52,10 @@ import bisect
 import math
 import random
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Sequence
+from typing import Literal
 
 Outcome = Literal["keep", "discard", "more"]
 
@@ -377,10 +378,7 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     n = len(candidate)
     champ = list(champion)
     interleaved = interleaved and len(champ) >= n
-    if interleaved:
-        champ = champ[-n:]
-    else:
-        champ = champ[-MAX_CHAMPION_SAMPLES:]
+    champ = champ[-n:] if interleaved else champ[-MAX_CHAMPION_SAMPLES:]
     cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
     change = _relative_change(candidate, champ)
     confidence = _confidence(cand_g, champ_g, noise)

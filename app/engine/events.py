@@ -6,9 +6,9 @@ sink must be cheap and thread-safe (the TUI's calls `post_message`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable
 
 from app.engine.records import Experiment, SessionSummary, Tokens
 

@@ -27,10 +27,11 @@ import shlex
 import shutil
 import statistics
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from app.engine.measure import ParsedMetrics, parse_metrics
 
@@ -72,8 +73,9 @@ class Bench:
         if which in self.stats:
             return self.stats[which]
         if self.samples:
-            return {"median": statistics.median, "mean": statistics.fmean,
-                    "min": min}[which](self.samples)
+            pick: dict[str, Callable[[list[float]], float]] = {
+                "median": statistics.median, "mean": statistics.fmean, "min": min}
+            return pick[which](self.samples)
         raise FormatError(f"benchmark {self.name!r} reports no {which}; set `stat` to one of "
                           f"{', '.join(sorted(self.stats)) or 'median, mean'}")
 

@@ -97,7 +97,8 @@ class SessionGit:
         return str(pygit2.Repository(str(self.repo_paths.root)).head.target)
 
     def create_branch(self, start: str) -> None:
-        self.main.branches.local.create(self.paths.branch, self.main[start])
+        self.main.branches.local.create(self.paths.branch,
+                                        self.main[start].peel(pygit2.Commit))
 
     def ensure_worktree(self) -> bool:
         """Make sure the worktree exists on the session branch; True if it was (re)created."""
@@ -163,7 +164,7 @@ class SessionGit:
     def diff_between(self, old: str, new: str) -> str:
         a = self.main[old].peel(pygit2.Tree)
         b = self.main[new].peel(pygit2.Tree)
-        return self.main.diff(a, b, context_lines=3).patch or ""
+        return tree_diff(a, b).patch or ""
 
     def diff_of_commit(self, commit: str) -> str:
         c = self.main[commit].peel(pygit2.Commit)
@@ -172,7 +173,7 @@ class SessionGit:
         return self.diff_between(str(c.parents[0].id), commit)
 
     def _stage_all(self) -> pygit2.Index:
-        index = self.wt.index
+        index: pygit2.Index = self.wt.index
         index.read()
         index.add_all()
         for path in self.linked:
@@ -188,7 +189,7 @@ class SessionGit:
         """The worktree's current changes against the champion (for the live diff pane)."""
         wt = self.wt
         tree = wt[self.snapshot_tree()].peel(pygit2.Tree)
-        return wt.diff(wt.head.peel(pygit2.Tree), tree).patch or ""
+        return tree_diff(wt.head.peel(pygit2.Tree), tree).patch or ""
 
     def restore_candidate(self, candidate: str, champion: str) -> None:
         """Put the candidate's files back in the worktree while the branch stays at the
@@ -207,7 +208,7 @@ class SessionGit:
         head = wt.head.peel(pygit2.Commit)
         if tree_id == head.tree_id:
             return Snapshot(None, str(tree_id), "", "", [])
-        diff = wt.diff(head.tree, wt[tree_id].peel(pygit2.Tree))
+        diff = tree_diff(head.tree, wt[tree_id].peel(pygit2.Tree))
         diff.find_similar()
         changed: list[str] = []
         for delta in diff.deltas:
@@ -299,8 +300,7 @@ class SessionGit:
                 index.remove(path)
         if back:
             index.write()
-            wt.checkout_tree(head_tree, paths=back,
-                             strategy=pygit2.enums.CheckoutStrategy.FORCE)
+            checkout_tree(wt, head_tree, paths=back)
             index.read()
             for path in back:
                 index.add(path)
@@ -322,7 +322,7 @@ class SessionGit:
             paths = sorted({(e.path) for c in index.conflicts for e in c if e is not None})
             return f"it conflicts with the champion in {', '.join(paths[:5])}"
         tree = index.write_tree(wt)
-        wt.checkout_tree(wt[tree], strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        checkout_tree(wt, wt[tree])
         # checkout_tree leaves files deleted by the change in place; remove them.
         new_paths = set(_walk_tree(wt, wt[tree].peel(pygit2.Tree)))
         root = Path(wt.workdir)
@@ -349,7 +349,7 @@ class SessionGit:
                    f"keep commit {lost} was gone.\n")
         oid = self.main.create_commit(None, sig, sig, message, cand.tree_id,
                                       [p.id for p in cand.parents[:1]])
-        self.main.branches.local.create(self.paths.branch, self.main[oid])
+        self.main.branches.local.create(self.paths.branch, self.main[oid].peel(pygit2.Commit))
         return str(oid)
 
     def delete_branch(self) -> None:
@@ -377,11 +377,28 @@ def _in_tree(tree: pygit2.Tree, path: str) -> bool:
 def _walk_tree(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> list[str]:
     out: list[str] = []
     for entry in tree:
+        name = prefix + (entry.name or "")  # only an object outside a tree has no name
         if entry.type_str == "tree":
-            out.extend(_walk_tree(repo, repo[entry.id].peel(pygit2.Tree), prefix + entry.name + "/"))
+            out.extend(_walk_tree(repo, repo[entry.id].peel(pygit2.Tree), name + "/"))
         else:
-            out.append(prefix + entry.name)
+            out.append(name)
     return out
+
+
+def tree_diff(old: pygit2.Tree, new: pygit2.Tree) -> pygit2.Diff:
+    """The diff from `old` to `new`, as `Repository.diff(old, new)` makes it (3 lines of
+    context, hunks never merged), without its stubs' refusal of trees."""
+    return old.diff_to_tree(new, context_lines=3, interhunk_lines=0)
+
+
+def checkout_tree(repo: pygit2.Repository, tree: pygit2.Object,
+                  paths: list[str] | None = None) -> None:
+    """Force the files of `tree` (only `paths`, when given) into `repo`'s work tree."""
+    if paths is not None and not paths:
+        return  # pygit2 reads an empty list as "every path"
+    strategy = pygit2.enums.CheckoutStrategy.FORCE
+    # pygit2 leaves checkout_tree unannotated:
+    repo.checkout_tree(tree, paths=paths, strategy=strategy)  # type: ignore[no-untyped-call]
 
 
 def _remove(path: Path, root: Path) -> None:
@@ -471,7 +488,7 @@ class MeasurementTree:
         if str(repo.head.target) != commit or self.commit != commit:
             new_tree = repo[oid].peel(pygit2.Tree)
             self._set_aside(repo.head.peel(pygit2.Tree), new_tree)
-            repo.checkout_tree(new_tree, strategy=pygit2.enums.CheckoutStrategy.FORCE)
+            checkout_tree(repo, new_tree)
             repo.set_head(oid)
             self._bring_back(new_tree)
         root = self.path
@@ -500,8 +517,7 @@ class MeasurementTree:
                     index.remove(path)
             index.write()
             if back:
-                repo.checkout_tree(head_tree, paths=back,
-                                   strategy=pygit2.enums.CheckoutStrategy.FORCE)
+                checkout_tree(repo, head_tree, paths=back)
         self._make_links()
         self.commit = commit
         return found

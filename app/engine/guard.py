@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 from app.config import CONFIG_NAME, Config
 
@@ -178,7 +178,7 @@ class Guard:
         paths |= {p for p in tracked if any(glob_match(p, g) for g in TEST_PATTERNS)}
         paths |= {p for p in tracked if PurePosixPath(p).name == "pyproject.toml"
                   and holds_runner_tables(_read_text(root / p))}
-        defaults = TEST_PATTERNS + RUNNER_CONFIG_PATTERNS
+        defaults: tuple[str, ...] = TEST_PATTERNS + RUNNER_CONFIG_PATTERNS
         if runs_package_scripts(config.metric.command, config.checks.command,
                                 config.holdout.command):
             defaults += ("package.json",)

@@ -22,9 +22,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from app.engine.records import Experiment
 
@@ -73,8 +74,7 @@ def iter_log_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def iter_raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            yield number, raw
+        yield from enumerate(handle, start=1)
 
 
 def line_hash(raw: bytes) -> str:

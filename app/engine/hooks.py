@@ -22,9 +22,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from app.engine.measure import run_command
 from app.engine.sandbox import EnvPolicy, Isolation

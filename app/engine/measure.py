@@ -18,19 +18,25 @@ import math
 import os
 import re
 import selectors
-import signal
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from app.engine.sandbox import (NO_ISOLATION, EnvPolicy, Isolation, Leftovers,
-                                become_subreaper, command_env)
+from app.engine.sandbox import (
+    NO_ISOLATION,
+    EnvPolicy,
+    Isolation,
+    Leftovers,
+    become_subreaper,
+    command_env,
+)
 
 HEAD_BYTES = 16 * 1024
 TAIL_BYTES = 48 * 1024
@@ -200,8 +206,9 @@ def _run(command: str, cwd: Path, timeout_s: float,
         assert stream is not None
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ)
-    partial = {stream: b"" for stream in streams}
-    cutting = {stream: False for stream in streams}
+    stdout_fd = proc.stdout.fileno()
+    partial = {stream.fileno(): b"" for stream in streams if stream is not None}
+    cutting = {stream.fileno(): False for stream in streams if stream is not None}
     """True while the rest of a line that was already cut is being skipped."""
     pending: list[str] = []
     last_flush = time.monotonic()
@@ -251,33 +258,33 @@ def _run(command: str, cwd: Path, timeout_s: float,
                 cancelled = True
                 _terminate_group(proc)
             for key, _ in selector.select(timeout=0.05):
-                stream = key.fileobj
+                fd = key.fd
                 try:
-                    data = os.read(key.fd, 65536)
+                    data = os.read(fd, 65536)
                 except BlockingIOError:
                     continue
                 if not data:
-                    selector.unregister(stream)
+                    selector.unregister(key.fileobj)
                     continue
                 output.add(data)
-                if stream is proc.stdout:
+                if fd == stdout_fd:
                     stdout_tail.add(data)
                 if on_lines:
-                    chunk = partial[stream] + data  # type: ignore[index]
+                    chunk = partial[fd] + data
                     *lines, rest = chunk.split(b"\n")
-                    if cutting[stream]:  # type: ignore[index]
+                    if cutting[fd]:
                         # The cut line goes on: drop it up to its newline (one event line
                         # for a 1 MB line, not one per read).
                         if lines:
                             lines = lines[1:]
-                            cutting[stream] = False  # type: ignore[index]
+                            cutting[fd] = False
                         else:
                             rest = b""
                     if len(rest) > MAX_LINE:
                         lines.append(rest[:MAX_LINE])
                         rest = b""
-                        cutting[stream] = True  # type: ignore[index]
-                    partial[stream] = rest  # type: ignore[index]
+                        cutting[fd] = True
+                    partial[fd] = rest
                     if len(lines) > MAX_BATCH_LINES:
                         dropped[0] += len(lines) - MAX_BATCH_LINES
                         lines = lines[-MAX_BATCH_LINES:]

@@ -19,8 +19,9 @@ time falls short *beyond noise* (by more than `SIGMAS` standard errors of the di
 of medians) and its wall time does not show the gain *beyond noise* either (a change that
 trades CPU for wall time, such as threads, or less waiting on I/O, must show it there);
 and only after fresh runs of the champion, measured right then, confirm it, so a machine
-that got slower since the champion was measured cannot pass for a lie. docs/safety.md says where the rule cannot apply (benchmarks that run for a fixed
-time, per-operation times far below the process's noise, work done in another process).
+that got slower since the champion was measured cannot pass for a lie. docs/safety.md says
+where the rule cannot apply (benchmarks that run for a fixed time, per-operation times far
+below the process's noise, work done in another process).
 """
 
 from __future__ import annotations

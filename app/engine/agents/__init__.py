@@ -1,7 +1,13 @@
 """Agents propose changes by editing the worktree. See `base.Agent`."""
 
-from app.engine.agents.base import (Agent, AgentContext, AgentError, AgentFatalError,
-                                    AgentsExhausted, Proposal)
+from app.engine.agents.base import (
+    Agent,
+    AgentContext,
+    AgentError,
+    AgentFatalError,
+    AgentsExhausted,
+    Proposal,
+)
 
 __all__ = ["Agent", "AgentContext", "AgentError", "AgentFatalError", "AgentsExhausted",
            "Proposal", "make_agent"]

@@ -28,8 +28,13 @@ from typing import Any
 import anthropic
 
 from app.config import AnthropicConfig, Prices
-from app.engine.agents.base import (AgentContext, AgentError, AgentFatalError, Proposal,
-                                    worktree_status)
+from app.engine.agents.base import (
+    AgentContext,
+    AgentError,
+    AgentFatalError,
+    Proposal,
+    worktree_status,
+)
 from app.engine.agents.prompt import clip, history_message, system_prompt
 from app.engine.agents.tools import Sandbox, ToolError, summarize_call, tool_schemas
 from app.engine.events import AgentActivity
@@ -155,7 +160,7 @@ class AnthropicAgent:
         last_text = ""
         nudged = False
         outcome = ""
-        for turn in range(1, cfg.max_turns + 1):
+        for _turn in range(1, cfg.max_turns + 1):
             if ctx.cancel.is_set():
                 outcome = "was stopped by the user"
                 break

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from app.engine.events import EventSink
-from app.engine.sandbox import SessionSandbox
 from app.engine.records import Experiment, Tokens
+from app.engine.sandbox import SessionSandbox
 
 
 class AgentError(Exception):

@@ -19,9 +19,10 @@ import signal
 import subprocess
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 from app.engine.sandbox import EnvPolicy, Isolation
 
@@ -517,7 +518,7 @@ def kill_group(proc: subprocess.Popen[Any], grace_s: float = 3.0) -> None:
             continue
 
 
-def summarize_call(name: str, args: dict[str, Any]) -> str:
+def summarize_call(name: str, args: Any) -> str:
     """One line for the UI: the tool and its arguments, long values shortened."""
     if not isinstance(args, dict):
         return name
