@@ -8,9 +8,9 @@ Ray cluster (app/engine/executors/ray_exec.py).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
-import threading
 
 from app.engine.measure import CommandResult
 
