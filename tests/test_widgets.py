@@ -35,7 +35,8 @@ def exp(n: int, status: Status, metric: float | None, champion: float | None = N
 
 
 def test_widgets_and_the_tui_module_import_no_heavy_modules() -> None:
-    code = ("import sys, app.tui.app, app.tui.launch, app.screens.main, app.screens.history, widgets.metric_chart;"
+    code = ("import sys, app.tui.app, app.tui.launch, app.screens.main, app.screens.history, "
+            "widgets.metric_chart;"
             "heavy = [m for m in ('pygit2', 'anthropic', 'plotext', 'textual_plotext') "
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
