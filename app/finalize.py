@@ -156,7 +156,7 @@ def plan_groups(*, cwd: Path | None = None, tag: str | None = None,
     Writes nothing but git tree objects (unreferenced, so invisible). UsageError when there
     is no such session or a selected number is not a kept experiment.
     """
-    from app.interop import locate_session
+    from app.session_data import locate_session
 
     repo = repo or find_repo(cwd or Path.cwd())
     _, state_dir = locate_session(tag, repo.root)
@@ -236,16 +236,10 @@ def _kept_changes(main: pygit2.Repository, base: str, final: str,
             n=n, commit=str(c.id), parent=str(c.parents[0].id),
             description=(exp.description if exp else "") or c.message.strip().splitlines()[0],
             paths=paths, metric=exp.metric if exp else None,
-            champion_metric=_champion_metric(exp) if exp else None,
+            champion_metric=exp.champion_reference() if exp else None,
             confidence=exp.confidence if exp else None,
             p_value=exp.p_value if exp else None))
     return out
-
-
-def _champion_metric(e: Experiment) -> float | None:
-    if e.champion_metric is not None:
-        return e.champion_metric
-    return statistics.median(e.champion_samples) if e.champion_samples else None
 
 
 def _group(main: pygit2.Repository, changes: list[KeptChange], tag: str, base: str,
@@ -552,8 +546,8 @@ def _verify_group(main: pygit2.Repository, plan: FinalizePlan, g: Group, tip: st
 
 
 def _write_report(plan: FinalizePlan, attribution: Attribution, say: Progress) -> Path | None:
-    from app.interop import load_session
     from app.report import build_report
+    from app.session_data import load_session
 
     data = load_session(plan.state_dir)
     if not data.experiments:

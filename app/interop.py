@@ -17,6 +17,9 @@ pi log (a new config line) is a `baseline_reset` record carrying that segment's 
 unit and direction, and its first run is the segment's baseline. Readers walk the records in
 order, so each experiment is read with the metric definition in force when it ran, and
 metrics are never compared across segments that measure different things.
+
+Reading our own session logs (segments, loading) is `app.session_data`'s, which `report` and
+`finalize` use without this importer.
 """
 
 from __future__ import annotations
@@ -27,10 +30,8 @@ import math
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,195 +42,22 @@ from app.engine.records import (
     Status,
     Tokens,
     count_experiments,
-    improvement,
-    is_better,
+    format_change,
+    guess_direction,
     plural,
+    relative_change,
 )
 from app.errors import UsageError
 from app.files import write_text_atomic
+from app.session_data import (
+    Segment,
+    SessionData,
+    format_value,
+    load_session,
+    locate_session,
+)
 
 TAG_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-# -- segments: runs of experiments measured with one metric definition ---------------------
-
-
-@dataclass
-class Segment:
-    """A stretch of experiments measured with one metric definition and one baseline."""
-
-    first_n: int
-    metric_name: str
-    unit: str
-    direction: str
-    name: str = ""
-    experiments: list[Experiment] = field(default_factory=list)
-
-    @property
-    def baseline(self) -> Experiment | None:
-        return next((e for e in self.experiments if e.status is Status.BASELINE
-                     and e.metric is not None), None)
-
-    @property
-    def champion(self) -> Experiment | None:
-        """The final champion: the last kept experiment (else the baseline).
-
-        In our own sessions every keep beat the champion before it, so this is also the best;
-        imported logs may hold keeps that measured worse (confirmation or clean-up runs).
-        """
-        for e in reversed(self.experiments):
-            if e.status is Status.KEEP and e.metric is not None:
-                return e
-        return self.baseline
-
-    @property
-    def best(self) -> Experiment | None:
-        """The best measured result among the baseline and the keeps."""
-        best: Experiment | None = None
-        for e in self.experiments:
-            if (e.status in (Status.BASELINE, Status.KEEP) and e.metric is not None
-                    and (best is None or is_better(e.metric, best.metric or 0.0,
-                                                   self.direction))):
-                    best = e
-        return best
-
-    def improvement(self, to: Experiment | None = None) -> float | None:
-        base, target = self.baseline, to or self.best
-        if base is None or target is None or base.metric is None or target.metric is None:
-            return None
-        return improvement(base.metric, target.metric, self.direction)
-
-
-@dataclass
-class SessionData:
-    """A session as history and report need it: its experiments split into segments."""
-
-    tag: str
-    state_dir: Path
-    session_start: dict[str, Any]
-    experiments: list[Experiment]
-    segments: list[Segment]
-    records: list[dict[str, Any]] = field(default_factory=list)
-    """All of the log's records, in order (segment markers, session starts and ends)."""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def read_only(self) -> bool:
-        return bool(self.session_start.get("read_only"))
-
-
-def split_segments(records: Iterable[Mapping[str, Any]], experiments: Sequence[Experiment],
-                   session_start: dict[str, Any]) -> list[Segment]:
-    """Assign experiments to segments by walking the log's records in order.
-
-    A `baseline_reset` record starts a new segment (at its `n`, else at the next experiment);
-    so does a later `session_start` whose metric name differs. Each may carry `metric_name`,
-    `unit`, `direction` and `name`; what it leaves out is inherited from the segment before.
-    """
-    current = {"metric_name": str(session_start.get("metric_name") or "metric"),
-               "unit": str(session_start.get("unit") or ""),
-               "direction": str(session_start.get("direction") or "lower"),
-               "name": str(session_start.get("name") or "")}
-    # (first n, definition); the first segment starts wherever the experiments do.
-    starts: list[tuple[int | None, dict[str, str]]] = [(None, dict(current))]
-    pending: dict[str, str] | None = None
-    pending_n: int | None = None
-    seen_first_start = False
-    for record in records:
-        kind = record.get("type")
-        if kind == "session_start":
-            if not seen_first_start:
-                seen_first_start = True
-                continue
-            if record.get("metric_name") and record["metric_name"] != current["metric_name"]:
-                pending, pending_n = _inherit(current, record), None
-        elif kind == "baseline_reset":
-            pending = _inherit(current, record)
-            pending_n = record.get("n") if isinstance(record.get("n"), int) else None
-        elif kind == "experiment" and pending is not None:
-            n = record.get("n")
-            start = pending_n if pending_n is not None else (n if isinstance(n, int) else None)
-            if start is not None:
-                starts.append((start, pending))
-                current = pending
-            pending, pending_n = None, None
-    if pending is not None and pending_n is not None:
-        starts.append((pending_n, pending))
-    segments: list[Segment] = []
-    for first_n, spec in starts:
-        if segments and first_n is not None and segments[-1].first_n >= first_n:
-            segments.pop()  # two resets before any experiment between them: the later wins
-        first = first_n if first_n is not None else (experiments[0].n if experiments else 0)
-        segments.append(Segment(first, spec["metric_name"], spec["unit"], spec["direction"],
-                                spec["name"]))
-    index = 0
-    for e in experiments:
-        while index + 1 < len(segments) and e.n >= segments[index + 1].first_n:
-            index += 1
-        segments[index].experiments.append(e)
-    return [s for s in segments if s.experiments] or segments[:1]
-
-
-def _inherit(current: dict[str, str], record: Mapping[str, Any]) -> dict[str, str]:
-    return {key: str(record[key]) if record.get(key) is not None else current[key]
-            for key in ("metric_name", "unit", "direction", "name")}
-
-
-def comparable_tail(segments: Sequence[Segment]) -> list[Segment]:
-    """The last segments that measure the same metric as the final one (oldest first)."""
-    if not segments:
-        return []
-    name = segments[-1].metric_name
-    out: list[Segment] = []
-    for segment in reversed(segments):
-        if segment.metric_name != name:
-            break
-        out.append(segment)
-    return out[::-1]
-
-
-# -- finding and loading sessions --------------------------------------------------------
-
-
-def locate_session(tag: str | None, cwd: Path | None = None) -> tuple[Path, Path]:
-    """(common git dir, state folder) of the session `tag`, or of the newest one."""
-    from app.engine.session import find_repo, list_sessions, validate_tag
-
-    repo = find_repo(cwd or Path.cwd())
-    if tag:
-        validate_tag(tag)
-        state = repo.sessions_dir / tag
-        if not (state / "log.jsonl").is_file():
-            known = ", ".join(s.tag for s in list_sessions(repo)[:8]) or "none yet"
-            raise UsageError(f"there is no session {tag!r} in this repository (sessions: "
-                             f"{known}); pass one of those with --tag.")
-        return repo.common_dir, state
-    sessions = list_sessions(repo)
-    if not sessions:
-        raise UsageError("this repository has no autoresearch sessions yet; start one with "
-                         "`autoresearch-tui` (or `run --headless`), or import a log with "
-                         "`history --import PATH`.")
-    return repo.common_dir, sessions[0].state_dir
-
-
-def load_session(state_dir: Path) -> SessionData:
-    """A session's log, read for showing; UsageError when its hash chain is broken (a record
-    that autoresearch-tui did not write must not be shown or finalized as if it had)."""
-    contents = read_log(state_dir / "log.jsonl")
-    if contents.broken is not None:
-        raise UsageError(contents.broken_message(state_dir / "log.jsonl"))
-    starts = contents.of_type("session_start")
-    session_start = dict(starts[0]) if starts else {}
-    # A later launch may have changed the unit or the direction of the same metric.
-    for later in starts[1:]:
-        if later.get("metric_name") == session_start.get("metric_name"):
-            session_start.update({k: v for k, v in later.items() if k in ("unit", "direction",
-                                                                          "goal")})
-    segments = split_segments(contents.records, contents.experiments, session_start)
-    return SessionData(tag=str(session_start.get("tag") or state_dir.name), state_dir=state_dir,
-                       session_start=session_start, experiments=contents.experiments,
-                       segments=segments, records=contents.records,
-                       warnings=contents.warnings)
-
 
 # -- reading foreign logs ------------------------------------------------------------------
 
@@ -413,24 +241,6 @@ def _flat(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-# Names that suggest a bigger number is better; everything else (time, loss, bytes, bpb) is
-# lower-is-better. Matched against the name's alphanumeric words, e.g. `val_acc`, `f1-score`.
-HIGHER_WORDS = {"acc", "accuracy", "score", "ratio", "throughput", "speedup", "f1", "auc",
-                "precision", "recall", "reward", "bleu", "rouge", "qps", "rps", "tps", "ops",
-                "iops", "hitrate", "winrate", "ndcg", "map", "mrr", "fps", "gflops", "tflops",
-                "mfu"}
-
-
-def guess_direction(metric_name: str) -> str:
-    """`higher` if the name suggests it (accuracy, score, ratio, throughput, ops/s), else
-    `lower`: results.tsv carries no direction, and most such logs minimise a loss or a time."""
-    words = {w for w in re.split(r"[^a-z0-9]+", metric_name.lower()) if w}
-    lowered = metric_name.lower()
-    if words & HIGHER_WORDS or lowered.endswith(("_per_s", "_per_sec", "/s", "per_second")):
-        return "higher"
-    return "lower"
-
-
 def _read_results_tsv(path: Path, text: str) -> ImportedLog:
     lines = [line.rstrip("\r") for line in text.splitlines()]
     header = [c.strip() for c in lines[0].split("\t")]
@@ -553,38 +363,6 @@ def _first_timestamp(imported: ImportedLog, segment: Segment | None = None) -> f
 # -- the table -------------------------------------------------------------------------------
 
 
-def format_value(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.6g}"
-
-
-def champion_reference(experiment: Experiment) -> float | None:
-    """The champion value a candidate was judged against: the median of the champion's
-    samples measured alongside it (interleaved, as the keep rule compared them), else the
-    champion's recorded metric. None for a baseline, which has no champion."""
-    if experiment.status is Status.BASELINE:
-        return None
-    if experiment.champion_samples:
-        return statistics.median(experiment.champion_samples)
-    return experiment.champion_metric
-
-
-def relative_change(experiment: Experiment) -> float | None:
-    """The metric's relative change against its champion (negative: smaller)."""
-    reference = champion_reference(experiment)
-    if experiment.metric is None or not reference:
-        return None
-    return (experiment.metric - reference) / abs(reference)
-
-
-def format_delta(experiment: Experiment) -> str:
-    delta = relative_change(experiment)
-    return "" if delta is None else f"{delta:+.1%}"
-
-
 def history_lines(data: SessionData, width: int) -> list[str]:
     """The compact table: n, status, metric, delta vs champion, description; then a summary."""
     lines: list[str] = []
@@ -601,8 +379,9 @@ def history_lines(data: SessionData, width: int) -> list[str]:
             lines.append(f"-- segment {index + 1}: {segment.metric_name}{unit}, "
                          f"{segment.direction} is better --")
         for e in segment.experiments:
+            delta = e.delta()
             row = (f"{e.n:>{n_width}}  {str(e.status):<13} {format_value(e.metric):>{metric_width}}"
-                   f" {format_delta(e):>7}  ")
+                   f" {'' if delta is None else format_change(delta):>7}  ")
             text = " ".join((e.description or e.reason).split())
             room = max(width - len(row), 10)
             if len(text) > room:
@@ -627,16 +406,12 @@ def summary_line(data: SessionData) -> str:
         unit = f" {segment.unit}" if segment.unit else ""
         if base is not None and best is not None:
             gain = segment.improvement(best)
+            change = relative_change(base.metric, best.metric)
             line += (f"; {segment.metric_name}: baseline {format_value(base.metric)}{unit} -> "
                      f"best {format_value(best.metric)}{unit} (#{best.n}"
-                     + (f", {_signed_change(base, best)}" if gain is not None else "") + ")")
+                     + (f", {format_change(change)}" if gain is not None and change is not None
+                        else "") + ")")
     return line
-
-
-def _signed_change(base: Experiment, best: Experiment) -> str:
-    if base.metric is None or best.metric is None or base.metric == 0:
-        return ""
-    return f"{(best.metric - base.metric) / abs(base.metric):+.1%}"
 
 
 # -- export ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 import tomli_w
 
 from app.config import CONFIG_NAME, load_config
+from app.engine.records import guess_direction
 from app.errors import UsageError
 from app.files import temp_beside
 
@@ -714,7 +715,7 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
     metric = metric or _ask_valid(ask, "Metric name", trial.metric or "metric",
                                   validate_metric_name)
     direction = getattr(args, "direction", None) or _ask_valid(
-        ask, "Which way is better, lower or higher", _guess_direction(metric),
+        ask, "Which way is better, lower or higher", guess_direction(metric),
         lambda a: None if a in ("lower", "higher") else "Answer lower or higher.")
     unit = getattr(args, "unit", None)
     if unit is None:
@@ -777,11 +778,6 @@ def _list(answer: str) -> list[str]:
     if answer.strip() in ("-", ""):
         return []
     return [part.strip() for part in answer.split(",") if part.strip()]
-
-
-def _guess_direction(metric: str) -> str:
-    higher = ("score", "accuracy", "acc", "throughput", "ops", "qps", "rps", "ratio", "hits")
-    return "higher" if any(word in metric.lower() for word in higher) else "lower"
 
 
 FIXED_TIME_BENCH = re.compile(

@@ -26,16 +26,15 @@ from app.engine.records import (
     Experiment,
     Status,
     Tokens,
+    best_experiment,
     format_change,
     improvement,
     is_better,
-    relative_change,
 )
 from app.errors import UsageError
 from app.files import write_text_atomic
-from app.interop import (
+from app.session_data import (
     Segment,
-    champion_reference,
     comparable_tail,
     format_value,
     load_session,
@@ -204,9 +203,9 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
     lines.append("|---:|---|---:|---:|---:|---:|" + "---|" * len(extra) + "---|")
     for e in kept:
         gain = "-"
-        reference = champion_reference(e)
+        reference = e.champion_reference()
         if e.metric is not None and reference:
-            gain = format_change(relative_change(reference, e.metric))
+            gain = format_change(e.delta())
             if improvement(reference, e.metric, final.direction) < 0:
                 gain += " (worse)"
         confidence = f"{e.confidence:.1f}x" if e.confidence is not None else "-"
@@ -214,8 +213,8 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
         cells = "".join(f"{_cell(kept_columns[c].get(e.n, ''))} | " for c in extra)
         lines.append(f"| {e.n} | `{e.short_commit or '-'}` | {format_value(e.metric)} | {gain} "
                      f"| {confidence} | {p_value} | {cells}{_cell(e.description)} |")
-    worse = [e for e in kept if e.metric is not None and champion_reference(e) is not None and
-             is_better(champion_reference(e) or 0.0, e.metric, final.direction)]
+    worse = [e for e in kept if e.metric is not None and e.champion_reference() is not None
+             and is_better(e.champion_reference() or 0.0, e.metric, final.direction)]
     if worse:
         lines += ["", f"{len(worse)} keep(s) measured worse than the champion they replaced "
                   "(confirmation or clean-up runs kept by the tool that wrote the log): "
@@ -248,9 +247,8 @@ def _dead_ends(experiments: Sequence[Experiment], segments: Sequence[Segment],
         for e in shown:
             segment = segment_of.get(e.n)
             gain = "-"
-            reference = champion_reference(e)
-            if e.metric is not None and reference:
-                gain = format_change(relative_change(reference, e.metric))
+            if e.metric is not None and e.champion_reference():
+                gain = format_change(e.delta())
             value = format_value(e.metric)
             if e.metric is not None and segment and segment.metric_name != final_metric:
                 value += f" ({segment.metric_name})"
@@ -326,13 +324,7 @@ def _confidence_section(tail: Sequence[Segment], final: Segment) -> list[str]:
 
 
 def _best(tail: Sequence[Segment], direction: str) -> Experiment | None:
-    best: Experiment | None = None
-    for segment in tail:
-        candidate = segment.best
-        if candidate is not None and candidate.metric is not None and (
-                best is None or is_better(candidate.metric, best.metric or 0.0, direction)):
-            best = candidate
-    return best
+    return best_experiment((e for segment in tail for e in segment.experiments), direction)
 
 
 def _noise_score(tail: Sequence[Segment], final: Segment) -> tuple[float, str] | None:

@@ -246,9 +246,9 @@ def time_report_and_filter(state_dir: Path, loaded: list[Experiment],
                            out: Path) -> dict[str, float]:
     """Seconds to build the report and to filter the history, in a function of its own so
     its copies of the session are gone when it returns."""
-    from app.interop import load_session
     from app.report import build_report
     from app.screens.history import matches
+    from app.session_data import load_session
 
     data = load_session(state_dir)
     figures: dict[str, float] = {}

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.cli import main
 from app.engine.history import LogWriter, read_log
-from app.engine.records import Experiment, Status
+from app.engine.records import Experiment, Status, guess_direction
 from app.engine.session import find_repo, list_sessions
 from app.errors import UsageError
 from app.interop import (
     export_status,
-    guess_direction,
     history_lines,
     import_name,
-    load_session,
     read_foreign_log,
     store_import,
     write_results_tsv,
 )
+from app.session_data import load_session
 from tests.conftest import git
 
 DATA = Path(__file__).parent / "data" / "interop"
@@ -230,9 +231,20 @@ def test_tsv_crash_rows_direction_and_short_rows(tmp_path: Path) -> None:
     ("val_bpb", "lower"), ("val_loss", "lower"), ("combined_µs", "lower"),
     ("bundle_bytes", "lower"), ("accuracy", "higher"), ("val_acc", "higher"),
     ("f1-score", "higher"), ("compression_ratio", "higher"), ("requests_per_s", "higher"),
-    ("throughput", "higher"), ("latency_p99", "lower")])
+    ("throughput", "higher"), ("latency_p99", "lower"), ("cache_hits", "higher"),
+    ("inner_loops_ms", "lower")])
 def test_direction_heuristic(name: str, direction: str) -> None:
+    """One guess serves `init`'s default answer and results.tsv imports."""
     assert guess_direction(name) == direction
+
+
+def test_report_and_finalize_do_not_load_the_importer() -> None:
+    """Reading sessions (app.session_data) is separate from importing foreign logs."""
+    code = ("import sys, app.report, app.finalize, app.session_data; "
+            "print(sorted(m for m in sys.modules if m == 'app.interop'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:

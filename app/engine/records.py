@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
+import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -130,9 +133,20 @@ class Experiment:
             values[key] = float(values[key]) if _finite_number(values.get(key)) else None
         return cls(**values)
 
+    def champion_reference(self) -> float | None:
+        """The champion value this experiment was judged against: the median of the
+        champion's samples measured alongside it (as the keep rule compared them), else the
+        recorded champion metric (imported logs); None for a baseline, which has none."""
+        if self.status is Status.BASELINE:
+            return None
+        if self.champion_samples:
+            return statistics.median(self.champion_samples)
+        return self.champion_metric
+
     def delta(self) -> float | None:
-        """Relative change of the metric against the champion it was measured with."""
-        return relative_change(self.champion_metric, self.metric)
+        """THE delta of an experiment, wherever one is shown: the relative change of its
+        metric against `champion_reference()` (None when either is missing)."""
+        return relative_change(self.champion_reference(), self.metric)
 
     @property
     def short_commit(self) -> str:
@@ -201,6 +215,37 @@ def count_experiments(experiments: list[Experiment] | tuple[Experiment, ...]) ->
 
 def is_better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "lower" else a > b
+
+
+def best_experiment(experiments: Iterable[Experiment], direction: str) -> Experiment | None:
+    """THE best: the best measured result among the baselines and the keeps (the first of
+    equals). Callers pass experiments that measure one metric (a segment)."""
+    best: Experiment | None = None
+    for e in experiments:
+        if (e.status in (Status.BASELINE, Status.KEEP) and e.metric is not None
+                and (best is None or best.metric is None
+                     or is_better(e.metric, best.metric, direction))):
+            best = e
+    return best
+
+
+# Names that suggest a bigger number is better; everything else (time, loss, bytes, bpb) is
+# lower-is-better. Matched against the name's alphanumeric words, e.g. `val_acc`, `f1-score`.
+HIGHER_WORDS = {"acc", "accuracy", "score", "ratio", "throughput", "speedup", "f1", "auc",
+                "precision", "recall", "reward", "bleu", "rouge", "qps", "rps", "tps", "ops",
+                "iops", "hits", "hitrate", "winrate", "ndcg", "map", "mrr", "fps", "gflops",
+                "tflops", "mfu"}
+
+
+def guess_direction(metric_name: str) -> str:
+    """THE guess of a metric's direction from its name (`init`'s default answer, and imported
+    results.tsv logs, which carry none): `higher` if the name suggests it (accuracy, score,
+    ratio, throughput, ops/s), else `lower`, as most metrics are a loss, a time or a size."""
+    words = {w for w in re.split(r"[^a-z0-9]+", metric_name.lower()) if w}
+    lowered = metric_name.lower()
+    if words & HIGHER_WORDS or lowered.endswith(("_per_s", "_per_sec", "/s", "per_second")):
+        return "higher"
+    return "lower"
 
 
 @dataclass
