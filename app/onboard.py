@@ -63,7 +63,8 @@ class Detection:
     bench: str | None = None
     """A proposed benchmark command for a benchmarking tool the project already uses."""
     bench_tool: str | None = None
-    """That tool (pytest-benchmark, criterion, pyperf, hyperfine), to say what was found."""
+    """That tool (pytest-benchmark, criterion, pyperf, google-benchmark, hyperfine), to say
+    what was found."""
 
 
 def detect_project(root: Path) -> Detection:
@@ -156,8 +157,9 @@ def _mentions(root: Path, names: tuple[str, ...], words: tuple[str, ...]) -> boo
 def detect_bench_tool(root: Path) -> tuple[str, str] | None:
     """(tool, proposed command) for a benchmarking tool the project already uses, so its
     benchmarks need no rewrite to print METRIC lines: pytest-benchmark in the dependencies,
-    criterion with a `benches/` folder, a pyperf script, or hyperfine on PATH around a bench
-    script. None when there is none."""
+    criterion with a `benches/` folder, a pyperf script, Google Benchmark (a CMake target
+    linked with `benchmark::benchmark`, or a C++ file including `benchmark/benchmark.h`), or
+    hyperfine on PATH around a bench script. None when there is none."""
     python = ".venv/bin/python" if (root / ".venv" / "bin" / "python").exists() else "python3"
     if _mentions(root, DEPENDENCY_FILES, ("pytest-benchmark", "pytest_benchmark")):
         where = next((d for d in ("benchmarks", "bench", "benches") if (root / d).is_dir()), "")
@@ -171,12 +173,74 @@ def detect_bench_tool(root: Path) -> tuple[str, str] | None:
             if "pyperf" in script.read_text(encoding="utf-8", errors="replace"):
                 rel = script.relative_to(root).as_posix()
                 return "pyperf", f"{python} {rel} --quiet -o {{output}}"
+    google = _google_benchmark(root)
+    if google:
+        return "google-benchmark", google
     if shutil.which("hyperfine"):
         found = next((s for s in BENCH_SCRIPTS if (root / s).is_file()), None)
         if found:
             runner = {".py": "python3 ", ".js": "node ", ".sh": "sh "}[Path(found).suffix]
             return "hyperfine", (f"hyperfine --warmup 1 --runs 5 --export-json {{output}} "
                                  f"-n bench '{runner}{found}'")
+    return None
+
+
+GBENCH_FLAGS = "--benchmark_format=json --benchmark_out={output}"
+GBENCH_INCLUDE = re.compile(r'#\s*include\s*[<"]benchmark/benchmark\.h[>"]')
+GBENCH_LINK = re.compile(r"target_link_libraries\s*\(\s*([A-Za-z0-9_.+-]+)\b[^)]*"
+                         r"\bbenchmark::benchmark(?:_main)?\b")
+CPP_SUFFIXES = (".cc", ".cpp", ".cxx", ".c++")
+SKIP_DIRS = {".git", "build", "node_modules", ".venv", "venv", "third_party", "external",
+             "vendor", "_deps"}
+
+
+def _project_files(root: Path, names: tuple[str, ...] = (), suffixes: tuple[str, ...] = (),
+                   depth: int = 3) -> list[Path]:
+    """Files named `names` or ending in `suffixes`, at most `depth` folders down, skipping
+    build output and vendored code (a checkout of Google Benchmark itself is not the
+    project's benchmark)."""
+    found: list[Path] = []
+    folders = [root]
+    for _ in range(depth + 1):
+        deeper: list[Path] = []
+        for folder in folders:
+            try:
+                entries = sorted(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir() and not entry.is_symlink():
+                    if entry.name not in SKIP_DIRS and not entry.name.startswith("."):
+                        deeper.append(entry)
+                elif entry.is_file() and (entry.name in names or entry.suffix in suffixes):
+                    found.append(entry)
+        folders = deeper
+    return found
+
+
+def _google_benchmark(root: Path) -> str | None:
+    """The command for a Google Benchmark binary: a CMake target linked with
+    `benchmark::benchmark` (configured, built and run), else a C++ file that includes
+    `benchmark/benchmark.h` (compiled with the system's libbenchmark)."""
+    for cmake in _project_files(root, names=("CMakeLists.txt",)):
+        match = GBENCH_LINK.search(cmake.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            target = match.group(1)
+            where = cmake.parent.relative_to(root).as_posix()
+            source = "."
+            if where != "." and not (root / "CMakeLists.txt").is_file():
+                source, where = where, "."  # a project whose CMake root is that folder
+            binary = f"./build/{where + '/' if where != '.' else ''}{target}"
+            return (f"cmake -S {source} -B build -DCMAKE_BUILD_TYPE=Release && cmake --build "
+                    f"build --target {target} && {binary} {GBENCH_FLAGS}")
+    for source in _project_files(root, suffixes=CPP_SUFFIXES):
+        if GBENCH_INCLUDE.search(source.read_text(encoding="utf-8", errors="replace")):
+            rel, name = source.relative_to(root).as_posix(), source.stem
+            if (root / "CMakeLists.txt").is_file():  # a target we could not name: guess
+                return ("cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build "
+                        f"build --target {name} && ./build/{name} {GBENCH_FLAGS}")
+            return (f"c++ -O2 -std=c++17 {rel} -o {name} -lbenchmark -lpthread && ./{name} "
+                    f"{GBENCH_FLAGS}")
     return None
 
 

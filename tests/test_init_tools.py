@@ -112,3 +112,56 @@ def test_init_with_the_proposed_pytest_benchmark_command_runs_a_session(
     ran = run_one(repo)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert "#0 baseline" in ran.stdout
+
+
+GBENCH_SOURCE = '''\
+#include <benchmark/benchmark.h>
+
+static void BM_Sort(benchmark::State& state) {
+  for (auto _ : state) {}
+}
+BENCHMARK(BM_Sort);
+BENCHMARK_MAIN();
+'''
+
+
+def test_google_benchmark_linked_by_a_cmake_target(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {
+        "CMakeLists.txt": "cmake_minimum_required(VERSION 3.16)\nproject(sorts CXX)\n"
+                          "find_package(benchmark REQUIRED)\nadd_subdirectory(bench)\n",
+        "bench/CMakeLists.txt": "add_executable(sort_bench sort_bench.cc)\n"
+                                "target_link_libraries(sort_bench PRIVATE\n"
+                                "    benchmark::benchmark)\n",
+        "bench/sort_bench.cc": GBENCH_SOURCE, "src/sort.cc": "int f() { return 1; }\n"})
+    found = detect_project(repo)
+    assert found.bench_tool == "google-benchmark"
+    assert found.bench == ("cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build "
+                           "build --target sort_bench && ./build/bench/sort_bench "
+                           "--benchmark_format=json --benchmark_out={output}")
+    assert format_of_command(found.bench) == "google-benchmark"
+
+
+def test_google_benchmark_from_an_include_without_cmake(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"bench/micro.cpp": GBENCH_SOURCE,
+                                      "src/lib.cpp": "int f() { return 1; }\n"})
+    found = detect_project(repo)
+    assert found.bench_tool == "google-benchmark"
+    assert found.bench == ("c++ -O2 -std=c++17 bench/micro.cpp -o micro -lbenchmark "
+                           "-lpthread && ./micro --benchmark_format=json "
+                           "--benchmark_out={output}")
+    assert format_of_command(found.bench) == "google-benchmark"
+
+
+def test_google_benchmark_is_not_claimed_for_other_cpp_or_vendored_copies(
+        tmp_path: Path) -> None:
+    # Plain C++, a mention in a comment, and Google Benchmark's own sources vendored under
+    # third_party/ or fetched into build/: none is the project's benchmark.
+    repo = make_repo(tmp_path / "r", {
+        "CMakeLists.txt": "project(x CXX)\nadd_executable(app main.cc)\n"
+                          "# benchmark::benchmark would go here\n",
+        "main.cc": "// see benchmark/benchmark.h upstream\nint main() { return 0; }\n",
+        "third_party/benchmark/test/basic_test.cc": GBENCH_SOURCE,
+        "third_party/benchmark/CMakeLists.txt":
+            "target_link_libraries(basic_test benchmark::benchmark)\n",
+        "build/_deps/x.cc": GBENCH_SOURCE})
+    assert detect_project(repo).bench_tool is None
