@@ -20,14 +20,20 @@ variant alike), each giving (reported time, process wall time, process CPU time)
 replacement) as the loop draws them: 5 calibration runs of the champion, 3 runs of the
 candidate and one more per "more" up to 10 (`app.engine.decide.evaluate`, alpha 0.05);
 a kept candidate goes to the outside clock (`app.engine.outside_clock.judge`, fraction
-0.25), and a rejection there is confirmed on 3 fresh champion runs, as the loop does.
+0.25); a verdict that is not plainly ok is checked on 3 fresh champion runs, and while it
+is unsettled more runs of both sides are taken, as the loop does.
 
-Columns: `kept` = share of decisions the keep rule kept; `rej ...` = share of those kept
-ones the outside clock rejected (for honest changes: false rejections, goal < 1%; for the
-lie: detections), for the rule as shipped (3 standard errors, CPU stretched by the
-process's wall/CPU share: `3se s`), a tighter margin (`2se s`) and no stretch (`3se`). The
-wall and CPU columns show the median change of the process's time next to the median
-reported change, in ms. `--pools FILE` saves the runs (or loads them) to simulate again.
+Columns: `kept` = share of decisions the keep rule kept; then for each rule of RULES the
+share of those kept ones the outside clock rejected (for honest changes: false
+rejections, goal < 1%; for the lie: detections) and the mean number of extra benchmark
+runs it took per kept candidate. `shipped` is the rule as shipped (3 standard errors, CPU
+stretched by the process's wall/CPU share, unsettled verdicts take up to MORE_PAIRS more
+runs of each side, drawn from one round of the pools); `before` the rule before that
+(fresh champion runs, then the benefit of the doubt), with a tighter margin and no
+stretch; the others vary one setting of the shipped rule. The wall and CPU columns show
+the median change of the process's time next to the median reported change, in ms.
+`--pools FILE` saves the runs (or loads them) to simulate again; `--load N` spins N busy
+loops while collecting.
 """
 
 from __future__ import annotations
@@ -50,13 +56,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.demo import create_sample_repo  # noqa: E402
 from app.engine.decide import evaluate  # noqa: E402
 from app.engine.measure import parse_metrics, run_command  # noqa: E402
-from app.engine.outside_clock import SIGMAS, Run, judge  # noqa: E402
+from app.engine.outside_clock import (CONFIRM_RUNS, MORE_PAIRS,  # noqa: E402
+                                      SHOWN_SIGMAS, SIGMAS, ClockVerdict, Run, judge,
+                                      settle)
 
 CALIBRATION_RUNS, REPEATS, MAX_REPEATS, ALPHA, FRACTION = 5, 3, 10, 0.05, 0.25
-CONFIRM_RUNS = 3
-RULES = ((SIGMAS, True), (2.0, True), (SIGMAS, False))
-"""(margin in standard errors, CPU stretched by wall/CPU): as shipped first, then a
-tighter margin, then no stretch, for comparison."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    sigmas: float = SIGMAS
+    stretch: bool = True
+    shown_sigmas: float = SHOWN_SIGMAS
+    more_pairs: int | None = MORE_PAIRS
+    """None: the rule before unsettled verdicts took more runs (reject when the stored and
+    CONFIRM_RUNS fresh champion runs both disagree with the candidate's runs, else
+    believe)."""
+
+
+RULES = (Rule("shipped"), Rule("before", more_pairs=None), Rule("2se before", sigmas=2.0,
+         more_pairs=None), Rule("no stretch before", stretch=False, more_pairs=None),
+         Rule("no more pairs", more_pairs=0), Rule("12 pairs", more_pairs=12),
+         Rule("2se", sigmas=2.0))
+"""The rule as shipped first (a verdict that is not plainly ok is judged again on
+CONFIRM_RUNS fresh pairs of runs, champion and candidate, and while unsettled on up to
+MORE_PAIRS more pairs), then the rule before that (fresh champion runs to confirm a
+rejection, judged against the candidate's runs from the keep decision), its tighter margin
+and no stretch, and variants of the shipped rule."""
 
 SLOW_CLOCK = '''
 import sys as _sys
@@ -151,9 +178,45 @@ def collect(variants: list[Variant], runs: int) -> None:
     print(file=sys.stderr)
 
 
+def outside_clock(rng: random.Random, rule: Rule, champ_pool: list[Run],
+                  cand_pool: list[Run], champion: list[Run], candidate: list[Run]
+                  ) -> tuple[bool, int]:
+    """(rejected, extra runs taken) for a kept candidate, by the loop's own procedure
+    (`settle`); each pair of fresh runs (champion, candidate) is drawn from one round of
+    the pools (measured together, as the loop alternates them)."""
+    champion, candidate = list(champion), list(candidate)
+    extra = [0]
+
+    def verdict() -> ClockVerdict:
+        return judge(champion, candidate, FRACTION, rule.sigmas, rule.stretch,
+                     rule.shown_sigmas)
+
+    def one_more_pair(i: int = 0) -> bool:
+        k = rng.randrange(min(len(champ_pool), len(cand_pool)))
+        champion.append(champ_pool[k])
+        candidate.append(cand_pool[k])
+        extra[0] += 2
+        return True
+
+    def fresh_pairs() -> None:
+        champion.clear()
+        candidate.clear()
+        for _ in range(CONFIRM_RUNS):
+            one_more_pair()
+
+    if rule.more_pairs is None:  # before: fresh champion runs only to confirm a rejection
+        if verdict().ok:
+            return False, 0
+        champion[:] = [rng.choice(champ_pool) for _ in range(CONFIRM_RUNS)]
+        return not verdict().ok, CONFIRM_RUNS
+    final = settle(verdict, fresh_pairs, one_more_pair, more_pairs=rule.more_pairs)
+    return not final.ok, extra[0]
+
+
 def decide_once(rng: random.Random, champ_pool: list[Run], cand_pool: list[Run]
-                ) -> tuple[bool, list[bool]]:
-    """(kept by the keep rule, rejected by the outside clock under each of RULES)."""
+                ) -> tuple[bool, list[bool], list[int]]:
+    """(kept by the keep rule, rejected by the outside clock under each of RULES, extra
+    runs each took)."""
     champion = [rng.choice(champ_pool) for _ in range(CALIBRATION_RUNS)]
     candidate = [rng.choice(cand_pool) for _ in range(REPEATS)]
     max_looks = MAX_REPEATS - REPEATS + 1
@@ -167,11 +230,16 @@ def decide_once(rng: random.Random, champ_pool: list[Run], cand_pool: list[Run]
         candidate.append(rng.choice(cand_pool))
         look += 1
     if d.outcome != "keep":
-        return False, [False] * len(RULES)
-    fresh = [rng.choice(champ_pool) for _ in range(CONFIRM_RUNS)]
-    return True, [not judge(champion, candidate, FRACTION, sigmas, stretch).ok
-                  and not judge(fresh, candidate, FRACTION, sigmas, stretch).ok
-                  for sigmas, stretch in RULES]
+        return False, [False] * len(RULES), [0] * len(RULES)
+    results = [outside_clock(rng, rule, champ_pool, cand_pool, champion, candidate)
+               for rule in RULES]
+    return True, [r for r, _ in results], [x for _, x in results]
+
+
+def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes that spin on a core each (a loaded machine, like `stress -c`)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(count)]
 
 
 def main() -> None:
@@ -179,6 +247,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=24, help="real runs of each variant")
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--load", type=int, default=0, help="spin this many busy loops "
+                        "(one core each, like `stress -c N`) while collecting")
     parser.add_argument("--pools", help="save the collected runs to this JSON file, or "
                         "load them from it when it exists (to simulate again)")
     args = parser.parse_args()
@@ -190,59 +260,68 @@ def main() -> None:
             saved = json.loads(Path(args.pools).read_text())
             for v in demo + setup:
                 v.runs = [Run(*r) for r in saved["runs"][f"{v.bench} {v.name}"]]
-            load = saved["load"]
+            load, spinning = saved["load"], saved.get("busy_loops", 0)
         else:
             print(f"collecting {args.runs} runs of {len(demo) + len(setup)} variants...",
                   file=sys.stderr)
-            collect(demo + setup, args.runs)
-            load = os.getloadavg()[0]
+            spinning = args.load
+            loops = busy_loops(args.load)
+            try:
+                collect(demo + setup, args.runs)
+                load = os.getloadavg()[0]
+            finally:
+                for loop in loops:
+                    loop.kill()
+                    loop.wait()
             if args.pools:
-                Path(args.pools).write_text(json.dumps({"load": load, "runs": {
-                    f"{v.bench} {v.name}": [[r.reported_s, r.wall_s, r.cpu_s] for r in v.runs]
-                    for v in demo + setup}}))
+                Path(args.pools).write_text(json.dumps({
+                    "load": load, "busy_loops": spinning, "runs": {
+                        f"{v.bench} {v.name}": [[r.reported_s, r.wall_s, r.cpu_s]
+                                                for r in v.runs]
+                        for v in demo + setup}}))
     pairs = [(demo[0], demo[1]), (demo[1], demo[2]), (demo[2], demo[3]), (demo[0], demo[4]),
              (setup[0], setup[1]), (setup[0], setup[2]), (setup[0], setup[3])]
     rng = random.Random(args.seed)
     med = statistics.median
-    print(f"load average {load:.1f} on {os.cpu_count()} cores at the end of collecting")
-    heads = "".join(f"{f'rej {k:g}se' + (' s' if st else ''):>12}" for k, st in RULES)
+    print(f"load average {load:.1f} on {os.cpu_count()} cores at the end of collecting "
+          f"({spinning} busy loops of ours)")
+    print("cells: share of the kept candidates the outside clock rejected (honest: false "
+          "rejections; lie: detections) / mean extra runs per kept candidate")
+    heads = "".join(f"{rule.name:>19}" for rule in RULES)
     print(f"{'benchmark':<9} {'change':<22} {'reported':>9} {'wall':>9} {'cpu':>9} "
           f"{'kept':>6}{heads}")
-    honest_kept = 0
-    honest_rejected = [0] * len(RULES)
-    per_bench: dict[str, list[int]] = {}
+    honest_kept: dict[str, int] = {}
+    honest_rejected: dict[str, list[int]] = {}
     for champ, cand in pairs:
         kept = 0
         rejected = [0] * len(RULES)
+        extra = [0] * len(RULES)
         for _ in range(args.decisions):
-            k, r = decide_once(rng, champ.runs, cand.runs)
+            k, r, x = decide_once(rng, champ.runs, cand.runs)
             kept += k
             rejected = [a + b for a, b in zip(rejected, r)]
+            extra = [a + b for a, b in zip(extra, x)]
         change = f"{champ.name} -> {cand.name}"
         deltas = [1000 * (med([getattr(x, f) for x in cand.runs])
                           - med([getattr(x, f) for x in champ.runs]))
                   for f in ("reported_s", "wall_s", "cpu_s")]
-        shares = "".join(f"{(r / kept if kept else 0.0):>12.2%}" for r in rejected)
+        cells = "".join(f"{f'{r / max(kept, 1):.2%} / {x / max(kept, 1):.1f}':>19}"
+                        for r, x in zip(rejected, extra))
         print(f"{champ.bench:<9} {change:<22} {deltas[0]:>+8.1f}  {deltas[1]:>+8.1f} "
-              f"{deltas[2]:>+8.1f}  {kept / args.decisions:>5.0%}{shares}")
+              f"{deltas[2]:>+8.1f}  {kept / args.decisions:>5.0%}{cells}")
         if cand.name != "lie":
-            honest_kept += kept
-            honest_rejected = [a + b for a, b in zip(honest_rejected, rejected)]
-            tally = per_bench.setdefault(champ.bench, [0, 0])
-            tally[0] += kept
-            tally[1] += rejected[0]
-    for (sigmas, stretch), bad in zip(RULES, honest_rejected):
-        rate = bad / honest_kept if honest_kept else 0.0
-        print(f"\nfalse rejections of honest kept changes, {sigmas:g} standard errors, "
-              f"CPU {'stretched' if stretch else 'as measured'}"
-              f"{' (shipped)' if (sigmas, stretch) == RULES[0] else ''}: {bad} of "
-              f"{honest_kept} ({rate:.2%}); goal < 1%: {'met' if rate < 0.01 else 'NOT met'}",
-              end="")
-    for bench, (kept, bad) in per_bench.items():
-        rate = bad / kept if kept else 0.0
-        print(f"\n{bench}: false rejections as shipped {bad} of {kept} honest kept changes "
-              f"({rate:.2%}); goal < 1%: {'met' if rate < 0.01 else 'NOT met'}", end="")
-    print(f"\n({time.monotonic() - started:.0f} s; wall, cpu, reported: median change of the "
+            honest_kept[champ.bench] = honest_kept.get(champ.bench, 0) + kept
+            tally = honest_rejected.setdefault(champ.bench, [0] * len(RULES))
+            honest_rejected[champ.bench] = [a + b for a, b in zip(tally, rejected)]
+    for i, rule in enumerate(RULES):
+        parts = []
+        for bench, kept in honest_kept.items():
+            bad = honest_rejected[bench][i]
+            rate = bad / kept if kept else 0.0
+            parts.append(f"{bench} {bad} of {kept} ({rate:.2%}"
+                         f"{'' if rate < 0.01 else ', over the 1% goal'})")
+        print(f"false rejections, {rule.name}: {'; '.join(parts)}")
+    print(f"({time.monotonic() - started:.0f} s; wall, cpu, reported: median change of the "
           "process's wall and CPU time and of the reported time, ms)")
 
 

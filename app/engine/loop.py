@@ -891,28 +891,35 @@ class Loop:
         self._keep(exp, cand)
 
     def _outside_clock(self, n: int, exp: Experiment, snap: Snapshot) -> str:
-        """Why the reported gain is not believed ('' when it is): app/engine/outside_clock.py.
-
-        A suspect verdict is confirmed on fresh runs of the champion, measured now, so that a
-        machine that got slower since the champion's runs cannot pass for a lie.
-        """
-        if self.clock is None:
+        """Why the reported gain is not believed ('' when it is): app/engine/outside_clock.py
+        (`settle` says when the champion and the candidate are measured again)."""
+        clock = self.clock
+        if clock is None:
             return ""
-        verdict = self.clock.judge(n)
-        if not verdict.ok or not self.clock.knows_champion:  # (unknown after a restart)
-            self.clock.forget_champion()
-            runs = max(3, self.metric.repeats)
-            scratch = Measured()
+        most = outside_clock.CONFIRM_RUNS + outside_clock.MORE_PAIRS
+        done = [0]
+
+        def pair(i: int = 0) -> bool:
+            """One more run of the champion, then one of the candidate (outside clock only)."""
+            done[0] += 1
+            self.state(LoopState.MEASURING, f"outside clock: champion {done[0]} of {most}", n)
             self._to_champion()
             try:
-                for i in range(runs):
-                    self.state(LoopState.MEASURING, f"outside clock: champion {i + 1} of "
-                               f"{runs}", n)
-                    if not self._measure_once(n, "champion", i, runs, scratch):
-                        break
+                if not self._measure_once(n, "champion", done[0] - 1, most, Measured()):
+                    return False
             finally:
                 self._restore_candidate(snap)
-            verdict = self.clock.judge(n)
+            self.state(LoopState.MEASURING, f"outside clock: candidate {done[0]} of {most}", n)
+            return self._measure_once(n, "candidate", done[0] - 1, most, Measured())
+
+        def fresh_pairs() -> None:
+            clock.forget()
+            for _ in range(outside_clock.CONFIRM_RUNS):
+                if not pair():
+                    break
+
+        verdict = outside_clock.settle(lambda: clock.judge(n), fresh_pairs, pair,
+                                       knows_champion=clock.knows_champion)
         if verdict.figures:
             exp.outside_clock = {k: round(v, 6) for k, v in verdict.figures.items()}
         return verdict.reason

@@ -22,6 +22,7 @@ from textual.content import Content
 from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, TabPane
 
 from app.engine.check_counts import CheckCounts
+from app.engine.outside_clock import describe as describe_clock
 from app.engine.records import Experiment, Status
 from widgets.diff_view import DiffView
 from widgets.experiment_table import HISTORY_ROWS, ExperimentTable, format_number
@@ -68,6 +69,9 @@ def samples_text(e: Experiment) -> Content:
         # Metric names come from the benchmark's output: literal.
         lines.append(assemble(("metrics:", bold), " " + "  ".join(
             f"{k}={format_number(v)}" for k, v in e.metrics.items())))
+    clock = describe_clock(e.outside_clock)
+    if clock:  # the process's own time against the reported one (issue #20)
+        lines.append(assemble(("outside clock:", bold), " " + clock))
     counts = CheckCounts.from_json(e.checks)
     if counts is not None:  # what the checks ran (issue #12); the runner name is literal
         lines.append(assemble(("checks:", bold), " " + counts.describe()))
