@@ -117,6 +117,71 @@ def test_pyperf_real_run_matches_pyperfs_own_median(tmp_path: Path) -> None:
     assert len(parsed.samples) == 6  # type: ignore[attr-defined]
 
 
+# -- within-process samples ----------------------------------------------------------------
+
+def test_within_process_samples_never_count_as_runs_in_the_keep_rule(tmp_path: Path) -> None:
+    """A tool's rounds all come from one process and share its luck. Counted as runs, a
+    candidate whose three processes came out 2% lucky would be "credibly better" on a
+    few thousand samples; the keep rule ranks one value per run, and the samples only
+    floor the confidence's noise scale (docs/decisions.md, "Samples inside one run")."""
+    from app.engine.decide import evaluate, rank_test
+
+    (tmp_path / "test_bench.py").write_text(FIB_BENCH)
+    m = metric(format="pytest-benchmark", name="test_fib", unit="us")
+    parsed, _ = run_tool(f"{PY} -m pytest -q -p no:cacheprovider test_bench.py "
+                         "--benchmark-only --benchmark-json={output} "
+                         "--benchmark-max-time=0.05", tmp_path, m)
+    rounds = list(parsed.samples)  # type: ignore[attr-defined]
+    assert len(rounds) >= 20 and parsed.value == pytest.approx(statistics.median(rounds))
+    # The same code in 8 processes, each with its own luck (a factor on all its rounds):
+    # the candidate's 3 processes happened to be the faster ones.
+    champion_runs = [[v * f for v in rounds] for f in (0.98, 0.99, 1.0, 1.01, 1.03)]
+    candidate_runs = [[v * f for v in rounds] for f in (0.97, 0.98, 0.99)]
+    as_runs = dict(direction="lower", alpha=0.05, min_effect=0.0, look=1, max_looks=8)
+    champion = [statistics.median(r) for r in champion_runs]
+    candidate = [statistics.median(r) for r in candidate_runs]
+    pooled_p, _ = rank_test([-v for r in candidate_runs for v in r],
+                            [-v for r in champion_runs for v in r])
+    assert pooled_p < 0.05  # what counting the rounds as runs would conclude
+    plain = evaluate(candidate, champion, **as_runs)  # type: ignore[arg-type]
+    with_rounds = evaluate(candidate, champion, within=candidate_runs,
+                           **as_runs)  # type: ignore[arg-type]
+    assert with_rounds.outcome == plain.outcome != "keep"
+    assert with_rounds.p_value == plain.p_value
+    assert with_rounds.confidence is not None and plain.confidence is not None
+    assert with_rounds.confidence <= plain.confidence
+    assert f"{len(rounds)} within-process samples per run, not counted as runs" in \
+        with_rounds.reason
+
+
+def test_runs_that_agree_by_chance_get_the_confidence_their_samples_allow() -> None:
+    """Google Benchmark's repetitions (a recorded real file): three candidate runs that
+    happen to print the same value would score the capped confidence of 100; the
+    repetitions' own spread says how close the runs could have been by luck alone."""
+    from app.engine.decide import CONFIDENCE_CAP, evaluate, within_floor
+
+    doc = json.loads((DATA / "google_benchmark.json").read_text())
+    reps = [b["real_time"] for b in doc["benchmarks"] if b["run_name"] == "BM_Sort/1024"
+            and b["run_type"] == "iteration"]
+    parsed = read_data("google_benchmark.json", format="google-benchmark",
+                       name="BM_Sort/1024", unit="ns")
+    assert sorted(parsed.samples) == sorted(reps)  # type: ignore[attr-defined]
+    value = statistics.median(reps)
+    champion, candidate = [value * 1.01] * 5, [value] * 3
+    args = dict(direction="lower", alpha=0.05, min_effect=0.0, look=1, max_looks=8)
+    plain = evaluate(candidate, champion, **args)  # type: ignore[arg-type]
+    assert plain.confidence == CONFIDENCE_CAP
+    within = [reps] * 3
+    floor = within_floor(within)
+    mad = statistics.median([abs(v - value) for v in reps])
+    assert floor == pytest.approx(1.2533 * mad / 3 ** 0.5)
+    floored = evaluate(candidate, champion, within=within, **args)  # type: ignore[arg-type]
+    assert floored.confidence == pytest.approx(value * 0.01 / floor, rel=1e-3)
+    assert floored.confidence < 10 and floored.p_value == plain.p_value
+    # `min` has no simple standard error: no floor rather than a wrong one.
+    assert within_floor(within, "min") == 0.0
+
+
 def test_output_is_a_fresh_path_each_run_and_is_removed(tmp_path: Path) -> None:
     seen = []
     for _ in range(2):
@@ -322,6 +387,8 @@ def test_the_loop_keeps_a_real_win_measured_by_pytest_benchmark_and_hyperfine(
     assert statuses(engine) == [(0, "baseline"), (1, "keep"), (2, "discard")]
     base, kept = engine.experiments[0], engine.experiments[1]  # type: ignore[attr-defined]
     assert kept.metric < base.metric / 5 and "test_work" in kept.metrics
+    # The tool's rounds reached the keep rule, as within-process samples.
+    assert "within-process samples per run, not counted as runs" in kept.reason
     # 2: hyperfine, a new session from the user's branch, the same two patches.
     project.config(command="hyperfine -N --runs 3 --export-json {output} -n work ./run_work.py",
                    format="hyperfine", name="work", unit="ms", stat="min")

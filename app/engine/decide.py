@@ -339,11 +339,42 @@ def _gains(values: Sequence[float], direction: str) -> list[float]:
     return [-v for v in values] if direction == "lower" else list(values)
 
 
-def _confidence(cand: Sequence[float], champ: Sequence[float], noise: float | None) -> float:
-    """Improvement of the medians over the pooled MAD (both on the higher-is-better scale)."""
+def within_floor(within: Sequence[Sequence[float]], stat: str = "median") -> float:
+    """The smallest spread, in MAD units, that runs whose value is `stat` of their own
+    within-process samples can have: the standard error of that statistic over one run's
+    samples (median over the runs), times 0.6745 to be read as a MAD. 0 when unknown
+    (fewer than 2 runs with 3 or more samples, or `stat` = "min", whose error has no
+    simple form).
+
+    Within-process samples share their process's luck (its memory layout, its CPU, the
+    machine's state in those seconds), so they say nothing about how far apart two runs
+    can land; they do say how close two runs cannot help being: a run's statistic wobbles
+    at least by its own standard error. Three runs that agree better than that agree by
+    chance, and a confidence computed from their spread would be inflated.
+    """
+    if stat not in ("median", "mean"):
+        return 0.0
+    errors = []
+    for samples in within:
+        m = len(samples)
+        if m < 3:
+            continue
+        if stat == "median":
+            center = statistics.median(samples)
+            mad = statistics.median([abs(v - center) for v in samples])
+            errors.append(1.2533 * mad / math.sqrt(m))  # 1.2533 * 1.4826 * 0.6745 = 1.2533
+        else:
+            errors.append(0.6745 * statistics.stdev(samples) / math.sqrt(m))
+    return statistics.median(errors) if len(errors) >= 2 else 0.0
+
+
+def _confidence(cand: Sequence[float], champ: Sequence[float], noise: float | None,
+                floor: float = 0.0) -> float:
+    """Improvement of the medians over the pooled MAD (both on the higher-is-better scale),
+    never over less than `floor` (within_floor)."""
     mc, mh = statistics.median(cand), statistics.median(champ)
     deviations = [abs(v - mc) for v in cand] + [abs(v - mh) for v in champ]
-    scale = statistics.median(deviations)
+    scale = max(statistics.median(deviations), floor)
     if scale == 0 and noise:
         scale = noise * abs(mh)
     diff = mc - mh
@@ -361,7 +392,8 @@ def _relative_change(cand: Sequence[float], champ: Sequence[float]) -> float:
 def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction: str,
              alpha: float, min_effect: float, look: int, max_looks: int,
              noise: float | None = None, simpler: bool = False,
-             prefer_simpler: bool = False, interleaved: bool = False) -> Decision:
+             prefer_simpler: bool = False, interleaved: bool = False,
+             within: Sequence[Sequence[float]] = (), stat: str = "median") -> Decision:
     """Decide after `look` of at most `max_looks` looks (1-based).
 
     `candidate` and `champion` are all samples so far (the candidate gains one sample per
@@ -369,6 +401,10 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     the samples have no spread); `simpler` whether the candidate removes code;
     `interleaved` whether the last len(candidate) champion samples were measured
     alternately with the candidate (then only those are compared, so drift cancels).
+    `within` holds each run's within-process samples (a tool's rounds or repetitions, in
+    the metric's unit), whose `stat` is that run's value: they set a floor under the
+    confidence's noise scale (within_floor) and are never counted as runs in the rank
+    test (docs/decisions.md, "Samples inside one run").
     Never returns "more" at the last look.
     """
     if not candidate or not champion:
@@ -381,7 +417,8 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     champ = champ[-n:] if interleaved else champ[-MAX_CHAMPION_SAMPLES:]
     cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
     change = _relative_change(candidate, champ)
-    confidence = _confidence(cand_g, champ_g, noise)
+    floor = within_floor(within, stat)
+    confidence = _confidence(cand_g, champ_g, noise, floor)
     shift = min_effect * abs(statistics.median(champ_g))
     test_cand, test_champ = cand_g, [v + shift for v in champ_g]
     if interleaved:
@@ -396,6 +433,9 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     p_adj = min(1.0, alpha * (p / level)) if level > 0 else 1.0
     facts = (f"median {change:+.2%} vs champion, confidence {confidence:.1f}, "
              f"p={p_adj:.3g} (n={n} vs {len(champ)}, look {look}/{max_looks})")
+    if any(within):
+        per_run = statistics.median([len(w) for w in within])
+        facts += f"; {per_run:.0f} within-process samples per run, not counted as runs"
     effect = f" by more than {min_effect:.2%}" if min_effect else ""
 
     def decision(outcome: Outcome, why: str, simplification: bool = False) -> Decision:

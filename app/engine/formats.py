@@ -13,8 +13,10 @@ combine them. `stat` picks the statistic over a tool's own samples (`median`, `m
 and times are converted to the configured `unit` (seconds when none is set).
 
 Tools that time many samples inside one process report them here as `samples`; the keep
-rule still receives one value per process run (the chosen statistic), because samples from
-one process share that process's luck and are not independent runs.
+rule ranks one value per process run (the chosen statistic), because samples from one
+process share that process's luck and are not independent runs. The samples go to it as
+within-process samples, which only floor the confidence's noise scale
+(`decide.within_floor`, docs/decisions.md "Samples inside one run").
 """
 
 from __future__ import annotations

@@ -78,6 +78,8 @@ class Measured:
 
     values: list[float] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
+    within: list[list[float]] = field(default_factory=list)
+    """Each run's within-process samples (a tool's rounds; [] for METRIC lines)."""
     failure: Status | None = None
     reason: str = ""
     output_tail: str = ""
@@ -400,6 +402,7 @@ class Loop:
             return False
         into.values.append(parsed.value)
         into.metrics.append(parsed.metrics)
+        into.within.append(list(getattr(parsed, "samples", [])))
         if self.clock is not None and not holdout:
             self.clock.note(n, role, parsed.value, result.wall_s, result.cpu_s)
         self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
@@ -817,7 +820,8 @@ class Loop:
                 cand.values, champion, direction=m.direction, alpha=self.config.decide.alpha,
                 min_effect=self.config.decide.min_effect, look=look, max_looks=max_looks,
                 noise=self.noise, simpler=snap.removed_lines > snap.added_lines,
-                prefer_simpler=self.config.decide.prefer_simpler, interleaved=self.interleave)
+                prefer_simpler=self.config.decide.prefer_simpler, interleaved=self.interleave,
+                within=cand.within, stat=m.stat)
             if decision.outcome != "more" or look >= max_looks:
                 break
             planned = len(cand.values) + 1
