@@ -227,11 +227,11 @@ def _google_benchmark(root: Path) -> str | None:
         if match:
             target = match.group(1)
             where = cmake.parent.relative_to(root).as_posix()
-            source = "."
+            top = "."
             if where != "." and not (root / "CMakeLists.txt").is_file():
-                source, where = where, "."  # a project whose CMake root is that folder
+                top, where = where, "."  # a project whose CMake root is that folder
             binary = f"./build/{where + '/' if where != '.' else ''}{target}"
-            return (f"cmake -S {source} -B build -DCMAKE_BUILD_TYPE=Release && cmake --build "
+            return (f"cmake -S {top} -B build -DCMAKE_BUILD_TYPE=Release && cmake --build "
                     f"build --target {target} && {binary} {GBENCH_FLAGS}")
     for source in _project_files(root, suffixes=CPP_SUFFIXES):
         if GBENCH_INCLUDE.search(source.read_text(encoding="utf-8", errors="replace")):

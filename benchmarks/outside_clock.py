@@ -56,9 +56,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.demo import create_sample_repo  # noqa: E402
 from app.engine.decide import evaluate  # noqa: E402
 from app.engine.measure import parse_metrics, run_command  # noqa: E402
-from app.engine.outside_clock import (CONFIRM_RUNS, MORE_PAIRS,  # noqa: E402
-                                      SHOWN_SIGMAS, SIGMAS, ClockVerdict, Run, judge,
-                                      settle)
+from app.engine.outside_clock import (  # noqa: E402
+    CONFIRM_RUNS,
+    MORE_PAIRS,
+    SHOWN_SIGMAS,
+    SIGMAS,
+    ClockVerdict,
+    Run,
+    judge,
+    settle,
+)
 
 CALIBRATION_RUNS, REPEATS, MAX_REPEATS, ALPHA, FRACTION = 5, 3, 10, 0.05, 0.25
 
