@@ -60,7 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import app.engine.loop as loop_module  # noqa: E402
+import app.engine.bench as bench_module  # noqa: E402
 from app.engine.agents.base import AgentContext, Proposal  # noqa: E402
 from app.engine.agents.scripted import ScriptedAgent  # noqa: E402
 from app.engine.controller import LoopController  # noqa: E402
@@ -236,7 +236,7 @@ class TimedAgent:
 
 
 def _timed_run_command(timings: Timings) -> Any:
-    real = loop_module.run_command
+    real = bench_module.run_command
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -268,7 +268,7 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
             timings.current_n = event.experiment.n + 1  # the next experiment's commands
 
     real, wrapper = _timed_run_command(timings)
-    loop_module.run_command = wrapper
+    bench_module.run_command = wrapper
     try:
         engine = open_engine(cwd=root, agent=TimedAgent(ScriptedAgent(root / "patches"),
                                                         timings))
@@ -282,7 +282,7 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
             engine.close()
         statuses = {str(e.status) for e in engine.experiments[1:]}
     finally:
-        loop_module.run_command = real
+        bench_module.run_command = real
     if status != 0 or not statuses <= {"discard", "keep"}:
         raise SystemExit(f"the engine run went wrong: exit {status}, statuses {statuses}")
     harness, cycles, commands = [], [], []

@@ -27,17 +27,16 @@ from app.engine.controller import LoopController
 from app.engine.faults import fault_point
 from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
                                DiffUpdated, DriftDetected, Event, EventSink, ExperimentDecided,
-                               ExperimentStarted, LoopState, OutputLines, ProposalReady,
-                               SampleMeasured, SessionEnded, StateChanged, WarningRaised)
+                               ExperimentStarted, LoopState, ProposalReady,
+                               SessionEnded, StateChanged, WarningRaised)
 from app.engine import hooks
-from app.engine import outside_clock
+from app.engine.bench import Bench, Measured
+from app.engine.champion import ChampionState
 from app.engine.check_counts import CheckCounts, parse_check_counts, shrinkage
-from app.engine.fingerprints import OutputFingerprints
 from app.engine.gitops import MeasurementTree, SessionGit, Snapshot
-from app.engine.guard import Guard, changed_fingerprint, written_where_protected
+from app.engine.guard import Guard, changed_fingerprint
 from app.engine.history import LogWriter
-from app.engine import formats
-from app.engine.measure import CommandResult, run_command
+from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
 from app.engine.records import Experiment, Status, Tokens, summarize
 from app.engine.sandbox import SessionSandbox
 from app.errors import FatalSessionError, UsageError
@@ -48,20 +47,6 @@ BACKOFF_START_S = 60.0
 BACKOFF_MAX_S = 600.0
 
 
-class _Stop(Exception):
-    """The user stopped the session (the running experiment becomes `interrupted`)."""
-
-
-class _End(Exception):
-    def __init__(self, reason: str, exit_status: int = 0, finished: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.exit_status = exit_status
-        self.finished = finished
-        """A finished session is not resumed by default (a command-line limit, or an
-        error, leaves it open)."""
-
-
 @dataclass
 class Budgets:
     max_experiments: int | None = None
@@ -70,24 +55,6 @@ class Budgets:
     max_total_tokens: int | None = None
     from_command_line: frozenset[str] = frozenset()
     """Budgets given as flags for this launch only: reaching them leaves the session open."""
-
-
-@dataclass
-class Measured:
-    """Samples of one command over one or more runs."""
-
-    values: list[float] = field(default_factory=list)
-    metrics: list[dict[str, float]] = field(default_factory=list)
-    within: list[list[float]] = field(default_factory=list)
-    """Each run's within-process samples (a tool's rounds; [] for METRIC lines)."""
-    failure: Status | None = None
-    reason: str = ""
-    output_tail: str = ""
-
-    def medians(self) -> dict[str, float]:
-        names = {k for m in self.metrics for k in m}
-        return {k: statistics.median([m[k] for m in self.metrics if k in m]) for k in
-                sorted(names)}
 
 
 @dataclass
@@ -129,42 +96,24 @@ class Loop:
         self.controller = controller
         self._sink = sink
         self.experiments = setup.experiments
-        self.champion = self.git.champion()
-        self.champion_samples: list[float] = []
-        self.champion_metrics: dict[str, float] = {}
-        self.holdout_samples: list[float] = []
-        self.champion_checks: CheckCounts | None = None
-        """What the checks ran on the champion (None: no summary, exit status only)."""
-        self.noise: float | None = None
-        self.holdout_noise: float | None = None
+        self.champ = ChampionState.from_log(self.git.champion(), self._segment(),
+                                            setup.drift_samples)
+        self.bench = Bench(setup, self.champ, controller, self.emit)
         self.consecutive_agent_errors = 0
-        self.interleave = setup.config.metric.interleave or setup.drifted
-        """Alternate champion and candidate runs: configured, or forced on once the machine
-        was seen to drift (samples of the champion measured earlier are then stale, and no
-        keep rule can be trusted on them: benchmarks/decision_quality.py)."""
-        self._at_champion = False
-        """The worktree was reset to `_at_champion_commit` and nothing ran since (no
-        command, no agent, no pause): the next experiment need not reset it again."""
-        self._at_champion_commit = ""
-        self.measuring = ""
-        """The commit the next measured command runs on (the measurement tree is reset to
-        it before every run)."""
-        self._tree_fingerprint: dict[str, str] | None = None
+        self._at_champion: tuple[str, int] | None = None
+        """(champion commit, bench runs) when the worktree was reset to that commit and
+        nothing ran since (no command, no agent, no pause): the next experiment need not
+        reset it again."""
         known = [e.n for e in self.experiments] + self.git.candidate_numbers()
         self._n = max(known) + 1 if known else 0
         """The next experiment number (numbers only grow within a launch)."""
         self.spent = _Spent()
         for e in self.experiments:
             self.spent.add(e)
-        self.outputs = OutputFingerprints(required=setup.config.metric.fingerprint)
-        """The results the champion's benchmark prints (`FINGERPRINT` lines)."""
-        self.clock = outside_clock.OutsideClock(
-            outside_clock.metric_seconds_per_unit(setup.config.metric) or 1.0,
-            setup.config.guard.outside_clock_fraction) \
-            if outside_clock.enabled(setup.config) else None
-        """The harness's own wall and CPU time of benchmark runs (time metrics only)."""
-        self._in_baseline = False
-        self._restore_champion_state()
+
+    @property
+    def champion(self) -> str:
+        return self.champ.commit
 
     # -- plumbing -------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -182,27 +131,6 @@ class Loop:
 
     def _segment(self) -> list[Experiment]:
         return self.experiments[self.s.segment_start:]
-
-    def _restore_champion_state(self) -> None:
-        segment = self._segment()
-        baseline = next((e for e in segment if e.status is Status.BASELINE), None)
-        if baseline is None:
-            return
-        self.noise = decide.relative_noise(baseline.samples)
-        self.holdout_noise = decide.relative_noise(baseline.holdout_samples)
-        self.champion_samples = list(baseline.samples)
-        self.champion_metrics = dict(baseline.metrics)
-        self.holdout_samples = list(baseline.holdout_samples)
-        self.outputs.reference = dict(baseline.fingerprints)
-        self.champion_checks = CheckCounts.from_json(baseline.checks)
-        for e in segment:
-            if e.status is Status.KEEP:
-                self.champion_checks = CheckCounts.from_json(e.checks) or self.champion_checks
-                self.champion_samples = list(e.samples)
-                self.champion_metrics = dict(e.metrics)
-                self.holdout_samples = list(e.holdout_samples) or self.holdout_samples
-        if self.s.drift_samples:
-            self.champion_samples = list(self.s.drift_samples)
 
     def _next_n(self) -> int:
         n, self._n = self._n, self._n + 1
@@ -227,56 +155,6 @@ class Loop:
                 self.git.repo_paths.root, policy=self.s.sandbox.policy if self.s.sandbox
                 else None)
 
-    def _store_output(self, n: int, name: str, result: CommandResult) -> None:
-        folder = self.s.runs_dir / str(n)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            header = (f"$ {result.command}\n# exit={result.exit_code} "
-                      f"duration={result.duration_s:.3f}s bytes={result.output_bytes}"
-                      f"{' timed-out' if result.timed_out else ''}\n")
-            (folder / f"{name}.log").write_text(header + result.output, encoding="utf-8")
-        except OSError as exc:
-            self.emit(WarningRaised(f"could not store the output of {name}: {exc}"))
-
-    def _run(self, n: int, source: str, name: str, command: str, timeout_s: float,
-             writable: tuple[Path, ...] = ()) -> CommandResult:
-        self._at_champion = False  # a command may leave files behind
-
-        def on_lines(lines: list[str]) -> None:
-            self.emit(OutputLines(n, source, tuple(lines)))
-
-        sandbox = self.s.sandbox
-        cwd = self.git.paths.worktree
-        tree = self.s.tree
-        if tree is not None:
-            tree.reset(self.measuring or self.champion)
-            cwd = tree.path
-            if self._tree_fingerprint is None:
-                self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
-        result = run_command(command, cwd, timeout_s, on_lines=on_lines,
-                             cancel=self.controller.cancel,
-                             isolation=sandbox.measure(cwd, read_only=[
-                                 cwd / p for p in tree.kept] if tree else (),
-                                 writable=writable)
-                             if sandbox else None,
-                             policy=sandbox.policy if sandbox else None)
-        self._store_output(n, name, result)
-        if tree is not None and self._tree_fingerprint is not None:
-            self._verify_tree(tree, source)
-        return result
-
-    def _verify_tree(self, tree: MeasurementTree, source: str) -> None:
-        """After every run: protected files exactly as committed, and no new file where a
-        protected one would be (a conftest.py, a test); then the tree is clean again."""
-        assert self._tree_fingerprint is not None
-        changed = set(changed_fingerprint(self._tree_fingerprint,
-                                          self.s.guard.fingerprint(tree.path, self.s.tracked)))
-        left = tree.reset(tree.commit or self.measuring or self.champion)
-        changed |= {p for p in left if written_where_protected(self.s.guard, p)}
-        if changed:
-            raise _Tampered(f"the {source} run changed protected files: "
-                            f"{', '.join(sorted(changed)[:5])}")
-
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         """Run until a budget, the agent or the user ends the session. Returns exit status."""
@@ -288,25 +166,25 @@ class Loop:
             if self.controller.paused:
                 self.state(LoopState.PAUSED)
                 if not self.controller.wait_while_paused():
-                    raise _Stop()
+                    raise StopRequested()
             if self.s.needs_new_baseline or not any(
                     e.status is Status.BASELINE for e in self._segment()):
                 self._baseline()
             while True:
                 self._check_budgets()
                 if self.controller.stopping:
-                    raise _Stop()
+                    raise StopRequested()
                 if self.controller.paused:
-                    self._at_champion = False  # the user may edit the worktree meanwhile
+                    self._at_champion = None  # the user may edit the worktree meanwhile
                     self.state(LoopState.PAUSED)
                     if not self.controller.wait_while_paused():
-                        raise _Stop()
+                        raise StopRequested()
                 self._experiment(self._next_n())
                 self._maybe_remeasure()
-        except _End as end:
+        except SessionOver as end:
             reason, exit_status = end.reason, end.exit_status
             finished = end.finished and exit_status == 0
-        except _Stop:
+        except StopRequested:
             reason = self.controller.stop_reason or "stopped"
             exit_status = 130 if reason == "interrupted" else 0
         except (UsageError, FatalSessionError):
@@ -358,129 +236,41 @@ class Loop:
             name = "max_total_tokens"
         if reason:
             self.emit(BudgetReached(reason))
-            raise _End(reason, finished=name not in b.from_command_line)
-
-    # -- measuring ----------------------------------------------------------------------------
-    def _measure_once(self, n: int, role: str, index: int, planned: int, into: Measured,
-                      *, holdout: bool = False) -> bool:
-        """One benchmark run; appends to `into`. False (with into.failure set) on failure."""
-        if holdout:
-            command, timeout = self.config.holdout.command or "", self.config.holdout.timeout_s
-            source = "holdout"
-            name = f"holdout-{'champion-' if role == 'champion' else ''}{index + 1}"
-        else:
-            command, timeout = self.metric.command, self.metric.timeout_s
-            source = "bench"
-            name = f"{'champion' if role == 'champion' else 'bench'}-{index + 1}"
-        fault_point("holdout" if holdout else "baseline" if role == "calibration" else
-                    "remeasure" if role == "champion" else "measure")
-        with formats.output_file(command) as (command, output):
-            result = self._run(n, source, name, command, timeout,
-                               (output.parent,) if output is not None else ())
-            if result.cancelled:
-                raise _Cancelled()
-            if not result.ok:
-                into.failure = Status.TIMEOUT if result.timed_out else Status.CRASH
-                what = "held-out benchmark" if holdout else "benchmark"
-                into.reason = f"{what} {result.failure()}"
-                into.output_tail = result.output_tail
-                return False
-            # Same results before any timing is trusted (app/engine/fingerprints.py).
-            same = self.outputs.check(result.stdout, holdout=holdout,
-                                      unchanged=self._in_baseline
-                                      or role in ("calibration", "champion"))
-            if not same.ok:
-                into.failure = Status.CRASH if same.missing or same.unstable \
-                    else Status.CHECKS_FAILED
-                into.reason, into.output_tail = same.reason, result.output_tail
-                return False
-            parsed = formats.read_run(self.metric, result.stdout, output, lines_only=holdout)
-        if parsed.value is None:
-            into.failure = Status.CRASH
-            into.reason = f"{'held-out benchmark' if holdout else 'benchmark'} {parsed.error}"
-            into.output_tail = result.output_tail
-            return False
-        into.values.append(parsed.value)
-        into.metrics.append(parsed.metrics)
-        into.within.append(list(getattr(parsed, "samples", [])))
-        if self.clock is not None and not holdout:
-            self.clock.note(n, role, parsed.value, result.wall_s, result.cpu_s)
-        self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
-        return True
+            raise SessionOver(reason, finished=name not in b.from_command_line)
 
     def _baseline(self) -> None:
         n = self._next_n()
         started = time.monotonic()
-        runs = self.metric.calibration_runs
         if self.s.needs_new_baseline:
             self.s.writer.append({"type": "baseline_reset", "n": n,
                                   "reason": self.s.needs_new_baseline})
             self.emit(BaselineReset(self.s.needs_new_baseline))
             self.s.segment_start = len(self.experiments)
         self.emit(ExperimentStarted(n, self.champion))
-        self.measuring = self.champion
-        measured = Measured()
-        self.outputs.reset()
-        if self.clock is not None:
-            self.clock.reset()
-        self._in_baseline = True
         try:
-            for i in range(runs):
-                self.state(LoopState.CALIBRATING, f"{i + 1} of {runs}", n)
-                if not self._measure_once(n, "calibration", i, runs, measured):
-                    fix = ("`metric.name` to one of the names it prints, or `metric.command`"
-                           if "no METRIC line named" in measured.reason else
-                           "`metric.command` so that it prints a number")
-                    raise UsageError(
-                        f"the benchmark fails on the unchanged code ({measured.reason}); fix "
-                        f"{fix}. Last output:\n{measured.output_tail}")
-            checks_note = ""
-            counts = None
-            if self.config.checks.command:
-                self.state(LoopState.CHECKS, "on the baseline", n)
-                result = self._run(n, "checks", "checks", self.config.checks.command,
-                                   self.config.checks.timeout_s)
-                if result.cancelled:
-                    raise _Cancelled()
-                if not result.ok:
-                    raise UsageError(
-                        f"the checks fail on the unchanged code ({result.failure()}); fix the "
-                        f"tests or `checks.command` first. Last output:\n{result.output_tail}")
-                counts = parse_check_counts(result.output)
-                checks_note = _checks_note(counts)  # says when only the exit status counts
-            holdout = Measured()
-            if self.config.holdout.command:
-                for i in range(runs):
-                    self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
-                    if not self._measure_once(n, "holdout", i, runs, holdout, holdout=True):
-                        raise UsageError(
-                            f"the held-out benchmark fails on the unchanged code "
-                            f"({holdout.reason}); fix `holdout.command`. Last output:\n"
-                            f"{holdout.output_tail}")
-        except _Cancelled:
-            raise _Stop() from None
-        except _Tampered as exc:
+            calibration = self.bench.calibrate(n)
+        except Cancelled:
+            raise StopRequested() from None
+        except Tampered as exc:
             raise UsageError(f"on the unchanged code, {exc}; a benchmark or test that "
                              "writes into protected files cannot be trusted: make it write "
                              "elsewhere, or unprotect those paths in `[guard] unprotected`."
                              ) from None
-        finally:
-            self._in_baseline = False
-        self.noise = decide.relative_noise(measured.values)
-        self.holdout_noise = decide.relative_noise(holdout.values) if holdout.values else None
-        self.champion_samples = list(measured.values)
-        self.champion_metrics = measured.medians()
-        self.holdout_samples = list(holdout.values)
-        self.champion_checks = counts
+        measured, holdout, counts = calibration.bench, calibration.holdout, calibration.checks
+        self.champ.calibrated(measured.values, measured.medians(), holdout.values, counts,
+                              self.bench.outputs.reference)
+        checks_note = _checks_note(counts) if calibration.checks_ran else ""
         metric = statistics.median(measured.values)
-        noise = f"noise ±{self.noise:.1%}" if self.noise is not None else "noise unknown"
+        noise = self.champ.noise
+        noise_note = f"noise ±{noise:.1%}" if noise is not None else "noise unknown"
         experiment = Experiment(
-            n=n, status=Status.BASELINE, reason=", ".join(x for x in (noise, checks_note) if x),
-            metric=metric, metrics=self.champion_metrics, samples=list(measured.values),
+            n=n, status=Status.BASELINE,
+            reason=", ".join(x for x in (noise_note, checks_note) if x),
+            metric=metric, metrics=dict(self.champ.metrics), samples=list(measured.values),
             holdout=statistics.median(holdout.values) if holdout.values else None,
             holdout_samples=list(holdout.values), commit=self.champion, candidate=self.champion,
             description="baseline", duration_s=time.monotonic() - started,
-            champion_metric=metric, fingerprints=dict(self.outputs.reference),
+            champion_metric=metric, fingerprints=dict(self.bench.outputs.reference),
             checks=counts.to_json() if counts else None)
         self.s.writer.append(experiment.to_json())
         self.experiments.append(experiment)
@@ -495,27 +285,24 @@ class Loop:
         if not every or not done or len(done) % every:
             return
         n = done[-1].n
-        measured = Measured()
-        self.measuring = self.champion
         try:
-            for i in range(self.metric.repeats):
-                self.state(LoopState.MEASURING, f"re-measuring the champion {i + 1} of "
-                           f"{self.metric.repeats}", n)
-                if not self._measure_once(n, "champion", i, self.metric.repeats, measured):
-                    self.emit(WarningRaised(f"re-measuring the champion failed: "
-                                            f"{measured.reason}"))
-                    return
-        except _Cancelled:
+            measured = self.bench.remeasure(n)
+        except Cancelled:
             if self.controller.stopping:
-                raise _Stop() from None
+                raise StopRequested() from None
             self.controller.take_veto()
             return
-        except _Tampered as exc:
+        except Tampered as exc:
             self.emit(WarningRaised(f"re-measuring the champion: {exc}"))
             return
-        before = statistics.median(self.champion_samples)
+        if measured.failure is not None:
+            self.emit(WarningRaised(f"re-measuring the champion failed: {measured.reason}"))
+            return
+        before = statistics.median(self.champ.samples)
         after = statistics.median(measured.values)
-        if decide.drifted(self.champion_samples, measured.values, noise=self.noise):
+        drifted = decide.drifted(self.champ.samples, measured.values, noise=self.champ.noise)
+        self.champ.resampled(measured.values, drifted=drifted)
+        if drifted:
             detail = (f"the unchanged champion now measures {after:g} (was {before:g}); later "
                       "candidates are compared with fresh samples")
             self.s.writer.append({"type": "drift", "n": n, "before": before, "after": after,
@@ -523,15 +310,14 @@ class Loop:
             self.s.writer.append({"type": "champion_samples", "n": n,
                                   "samples": measured.values})
             self.emit(DriftDetected(n, before, after, detail))
-            self.champion_samples = list(measured.values)
-            if not self.interleave:
-                self.interleave = True
+            if not self.bench.interleave:
+                self.bench.interleave = True
                 self.emit(WarningRaised("the machine's speed drifted: from now on the champion "
                                         "is measured alternately with each candidate"))
         else:
-            self.champion_samples.extend(measured.values)
             self.s.writer.append({"type": "champion_samples", "n": n,
-                                  "samples": self.champion_samples})
+                                  "samples": self.champ.samples})
+
 
     # -- one experiment -------------------------------------------------------------------------
     def _session_info(self) -> dict[str, Any]:
@@ -605,8 +391,7 @@ class Loop:
             n=n, worktree=self.git.paths.worktree, program=program,
             metric_name=self.metric.name, direction=self.metric.direction,
             unit=self.metric.unit, baseline=baseline,
-            champion=statistics.median(self.champion_samples) if self.champion_samples
-            else None, champion_commit=self.champion, history=list(self.experiments),
+            champion=self.champ.median, champion_commit=self.champion, history=list(self.experiments),
             ideas=ideas_section(program), guidance=guidance,
             is_protected=self.s.guard.is_protected,
             is_hidden=self.s.guard.is_hidden, emit=self._agent_sink(n),
@@ -617,40 +402,39 @@ class Loop:
     def _experiment(self, n: int) -> None:
         started = time.monotonic()
         self.controller.begin_experiment()
-        self.champion = self.git.champion()
+        self.champ.commit = self.git.champion()
         # The agent starts from exactly the champion: outputs of earlier measurements
         # (baseline, re-measurements) must not leak into this candidate.
-        if not (self._at_champion and self.champion == self._at_champion_commit):
+        if self._at_champion != (self.champion, self.bench.runs):
             self.git.reset_to(self.champion)
-        self._at_champion = False
+        self._at_champion = None
         self.emit(ExperimentStarted(n, self.champion))
         exp = Experiment(n=n, status=Status.DISCARD, parent=self.champion,
-                         champion_metric=statistics.median(self.champion_samples)
-                         if self.champion_samples else None,
-                         champion_samples=list(self.champion_samples))
+                         champion_metric=self.champ.median,
+                         champion_samples=list(self.champ.samples))
         try:
             self._run_experiment(n, exp)
-        except _Cancelled:
+        except Cancelled:
             veto = self.controller.take_veto()
             if self.controller.stopping or veto is None:
                 exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
                 self._finish(exp, started)
-                raise _Stop() from None
+                raise StopRequested() from None
             exp.status = Status.VETOED
             exp.veto_reason = veto
             exp.reason = f"vetoed: {veto}" if veto else "vetoed by the user"
-        except _Tampered as exc:
+        except Tampered as exc:
             exp.status, exp.reason = Status.REJECTED, str(exc)
-        except _Stop:
+        except StopRequested:
             exp.status, exp.reason = Status.INTERRUPTED, "stopped by the user"
             self._finish(exp, started)
             raise
-        except _End:
+        except SessionOver:
             self._finish(exp, started)  # the experiment that ended the session is logged too
             raise
         except AgentsExhausted as exc:
             self.git.reset_to(self.champion)
-            raise _End(str(exc) or "the agent has nothing more to try") from None
+            raise SessionOver(str(exc) or "the agent has nothing more to try") from None
         self._finish(exp, started)
 
     def _finish(self, exp: Experiment, started: float) -> None:
@@ -664,7 +448,7 @@ class Loop:
         if not kept:
             fault_point("discard")
             self.git.reset_to(self.champion)
-            self._at_champion, self._at_champion_commit = True, self.champion
+            self._at_champion = (self.champion, self.bench.runs)
         self._record(exp, new_best=kept)
         fault_point("keep-logged" if kept else "discard-logged")
 
@@ -678,12 +462,12 @@ class Loop:
             proposal = self.agent.propose(self._context(n))
         except AgentFatalError as exc:
             exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
-            raise _End(f"the agent cannot continue: {exc}", 3, finished=False) from None
+            raise SessionOver(f"the agent cannot continue: {exc}", 3, finished=False) from None
         except AgentError as exc:
             if self.controller.stopping:
-                raise _Stop() from None
+                raise StopRequested() from None
             if self.controller.peek_veto():
-                raise _Cancelled() from None
+                raise Cancelled() from None
             exp.status, exp.reason = Status.AGENT_ERROR, str(exc)
             exp.tokens, exp.cost_usd, exp.source = exc.tokens, exc.cost_usd, exc.source
             exp.description = exc.source or ""
@@ -693,7 +477,7 @@ class Loop:
         self.consecutive_agent_errors = 0
         fault_point("proposed")
         if self.controller.stopping:
-            raise _Stop()
+            raise StopRequested()
         exp.description = proposal.description
         exp.hypothesis, exp.learned = proposal.hypothesis, proposal.learned
         exp.tokens, exp.cost_usd, exp.source = proposal.tokens, proposal.cost_usd, proposal.source
@@ -708,13 +492,13 @@ class Loop:
                 self.controller.pause()
                 self.consecutive_agent_errors = 0
             else:
-                raise _End(message, 3, finished=False)
+                raise SessionOver(message, 3, finished=False)
         if exc.transient:
             wait = min(BACKOFF_MAX_S, max(exc.retry_after_s or 0.0, BACKOFF_START_S * 2 ** max(
                 0, self.consecutive_agent_errors - 1)))
             self.state(LoopState.PROPOSING, f"agent unavailable; retrying in {wait:.0f} s")
             if self.controller.cancel.wait(wait) and self.controller.stopping:
-                raise _Stop()
+                raise StopRequested()
 
     def _cherry_pick(self, pick: int, exp: Experiment) -> Proposal | None:
         source = next((e for e in self.experiments if e.n == pick), None)
@@ -757,9 +541,9 @@ class Loop:
             self.state(LoopState.WAITING_APPROVAL, "", n)
             answer = self.controller.wait_for_approval()
             if answer == "stop":
-                raise _Stop()
+                raise StopRequested()
             if answer == "vetoed":
-                raise _Cancelled()
+                raise Cancelled()
         self._measure_and_decide(n, exp, snap)
 
     def _tamper_check(self, snap: Snapshot) -> str:
@@ -780,52 +564,26 @@ class Loop:
             exp.status, exp.reason = Status.REJECTED, tampered
             return
         assert snap.commit is not None
-        self.measuring = snap.commit
         m = self.metric
-        cand = Measured()
-        champion = list(self.champion_samples)
-        max_looks = m.max_repeats - m.repeats + 1
-        look = 0
-        decision: decide.Decision | None = None
-        planned = m.repeats
-        while True:
-            target = m.repeats if look == 0 else len(cand.values) + 1
-            while len(cand.values) < target:
-                if self.interleave and champion:
-                    fresh = Measured()
-                    self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
-                               f"{planned}", n)
-                    self._to_champion()
-                    ok = (self._measure_once(n, "champion", len(cand.values), planned, fresh)
-                          or self._measure_once(n, "champion", len(cand.values), planned,
-                                                fresh))
-                    self._restore_candidate(snap)
-                    if not ok:
-                        # Candidate and champion samples are compared pairwise in time:
-                        # without the champion's run there is no fair comparison.
-                        exp.status = Status.CRASH
-                        exp.reason = f"re-measuring the champion failed: {fresh.reason}"
-                        exp.output_tail = fresh.output_tail
-                        self._fill_metrics(exp, cand, champion)
-                        return
-                    champion.extend(fresh.values)
-                self.state(LoopState.MEASURING, f"{len(cand.values) + 1} of {planned}", n)
-                if not self._measure_once(n, "candidate", len(cand.values), planned, cand):
-                    exp.status, exp.reason = cand.failure or Status.CRASH, cand.reason
-                    exp.output_tail = cand.output_tail
-                    self._fill_metrics(exp, cand, champion)
-                    return
-            look += 1
-            decision = decide.evaluate(
-                cand.values, champion, direction=m.direction, alpha=self.config.decide.alpha,
+        simpler = snap.removed_lines > snap.added_lines
+
+        def rule(cand: list[float], champion: list[float], look: int,
+                 max_looks: int) -> decide.Decision:
+            return decide.evaluate(
+                cand, champion, direction=m.direction, alpha=self.config.decide.alpha,
                 min_effect=self.config.decide.min_effect, look=look, max_looks=max_looks,
-                noise=self.noise, simpler=snap.removed_lines > snap.added_lines,
-                prefer_simpler=self.config.decide.prefer_simpler, interleaved=self.interleave,
-                within=cand.within, stat=m.stat)
-            if decision.outcome != "more" or look >= max_looks:
-                break
-            planned = len(cand.values) + 1
-        self._fill_metrics(exp, cand, champion)
+                noise=self.champ.noise, simpler=simpler,
+                prefer_simpler=self.config.decide.prefer_simpler,
+                interleaved=self.bench.interleave)
+
+        compared = self.bench.compare(n, snap.commit, rule)
+        cand = compared.candidate
+        self._fill_metrics(exp, cand, compared.champion)
+        decision = compared.decision
+        if decision is None:
+            exp.status, exp.reason = compared.failure or Status.CRASH, compared.reason
+            exp.output_tail = compared.output_tail
+            return
         exp.confidence, exp.p_value = decision.confidence, decision.p_value
         exp.reason = decision.reason
         if decision.outcome != "keep":
@@ -843,48 +601,40 @@ class Loop:
         if self.config.checks.command:
             self.state(LoopState.CHECKS, "", n)
             fault_point("checks")
-            result = self._run(n, "checks", "checks", self.config.checks.command,
-                               self.config.checks.timeout_s)
-            if result.cancelled:
-                raise _Cancelled()
+            result = self.bench.checks(n)
             self.emit(ChecksFinished(n, result.ok, result.duration_s, result.failure()))
             counts = parse_check_counts(result.output)
             exp.checks = counts.to_json() if counts else None
-            ran_less = shrinkage(self.champion_checks, counts) if result.ok else ""
+            ran_less = shrinkage(self.champ.checks, counts) if result.ok else ""
             if not result.ok or ran_less:
                 exp.status = Status.CHECKS_FAILED
                 exp.reason = ran_less or f"checks failed ({result.failure()})"
                 exp.output_tail = result.output_tail
                 return
-        if self.config.holdout.command and self.holdout_samples:
-            # Candidate and champion alternate on the held-out benchmark, so a machine
-            # that got slower since the champion was measured cannot hide an overfit.
-            held, fresh = Measured(), Measured()
-            runs = max(m.repeats, 3)
-            for i in range(runs):
-                self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
-                self._to_champion()
-                self._measure_once(n, "champion", i, runs, fresh, holdout=True)
-                self._restore_candidate(snap)
-                if not self._measure_once(n, "holdout", i, runs, held, holdout=True):
-                    if held.failure is Status.CHECKS_FAILED:  # its results changed
-                        exp.status, exp.reason = Status.CHECKS_FAILED, held.reason
-                        return
-                    exp.status = Status.OVERFIT
-                    exp.reason = f"the held-out check failed ({held.reason})"
+        if self.config.holdout.command and self.champ.holdout_samples:
+            held_out = self.bench.holdout(n, snap.commit)
+            held, fresh = held_out.candidate, held_out.champion
+            if held.failure is not None:
+                if held.failure is Status.CHECKS_FAILED:  # its results changed
+                    exp.status, exp.reason = Status.CHECKS_FAILED, held.reason
                     return
+                exp.status = Status.OVERFIT
+                exp.reason = f"the held-out check failed ({held.reason})"
+                return
             exp.holdout = statistics.median(held.values)
             exp.holdout_samples = list(held.values)
-            reference = fresh.values if len(fresh.values) == runs else self.holdout_samples
+            reference = fresh.values if len(fresh.values) == held_out.runs \
+                else self.champ.holdout_samples
             bad, why = decide.regressed(held.values, reference,
                                         direction=m.direction,
                                         max_regression=self.config.holdout.max_regression,
-                                        noise=self.holdout_noise)
+                                        noise=self.champ.holdout_noise)
             if not bad and exp.metric is not None and exp.champion_metric:
                 main_change = (exp.metric - exp.champion_metric) / abs(exp.champion_metric)
                 short, transfer = decide.transfer_shortfall(
                     held.values, reference, main_change=main_change, direction=m.direction,
-                    min_transfer=self.config.holdout.min_transfer, noise=self.holdout_noise)
+                    min_transfer=self.config.holdout.min_transfer,
+                    noise=self.champ.holdout_noise)
                 if short:
                     why = transfer
                 bad = short
@@ -895,72 +645,25 @@ class Loop:
         self._keep(exp, cand)
 
     def _outside_clock(self, n: int, exp: Experiment, snap: Snapshot) -> str:
-        """Why the reported gain is not believed ('' when it is): app/engine/outside_clock.py
-        (`settle` says when the champion and the candidate are measured again)."""
-        clock = self.clock
+        """Why the reported gain is not believed ('' when it is): app/engine/outside_clock.py.
+
+        A suspect verdict is confirmed on fresh runs of the champion, measured now, so that a
+        machine that got slower since the champion's runs cannot pass for a lie.
+        """
+        clock = self.bench.clock
         if clock is None:
             return ""
-        most = outside_clock.CONFIRM_RUNS + outside_clock.MORE_PAIRS
-        done = [0]
-
-        def pair(i: int = 0) -> bool:
-            """One more run of the champion, then one of the candidate (outside clock only)."""
-            done[0] += 1
-            self.state(LoopState.MEASURING, f"outside clock: champion {done[0]} of {most}", n)
-            self._to_champion()
-            try:
-                if not self._measure_once(n, "champion", done[0] - 1, most, Measured()):
-                    return False
-            finally:
-                self._restore_candidate(snap)
-            self.state(LoopState.MEASURING, f"outside clock: candidate {done[0]} of {most}", n)
-            return self._measure_once(n, "candidate", done[0] - 1, most, Measured())
-
-        def fresh_pairs() -> None:
-            clock.forget()
-            for _ in range(outside_clock.CONFIRM_RUNS):
-                if not pair():
-                    break
-
-        verdict = outside_clock.settle(lambda: clock.judge(n), fresh_pairs, pair,
-                                       knows_champion=clock.knows_champion)
+        assert snap.commit is not None
+        verdict = clock.judge(n)
+        if not verdict.ok or not clock.knows_champion:  # (unknown after a restart)
+            clock.forget_champion()
+            self.bench.champion_runs(n, max(3, self.metric.repeats), "outside clock: champion",
+                                     snap.commit)
+            verdict = clock.judge(n)
         if verdict.figures:
             exp.outside_clock = {k: round(v, 6) for k, v in verdict.figures.items()}
         return verdict.reason
 
-    def _to_champion(self) -> None:
-        self.measuring = self.champion
-        if self.s.tree is None:
-            self.git.reset_to(self.champion)
-
-    def _restore_candidate(self, snap: Snapshot) -> None:
-        assert snap.commit is not None
-        if self.s.tree is not None:
-            self.measuring = snap.commit  # the agent's worktree still holds the candidate
-        else:
-            self.git.restore_candidate(snap.commit, self.champion)
-
-    def _top_up(self, n: int, have: int) -> list[float]:
-        """Fresh runs of the new champion up to `calibration_runs` samples.
-
-        The candidate's own samples were selected for looking good (the winner's curse);
-        unbiased runs keep the next comparisons honest.
-        """
-        extra = Measured()
-        want = self.metric.calibration_runs - have
-        self.measuring = self.champion
-        try:
-            for i in range(max(0, want)):
-                self.state(LoopState.MEASURING, f"new champion {i + 1} of {want}", n)
-                if not self._measure_once(n, "champion", have + i, want, extra):
-                    break
-        except _Cancelled:
-            if self.controller.stopping:
-                return extra.values
-            self.controller.take_veto()
-        except _Tampered as exc:
-            self.emit(WarningRaised(f"topping up the new champion's samples: {exc}"))
-        return extra.values
 
     def _fill_metrics(self, exp: Experiment, cand: Measured, champion: list[float]) -> None:
         exp.samples = list(cand.values)
@@ -972,7 +675,7 @@ class Loop:
 
     def _metric_guards(self, metrics: dict[str, float]) -> str:
         for g in self.config.guard.metric:
-            new, old = metrics.get(g.name), self.champion_metrics.get(g.name)
+            new, old = metrics.get(g.name), self.champ.metrics.get(g.name)
             if new is None or old is None or old == 0:
                 continue
             change = (new - old) / abs(old)
@@ -987,23 +690,20 @@ class Loop:
     def _keep(self, exp: Experiment, cand: Measured) -> None:
         assert exp.candidate is not None
         if self.controller.settle():  # a veto typed while it was being measured
-            raise _Cancelled()
+            raise Cancelled()
         result = {"n": exp.n, "status": "keep", self.metric.name: exp.metric,
                   "metrics": exp.metrics, "samples": exp.samples,
                   "confidence": exp.confidence, "p_value": exp.p_value}
-        self.champion = self.git.keep(exp.candidate, exp.description, result)
+        self.champ.commit = self.git.keep(exp.candidate, exp.description, result)
         fault_point("keep")
         exp.commit = self.champion
         exp.status = Status.KEEP
-        if self.clock is not None:
-            self.clock.promote()
-        self.champion_samples = list(cand.values) + self._top_up(exp.n, len(cand.values))
+        if self.bench.clock is not None:
+            self.bench.clock.promote()
+        samples = list(cand.values) + self.bench.top_up(exp.n, len(cand.values))
+        self.champ.promote(exp, samples)
         self.s.writer.append({"type": "champion_samples", "n": exp.n,
-                              "samples": self.champion_samples})
-        self.champion_metrics = dict(exp.metrics)
-        self.champion_checks = CheckCounts.from_json(exp.checks) or self.champion_checks
-        if exp.holdout_samples:
-            self.holdout_samples = list(exp.holdout_samples)
+                              "samples": self.champ.samples})
 
 
 @dataclass
@@ -1023,16 +723,8 @@ class _Spent:
         self.tokens = self.tokens + e.tokens
 
 
-class _Tampered(Exception):
-    """A measured command changed a protected file in the measurement tree (`rejected`)."""
-
-
 def _checks_note(counts: CheckCounts | None) -> str:
     if counts is None:
         return "checks pass (exit status only: no test summary recognised)"
     return f"checks pass: {counts.describe()}"
-
-
-class _Cancelled(Exception):
-    """The running step was cancelled through the controller (veto or stop)."""
 

@@ -1,0 +1,396 @@
+"""The bench: every measured command the loop runs, and how samples are gathered.
+
+One run (`run`): the measurement tree is reset to the commit being measured, the command
+runs in the session's sandbox, its output is stored, and the tree is verified afterwards
+(protected files as committed, nothing new where a protected file would be). One sample
+(`once`): a benchmark run whose results must match the reference fingerprint before its
+number is parsed. On top of that, the ways samples are gathered:
+
+- `calibrate`: the baseline (calibration runs, checks, held-out runs on the champion);
+- `compare`: a candidate's samples, adaptively (more looks while the keep rule says
+  "more"), alternating with the champion's when `interleave` is on;
+- `holdout`: candidate and champion alternate on the held-out benchmark;
+- `top_up`: fresh runs of a new champion (its own samples were selected for looking good);
+- `remeasure`: the unchanged champion again, to see whether the machine drifted;
+- `champion_runs`: a few fresh champion runs (the outside clock's confirmation).
+
+The bench judges nothing: it returns samples (`Measured`) and the stages decide.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from app.engine import decide, formats, outside_clock
+from app.engine.champion import ChampionState
+from app.engine.check_counts import CheckCounts, parse_check_counts
+from app.engine.controller import LoopController
+from app.engine.events import (Event, LoopState, OutputLines, SampleMeasured, StateChanged,
+                               WarningRaised)
+from app.engine.faults import fault_point
+from app.engine.fingerprints import OutputFingerprints
+from app.engine.guard import changed_fingerprint, written_where_protected
+from app.engine.interrupts import Cancelled, Tampered
+from app.engine.measure import CommandResult, run_command
+from app.engine.records import Status
+from app.errors import UsageError
+
+if TYPE_CHECKING:
+    from app.engine.loop import LoopSetup
+
+
+@dataclass
+class Measured:
+    """Samples of one command over one or more runs."""
+
+    values: list[float] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    failure: Status | None = None
+    reason: str = ""
+    output_tail: str = ""
+
+    def medians(self) -> dict[str, float]:
+        names = {k for m in self.metrics for k in m}
+        return {k: statistics.median([m[k] for m in self.metrics if k in m]) for k in
+                sorted(names)}
+
+
+@dataclass
+class Calibration:
+    """The baseline's measurements on the unchanged champion."""
+
+    bench: Measured
+    holdout: Measured
+    checks: CheckCounts | None
+    checks_ran: bool
+
+
+@dataclass
+class Comparison:
+    """A candidate measured against the champion (`compare`)."""
+
+    candidate: Measured
+    champion: list[float]
+    """The champion samples the rule compared with (fresh ones when interleaved)."""
+    decision: decide.Decision | None = None
+    """None when a run failed (then `failure` says how)."""
+    failure: Status | None = None
+    reason: str = ""
+    output_tail: str = ""
+
+
+@dataclass
+class HeldOut:
+    """Candidate and champion, alternately, on the held-out benchmark."""
+
+    candidate: Measured
+    champion: Measured
+    runs: int
+
+
+Rule = Callable[[list[float], list[float], int, int], decide.Decision]
+"""(candidate samples, champion samples, look, max looks) -> the keep rule's decision."""
+
+
+class Bench:
+    def __init__(self, setup: LoopSetup, champion: ChampionState, controller: LoopController,
+                 emit: Callable[[Event], None]) -> None:
+        self.s = setup
+        self.config = setup.config
+        self.metric = setup.config.metric
+        self.git = setup.git
+        self.champion = champion
+        self.controller = controller
+        self.emit = emit
+        self.measuring = ""
+        """The commit the next measured command runs on (the measurement tree is reset to
+        it before every run)."""
+        self.runs = 0
+        """Commands run so far: a run may leave files in the agent's worktree, so the loop
+        resets it before the next experiment unless this count is unchanged."""
+        self.interleave = setup.config.metric.interleave or setup.drifted
+        """Alternate champion and candidate runs: configured, or forced on once the machine
+        was seen to drift (samples of the champion measured earlier are then stale, and no
+        keep rule can be trusted on them: benchmarks/decision_quality.py)."""
+        self.outputs = OutputFingerprints(required=setup.config.metric.fingerprint)
+        """The results the champion's benchmark prints (`FINGERPRINT` lines)."""
+        self.outputs.reference = dict(champion.fingerprints)
+        self.clock = outside_clock.OutsideClock(
+            outside_clock.metric_seconds_per_unit(setup.config.metric) or 1.0,
+            setup.config.guard.outside_clock_fraction) \
+            if outside_clock.enabled(setup.config) else None
+        """The harness's own wall and CPU time of benchmark runs (time metrics only)."""
+        self._in_baseline = False
+        self._tree_fingerprint: dict[str, str] | None = None
+
+    def state(self, state: LoopState, detail: str = "", n: int | None = None) -> None:
+        self.emit(StateChanged(state, detail, n))
+
+    # -- one run ----------------------------------------------------------------------------
+    def run(self, n: int, source: str, name: str, command: str, timeout_s: float,
+            writable: tuple[Path, ...] = ()) -> CommandResult:
+        """One measured command (benchmark, checks, held-out benchmark) in the clean room."""
+        self.runs += 1  # a command may leave files behind
+
+        def on_lines(lines: list[str]) -> None:
+            self.emit(OutputLines(n, source, tuple(lines)))
+
+        sandbox = self.s.sandbox
+        cwd = self.git.paths.worktree
+        tree = self.s.tree
+        if tree is not None:
+            tree.reset(self.measuring or self.champion.commit)
+            cwd = tree.path
+            if self._tree_fingerprint is None:
+                self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
+        result = run_command(command, cwd, timeout_s, on_lines=on_lines,
+                             cancel=self.controller.cancel,
+                             isolation=sandbox.measure(cwd, read_only=[
+                                 cwd / p for p in tree.kept] if tree else (),
+                                 writable=writable)
+                             if sandbox else None,
+                             policy=sandbox.policy if sandbox else None)
+        self._store_output(n, name, result)
+        if tree is not None and self._tree_fingerprint is not None:
+            self._verify_tree(source)
+        return result
+
+    def checks(self, n: int) -> CommandResult:
+        """The checks, once (raises Cancelled on a veto or stop)."""
+        result = self.run(n, "checks", "checks", self.config.checks.command,
+                          self.config.checks.timeout_s)
+        if result.cancelled:
+            raise Cancelled()
+        return result
+
+    def _store_output(self, n: int, name: str, result: CommandResult) -> None:
+        folder = self.s.runs_dir / str(n)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            header = (f"$ {result.command}\n# exit={result.exit_code} "
+                      f"duration={result.duration_s:.3f}s bytes={result.output_bytes}"
+                      f"{' timed-out' if result.timed_out else ''}\n")
+            (folder / f"{name}.log").write_text(header + result.output, encoding="utf-8")
+        except OSError as exc:
+            self.emit(WarningRaised(f"could not store the output of {name}: {exc}"))
+
+    def _verify_tree(self, source: str) -> None:
+        """After every run: protected files exactly as committed, and no new file where a
+        protected one would be (a conftest.py, a test); then the tree is clean again."""
+        tree = self.s.tree
+        assert tree is not None and self._tree_fingerprint is not None
+        changed = set(changed_fingerprint(self._tree_fingerprint,
+                                          self.s.guard.fingerprint(tree.path, self.s.tracked)))
+        left = tree.reset(tree.commit or self.measuring or self.champion.commit)
+        changed |= {p for p in left if written_where_protected(self.s.guard, p)}
+        if changed:
+            raise Tampered(f"the {source} run changed protected files: "
+                           f"{', '.join(sorted(changed)[:5])}")
+
+    # -- one sample -------------------------------------------------------------------------
+    def once(self, n: int, role: str, index: int, planned: int, into: Measured,
+             *, holdout: bool = False) -> bool:
+        """One benchmark run; appends to `into`. False (with into.failure set) on failure."""
+        if holdout:
+            command, timeout = self.config.holdout.command or "", self.config.holdout.timeout_s
+            source = "holdout"
+            name = f"holdout-{'champion-' if role == 'champion' else ''}{index + 1}"
+        else:
+            command, timeout = self.metric.command, self.metric.timeout_s
+            source = "bench"
+            name = f"{'champion' if role == 'champion' else 'bench'}-{index + 1}"
+        fault_point("holdout" if holdout else "baseline" if role == "calibration" else
+                    "remeasure" if role == "champion" else "measure")
+        with formats.output_file(command) as (command, output):
+            result = self.run(n, source, name, command, timeout,
+                              (output.parent,) if output is not None else ())
+            if result.cancelled:
+                raise Cancelled()
+            if not result.ok:
+                into.failure = Status.TIMEOUT if result.timed_out else Status.CRASH
+                what = "held-out benchmark" if holdout else "benchmark"
+                into.reason = f"{what} {result.failure()}"
+                into.output_tail = result.output_tail
+                return False
+            # Same results before any timing is trusted (app/engine/fingerprints.py).
+            same = self.outputs.check(result.stdout, holdout=holdout,
+                                      unchanged=self._in_baseline
+                                      or role in ("calibration", "champion"))
+            if not same.ok:
+                into.failure = Status.CRASH if same.missing or same.unstable \
+                    else Status.CHECKS_FAILED
+                into.reason, into.output_tail = same.reason, result.output_tail
+                return False
+            parsed = formats.read_run(self.metric, result.stdout, output, lines_only=holdout)
+        if parsed.value is None:
+            into.failure = Status.CRASH
+            into.reason = f"{'held-out benchmark' if holdout else 'benchmark'} {parsed.error}"
+            into.output_tail = result.output_tail
+            return False
+        into.values.append(parsed.value)
+        into.metrics.append(parsed.metrics)
+        if self.clock is not None and not holdout:
+            self.clock.note(n, role, parsed.value, result.wall_s, result.cpu_s)
+        self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
+        return True
+
+    # -- where the commands run -------------------------------------------------------------
+    def to_champion(self) -> None:
+        self.measuring = self.champion.commit
+        if self.s.tree is None:
+            self.git.reset_to(self.champion.commit)
+
+    def to_candidate(self, candidate: str) -> None:
+        """Back to the candidate after champion runs in between."""
+        if self.s.tree is not None:
+            self.measuring = candidate  # the agent's worktree still holds the candidate
+        else:
+            self.git.restore_candidate(candidate, self.champion.commit)
+
+    # -- ways of gathering samples ----------------------------------------------------------
+    def calibrate(self, n: int) -> Calibration:
+        """The baseline: calibration runs, the checks and the held-out benchmark on the
+        unchanged champion. Raises UsageError when one of them fails there."""
+        runs = self.metric.calibration_runs
+        self.measuring = self.champion.commit
+        measured = Measured()
+        self.outputs.reset()
+        if self.clock is not None:
+            self.clock.reset()
+        self._in_baseline = True
+        try:
+            for i in range(runs):
+                self.state(LoopState.CALIBRATING, f"{i + 1} of {runs}", n)
+                if not self.once(n, "calibration", i, runs, measured):
+                    fix = ("`metric.name` to one of the names it prints, or `metric.command`"
+                           if "no METRIC line named" in measured.reason else
+                           "`metric.command` so that it prints a number")
+                    raise UsageError(
+                        f"the benchmark fails on the unchanged code ({measured.reason}); fix "
+                        f"{fix}. Last output:\n{measured.output_tail}")
+            counts = None
+            if self.config.checks.command:
+                self.state(LoopState.CHECKS, "on the baseline", n)
+                result = self.checks(n)
+                if not result.ok:
+                    raise UsageError(
+                        f"the checks fail on the unchanged code ({result.failure()}); fix the "
+                        f"tests or `checks.command` first. Last output:\n{result.output_tail}")
+                counts = parse_check_counts(result.output)
+            holdout = Measured()
+            if self.config.holdout.command:
+                for i in range(runs):
+                    self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
+                    if not self.once(n, "holdout", i, runs, holdout, holdout=True):
+                        raise UsageError(
+                            f"the held-out benchmark fails on the unchanged code "
+                            f"({holdout.reason}); fix `holdout.command`. Last output:\n"
+                            f"{holdout.output_tail}")
+        finally:
+            self._in_baseline = False
+        return Calibration(measured, holdout, counts, bool(self.config.checks.command))
+
+    def compare(self, n: int, candidate: str, rule: Rule) -> Comparison:
+        """The candidate's samples, `repeats` at first and then one more per look while
+        the rule says "more"; with `interleave`, each candidate run follows a fresh champion
+        run (samples compared pairwise in time)."""
+        m = self.metric
+        self.measuring = candidate
+        cand = Measured()
+        champion = list(self.champion.samples)
+        max_looks = m.max_repeats - m.repeats + 1
+        look = 0
+        planned = m.repeats
+        while True:
+            target = m.repeats if look == 0 else len(cand.values) + 1
+            while len(cand.values) < target:
+                if self.interleave and champion:
+                    fresh = Measured()
+                    self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
+                               f"{planned}", n)
+                    self.to_champion()
+                    ok = (self.once(n, "champion", len(cand.values), planned, fresh)
+                          or self.once(n, "champion", len(cand.values), planned, fresh))
+                    self.to_candidate(candidate)
+                    if not ok:
+                        # Candidate and champion samples are compared pairwise in time:
+                        # without the champion's run there is no fair comparison.
+                        return Comparison(cand, champion, None, Status.CRASH,
+                                          f"re-measuring the champion failed: {fresh.reason}",
+                                          fresh.output_tail)
+                    champion.extend(fresh.values)
+                self.state(LoopState.MEASURING, f"{len(cand.values) + 1} of {planned}", n)
+                if not self.once(n, "candidate", len(cand.values), planned, cand):
+                    return Comparison(cand, champion, None, cand.failure or Status.CRASH,
+                                      cand.reason, cand.output_tail)
+            look += 1
+            decision = rule(cand.values, champion, look, max_looks)
+            if decision.outcome != "more" or look >= max_looks:
+                return Comparison(cand, champion, decision)
+            planned = len(cand.values) + 1
+
+    def holdout(self, n: int, candidate: str) -> HeldOut:
+        """Candidate and champion alternate on the held-out benchmark, so a machine that
+        got slower since the champion was measured cannot hide an overfit. Stops at the
+        candidate's first failure (see `HeldOut.candidate.failure`)."""
+        held, fresh = Measured(), Measured()
+        runs = max(self.metric.repeats, 3)
+        for i in range(runs):
+            self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
+            self.to_champion()
+            self.once(n, "champion", i, runs, fresh, holdout=True)
+            self.to_candidate(candidate)
+            if not self.once(n, "holdout", i, runs, held, holdout=True):
+                break
+        return HeldOut(held, fresh, runs)
+
+    def champion_runs(self, n: int, runs: int, label: str, candidate: str) -> Measured:
+        """`runs` fresh runs of the champion in the middle of a candidate's measurement
+        (stops at the first failure); the candidate is back in place afterwards."""
+        scratch = Measured()
+        self.to_champion()
+        try:
+            for i in range(runs):
+                self.state(LoopState.MEASURING, f"{label} {i + 1} of {runs}", n)
+                if not self.once(n, "champion", i, runs, scratch):
+                    break
+        finally:
+            self.to_candidate(candidate)
+        return scratch
+
+    def top_up(self, n: int, have: int) -> list[float]:
+        """Fresh runs of the new champion up to `calibration_runs` samples.
+
+        The candidate's own samples were selected for looking good (the winner's curse);
+        unbiased runs keep the next comparisons honest. A veto or tampering ends the
+        top-up early (the keep stands); a stop too.
+        """
+        extra = Measured()
+        want = self.metric.calibration_runs - have
+        self.measuring = self.champion.commit
+        try:
+            for i in range(max(0, want)):
+                self.state(LoopState.MEASURING, f"new champion {i + 1} of {want}", n)
+                if not self.once(n, "champion", have + i, want, extra):
+                    break
+        except Cancelled:
+            if self.controller.stopping:
+                return extra.values
+            self.controller.take_veto()
+        except Tampered as exc:
+            self.emit(WarningRaised(f"topping up the new champion's samples: {exc}"))
+        return extra.values
+
+    def remeasure(self, n: int) -> Measured:
+        """`repeats` runs of the unchanged champion (raises Cancelled and Tampered)."""
+        measured = Measured()
+        self.measuring = self.champion.commit
+        runs = self.metric.repeats
+        for i in range(runs):
+            self.state(LoopState.MEASURING, f"re-measuring the champion {i + 1} of {runs}", n)
+            if not self.once(n, "champion", i, runs, measured):
+                break
+        return measured
