@@ -6,6 +6,7 @@ the importers all speak these, so none of them needs git or an agent to render a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -142,6 +143,17 @@ class Experiment:
         if self.champion_samples:
             return statistics.median(self.champion_samples)
         return self.champion_metric
+
+    def copy(self) -> Experiment:
+        """A copy that shares no list or dict with this record: what an event carries to
+        another thread (the loop keeps its own)."""
+        return dataclasses.replace(
+            self, metrics=dict(self.metrics), samples=list(self.samples),
+            champion_samples=list(self.champion_samples),
+            holdout_samples=list(self.holdout_samples),
+            tokens=dataclasses.replace(self.tokens),
+            checks=copy.deepcopy(self.checks), fingerprints=dict(self.fingerprints),
+            outside_clock=dict(self.outside_clock))
 
     def delta(self) -> float | None:
         """THE delta of an experiment, wherever one is shown: the relative change of its

@@ -27,9 +27,12 @@ from app.engine.faults import fault_point
 from app.engine.gitops import MeasurementTree, ObjectPacker, SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint, glob_match
 from app.engine.history import LogWriter, first_record, read_log
-from app.engine.loop import Budgets, Loop, LoopSetup
+from app.engine.budgets import Budgets
+from app.engine.champion import latest_champion_samples
+from app.engine.loop import Loop
+from app.engine.loop_setup import LoopSetup
 from app.engine.measure import run_command
-from app.engine.records import Experiment, Status, finite_samples
+from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
 from app.engine.session import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
                                 list_sessions)
@@ -358,16 +361,9 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                    "recovered": recovered, "isolation": sandbox.describe(),
                    "data_files": data_files})
     # The champion's samples: the latest top-up or re-measurement since the last keep.
-    sampled = [r for r in contents.records if r.get("type") == "champion_samples"]
     segment_start = contents.segment_start
-    drift_samples = None
-    if sampled and not needs_baseline:
-        last_n = max((e.n for e in experiments if e.status is Status.KEEP), default=-1)
-        sampled_n = sampled[-1].get("n")
-        top_n = max((e.n for e in experiments), default=-1)
-        # Written after the last keep, at an experiment the log holds (never one ahead).
-        if isinstance(sampled_n, int) and last_n <= sampled_n <= top_n:
-            drift_samples = finite_samples(sampled[-1].get("samples")) or None
+    drift_samples = None if needs_baseline else latest_champion_samples(contents.records,
+                                                                         experiments)
     if agent is None:
         from app.engine.agents import make_agent
 
