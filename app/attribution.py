@@ -131,7 +131,7 @@ def scratch_worktree(repo_root: Path, commit: str, config: Config) -> Iterator[P
     in as in the session's worktree; `[session] setup` runs once.
     """
     from app.engine.gitops import exclude_worktrees
-    from app.engine.session import find_repo
+    from app.engine.layout import find_repo
 
     exclude_worktrees(find_repo(repo_root))  # keep the scratch folder out of `git status`
     parent = repo_root / ".autoresearch" / "scratch"

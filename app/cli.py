@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from app import __version__
+from app.engine.launch import LaunchOptions
 from app.errors import AutoresearchError
 
 EPILOG = """\
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     _session_args(parser, top=True)
     parser.add_argument("--paused", action="store_true", help="open with the loop paused: "
                         "nothing runs, not even the baseline, until you resume (p)")
+    # Every namespace has the launch's options, whichever command parsed it.
+    parser.set_defaults(headless=False, max_experiments=None, max_hours=None, max_cost=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the loop (with --headless: line output, no TUI)")
@@ -105,15 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    if command is None or (command == "run" and not args.headless):
-        from app.tui.launch import run_tui
+def launch_options(args: argparse.Namespace) -> LaunchOptions:
+    """The one place the launch's flags are read (the TUI and headless mode get these)."""
+    return LaunchOptions(
+        cwd=Path.cwd(), config_path=Path(args.config) if args.config else None, tag=args.tag,
+        new=bool(args.new), paused=bool(args.paused), max_experiments=args.max_experiments,
+        max_hours=args.max_hours, max_cost=args.max_cost)
 
-        return run_tui
-    if command == "run":
+
+def _launch(args: argparse.Namespace) -> int:
+    """`autoresearch-tui [run [--headless]]`: open the session in the TUI or headless."""
+    options = launch_options(args)
+    if args.headless:
         from app.headless import run_headless
 
-        return run_headless
+        return run_headless(options)
+    from app.tui.launch import run_tui
+
+    return run_tui(options)
+
+
+def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    if command is None or command == "run":
+        return _launch
     if command == "init":
         from app.onboard import run_init
 
@@ -147,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("max_experiments", "max_hours", "max_cost"):
-        value = getattr(args, name, None)
+        value = vars(args)[name]
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     try:

@@ -390,7 +390,7 @@ def _check_semantics(config: Config, path: Path) -> None:
     _check_executor(config.executor, bad)
     tag = config.session.tag
     if tag is not None:
-        from app.engine.session import validate_tag
+        from app.tags import validate_tag
 
         validate_tag(tag, source=f"{path}: `session.tag`")
     a = config.agent

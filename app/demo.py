@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from app.config import CONFIG_NAME, load_config
+from app.engine.launch import LaunchOptions
 from app.errors import UsageError
 from app.onboard import _git
 
@@ -59,18 +60,16 @@ def run_demo(args: argparse.Namespace) -> int:
         _remove_created(target, existed=existed)
         raise
     print(f"Sample project: {target}", flush=True)
-    ns = argparse.Namespace(tag=None, new=False, headless=bool(getattr(args, "headless", False)),
-                            max_experiments=None, max_hours=None, max_cost=None, config=None,
-                            paused=False)
     os.chdir(target)
+    options = LaunchOptions(cwd=target)
     try:
-        if ns.headless:
+        if args.headless:
             from app.headless import run_headless
 
-            return run_headless(ns)
+            return run_headless(options)
         from app.tui.launch import run_tui
 
-        return run_tui(ns)
+        return run_tui(options)
     finally:
         # Also after Ctrl-C or an error: the repo and its log stay, worth a look.
         if agent == "scripted":
@@ -117,7 +116,7 @@ def _tui_hint(target: Path, exe: str) -> str:
     """Launching again resumes an unfinished session; a finished one would make the launch
     start a new session (replaying the patches), so name the session to browse it."""
     try:
-        from app.engine.session import find_repo, list_sessions
+        from app.engine.layout import find_repo, list_sessions
 
         sessions = list_sessions(find_repo(target))
     except Exception:  # noqa: BLE001 - a hint must never fail the demo's ending

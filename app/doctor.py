@@ -328,7 +328,7 @@ def runs_needed(noise: float, improvement: float, config: Config) -> RunsNeeded:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from app.engine.session import find_repo
+    from app.engine.layout import find_repo
 
     out: TextIO = sys.stdout
     repo = find_repo(Path.cwd())

@@ -51,7 +51,7 @@ from app.engine.gitops import _walk_tree, parse_result_trailer, signature, tree_
 from app.engine.guard import Guard
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status, improvement
-from app.engine.session import RepoPaths, SessionLock, find_repo
+from app.engine.layout import RepoPaths, SessionLock, find_repo
 from app.errors import AutoresearchError, UsageError
 
 BRANCH_PREFIX = "autoresearch-final"

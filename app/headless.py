@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
-from pathlib import Path
 from typing import TextIO
 
 from app.engine.controller import LoopController
+from app.engine.launch import LaunchOptions
 from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event,
                                ExperimentDecided, SessionEnded, SessionStarted, WarningRaised)
 from app.engine.records import (Experiment, SessionSummary, Status, change_words,
@@ -102,13 +101,10 @@ class LinePrinter:
         print(line, file=self.out or sys.stdout, flush=True)
 
 
-def run_headless(args: argparse.Namespace) -> int:
-    from app.engine.runner import open_engine
+def run_headless(options: LaunchOptions) -> int:
+    from app.engine.session import open_session
 
-    engine = open_engine(
-        cwd=Path.cwd(), config_path=getattr(args, "config", None), tag=getattr(args, "tag", None),
-        new=getattr(args, "new", False), max_experiments=getattr(args, "max_experiments", None),
-        max_hours=getattr(args, "max_hours", None), max_cost=getattr(args, "max_cost", None))
+    engine = open_session(options)
     controller = LoopController(paused=False)
     # Load warnings (a torn log line) arrive as WarningRaised events, as in the TUI.
     interrupts = 0

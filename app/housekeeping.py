@@ -9,7 +9,8 @@ from pathlib import Path
 
 from app.engine.history import read_log
 from app.engine.records import Status, change_words, summarize
-from app.engine.session import SessionLock, find_repo, list_sessions, validate_tag
+from app.engine.layout import SessionLock, find_repo, list_sessions
+from app.tags import validate_tag
 from app.errors import UsageError
 
 

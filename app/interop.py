@@ -501,7 +501,7 @@ def run_history(args: argparse.Namespace) -> int:
     export = getattr(args, "export", None)
     if import_path:
         imported = read_foreign_log(Path(import_path).expanduser())
-        from app.engine.session import find_repo
+        from app.engine.layout import find_repo
 
         repo = find_repo(Path.cwd())
         state_dir = store_import(repo.common_dir, imported)

@@ -646,7 +646,7 @@ def write_and_commit(root: Path, config_text: str, program_text: str, *, commit:
 
 def repo_root(root: Path) -> Path:
     """The top of the repository around `root`; UsageError if none or it has no commits."""
-    from app.engine.session import find_repo
+    from app.engine.layout import find_repo
 
     return find_repo(root).root
 

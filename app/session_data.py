@@ -153,7 +153,8 @@ def comparable_tail(segments: Sequence[Segment]) -> list[Segment]:
 
 def locate_session(tag: str | None, cwd: Path | None = None) -> tuple[Path, Path]:
     """(common git dir, state folder) of the session `tag`, or of the newest one."""
-    from app.engine.session import find_repo, list_sessions, validate_tag
+    from app.engine.layout import find_repo, list_sessions
+    from app.tags import validate_tag
 
     repo = find_repo(cwd or Path.cwd())
     if tag:

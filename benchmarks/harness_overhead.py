@@ -4,7 +4,7 @@ Run: `python benchmarks/harness_overhead.py [--patches N] [--files F] [--rounds 
 [--profile [FILE]]` (defaults: 30 patches, 3 rounds; a few minutes on the 10,000-file repo
 while its harness time is about a second per experiment).
 
-What is measured. The real loop (`open_engine` + `Engine.run`, scripted patches, checks
+What is measured. The real loop (`open_session` + `Session.run`, scripted patches, checks
 off, calibration_runs = repeats = max_repeats = 1, remeasure_every = 0) with a no-op
 benchmark (`echo 1`) and one-line patches, each to a different file (all discarded, the
 common case). One experiment's cycle is the time from one `ExperimentDecided` event to the
@@ -65,7 +65,8 @@ from app.engine.agents.base import AgentContext, Proposal  # noqa: E402
 from app.engine.agents.scripted import ScriptedAgent  # noqa: E402
 from app.engine.controller import LoopController  # noqa: E402
 from app.engine.events import Event, ExperimentDecided  # noqa: E402
-from app.engine.runner import open_engine  # noqa: E402
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session  # noqa: E402
 
 GOAL_SMALL_MS = 50.0
 GIT_ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -270,8 +271,8 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
     real, wrapper = _timed_run_command(timings)
     bench_module.run_command = wrapper
     try:
-        engine = open_engine(cwd=root, agent=TimedAgent(ScriptedAgent(root / "patches"),
-                                                        timings))
+        engine = open_session(LaunchOptions(cwd=root),
+                              agent=TimedAgent(ScriptedAgent(root / "patches"), timings))
         try:
             if profile is not None:
                 profile.enable()

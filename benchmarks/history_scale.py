@@ -158,14 +158,15 @@ def shown_rows(count: int) -> int:
 
 
 async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float]) -> None:
-    from app.engine.runner import open_engine
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
     from app.screens.history import HistoryScreen
     from app.tui.app import AutoresearchApp
     from widgets.experiment_table import ExperimentTable
     from widgets.metric_chart import MetricChart
 
     def open_source():  # type: ignore[no-untyped-def]
-        return open_engine(cwd=repo, tag=tag)
+        return open_session(LaunchOptions(cwd=repo, tag=tag))
 
     started = time.perf_counter()
     app = AutoresearchApp(open_source=open_source, paused=True)
@@ -273,9 +274,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="history-scale-") as temp:
         repo = make_repo(Path(temp))
         os.chdir(repo)
-        from app.engine.runner import open_engine
+        from app.engine.launch import LaunchOptions
+        from app.engine.session import open_session
 
-        engine = open_engine(cwd=repo, tag="scale")  # creates branch, worktree, state
+        # creates branch, worktree, state
+        engine = open_session(LaunchOptions(cwd=repo, tag="scale"))
         log = engine.state_dir / "log.jsonl"
         engine.close()
         generated = experiments(count)

@@ -83,9 +83,10 @@ async def until(pilot: Any, condition: Callable[[], bool], what: str,
 
 def make_app(repo: Path, *, review: bool = False) -> AutoresearchApp:
     def open_source() -> Any:
-        from app.engine.runner import open_engine
+        from app.engine.launch import LaunchOptions
+        from app.engine.session import open_session
 
-        return open_engine(cwd=repo)
+        return open_session(LaunchOptions(cwd=repo))
 
     return AutoresearchApp(open_source=open_source, review=review)
 

@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 
 
-def run_session(project: Project, **kwargs: object) -> tuple[int, list[Any], Any]:
+def run_session(project: Project, agent: Any = None,
+                **options: Any) -> tuple[int, list[Any], Any]:
     """Open the engine on `project`, run the session to its end and close it: (exit status,
     every event, the engine)."""
     from app.engine.controller import LoopController
-    from app.engine.runner import open_engine
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
 
     events: list[Any] = []
-    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
+    engine = open_session(LaunchOptions(cwd=project.root, **options), agent=agent)
     try:
         status = engine.run(events.append, LoopController())
     finally:

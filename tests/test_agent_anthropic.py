@@ -458,7 +458,8 @@ def test_an_outage_is_an_agent_error_and_the_loop_goes_on(
     """529 until the SDK's retries run out: `agent_error`, then the next experiment works."""
     from app.engine.controller import LoopController
     from app.engine.events import StateChanged
-    from app.engine.runner import open_engine
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     outage = error(529, "Overloaded", headers={"retry-after": "0.01"}, repeat=5)
@@ -474,7 +475,7 @@ def test_an_outage_is_an_agent_error_and_the_loop_goes_on(
                 waits.append(event.detail)
                 controller.cancel.set()
 
-        engine = open_engine(cwd=project.root, max_experiments=2)
+        engine = open_session(LaunchOptions(cwd=project.root, max_experiments=2))
         try:
             status = engine.run(sink, controller)
         finally:

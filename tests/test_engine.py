@@ -18,7 +18,8 @@ from app.cli import main
 from app.engine.controller import LoopController
 from app.engine.events import Event, ExperimentDecided, OutputLines, StateChanged
 from app.engine.history import read_log
-from app.engine.runner import open_engine
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session
 from tests.conftest import Project, git, run_session
 
 
@@ -199,12 +200,12 @@ def test_deleted_worktree_is_recreated_with_setup_and_links(project: Project) ->
 def test_a_stale_lock_is_taken_over_and_a_live_one_refused(project: Project) -> None:
     project.patch("01.patch", {"nums/x1.txt": "-1\n"}, "shave 1")
     project.commit("patches")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     try:
         from app.errors import UsageError
 
         with pytest.raises(UsageError, match="in use by process"):
-            open_engine(cwd=project.root, tag=engine.tag)
+            open_session(LaunchOptions(cwd=project.root, tag=engine.tag))
     finally:
         engine.close()
     # A lock file left by a dead process (no flock held) is simply taken over.
@@ -217,7 +218,7 @@ def test_pause_veto_and_review_through_the_controller(project: Project) -> None:
     project.patch("01.patch", {"nums/x1.txt": "-1\n"}, "shave 1")
     project.patch("02.patch", {"nums/x2.txt": "-1\n"}, "shave 2")
     project.commit("patches")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     controller = LoopController(review=True)
     states: list[StateChanged] = []
 
@@ -241,7 +242,7 @@ def test_cherry_pick_reapplies_a_past_experiment(project: Project) -> None:
     project.patch("01.patch", {"nums/x1.txt": "5\n"}, "worse now")
     project.patch("02.patch", {"nums/a.txt": "10\n"}, "shrink a")
     project.commit("patches")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     controller = LoopController()
 
     def sink(event: Event) -> None:
@@ -351,7 +352,7 @@ class TestBadInput:
         self.assert_nothing_created(project.root)
 
     def test_locked_session(self, project: Project, capsys: pytest.CaptureFixture[str]) -> None:
-        engine = open_engine(cwd=project.root)
+        engine = open_session(LaunchOptions(cwd=project.root))
         try:
             err = self.run(capsys, "--tag", engine.tag)
         finally:
@@ -363,7 +364,7 @@ class TestBadInput:
 
 
 def test_engine_never_imports_textual() -> None:
-    code = ("import sys, app.engine.loop, app.engine.runner, app.headless; "
+    code = ("import sys, app.engine.loop, app.engine.session, app.headless; "
             "print('textual' in sys.modules, 'anthropic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parents[1], check=True).stdout
@@ -373,7 +374,7 @@ def test_engine_never_imports_textual() -> None:
 def test_threaded_stop_interrupts_a_running_benchmark(project: Project) -> None:
     project.patch("01-hang.patch", {"hang": "x\n"}, "hang")
     project.commit("patches")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     controller = LoopController()
 
     def sink(event: Event) -> None:

@@ -232,7 +232,8 @@ def test_secrets_reach_neither_log_nor_outputs_nor_prompts(
     into the log and the next prompt): no secret shows up anywhere the harness writes."""
     from app.engine.controller import LoopController
     from app.engine.events import Event
-    from app.engine.runner import open_engine
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
 
     project.write("bench.sh", ENV_BENCH_SH)
     project.write("agent.sh", AGENT_SH)
@@ -247,7 +248,7 @@ def test_secrets_reach_neither_log_nor_outputs_nor_prompts(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("VISIBLE_SETTING", "plain-value-1")
     events: list[Event] = []
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     try:
         engine.run(events.append, LoopController())
     finally:

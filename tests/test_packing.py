@@ -16,7 +16,8 @@ import pytest
 from app.engine import gitops
 from app.engine.controller import LoopController
 from app.engine.events import Event, SessionEnded
-from app.engine.runner import open_engine
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session
 from tests.conftest import Project
 
 ROOT = Path(__file__).parents[1]
@@ -101,7 +102,7 @@ def test_a_long_session_packs_as_it_goes(project: Project, tmp_path: Path,
     slow = slow_git(tmp_path, 3)
     monkeypatch.setenv("PATH", f"{slow}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(gitops, "PACK_EVERY", 1)
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     starts_at_end: list[int] = []
 
     def sink(event: Event) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from app.cli import main
 from app.engine.history import read_log
-from app.engine.runner import open_engine
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session
 from tests.conftest import Project, require_tool, run_session
 
 WORK_PY = '''\
@@ -181,7 +182,7 @@ async def test_every_reader_tolerates_null_and_missing_samples(
     from app.tui.app import AutoresearchApp
 
     def open_source():  # type: ignore[no-untyped-def]
-        return open_engine(cwd=hack.root)
+        return open_session(LaunchOptions(cwd=hack.root))
 
     app = AutoresearchApp(open_source=open_source, paused=True)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -22,7 +22,8 @@ import textwrap
 import pytest
 
 from app.engine.controller import LoopController
-from app.engine.runner import open_engine
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session
 from app.errors import UsageError
 from tests.conftest import Project, run_session
 
@@ -208,7 +209,7 @@ def test_a_required_fingerprint_the_benchmark_does_not_print_is_a_clear_error(
     timed_project(project)
     (project.root / "bench.py").write_text("print('METRIC time_ms=5')\n")
     project.commit("a benchmark without a fingerprint")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     try:
         with pytest.raises(UsageError, match="printed no FINGERPRINT line"):
             engine.run(lambda event: None, LoopController())
@@ -222,7 +223,7 @@ def test_a_benchmark_whose_results_vary_between_runs_cannot_be_fingerprinted(
     (project.root / "bench.py").write_text(
         "import random\nprint(f'FINGERPRINT {random.random()}')\nprint('METRIC time_ms=5')\n")
     project.commit("a benchmark that fingerprints noise")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     try:
         with pytest.raises(UsageError, match="different FINGERPRINT on a run of the unchanged"):
             engine.run(lambda event: None, LoopController())
@@ -240,7 +241,7 @@ def test_after_a_restart_the_champion_is_timed_again_before_a_gain_is_believed(
     timed_project(project)
     project.patch("01-fast.patch", {"lib.py": FAST}, "drop the passes that add nothing")
     project.commit("patches")
-    engine = open_engine(cwd=project.root)
+    engine = open_session(LaunchOptions(cwd=project.root))
     try:
         assert engine.run(lambda event: None, LoopController()) == 0
     finally:
@@ -253,7 +254,7 @@ def test_after_a_restart_the_champion_is_timed_again_before_a_gain_is_believed(
                   "a faster clock, in effect")
     project.commit("another patch")
 
-    again = open_engine(cwd=project.root, tag=tag)
+    again = open_session(LaunchOptions(cwd=project.root, tag=tag))
     try:
         assert again.run(lambda event: None, LoopController()) == 0
     finally:

@@ -147,7 +147,7 @@ def test_failed_setup_after_the_branch_was_removed_keeps_every_candidate_ref(
     removed by hand, then a relaunch's `[session] setup` fails. 0.1.0 took the session for
     a new one and undid it, deleting every refs/autoresearch/<tag>/*; after `git gc` the
     candidates were gone while `history` still listed them.
-    Stopped by: a session with a log is never 'new' (runner.open_engine), and the undo of a
+    Stopped by: a session with a log is never 'new' (session.open_session), and the undo of a
     new session deletes only its branch (SessionGit.delete_branch): only `prune` deletes
     candidate refs. Expected: exit 2 naming setup, every ref still there after gc."""
     tag, refs = _finished_session(project)

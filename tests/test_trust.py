@@ -11,7 +11,8 @@ import pytest
 from app.engine.controller import LoopController
 from app.engine.events import BaselineReset, DriftDetected, Event, ProposalReady, WarningRaised
 from app.engine.history import read_log
-from app.engine.runner import open_engine
+from app.engine.launch import LaunchOptions
+from app.engine.session import open_session
 from tests.conftest import Project
 
 # A noisy benchmark whose noise is a fixed pseudo-random sequence (seeded, advanced through
@@ -50,7 +51,7 @@ print(f"METRIC score={total * factor}")
 '''
 
 
-def run(project: Project, sink=None, **kwargs: object):  # type: ignore[no-untyped-def]
+def run(project: Project, sink=None, agent=None, **options: object):  # type: ignore[no-untyped-def]
     events: list[Event] = []
 
     def collect(event: Event) -> None:
@@ -58,7 +59,7 @@ def run(project: Project, sink=None, **kwargs: object):  # type: ignore[no-untyp
         if sink:
             sink(event)
 
-    engine = open_engine(cwd=project.root, **kwargs)  # type: ignore[arg-type]
+    engine = open_session(LaunchOptions(cwd=project.root, **options), agent=agent)
     try:
         status = engine.run(collect, LoopController())
     finally:

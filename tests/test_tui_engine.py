@@ -34,9 +34,10 @@ def story(project: Project) -> Project:
 
 def make_app(project: Project, **options: object) -> AutoresearchApp:
     def open_source():  # type: ignore[no-untyped-def]
-        from app.engine.runner import open_engine
+        from app.engine.launch import LaunchOptions
+        from app.engine.session import open_session
 
-        return open_engine(cwd=project.root)
+        return open_session(LaunchOptions(cwd=project.root))
 
     return AutoresearchApp(open_source=open_source, **options)  # type: ignore[arg-type]
 
@@ -271,9 +272,10 @@ async def test_a_usage_error_at_open_exits_with_status_2(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
 
     def open_source():  # type: ignore[no-untyped-def]
-        from app.engine.runner import open_engine
+        from app.engine.launch import LaunchOptions
+        from app.engine.session import open_session
 
-        return open_engine(cwd=tmp_path)
+        return open_session(LaunchOptions(cwd=tmp_path))
 
     app = AutoresearchApp(open_source=open_source)
     async with app.run_test(size=SIZE) as pilot:

@@ -84,7 +84,8 @@ async def test_log_load_warnings_show_as_a_toast_and_in_the_activity_pane(
     import subprocess
     import sys
 
-    from app.engine.runner import open_engine
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
     from widgets.activity_log import ActivityLog
 
     project.config(calibration_runs=1, repeats=1, max_repeats=1)
@@ -99,7 +100,8 @@ async def test_log_load_warnings_show_as_a_toast_and_in_the_activity_pane(
     with log.open("a") as handle:
         handle.write('{"type": "experiment", "n": 1, "sta')  # torn mid-write
     tag = log.parent.name
-    app = AutoresearchApp(open_source=lambda: open_engine(cwd=project.root, tag=tag),
+    app = AutoresearchApp(open_source=lambda: open_session(LaunchOptions(cwd=project.root,
+                                                                          tag=tag)),
                           paused=True, clock=fixed_clock)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         deadline = time.monotonic() + 30

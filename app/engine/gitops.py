@@ -20,7 +20,7 @@ from typing import Any
 
 import pygit2
 
-from app.engine.session import RepoPaths, SessionPaths
+from app.engine.layout import RepoPaths, SessionPaths
 
 FALLBACK_SIGNATURE = ("autoresearch-tui", "autoresearch-tui@localhost")
 EXCLUDE_LINE = "/.autoresearch/"

@@ -1,232 +1,612 @@
-"""Where a session lives, which session a launch means, and the lock that keeps it single.
+"""Open a session: validate everything, then create or resume the branch, worktree and log.
 
-State (precious) lives in `<git-common-dir>/autoresearch/sessions/<tag>/`, out of reach of
-`git clean`; the worktree `.autoresearch/worktrees/<tag>/` is disposable.
+`open_session(LaunchOptions)` raises `UsageError` for bad input before it writes anything;
+for a new session whose baseline then fails, `Session.run` removes what it created, so
+nothing is left half-made. `Session` is what the TUI and headless mode drive; where its
+files live is app/engine/layout.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
-import fcntl
+import hashlib
+import json
+import logging
 import os
-import re
+import shlex
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from app.config import CONFIG_NAME, Config, load_config
+from app.engine.agents.base import Agent
+from app.engine.controller import LoopController
+from app.engine import gitops
+from app.engine.events import Event, EventSink, ExperimentDecided, SessionStarted, WarningRaised
+from app.engine.faults import fault_point
+from app.engine.gitops import MeasurementTree, ObjectPacker, SessionGit, parse_result_trailer
+from app.engine.guard import Guard, changed_fingerprint, glob_match
+from app.engine.history import LogWriter, first_record, read_log
+from app.engine.launch import LaunchOptions
+from app.engine.budgets import Budgets
+from app.engine.champion import latest_champion_samples
+from app.engine.loop import Loop
+from app.engine.loop_setup import LoopSetup
+from app.engine.measure import run_command
+from app.engine.records import Experiment, Status
+from app.engine.sandbox import SessionSandbox, session_sandbox
+from app.engine.layout import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
+                                list_sessions)
 from app.errors import UsageError
 
-TAG_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-WORKTREES = Path(".autoresearch") / "worktrees"
+SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",
+               "export", "source", ".", "true", "false", "test", "[", "if", "for", "while",
+               "echo", "printf", "(", "{"}
 
 
-def validate_tag(tag: str, source: str = "--tag") -> str:
-    if not TAG_RE.match(tag) or tag in (".", "..") or tag.startswith("-") or \
-            tag.endswith(".lock") or ".." in tag:
-        raise UsageError(f"{source} {tag!r} is not a valid session tag; use letters, digits, "
-                         "'.', '_' and '-' only, such as nov27.")
-    return tag
-
-
-@dataclass(frozen=True)
-class RepoPaths:
-    root: Path
-    """The top of the user's working tree."""
-    common_dir: Path
-    """The git directory shared by all worktrees (`.git` of the main checkout)."""
-
-    @property
-    def sessions_dir(self) -> Path:
-        return self.common_dir / "autoresearch" / "sessions"
-
-    def session(self, tag: str) -> SessionPaths:
-        return SessionPaths(tag, self.sessions_dir / tag, self.root / WORKTREES / tag)
-
-
-@dataclass(frozen=True)
-class SessionPaths:
-    tag: str
-    state_dir: Path
-    worktree: Path
-
-    @property
-    def log(self) -> Path:
-        return self.state_dir / "log.jsonl"
-
-    @property
-    def runs(self) -> Path:
-        return self.state_dir / "runs"
-
-    @property
-    def lock(self) -> Path:
-        return self.state_dir / "lock"
-
-    @property
-    def debug_log(self) -> Path:
-        return self.state_dir / "debug.log"
-
-    @property
-    def report(self) -> Path:
-        return self.state_dir / "report.md"
-
-    @property
-    def branch(self) -> str:
-        return f"autoresearch/{self.tag}"
-
-    @property
-    def ref_prefix(self) -> str:
-        return f"refs/autoresearch/{self.tag}/"
-
-
-def find_repo(start: Path) -> RepoPaths:
-    """The repository around `start`. UsageError if there is none or it has no commits."""
-    import pygit2
-
+def _check_command_exists(command: str, root: Path, key: str) -> None:
+    """Catch the obvious 'benchmark not found' before anything is created."""
     try:
-        found = pygit2.discover_repository(str(start))
-    except pygit2.GitError:
-        found = None
-    if not found:
-        raise UsageError(f"{start} is not inside a git repository; run autoresearch-tui in "
-                         "your project's repository (or `git init` one first).")
-    repo = pygit2.Repository(found)
-    if repo.is_bare or repo.workdir is None:
-        raise UsageError(f"{found} is a bare repository; run autoresearch-tui in a checkout.")
-    if repo.head_is_unborn:
-        raise UsageError("the repository has no commits yet; commit your code first "
-                         "(autoresearch-tui works on a branch made from HEAD).")
-    common = Path(repo.path)
-    # In a linked worktree, repo.path is .git/worktrees/<name>; the common dir holds refs.
-    commondir_file = common / "commondir"
-    if commondir_file.exists():
-        common = (common / commondir_file.read_text().strip()).resolve()
-    root = Path(repo.workdir).resolve()
-    return RepoPaths(root=root, common_dir=common.resolve())
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UsageError(f"`{key}` is not a valid shell command ({exc}); fix its quoting.") \
+            from None
+    while words and "=" in words[0] and not words[0].startswith(("=", "./", "/")):
+        words = words[1:]  # VAR=value prefixes
+    if not words or words[0] in SHELL_WORDS:
+        return
+    first = words[0]
+    if "/" in first:
+        if not (root / first).exists() and not Path(first).exists():
+            raise UsageError(f"`{key}` runs {first}, which does not exist in the repository; "
+                             "fix the path (it is relative to the repository root).")
+    elif shutil.which(first) is None:
+        raise UsageError(f"`{key}` runs {first!r}, which is not found on PATH; install it or "
+                         "fix the command.")
+    for word in words[1:3]:
+        if word.endswith((".py", ".sh", ".js", ".ts", ".rb", ".pl")) and "/" not in word[:1] \
+                and not word.startswith("-") and not (root / word).exists():
+            raise UsageError(f"`{key}` names {word}, which does not exist in the repository; "
+                             "fix the path (it is relative to the repository root).")
+
+
+def config_digest(config_path: Path) -> str:
+    return hashlib.sha256(config_path.read_bytes()).hexdigest()
 
 
 @dataclass
-class SessionInfo:
-    tag: str
-    state_dir: Path
-    modified: float
-    finished: bool
-    read_only: bool
+class Session:
+    repo: RepoPaths
+    paths: SessionPaths
+    config: Config
+    config_path: Path
+    git: SessionGit
+    lock: SessionLock
+    experiments: list[Experiment]
+    setup: LoopSetup
+    agent: Agent
+    created: bool
+    """A new session (its branch, worktree and state are removed if the baseline fails)."""
+    notice: str = ""
+    warnings: list[str] = field(default_factory=list)
+    review: bool = False
+    """Review mode as the session last had it (the TUI restores it on relaunch)."""
+
+    @property
+    def tag(self) -> str:
+        return self.paths.tag
+
+    @property
+    def branch(self) -> str:
+        return self.paths.branch
+
+    @property
+    def worktree(self) -> Path:
+        return self.paths.worktree
+
+    @property
+    def state_dir(self) -> Path:
+        return self.paths.state_dir
+
+    def run(self, sink: EventSink, controller: LoopController) -> int:
+        m = self.config.metric
+        sink(SessionStarted(self.tag, self.branch, str(self.worktree), not self.created,
+                            m.name, m.unit, m.direction, tuple(self.experiments), self.notice,
+                            self.setup.sandbox.describe() if self.setup.sandbox else ""))
+        for warning in self.warnings:  # a torn or invalid log line, skipped when loading
+            sink(WarningRaised(warning))
+        packer = ObjectPacker(self.repo.common_dir)
+        decided = 0
+
+        def sink_and_pack(event: Event) -> None:
+            nonlocal decided
+            sink(event)
+            if isinstance(event, ExperimentDecided):
+                decided += 1
+                if decided % gitops.PACK_EVERY == 0:
+                    packer.start()  # in the background: the loop goes on
+
+        loop = Loop(self.setup, self.agent, sink_and_pack, controller)
+        try:
+            status = loop.run()
+            packer.start()  # the session's end: leave no pile of loose objects behind
+            return status
+        except UsageError:
+            if self.created and not any(e.status is Status.BASELINE
+                                        for e in self.experiments):
+                self.discard_new_session()
+            raise
+
+    def discard_new_session(self) -> None:
+        """Undo a new session whose baseline failed: nothing half-created stays behind."""
+        self.setup.writer.close()
+        _close_logging()
+        self.git.remove_worktree()
+        self.git.delete_branch()  # never candidate refs: only prune deletes those
+        self.lock.release()
+        shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+        wt_root = self.repo.root / ".autoresearch" / "worktrees"
+        for folder in (wt_root, wt_root.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def diff_of(self, n: int) -> str:
+        # Called from UI threads while the loop thread uses self.git: a pygit2
+        # Repository is not safe to share across threads, so this opens a private one.
+        git = SessionGit(self.repo, self.paths)
+        exp = next((e for e in list(self.experiments) if e.n == n), None)
+        commit = (exp.candidate or exp.commit) if exp else git.candidate(n)
+        if not commit or (exp is not None and exp.status is Status.BASELINE):
+            return ""
+        try:
+            return git.diff_of_commit(commit)
+        except Exception:  # noqa: BLE001 - a pruned object must not crash a history view
+            return ""
+
+    def remember_review(self, on: bool) -> None:
+        """Record review mode as session state, so that a relaunch restores it (a session
+        quit with proposals awaiting review must not measure the next one unasked)."""
+        self.review = on
+        try:
+            self.setup.writer.append({"type": "review", "on": on})
+        except (OSError, ValueError):
+            pass  # the session closed meanwhile: nothing runs unreviewed without a loop
+
+    def add_note(self, n: int, text: str) -> None:
+        """Keep the user's note on experiment `n` (a `note` record of the log)."""
+        record = {"type": "note", "n": n, "text": text}
+        try:
+            self.setup.writer.append(record)
+        except ValueError:  # the session closed: append on its own
+            writer = LogWriter(self.paths.log)
+            try:
+                writer.append(record)
+            finally:
+                writer.close()
+
+    def output_of(self, n: int) -> dict[str, str]:
+        folder = self.paths.runs / str(n)
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p.read_text(encoding="utf-8", errors="replace")
+                for p in sorted(folder.glob("*.log"))}
+
+    def other_sessions(self) -> list[tuple[str, list[Experiment]]]:
+        out = []
+        for info in list_sessions(self.repo):
+            if info.tag != self.tag:
+                out.append((info.tag, read_log(info.state_dir / "log.jsonl").experiments))
+        return out
+
+    def close(self) -> None:
+        self.setup.writer.close()
+        _close_logging()
+        self.lock.release()
 
 
-def list_sessions(repo: RepoPaths) -> list[SessionInfo]:
-    """Sessions with a log, newest first."""
+def open_session(options: LaunchOptions, *, agent: Agent | None = None,
+                 pause_on_agent_errors: bool = False) -> Session:
+    """Validate everything, then create or resume the session `options` names. `agent`
+    replaces the configured one (tests, benchmarks)."""
+    cwd, config_path, tag, new = options.cwd, options.config_path, options.tag, options.new
+    max_experiments, max_hours = options.max_experiments, options.max_hours
+    max_cost = options.max_cost
+    repo = find_repo(cwd)
+    path = Path(config_path) if config_path else repo.root / CONFIG_NAME
+    if not path.is_absolute():
+        path = (cwd / path).resolve()
+    if not path.exists():
+        raise UsageError(f"no {path.name} in {path.parent}; create one with "
+                         "`autoresearch-tui init` (or pass --config PATH).")
+    config = load_config(path)
+    if config.executor.kind == "ray":  # before anything is created: one sentence, exit 2
+        from app.engine.executors import require_ray
+
+        require_ray()
+    _check_command_exists(config.metric.command, repo.root, "metric.command")
+    if config.checks.command:
+        _check_command_exists(config.checks.command, repo.root, "checks.command")
+    if config.holdout.command:
+        _check_command_exists(config.holdout.command, repo.root, "holdout.command")
+    if config.agent.kind == "scripted":
+        patches = repo.root / config.agent.scripted.patches
+        if not patches.is_dir():
+            raise UsageError(f"`agent.scripted.patches` is {config.agent.scripted.patches!r}, "
+                             "which is not a folder; create it or fix the "
+                             "path.")
+    if config.agent.kind == "anthropic" and agent is None and not os.environ.get(
+            "ANTHROPIC_API_KEY"):
+        raise UsageError("ANTHROPIC_API_KEY is not set; export your API key, or use "
+                         "`[agent] kind = \"scripted\"` or \"command\" to run without one.")
+    chosen, exists = choose_tag(repo, cli_tag=tag, config_tag=config.session.tag, new=new)
+    paths = repo.session(chosen)
+    if exists and _is_read_only(paths):
+        raise UsageError(f"session {chosen!r} is an imported, read-only session; choose "
+                         "another tag with --tag or start one with --new.")
+
+    # From here on things are created; a failure undoes a new session.
+    lock = SessionLock(paths.lock)
+    state_existed = paths.state_dir.exists()
+    try:
+        lock.acquire()
+    except OSError as exc:
+        raise _state_error(paths, exc) from None
+    git = SessionGit(repo, paths)
+    # A session with a log is never new, even when its branch was deleted by hand: it is
+    # restored, and nothing of it (its candidate refs above all) is undone on a failure.
+    created = not git.branch_exists() and not _has_records(paths.log)
+    try:
+        return _prepare(repo, paths, path, config, git, lock, created, agent, Budgets(
+            max_experiments=max_experiments or config.session.max_experiments,
+            max_hours=max_hours or config.session.max_hours,
+            max_cost_usd=max_cost or config.session.max_cost_usd,
+            max_total_tokens=config.session.max_total_tokens,
+            from_command_line=frozenset(name for name, value in (
+                ("max_experiments", max_experiments), ("max_hours", max_hours),
+                ("max_cost_usd", max_cost)) if value is not None)), pause_on_agent_errors)
+    except BaseException as exc:
+        if created:
+            git.remove_worktree()
+            git.delete_branch()  # never candidate refs: only prune deletes those
+        lock.release()
+        if not state_existed:
+            shutil.rmtree(paths.state_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _state_error(paths, exc) from None
+        raise
+
+
+def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
+    """A state folder that cannot be written (read-only, immutable, a file where a folder
+    should be, a full disk) is one sentence, not a traceback."""
+    where = exc.filename or paths.state_dir
+    return UsageError(f"cannot write the session's files ({exc.strerror or exc}: {where}); "
+                      f"make {paths.state_dir} a writable folder, or start another session "
+                      "with --new or --tag.")
+
+
+def _is_read_only(paths: SessionPaths) -> bool:
+    """Imported sessions say so in their first record."""
+    return bool(first_record(paths.log).get("read_only"))
+
+
+def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Config,
+             git: SessionGit, lock: SessionLock, created: bool, agent: Agent | None,
+             budgets: Budgets, pause_on_agent_errors: bool) -> Session:
+    notice = ""
+    branch_reset = ""
+    contents = read_log(paths.log)
+    if contents.broken is not None:
+        raise UsageError(contents.broken_message(paths.log))
+    if created:
+        git.create_branch(git.user_head())
+        if _user_checkout_dirty(repo):
+            notice = ("your uncommitted changes are not part of the session: it starts from "
+                      "your last commit")
+    elif not git.branch_exists():
+        notice, branch_reset = _restore_branch(git, contents.records)
+    worktree_made = git.ensure_worktree()
+    _link_paths(config, repo.root, paths.worktree)
+    sandbox = make_sandbox(config, repo)
+    git.linked = {p.strip("/") for p in config.session.link}
+    _setup_logging(paths)
+    writer = LogWriter(paths.log)
+    experiments = contents.experiments
+    recovered = _recover(git, writer, experiments)
+    git.reset_to(git.champion())
+    outputs_gone = _setup_outputs_gone(paths) if config.session.setup else []
+    if config.session.setup and (worktree_made or outputs_gone):
+        fault_point("setup")
+        if outputs_gone and not worktree_made:
+            notice = "; ".join(x for x in (notice, (
+                f"`session.setup` ran again: what it made is gone ({', '.join(outputs_gone[:3])})"
+            )) if x)
+        result = run_command(config.session.setup, paths.worktree, 3600,
+                             isolation=sandbox.setup(paths.worktree), policy=sandbox.policy)
+        (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
+        if not result.ok:
+            raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
+                             f"fix the command. Last output:\n{result.output_tail}")
+        _record_setup_outputs(paths, git.ignored_entries())
+    tree = _measurement_tree(config, repo, paths, git, sandbox)
+    tracked = git.tracked_files()
+    base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
+        or git.champion()
+    base_tracked = tracked if base_commit == git.champion() else git.tracked_files(base_commit)
+    guard = Guard.from_config(config, paths.worktree, base_tracked)
+    digest = config_digest(config_path)
+    starts = contents.of_type("session_start")
+    data_files, data_warning = _data_files(config, tree.path, base_tracked, starts, digest)
+    data_files = [p for p in data_files if not any(  # `[guard] unprotected` wins
+        glob_match(p, g) for g in config.guard.unprotected)]
+    guard.protected_paths |= set(data_files)
+    fingerprint = guard.fingerprint(paths.worktree, tracked)
+    needs_baseline = branch_reset
+    if starts and not needs_baseline:
+        last = starts[-1]
+        if last.get("config_sha256") not in (None, digest):
+            needs_baseline = f"{CONFIG_NAME} changed since the last launch"
+        else:
+            changed = changed_fingerprint(last.get("protected") or {}, fingerprint)
+            if changed and last.get("protected") is not None:
+                needs_baseline = (f"protected files changed since the last launch: "
+                                  f"{', '.join(changed[:5])}")
+    program_path = repo.root / config.agent.program
+    if not program_path.exists():
+        program_path = paths.worktree / config.agent.program
+    writer.append({"type": "session_start", "tag": paths.tag, "branch": paths.branch,
+                   "base_commit": base_commit, "champion": git.champion(),
+                   "metric_name": config.metric.name, "unit": config.metric.unit,
+                   "direction": config.metric.direction, "agent": config.agent.kind,
+                   "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
+                   "goal": _goal(program_path), "resumed": bool(starts),
+                   "recovered": recovered, "isolation": sandbox.describe(),
+                   "data_files": data_files})
+    # The champion's samples: the latest top-up or re-measurement since the last keep.
+    segment_start = contents.segment_start
+    drift_samples = None if needs_baseline else latest_champion_samples(contents.records,
+                                                                         experiments)
+    if agent is None:
+        from app.engine.agents import make_agent
+
+        agent = make_agent(config, repo.root, paths.state_dir)
+    setup = LoopSetup(
+        config=config, git=git, guard=guard, writer=writer, runs_dir=paths.runs,
+        program_path=program_path, experiments=experiments, segment_start=segment_start,
+        fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
+        drift_samples=drift_samples,
+        pause_on_agent_errors=pause_on_agent_errors, tracked=tracked, sandbox=sandbox,
+        tree=tree,
+        drifted=bool(contents.of_type("drift")) and not needs_baseline)
+    reviews = contents.of_type("review")
+    warnings = contents.warnings + ([data_warning] if data_warning else [])
+    return Session(repo, paths, config, config_path, git, lock, experiments, setup, agent,
+                  created, notice, warnings,
+                  review=bool(reviews and reviews[-1].get("on")))
+
+
+def _data_files(config: Config, worktree: Path, tracked: list[str],
+                starts: list[dict[str, object]], digest: str) -> tuple[list[str], str]:
+    """The repository data the benchmark and the holdout read (app/engine/data_reads.py):
+    found by one traced run of each at a session's first launch (or after the config
+    changed), then taken from the session start record."""
+    last = starts[-1] if starts else {}
+    recorded = last.get("data_files")
+    if isinstance(recorded, list) and last.get("config_sha256") == digest:
+        return [p for p in recorded if isinstance(p, str)], ""
+    from app.engine import data_reads
+
+    return data_reads.audit((config.metric.command, config.holdout.command), worktree,
+                            tracked, config.metric.timeout_s)
+
+
+def _setup_outputs_path(paths: SessionPaths) -> Path:
+    return paths.state_dir / "setup_outputs.json"
+
+
+def _record_setup_outputs(paths: SessionPaths, entries: list[str]) -> None:
     import json
 
-    out: list[SessionInfo] = []
-    if not repo.sessions_dir.is_dir():
-        return out
-    for folder in repo.sessions_dir.iterdir():
-        log = folder / "log.jsonl"
-        if not log.is_file() or not TAG_RE.match(folder.name):
-            continue
-        finished = read_only = False
-        try:
-            with log.open("rb") as handle:
-                first = handle.readline()
-                handle.seek(max(0, log.stat().st_size - 8192))
-                tail = handle.read().decode("utf-8", errors="replace").splitlines()
-            start = json.loads(first) if first.strip() else {}
-            read_only = bool(start.get("read_only"))
-            for line in reversed(tail):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("type") == "session_start":
-                    break
-                if record.get("type") == "session_end" and record.get("finished"):
-                    finished = True
-                    break
-        except (OSError, ValueError):
-            pass
-        out.append(SessionInfo(folder.name, folder, log.stat().st_mtime, finished, read_only))
-    out.sort(key=lambda s: s.modified, reverse=True)
-    return out
+    _setup_outputs_path(paths).write_text(json.dumps(entries) + "\n", encoding="utf-8")
 
 
-def choose_tag(repo: RepoPaths, *, cli_tag: str | None, config_tag: str | None,
-               new: bool) -> tuple[str, bool]:
-    """DESIGN.md: --tag > [session] tag > the latest unfinished session > a new date tag.
+def _setup_outputs_gone(paths: SessionPaths) -> list[str]:
+    """What the last `[session] setup` made (ignored files) and is no longer in the worktree:
+    then setup runs again, instead of every experiment crashing on a missing `deps/`."""
+    import json
 
-    Returns (tag, exists).
-    """
-    if cli_tag:
-        validate_tag(cli_tag)
-        return cli_tag, repo.session(cli_tag).log.exists()
-    if config_tag and not new:
-        return config_tag, repo.session(config_tag).log.exists()
-    if not new:
-        for info in list_sessions(repo):
-            if not info.finished and not info.read_only:
-                return info.tag, True
-    base = dt.date.today().strftime("%b%d").lower()
-    tag, i = base, 2
-    while repo.session(tag).state_dir.exists() or _branch_exists(repo, tag):
-        tag, i = f"{base}-{i}", i + 1
-    return tag, False
-
-
-def _branch_exists(repo: RepoPaths, tag: str) -> bool:
-    return (repo.common_dir / "refs" / "heads" / "autoresearch" / tag).exists() or \
-        f"refs/heads/autoresearch/{tag}" in _packed_refs(repo)
-
-
-def _packed_refs(repo: RepoPaths) -> str:
     try:
-        return (repo.common_dir / "packed-refs").read_text(errors="replace")
+        entries = json.loads(_setup_outputs_path(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, str) and not os.path.lexists(
+        paths.worktree / e.rstrip("/"))]
+
+
+def _has_records(log: Path) -> bool:
+    try:
+        return log.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def champion_in_log(records: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The champion the log last recorded (a launch's `champion`, a baseline's or a keep's
+    commit, whichever came last) and, for a keep, its candidate commit (same tree)."""
+    champion = candidate = None
+    for record in records:
+        kind = record.get("type")
+        if kind == "session_start" and isinstance(record.get("champion"), str):
+            if record["champion"] != champion:
+                champion, candidate = record["champion"], None
+        elif kind == "experiment" and record.get("status") in ("keep", "baseline") and \
+                isinstance(record.get("commit"), str):
+            champion = record["commit"]
+            found = record.get("candidate")
+            candidate = found if isinstance(found, str) and record["status"] == "keep" \
+                else None
+    return champion, candidate
+
+
+def _restore_branch(git: SessionGit, records: list[dict[str, Any]]) -> tuple[str, str]:
+    """The session branch was deleted while its log lives on: put it back at the champion
+    the log recorded. When `git gc` has removed that commit, its candidate ref still holds
+    the same tree (and the earlier champion as parent): the keep is made again from it.
+    Only when neither is left does the session start a new baseline segment from the
+    user's HEAD. Returns (the one-line notice, the new-baseline reason or "")."""
+    branch = git.paths.branch
+    champion, candidate = champion_in_log(records)
+    if champion and git.has_commit(champion):
+        git.create_branch(champion)
+        return (f"the session branch {branch} was missing: restored at the champion "
+                f"{champion[:12]} recorded in the log", "")
+    if champion and candidate and git.has_commit(candidate):
+        remade = git.remake_keep(candidate, champion)
+        return (f"the session branch {branch} was missing and its champion {champion[:12]} "
+                f"was gone: restored from candidate {candidate[:12]} (same files) as "
+                f"{remade[:12]}", "")
+    head = git.user_head()
+    git.create_branch(head)
+    gone = (f"its champion {champion[:12]} is no longer in the repository" if champion
+            else "the log names no champion")
+    reason = (f"the session branch {branch} was missing and {gone}: a new baseline from "
+              f"your HEAD {head[:12]}")
+    return reason, reason
+
+
+def _measurement_tree(config: Config, repo: RepoPaths, paths: SessionPaths, git: SessionGit,
+                      sandbox: SessionSandbox) -> MeasurementTree:
+    """The clean tree measured commands run in; `[session] setup` runs once in a new one,
+    and what it made (top-level paths) survives the resets before every run."""
+    links = {rel.strip("/"): (repo.root / rel).resolve() for rel in config.session.link
+             if (repo.root / rel).exists()}
+    tree = MeasurementTree(repo, paths, links=links)
+    record = paths.state_dir / "measure-setup.json"
+    made = tree.ensure(git.champion())
+    if made:
+        record.unlink(missing_ok=True)
+    if made and config.session.setup:
+        result = run_command(config.session.setup, tree.path, 3600,
+                             isolation=sandbox.setup(tree.path), policy=sandbox.policy)
+        (paths.state_dir / "setup-measure.log").write_text(result.output, encoding="utf-8")
+        if not result.ok:
+            tree.remove()
+            raise UsageError(f"`session.setup` failed in the measurement tree "
+                             f"({result.failure()}); fix the command. Last output:\n"
+                             f"{result.output_tail}")
+        tree.kept = tree.untracked_outputs()
+        record.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
+    elif record.exists():
+        try:
+            tree.kept = set(json.loads(record.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            tree.kept = set()
+    return tree
+
+
+def make_sandbox(config: Config, repo: RepoPaths) -> SessionSandbox:
+    """The session's isolation (`[session] sandbox`) and environment allowlist."""
+    s = config.session
+    sandbox = session_sandbox(
+        wanted=s.sandbox, network=s.network, env=s.env, env_secrets=s.env_secrets,
+        agent_env=config.agent.command.env, repo_root=repo.root,
+        common_dir=repo.common_dir,
+        links=[(repo.root / rel).resolve() for rel in s.link if (repo.root / rel).exists()])
+    if s.sandbox == "bwrap" and sandbox.kind != "bwrap":
+        raise UsageError(f"`session.sandbox` is \"bwrap\" but {sandbox.note}; install "
+                         "bubblewrap (Debian: apt install bubblewrap), or set it to "
+                         "\"auto\" or \"none\".")
+    return sandbox
+
+
+def _goal(program_path: Path) -> str:
+    try:
+        text = program_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.lower().startswith("## goal"):
+            body = [x for x in lines[i + 1:] if x and not x.startswith("#")][:3]
+            return " ".join(body)
+    return next((x for x in lines if x and not x.startswith("#")), "")
 
 
-class SessionLock:
-    """An flock on `<state>/lock` holding the owner's PID.
+def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) -> list[int]:
+    """Candidates stored by a run that was killed before it logged them get a record now:
+    `keep` if the branch holds them (the keep happened), else `interrupted`."""
+    logged = {e.n for e in experiments}
+    top = max(logged) if logged else -1
+    orphans = [n for n in git.candidate_numbers() if n > top]
+    if not orphans:
+        return []
+    tip = git.champion()
+    trailer = parse_result_trailer(git.message(tip)) or {}
+    for n in orphans:
+        commit = git.candidate(n)
+        assert commit is not None
+        message = git.message(commit)
+        description = message.strip().splitlines()[0] if message.strip() else ""
+        source = next((line.split(":", 1)[1].strip() for line in message.splitlines()
+                       if line.startswith("Autoresearch-Source:")), None)
+        if trailer.get("n") == n:
+            metric = trailer.get(next((k for k in trailer if k not in (
+                "n", "status", "metrics", "samples", "confidence", "p_value")), ""), None)
+            exp = Experiment(n=n, status=Status.KEEP, reason="recovered after a restart",
+                             metric=metric, metrics=trailer.get("metrics") or {},
+                             samples=trailer.get("samples") or [], commit=tip,
+                             candidate=commit, description=description,
+                             confidence=trailer.get("confidence"),
+                             p_value=trailer.get("p_value"), source=source)
+        else:
+            exp = Experiment(n=n, status=Status.INTERRUPTED, candidate=commit, commit=commit,
+                             reason="the harness stopped before deciding (killed?)",
+                             description=description, source=source)
+        writer.append_experiment(exp)
+        experiments.append(exp)
+    return orphans
 
-    The kernel releases an flock when its process dies, so a lock left by a killed process
-    is taken over without any guessing about PIDs.
-    """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
+def _user_checkout_dirty(repo: RepoPaths) -> bool:
+    import pygit2
 
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                owner = self.owner()
-                for _ in range(20):  # the owner may be between its flock and its PID write
-                    if owner:
-                        break
-                    time.sleep(0.01)
-                    owner = self.owner()
-                who = f"process {owner}" if owner else "another process"
-                raise UsageError(f"session {self.path.parent.name!r} is in use by {who}; stop "
-                                 "it first, or start another session with --new.") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+    try:
+        status = pygit2.Repository(str(repo.root)).status(untracked_files="no")
+    except pygit2.GitError:
+        return False
+    return any(True for _ in status)
 
-    def owner(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip() or 0) or None
-        except (OSError, ValueError):
-            return None
 
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self._fd)
-                self._fd = None
+def _link_paths(config: Config, root: Path, worktree: Path) -> None:
+    for rel in config.session.link:
+        source = root / rel
+        target = worktree / rel
+        if not source.exists():
+            continue
+        if target.is_symlink() or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+
+
+def _close_logging() -> None:
+    logger = logging.getLogger("autoresearch")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_autoresearch", False):
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _setup_logging(paths: SessionPaths) -> None:
+    logger = logging.getLogger("autoresearch")
+    _close_logging()
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(paths.debug_log, encoding="utf-8")
+    handler._autoresearch = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.info("session %s opened at %s (pid %d)", paths.tag, time.ctime(), os.getpid())

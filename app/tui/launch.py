@@ -9,7 +9,7 @@ from app.tui.app import AutoresearchApp
 from app.tui.state import LoopSource
 
 if TYPE_CHECKING:
-    import argparse
+    from app.engine.launch import LaunchOptions
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -21,28 +21,24 @@ def find_repo_root(start: Path) -> Path | None:
     return None
 
 
-def run_tui(args: argparse.Namespace) -> int:
+def run_tui(options: LaunchOptions) -> int:
     """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
     from app.config import CONFIG_NAME, load_user_config
 
     user = load_user_config()
-    cwd = Path.cwd()
-    config_path = Path(args.config) if getattr(args, "config", None) else None
+    cwd = options.cwd
+    config_path = options.config_path
     root = find_repo_root(cwd)
     needs_init = None
     if config_path is None and root is not None and not (root / CONFIG_NAME).exists():
         needs_init = root
 
     def open_source() -> LoopSource:
-        from app.engine.runner import open_engine
+        from app.engine.session import open_session
 
-        return open_engine(cwd=cwd, config_path=config_path, tag=getattr(args, "tag", None),
-                           new=bool(getattr(args, "new", False)),
-                           max_experiments=getattr(args, "max_experiments", None),
-                           max_hours=getattr(args, "max_hours", None),
-                           max_cost=getattr(args, "max_cost", None))
+        return open_session(options)
 
-    app = AutoresearchApp(open_source=open_source, paused=bool(getattr(args, "paused", False)),
+    app = AutoresearchApp(open_source=open_source, paused=options.paused,
                           keymap=dict(user.keymap), theme=user.ui.theme,
                           needs_init=needs_init)
     status = app.run()

@@ -12,7 +12,7 @@ from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_be
 
 
 class LoopSource(Protocol):
-    """What the App drives: the engine (`app.engine.runner.Engine`) or a recorded session."""
+    """What the App drives: the engine (`app.engine.session.Session`) or a recorded session."""
 
     def run(self, sink: Callable[[Event], None], controller: LoopController) -> int: ...
 
