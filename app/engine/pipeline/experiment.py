@@ -19,7 +19,8 @@ from app.engine.controller import LoopController
 from app.engine.events import Event, ExperimentStarted, LoopState, StateChanged, WarningRaised
 from app.engine.faults import fault_point
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
-from app.engine.pipeline.stages import STAGES, Stage
+from app.engine.pipeline import stages as stages_module
+from app.engine.pipeline.stages import Stage
 from app.engine.pipeline.trial import Trial, Verdict, end
 from app.engine.records import Experiment, Status
 
@@ -46,7 +47,7 @@ class Pipeline:
     def __init__(self, setup: LoopSetup, agent: Agent, controller: LoopController,
                  bench: Bench, champion: ChampionState, emit: Callable[[Event], None],
                  history: list[Experiment], segment: Callable[[], list[Experiment]],
-                 stages: tuple[Stage, ...] = STAGES) -> None:
+                 stages: tuple[Stage, ...] | None = None) -> None:
         self.setup = setup
         self.config = setup.config
         self.metric = setup.config.metric
@@ -60,7 +61,8 @@ class Pipeline:
         """The session's records so far, oldest first (the loop appends to it)."""
         self.segment = segment
         """The records since the current baseline."""
-        self.stages = stages
+        self.stages = stages if stages is not None else stages_module.STAGES
+        """The gates in order (app/engine/pipeline/stages.py)."""
         self.agent_errors = 0
         """Consecutive agent errors (a pause or the session's end after too many)."""
         self.at_champion: tuple[str, int] | None = None
