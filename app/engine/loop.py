@@ -138,8 +138,8 @@ class Loop:
         summary = summarize(self.git.paths.tag, self.experiments, metric_name=self.metric.name,
                             unit=self.metric.unit, direction=self.metric.direction,
                             reason=reason)
-        self.setup.writer.append({"type": "session_end", "reason": reason, "finished": finished,
-                              "exit_status": exit_status})
+        self.setup.writer.append({"type": "session_end", "reason": reason,
+                                  "finished": finished, "exit_status": exit_status})
         self.state(LoopState.DONE, reason)
         self.emit(SessionEnded(reason, summary, exit_status))
         return exit_status
@@ -150,7 +150,7 @@ class Loop:
         started = time.monotonic()
         if self.needs_new_baseline:
             self.setup.writer.append({"type": "baseline_reset", "n": n,
-                                  "reason": self.needs_new_baseline})
+                                      "reason": self.needs_new_baseline})
             self.emit(BaselineReset(self.needs_new_baseline))
             self.segment_start = len(self.experiments)
         self.emit(ExperimentStarted(n, self.champion))
@@ -164,8 +164,8 @@ class Loop:
                              "elsewhere, or unprotect those paths in `[guard] unprotected`."
                              ) from None
         measured, holdout, counts = calibration.bench, calibration.holdout, calibration.checks
-        self.champion_state.calibrated(measured.values, measured.medians(), holdout.values, counts,
-                              self.bench.outputs.reference)
+        self.champion_state.calibrated(measured.values, measured.medians(), holdout.values,
+                                       counts, self.bench.outputs.reference)
         checks_note = _checks_note(counts) if calibration.checks_ran else ""
         metric = statistics.median(measured.values)
         noise = self.champion_state.noise
@@ -205,17 +205,18 @@ class Loop:
         if measured.failure is not None:
             self.emit(WarningRaised(f"re-measuring the champion failed: {measured.reason}"))
             return
-        before = statistics.median(self.champion_state.samples)
+        champion = self.champion_state
+        before = statistics.median(champion.samples)
         after = statistics.median(measured.values)
-        drifted = decide.drifted(self.champion_state.samples, measured.values, noise=self.champion_state.noise)
-        self.champion_state.resampled(measured.values, drifted=drifted)
+        drifted = decide.drifted(champion.samples, measured.values, noise=champion.noise)
+        champion.resampled(measured.values, drifted=drifted)
         if drifted:
             detail = (f"the unchanged champion now measures {after:g} (was {before:g}); later "
                       "candidates are compared with fresh samples")
-            self.setup.writer.append({"type": "drift", "n": n, "before": before, "after": after,
-                                  "samples": measured.values, "detail": detail})
-            self.setup.writer.append({"type": "champion_samples", "n": n,
-                                  "samples": measured.values})
+            writer = self.setup.writer
+            writer.append({"type": "drift", "n": n, "before": before, "after": after,
+                           "samples": measured.values, "detail": detail})
+            writer.append({"type": "champion_samples", "n": n, "samples": measured.values})
             self.emit(DriftDetected(n, before, after, detail))
             if not self.bench.interleave:
                 self.bench.interleave = True
@@ -223,8 +224,7 @@ class Loop:
                                         "is measured alternately with each candidate"))
         else:
             self.setup.writer.append({"type": "champion_samples", "n": n,
-                                  "samples": self.champion_state.samples})
-
+                                      "samples": champion.samples})
 
     def _safe_reset(self) -> None:
         try:

@@ -216,7 +216,6 @@ def holdout(p: Pipeline, trial: Trial) -> Verdict:
     return PASS
 
 
-
 def keep(p: Pipeline, trial: Trial) -> Verdict:
     """The candidate becomes the champion: the session branch advances by its tree, its
     samples are topped up with fresh runs, and the champion's figures follow."""
