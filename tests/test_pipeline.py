@@ -96,14 +96,17 @@ def test_an_experiments_status_is_set_in_one_place() -> None:
     offenders = []
     for path in sorted(ENGINE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            targets = node.targets if isinstance(node, ast.Assign) else \
-                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
             while targets:
                 target = targets.pop()
                 if isinstance(target, (ast.Tuple, ast.List)):
                     targets.extend(target.elts)
                 elif isinstance(target, ast.Attribute) and target.attr == "status":
-                    offenders.append(f"{path.relative_to(ENGINE)}:{node.lineno}")
+                    offenders.append(f"{path.relative_to(ENGINE)}:{target.lineno}")
     assert offenders == []
 
 

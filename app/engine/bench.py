@@ -39,7 +39,7 @@ from app.engine.records import Status
 from app.errors import UsageError
 
 if TYPE_CHECKING:
-    from app.engine.loop import LoopSetup
+    from app.engine.loop_setup import LoopSetup
 
 
 @dataclass
@@ -160,6 +160,7 @@ class Bench:
 
     def checks(self, n: int) -> CommandResult:
         """The checks, once (raises Cancelled on a veto or stop)."""
+        assert self.config.checks.command, "only called when checks are configured"
         result = self.run(n, "checks", "checks", self.config.checks.command,
                           self.config.checks.timeout_s)
         if result.cancelled:
