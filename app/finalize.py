@@ -50,8 +50,8 @@ from app.config import CONFIG_NAME, Config, load_config
 from app.engine.gitops import _walk_tree, parse_result_trailer, signature, tree_diff
 from app.engine.guard import Guard
 from app.engine.history import read_log
-from app.engine.records import Experiment, Status, improvement
 from app.engine.layout import RepoPaths, SessionLock, find_repo
+from app.engine.records import Experiment, Status, improvement
 from app.errors import AutoresearchError, UsageError
 
 BRANCH_PREFIX = "autoresearch-final"

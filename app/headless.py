@@ -7,11 +7,26 @@ import sys
 from typing import TextIO
 
 from app.engine.controller import LoopController
+from app.engine.events import (
+    BaselineReset,
+    BudgetReached,
+    DriftDetected,
+    Event,
+    ExperimentDecided,
+    SessionEnded,
+    SessionStarted,
+    WarningRaised,
+)
 from app.engine.launch import LaunchOptions
-from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event,
-                               ExperimentDecided, SessionEnded, SessionStarted, WarningRaised)
-from app.engine.records import (Experiment, SessionSummary, Status, change_words,
-                                count_experiments, format_change, plural)
+from app.engine.records import (
+    Experiment,
+    SessionSummary,
+    Status,
+    change_words,
+    count_experiments,
+    format_change,
+    plural,
+)
 
 
 def format_metric(value: float | None, unit: str) -> str:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from app.engine.history import read_log
-from app.engine.records import Status, change_words, summarize
 from app.engine.layout import SessionLock, find_repo, list_sessions
-from app.tags import validate_tag
+from app.engine.records import Status, change_words, summarize
 from app.errors import UsageError
+from app.tags import validate_tag
 
 
 def run_sessions(args: argparse.Namespace) -> int:

@@ -13,8 +13,8 @@ import pytest
 from app.chart_svg import KEEP, nice_ticks, progress_chart, tick_label
 from app.cli import main
 from app.engine.history import LogWriter
-from app.engine.records import Experiment, Status, Tokens
 from app.engine.layout import find_repo
+from app.engine.records import Experiment, Status, Tokens
 from app.errors import UsageError
 from app.interop import read_foreign_log, store_import
 from app.report import build_report, chart_paths, run_report

@@ -20,16 +20,23 @@ The bench judges nothing: it returns samples (`Measured`) and the stages decide.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from app.engine import decide, formats, outside_clock
 from app.engine.champion import ChampionState
 from app.engine.check_counts import CheckCounts, parse_check_counts
 from app.engine.controller import LoopController
-from app.engine.events import (Event, LoopState, OutputLines, SampleMeasured, StateChanged,
-                               WarningRaised)
+from app.engine.events import (
+    Event,
+    LoopState,
+    OutputLines,
+    SampleMeasured,
+    StateChanged,
+    WarningRaised,
+)
 from app.engine.faults import fault_point
 from app.engine.fingerprints import OutputFingerprints
 from app.engine.guard import changed_fingerprint, written_where_protected

@@ -27,9 +27,19 @@ from app.engine.budgets import Spent
 from app.engine.champion import ChampionState
 from app.engine.check_counts import CheckCounts
 from app.engine.controller import LoopController
-from app.engine.events import (BaselineReset, BudgetReached, DriftDetected, Event, EventSink,
-                               ExperimentDecided, ExperimentStarted, LoopState, SessionEnded,
-                               StateChanged, WarningRaised)
+from app.engine.events import (
+    BaselineReset,
+    BudgetReached,
+    DriftDetected,
+    Event,
+    EventSink,
+    ExperimentDecided,
+    ExperimentStarted,
+    LoopState,
+    SessionEnded,
+    StateChanged,
+    WarningRaised,
+)
 from app.engine.faults import fault_point
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
 from app.engine.loop_setup import LoopSetup

@@ -20,24 +20,30 @@ from pathlib import Path
 from typing import Any
 
 from app.config import CONFIG_NAME, Config, load_config
-from app.engine.agents.base import Agent
-from app.engine.controller import LoopController
 from app.engine import gitops
+from app.engine.agents.base import Agent
+from app.engine.budgets import Budgets
+from app.engine.champion import latest_champion_samples
+from app.engine.controller import LoopController
 from app.engine.events import Event, EventSink, ExperimentDecided, SessionStarted, WarningRaised
 from app.engine.faults import fault_point
 from app.engine.gitops import MeasurementTree, ObjectPacker, SessionGit, parse_result_trailer
 from app.engine.guard import Guard, changed_fingerprint, glob_match
 from app.engine.history import LogWriter, first_record, read_log
 from app.engine.launch import LaunchOptions
-from app.engine.budgets import Budgets
-from app.engine.champion import latest_champion_samples
+from app.engine.layout import (
+    RepoPaths,
+    SessionLock,
+    SessionPaths,
+    choose_tag,
+    find_repo,
+    list_sessions,
+)
 from app.engine.loop import Loop
 from app.engine.loop_setup import LoopSetup
 from app.engine.measure import run_command
 from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
-from app.engine.layout import (RepoPaths, SessionLock, SessionPaths, choose_tag, find_repo,
-                                list_sessions)
 from app.errors import UsageError
 
 SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",

@@ -1,5 +1,10 @@
 """Agents propose changes by editing the worktree. See `base.Agent`."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from app.engine.agents.base import (
     Agent,
     AgentContext,
@@ -12,8 +17,11 @@ from app.engine.agents.base import (
 __all__ = ["Agent", "AgentContext", "AgentError", "AgentFatalError", "AgentsExhausted",
            "Proposal", "make_agent"]
 
+if TYPE_CHECKING:
+    from app.config import Config
 
-def make_agent(config, repo_root, state_dir):  # type: ignore[no-untyped-def]
+
+def make_agent(config: Config, repo_root: Path, state_dir: Path) -> Agent:
     """Build the agent that `[agent] kind` names. Heavy SDKs are imported only here."""
     kind = config.agent.kind
     if kind == "scripted":

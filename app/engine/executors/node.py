@@ -25,9 +25,9 @@ from pathlib import Path
 from app.engine import formats
 from app.engine.executors.base import JobResult, MeasureJob, RunOutput
 from app.engine.gitops import MeasurementTree, has_commits, receive_bundle
+from app.engine.layout import RepoPaths, SessionPaths
 from app.engine.measure import run_command
 from app.engine.sandbox import session_sandbox
-from app.engine.layout import RepoPaths, SessionPaths
 
 MAX_SLOTS = 64
 """Measurement trees per session key on one node (one per task running at once)."""

@@ -8,8 +8,9 @@ controller, the bench and the champion, plus the hooks' plumbing. The session lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from app.engine import hooks
 from app.engine.agents.base import Agent, AgentsExhausted

@@ -13,10 +13,8 @@ import time
 from typing import TYPE_CHECKING
 
 from app.engine import hooks
-from app.engine.agents.base import (AgentContext, AgentError, AgentFatalError,
-                                    ideas_section)
-from app.engine.events import AgentActivity, DiffUpdated, Event, EventSink, LoopState, \
-    WarningRaised
+from app.engine.agents.base import AgentContext, AgentError, AgentFatalError, ideas_section
+from app.engine.events import AgentActivity, DiffUpdated, Event, EventSink, LoopState, WarningRaised
 from app.engine.faults import fault_point
 from app.engine.gitops import SessionGit
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested

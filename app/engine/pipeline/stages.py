@@ -13,7 +13,8 @@ Stages may raise the exceptions of `app/engine/interrupts.py` (a veto, a stop, t
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.engine import decide
 from app.engine.check_counts import parse_check_counts, shrinkage
