@@ -17,8 +17,8 @@ import pytest
 
 from app.cli import main
 from app.engine.history import LogWriter, read_log
-from app.engine.records import Experiment, Status, guess_direction
 from app.engine.layout import find_repo, list_sessions
+from app.engine.records import Experiment, Status, guess_direction
 from app.errors import UsageError
 from app.interop import (
     export_status,

@@ -5,6 +5,8 @@ in one place, and the champion is what the log says."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +143,18 @@ def test_champion_samples_recorded_ahead_of_the_log_are_not_believed() -> None:
     assert latest_champion_samples([ahead], log) is None
     assert latest_champion_samples([before], log) is None
     assert ChampionState.from_log("c", log).samples == [8.0, 9.0]
+
+
+def test_the_config_reads_a_session_tag_without_the_engine(tmp_path: Path) -> None:
+    """`[session] tag` is validated by app/tags.py: loading a config does not open the
+    engine's session or layout modules (pygit2, locks, the loop)."""
+    config = tmp_path / "autoresearch.toml"
+    config.write_text('[session]\ntag = "nov27"\n\n[metric]\ncommand = "python3 bench.py"\n'
+                      'name = "score"\n')
+    code = ("import sys; from pathlib import Path; from app.config import load_config; "
+            f"load_config(Path({str(config)!r})); "
+            "print(sorted(m for m in sys.modules if m in ('app.engine.layout', "
+            "'app.engine.session', 'app.engine.loop', 'pygit2')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1], check=True).stdout
+    assert out.strip() == "[]"

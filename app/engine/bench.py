@@ -55,6 +55,8 @@ class Measured:
 
     values: list[float] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
+    within: list[list[float]] = field(default_factory=list)
+    """Each run's within-process samples (a tool's rounds; [] for METRIC lines)."""
     failure: Status | None = None
     reason: str = ""
     output_tail: str = ""
@@ -98,8 +100,8 @@ class HeldOut:
     runs: int
 
 
-Rule = Callable[[list[float], list[float], int, int], decide.Decision]
-"""(candidate samples, champion samples, look, max looks) -> the keep rule's decision."""
+Rule = Callable[[Measured, list[float], int, int], decide.Decision]
+"""(the candidate's runs, champion samples, look, max looks) -> the keep rule's decision."""
 
 
 class Bench:
@@ -240,6 +242,7 @@ class Bench:
             return False
         into.values.append(parsed.value)
         into.metrics.append(parsed.metrics)
+        into.within.append(list(getattr(parsed, "samples", [])))
         if self.clock is not None and not holdout:
             self.clock.note(n, role, parsed.value, result.wall_s, result.cpu_s)
         self.emit(SampleMeasured(n, role, index, parsed.value, parsed.metrics, planned))
@@ -335,7 +338,7 @@ class Bench:
                     return Comparison(cand, champion, None, cand.failure or Status.CRASH,
                                       cand.reason, cand.output_tail)
             look += 1
-            decision = rule(cand.values, champion, look, max_looks)
+            decision = rule(cand, champion, look, max_looks)
             if decision.outcome != "more" or look >= max_looks:
                 return Comparison(cand, champion, decision)
             planned = len(cand.values) + 1
@@ -355,19 +358,18 @@ class Bench:
                 break
         return HeldOut(held, fresh, runs)
 
-    def champion_runs(self, n: int, runs: int, label: str, candidate: str) -> Measured:
-        """`runs` fresh runs of the champion in the middle of a candidate's measurement
-        (stops at the first failure); the candidate is back in place afterwards."""
-        scratch = Measured()
+    def pair(self, n: int, index: int, planned: int, candidate: str, label: str) -> bool:
+        """One more run of the champion, then one of the candidate, in the middle of the
+        candidate's measurement (the outside clock's fresh pairs); False when one failed."""
+        self.state(LoopState.MEASURING, f"{label}: champion {index + 1} of {planned}", n)
         self.to_champion()
         try:
-            for i in range(runs):
-                self.state(LoopState.MEASURING, f"{label} {i + 1} of {runs}", n)
-                if not self.once(n, "champion", i, runs, scratch):
-                    break
+            if not self.once(n, "champion", index, planned, Measured()):
+                return False
         finally:
             self.to_candidate(candidate)
-        return scratch
+        self.state(LoopState.MEASURING, f"{label}: candidate {index + 1} of {planned}", n)
+        return self.once(n, "candidate", index, planned, Measured())
 
     def top_up(self, n: int, have: int) -> list[float]:
         """Fresh runs of the new champion up to `calibration_runs` samples.

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.engine import decide
+from app.engine import outside_clock as clock_rules
+from app.engine.bench import Measured
 from app.engine.check_counts import parse_check_counts, shrinkage
 from app.engine.events import ChecksFinished, LoopState, ProposalReady
 from app.engine.faults import fault_point
@@ -93,13 +95,14 @@ def measure(p: Pipeline, trial: Trial) -> Verdict:
     config = p.config
     simpler = snap.removed_lines > snap.added_lines
 
-    def rule(cand: list[float], champion: list[float], look: int,
+    def rule(cand: Measured, champion: list[float], look: int,
              max_looks: int) -> decide.Decision:
         return decide.evaluate(
-            cand, champion, direction=config.metric.direction, alpha=config.decide.alpha,
-            min_effect=config.decide.min_effect, look=look, max_looks=max_looks,
-            noise=p.champion.noise, simpler=simpler,
-            prefer_simpler=config.decide.prefer_simpler, interleaved=p.bench.interleave)
+            cand.values, champion, direction=config.metric.direction,
+            alpha=config.decide.alpha, min_effect=config.decide.min_effect, look=look,
+            max_looks=max_looks, noise=p.champion.noise, simpler=simpler,
+            prefer_simpler=config.decide.prefer_simpler, interleaved=p.bench.interleave,
+            within=cand.within, stat=config.metric.stat)
 
     compared = p.bench.compare(trial.n, trial.candidate, rule)
     trial.comparison = compared
@@ -130,18 +133,27 @@ def decide_keep(p: Pipeline, trial: Trial) -> Verdict:
 
 def outside_clock(p: Pipeline, trial: Trial) -> Verdict:
     """Time metrics: the process's own wall and CPU time must show the reported gain
-    (app/engine/outside_clock.py). A suspect verdict is confirmed on fresh runs of the
-    champion, measured now, so that a machine that got slower since the champion's runs
-    cannot pass for a lie."""
+    (app/engine/outside_clock.py; `settle` says when the champion and the candidate are
+    measured again, in fresh interleaved pairs)."""
     clock = p.bench.clock
     if clock is None:
         return PASS
-    verdict = clock.judge(trial.n)
-    if not verdict.ok or not clock.knows_champion:  # (unknown after a restart)
-        clock.forget_champion()
-        p.bench.champion_runs(trial.n, max(3, p.metric.repeats), "outside clock: champion",
-                              trial.candidate)
-        verdict = clock.judge(trial.n)
+    n = trial.n
+    most = clock_rules.CONFIRM_RUNS + clock_rules.MORE_PAIRS
+    done = [0]
+
+    def pair(i: int = 0) -> bool:
+        done[0] += 1
+        return p.bench.pair(n, done[0] - 1, most, trial.candidate, "outside clock")
+
+    def fresh_pairs() -> None:
+        clock.forget()
+        for _ in range(clock_rules.CONFIRM_RUNS):
+            if not pair():
+                break
+
+    verdict = clock_rules.settle(lambda: clock.judge(n), fresh_pairs, pair,
+                                 knows_champion=clock.knows_champion)
     if verdict.figures:
         trial.facts.outside_clock = {k: round(v, 6) for k, v in verdict.figures.items()}
     return end(Status.REJECTED, verdict.reason) if verdict.reason else PASS
