@@ -21,6 +21,7 @@ from typing import Any
 import pygit2
 
 from app.engine.layout import RepoPaths, SessionPaths
+from app.engine.sandbox import spare, unspare
 
 FALLBACK_SIGNATURE = ("autoresearch-tui", "autoresearch-tui@localhost")
 EXCLUDE_LINE = "/.autoresearch/"
@@ -608,8 +609,10 @@ class ObjectPacker:
 
     def start(self) -> bool:
         """Start a pack run in the background; False if one is running or git is missing."""
-        if self.process is not None and self.process.poll() is None:
-            return False
+        if self.process is not None:
+            if self.process.poll() is None:
+                return False
+            unspare(self.process.pid)
         git = shutil.which("git")
         if git is None:
             return False
@@ -624,6 +627,7 @@ class ObjectPacker:
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         except OSError:
             return False
+        spare(self.process.pid)  # ours, not a leftover of a command (sandbox.Leftovers)
         return True
 
 

@@ -6,9 +6,9 @@ command runs through `sh -c` in a new session (so its process group holds everyt
 starts), wrapped by its `Isolation` (bubblewrap, or nothing), with the environment that
 `sandbox.command_env` allows and a private, empty HOME and TMPDIR that are deleted after
 the run. On timeout or cancel the group gets SIGTERM, then SIGKILL after a grace period;
-after the command exits the group is killed too, and without a PID namespace the
-leftovers (members of its session, orphans re-parented to the subreaper) are swept, so a
-daemon it forked can neither linger nor hold the output pipe open. Output is kept capped
+after the command exits the group is killed too, and the leftovers (members of its
+session, orphans re-parented to the subreaper) are swept and reaped, so a daemon it forked
+can neither linger nor hold the output pipe open, and no zombie piles up. Output is kept capped
 (head and tail) for the run folder.
 """
 
@@ -159,8 +159,7 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
     is the session's allowlist; `agent_env` names passed only to the command agent.
     """
     isolation = isolation or NO_ISOLATION
-    if isolation.kind == "none":
-        become_subreaper()
+    become_subreaper()  # orphans come to us, to be killed and reaped (sandbox.Leftovers)
     scratch = Path(tempfile.mkdtemp(prefix="autoresearch-run-"))
     home, tmpdir = scratch / "home", scratch / "tmp"
     home.mkdir()
@@ -306,11 +305,13 @@ def _run(command: str, cwd: Path, timeout_s: float,
             stream.close()
         with _LIVE_LOCK:
             _LIVE.discard(proc.pid)
+    # Without bwrap: the command's session and re-parented orphans. With bwrap the PID
+    # namespace ends with the command, but a bubblewrap killed on a timeout or cancel
+    # leaves its sandboxed child (dying with it) to us: it must be reaped, not left a zombie.
     sweeper = Leftovers()
-    if isolation.kind == "none":
-        with _LIVE_LOCK:
-            known = set(_LIVE)
-        sweeper.sweep(proc.pid, known)
+    with _LIVE_LOCK:
+        known = set(_LIVE)
+    sweeper.sweep(proc.pid, known)
     for rest in partial.values():
         if rest and on_lines:
             pending.append(rest[:MAX_LINE].decode("utf-8", errors="replace"))

@@ -18,8 +18,10 @@ view of the system, the measurement tree (or the agent's worktree) writable, a p
 `/tmp` and `$HOME`, the session's state and the agent's worktrees masked, a PID namespace
 (`--unshare-pid --die-with-parent`: nothing outlives the command) and no network unless
 allowed. Without bubblewrap ("none") commands still run in their own session and process
-group, and the harness marks itself a child subreaper (`PR_SET_CHILD_SUBREAPER`) so that
-descendants that leave the group or the session are still found and killed.
+group. Either way the harness marks itself a child subreaper (`PR_SET_CHILD_SUBREAPER`) so
+that descendants that leave the group or the session are still found, killed and reaped:
+without bwrap a double-forked daemon, with bwrap the sandboxed child of a bubblewrap that
+was killed on a timeout (it dies with its parent and would otherwise stay a zombie).
 """
 
 from __future__ import annotations
@@ -351,6 +353,20 @@ def _scan_all() -> set[int]:
     return {int(e.name) for e in os.scandir("/proc") if e.name.isdigit()}
 
 
+_SPARED: set[int] = set()
+"""Processes the harness started itself in their own session (the background `git
+repack`): never leftovers of a command."""
+
+
+def spare(pid: int) -> None:
+    """Tell the leftover sweep that `pid` is the harness's own (see `_SPARED`)."""
+    _SPARED.add(pid)
+
+
+def unspare(pid: int) -> None:
+    _SPARED.discard(pid)
+
+
 @dataclass
 class Leftovers:
     """Processes a finished command left behind: members of its session and, with the
@@ -379,6 +395,8 @@ class Leftovers:
                 if info is None or pid == me:
                     continue
                 ppid, _pgid, sid, state = info
+                if pid in _SPARED:
+                    continue
                 if sid == session_id or (ppid == me and sid != my_sid
                                          and pid not in known_children):
                     found.append((pid, ppid, state))

@@ -1,0 +1,138 @@
+"""Processes a measured command leaves behind, attacked: a benchmark whose code under test
+starts a daemon in its own session (`setsid sleep ... &`), one that double-forks (the
+grandchild is re-parented away from the command), and one that hangs until it times out
+(the harness kills it). Driven through the real loop with the scripted agent, under
+bubblewrap and without it.
+
+Afterwards nothing may be left: no process of the attack alive anywhere, and no child of
+the harness (this test process) that is a zombie or still running. The harness is a child
+subreaper as soon as one command ran without bubblewrap (a hook, a notify command, the
+fallback sandbox), so re-parented descendants come to it, also under bwrap: a bubblewrap
+killed on a timeout leaves its sandboxed child to the subreaper, which must reap it (a full
+test run once piled up ~90 `[bwrap]` zombies under pytest).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.engine.sandbox import become_subreaper
+from tests.conftest import Project
+from tests.test_clean_room import BOTH, assert_not_kept, decided, run, setup_project
+
+DAEMON = '''\
+import subprocess
+
+
+def score(total):
+    subprocess.Popen("setsid sleep {marker} >/dev/null 2>&1 &", shell=True)
+    return total + 1
+'''
+
+DOUBLE_FORK = '''\
+import os
+
+
+def score(total):
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", "{marker}"])
+        os._exit(0)
+    os.wait()
+    return total + 1
+'''
+
+HANG = '''\
+import subprocess, time
+
+
+def score(total):
+    subprocess.Popen(["sleep", "{marker}"])
+    time.sleep(60)
+    return total
+'''
+
+
+def _children() -> dict[int, str]:
+    """This process's children: pid -> state letter (Z for a zombie)."""
+    out: dict[int, str] = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            pids = Path(f"/proc/self/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            out[int(pid)] = stat[stat.rfind(")") + 2:].split()[0]
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_no_process_or_zombie_is_left_after_experiments_that_leave_processes(
+        project: Project, sandbox: str) -> None:
+    setup_project(project, sandbox)
+    text = (project.root / "autoresearch.toml").read_text()
+    (project.root / "autoresearch.toml").write_text(
+        text.replace("timeout_s = 30", "timeout_s = 4"))
+    project.commit("a short timeout")
+    tag = uuid.uuid4().int % 10**6
+    markers = [f"{n}{tag:06d}" for n in (301, 302, 303)]  # sleep takes a number
+    for i, (lib, marker) in enumerate(zip((DAEMON, DOUBLE_FORK, HANG), markers), 1):
+        project.patch(f"{i:02d}.patch", {"src/lib.py": lib.replace("{marker}", marker)},
+                      f"attack {i}")
+    project.commit("patches")
+    become_subreaper()
+    before = _children()
+    try:
+        engine, _ = run(project)
+        assert_not_kept(engine, 1, "discard")
+        assert_not_kept(engine, 2, "discard")
+        assert decided(engine)[3][0] == "timeout", decided(engine)
+        time.sleep(0.3)
+        for marker in markers:
+            alive = subprocess.run(["pgrep", "-af", f"sleep {marker}"],
+                                   capture_output=True, text=True).stdout.strip()
+            assert alive == "", f"a process outlived its run: {alive}"
+        left = {pid: state for pid, state in _children().items() if pid not in before}
+        assert left == {}, "children of the harness left behind (Z = zombie): " + ", ".join(
+            f"{pid} {state} {_comm(pid)}" for pid, state in left.items())
+    finally:
+        for marker in markers:
+            subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def test_the_harness_spares_its_own_background_processes(tmp_path: Path) -> None:
+    """The leftover sweep kills re-parented orphans in other sessions; the harness's own
+    background `git repack` (also in its own session, so a Ctrl-C does not stop it) is not
+    one of them."""
+    from app.engine.measure import run_command
+    from app.engine.sandbox import spare
+
+    become_subreaper()
+    own = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    spare(own.pid)
+    try:
+        result = run_command("(setsid sleep 31 &); true", tmp_path, 10)
+        assert result.ok
+        assert own.poll() is None, "the sweep killed a process the harness started itself"
+        assert result.leftovers_killed >= 1
+    finally:
+        own.kill()
+        own.wait()
