@@ -367,6 +367,17 @@ def unspare(pid: int) -> None:
     _SPARED.discard(pid)
 
 
+def spared() -> frozenset[int]:
+    return frozenset(_SPARED)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
 @dataclass
 class Leftovers:
     """Processes a finished command left behind: members of its session and, with the
@@ -396,6 +407,9 @@ class Leftovers:
                     continue
                 ppid, _pgid, sid, state = info
                 if pid in _SPARED:
+                    if state == "Z" and ppid == me:  # finished: reap it, no zombie stays
+                        _reap(pid)
+                        unspare(pid)
                     continue
                 if sid == session_id or (ppid == me and sid != my_sid
                                          and pid not in known_children):
