@@ -44,7 +44,7 @@ from app.session_data import (
 
 DEAD_END_ORDER = (Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.CHECKS_FAILED,
                   Status.OVERFIT, Status.REJECTED, Status.VETOED, Status.AGENT_ERROR,
-                  Status.INTERRUPTED)
+                  Status.INTERRUPTED, Status.INFRA_ERROR)
 DEAD_END_TITLES = {
     Status.DISCARD: "Discarded: not better than the champion",
     Status.CRASH: "Crashed: the benchmark failed or printed no metric",
@@ -55,6 +55,7 @@ DEAD_END_TITLES = {
     Status.VETOED: "Vetoed by you",
     Status.AGENT_ERROR: "Agent errors",
     Status.INTERRUPTED: "Interrupted",
+    Status.INFRA_ERROR: "Infrastructure errors: a cluster node was lost",
 }
 MAX_DEAD_ENDS = 50
 """Per status; the rest are counted (the history command lists them all)."""

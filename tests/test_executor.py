@@ -190,3 +190,24 @@ def test_bundles_carry_only_new_commits(project: Project, tmp_path: Path) -> Non
     assert receive_bundle(receiver, delta) != ""  # the receiver lacks the champion
     assert receive_bundle(receiver, full) == ""
     assert receive_bundle(receiver, delta) == ""
+
+
+def test_remote_bench_hands_the_nodes_output_file_to_the_local_parser(
+        project: Project, node_cache: Path) -> None:
+    """`{output}` commands: the node makes its own path, and the text it wrote arrives in
+    the harness's fresh local file, where `formats.read_run` reads it as usual."""
+    from app.engine import formats
+    from app.engine.executors.remote_bench import RemoteBench
+
+    champion, candidate = two_commits(project)
+    config = load_config(project.root / "autoresearch.toml")
+    bench = RemoteBench(LocalExecutor(), config, common_dir=project.root / ".git",
+                        tag="t", protected=("check.py",))
+    writer = "python3 -c \"import sys; open(sys.argv[1], 'w').write('METRIC score=7')\" {output}"
+    with formats.output_file(writer) as (command, output):
+        assert output is not None and str(output) in command
+        run = bench.run(3, candidate, "bench-1", command, 20, output=output, cancel=None)
+        assert run.result.ok, run.result.output
+        assert str(output) not in run.result.command  # the node used its own path
+        assert formats.read_run(config.metric, run.result.stdout, output).value == 7.0
+    assert bench.pinned(3) == "" and bench.runs == 1

@@ -135,3 +135,18 @@ def _alive(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_asking_a_private_ray_for_a_gpu_it_lacks_is_one_sentence(
+        local_ray: tuple[Any, Path]) -> None:
+    from app.engine.executors.ray_exec import RayExecutor
+    from app.errors import UsageError
+
+    executor, _ = local_ray
+    config = ExecutorConfig(kind="ray", address="local", resources={"GPU": 1})
+    try:
+        RayExecutor(config)
+    except UsageError as exc:
+        assert "GPU = 1" in str(exc) and "has 0" in str(exc)
+    else:
+        pytest.fail("a task that can never be scheduled was accepted")

@@ -15,6 +15,7 @@ STATUS_LOOK: dict[str, str] = {
     Status.CRASH: "failed",
     Status.TIMEOUT: "failed",
     Status.AGENT_ERROR: "failed",
+    Status.INFRA_ERROR: "failed",
     Status.CHECKS_FAILED: "warned",
     Status.OVERFIT: "warned",
     Status.VETOED: "vetoed",

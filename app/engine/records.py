@@ -31,6 +31,8 @@ class Status(StrEnum):
     OVERFIT = "overfit"
     AGENT_ERROR = "agent_error"
     INTERRUPTED = "interrupted"
+    INFRA_ERROR = "infra_error"
+    """A cluster node was lost while measuring (not the code's fault)."""
 
     @property
     def measured(self) -> bool:
@@ -109,12 +111,21 @@ class Experiment:
     """Baseline: the results its benchmark and held-out benchmark printed (`FINGERPRINT`)."""
     outside_clock: dict[str, float] = field(default_factory=dict)
     """Time metrics: the reported gain and the process's wall and CPU gains, in seconds."""
+    executor: str = ""
+    """"ray" when a cluster node measured it ('' here: the local machine)."""
+    node: str = ""
+    """The Ray node id that measured it."""
+    host: str = ""
+    """That node's host name."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["status"] = str(self.status)
         if not data["note"]:
             del data["note"]  # notes are records of their own
+        for key in ("executor", "node", "host"):  # measured here: nothing to say
+            if not data[key]:
+                del data[key]
         return {"type": "experiment", **data}
 
     @classmethod

@@ -15,6 +15,8 @@ This module imports `ray` only when an executor is made (`require_ray`).
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -48,13 +50,19 @@ def connect(config: ExecutorConfig, *, num_cpus: int | None = None) -> None:
     ray = require_ray()
     if ray.is_initialized():
         return
+    # A private cluster reports nothing home (Ray's usage stats); a user's own cluster
+    # keeps whatever its `ray start` chose.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                               "configure_logging": True}
     if config.runtime_env:
         kwargs["runtime_env"] = dict(config.runtime_env)
     try:
         if config.address == "local":
-            ray.init(num_cpus=num_cpus or config.max_concurrent or 1,
+            # Room for `max_concurrent` tasks (one by default: measurements on one
+            # machine disturb each other's timings).
+            per_task = config.resources.get("CPU", 1.0)
+            ray.init(num_cpus=num_cpus or math.ceil((config.max_concurrent or 1) * per_task),
                      include_dashboard=False, **kwargs)
         else:
             ray.init(address=config.address, **kwargs)
@@ -71,8 +79,13 @@ class RayExecutor:
     def __init__(self, config: ExecutorConfig, *, connect_now: bool = True) -> None:
         self.config = config
         self.ray = require_ray()
+        self._owns_connection = connect_now and not self.ray.is_initialized()
+        """Joined (or started) Ray itself: leaves it on close. A program that had Ray
+        open already keeps it."""
         if connect_now:
             connect(config)
+        if connect_now and config.address == "local":
+            self._check_feasible()
         self._task = self.ray.remote(max_retries=0)(_remote_run_job)
         self._known: dict[tuple[str, str], list[str]] = {}
         """(node id, job key) -> commits that node's cache for that key received."""
@@ -80,6 +93,18 @@ class RayExecutor:
         self._slots = threading.BoundedSemaphore(config.max_concurrent) \
             if config.max_concurrent else None
         self._lock = threading.Lock()
+
+    def _check_feasible(self) -> None:
+        """A private Ray has what this machine has: a task asking for more would wait
+        forever (a cluster's autoscaler may add it later; this machine will not)."""
+        have = self.ray.cluster_resources()
+        for name, amount in {"CPU": 1.0, **self.config.resources}.items():
+            if have.get(name, 0.0) < amount:
+                self.close()
+                raise UsageError(f"`executor.resources` asks for {name} = {amount:g} per "
+                                 f"measurement, but the private Ray on this machine has "
+                                 f"{have.get(name, 0.0):g}; lower it, or point "
+                                 "`executor.address` at a cluster that has it.")
 
     def _options(self, node: str | None, hard: bool) -> dict[str, Any]:
         resources = dict(self.config.resources)
@@ -165,7 +190,8 @@ class RayExecutor:
             pass
 
     def close(self) -> None:
-        pass
+        if self._owns_connection:
+            shutdown()
 
 
 def _first_line(exc: BaseException) -> str:

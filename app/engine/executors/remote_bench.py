@@ -1,0 +1,92 @@
+"""The loop's measured commands sent through an executor (`[executor] kind = "ray"`).
+
+The loop keeps its own rule: it plans the runs (calibration, champion and candidate
+interleaved, sequential looks, checks, holdout), parses every output and decides. Each run
+goes to the cluster as one task, and every run of one experiment is pinned to the node of
+its first run (their samples are only comparable on one machine); between experiments the
+last node is preferred, so its cache already holds the commits. What comes back is the raw
+`CommandResult` (the node's own wall and CPU time for the outside clock), the `{output}`
+file's text, and which protected files the run changed or planted, which the loop judges
+as it judges a local run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.config import Config
+from app.engine.executors.base import InfraError, MeasureJob, RunSpec
+from app.engine.measure import CommandResult
+
+
+@dataclass
+class NodeInfo:
+    node: str
+    host: str
+    gpus: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RemoteRun:
+    result: CommandResult
+    changed: list[str]
+    """Protected paths the run changed, and paths it left behind (to be judged)."""
+    left: list[str]
+    node: NodeInfo
+
+
+class RemoteBench:
+    def __init__(self, executor: Any, config: Config, *, common_dir: Path, tag: str,
+                 protected: tuple[str, ...]) -> None:
+        self.executor = executor
+        self.config = config
+        self.common_dir = common_dir
+        digest = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:12]
+        self.key = f"{tag}-{digest}"
+        self.protected = protected
+        self._pins: dict[int, str] = {}
+        self.nodes: dict[int, NodeInfo] = {}
+        """Experiment number -> the node that measured it."""
+        self.runs = 0
+        """Runs measured remotely (a test and the summary read it)."""
+
+    def pinned(self, n: int) -> str | None:
+        """The node experiment `n` is measured on (None before its first run)."""
+        return self._pins.get(n)
+
+    def unpin(self, n: int) -> None:
+        """Measure experiment `n` elsewhere from now on (its node was lost)."""
+        self._pins.pop(n, None)
+
+    def run(self, n: int, commit: str, name: str, command: str, timeout_s: float, *,
+            output: Path | None, cancel: threading.Event | None) -> RemoteRun:
+        if output is not None:  # the node makes its own `{output}` path
+            command = command.replace(shlex.quote(str(output)), "{output}")
+        s = self.config.session
+        job = MeasureJob(self.key, (RunSpec(name, commit, command, timeout_s, name),),
+                         setup=s.setup, sandbox=s.sandbox, network=s.network,
+                         env=tuple(s.env), env_secrets=tuple(s.env_secrets),
+                         protected=self.protected)
+        result = self.executor.measure(job, common_dir=self.common_dir,
+                                       node=self._pins.get(n), cancel=cancel)
+        info = NodeInfo(result.node, result.host, list(result.gpus))
+        if result.status == "cancelled":
+            return RemoteRun(CommandResult(command, None, 0.0, "", "", cancelled=True),
+                             [], [], info)
+        if result.status == "setup_failed":
+            return RemoteRun(CommandResult(command, 1, 0.0, "", result.reason,
+                                           isolation=result.isolation), [], [], info)
+        if result.status != "ok" or not result.runs:
+            raise InfraError(result.reason or f"the measurement came back {result.status}")
+        self._pins[n] = result.node
+        self.nodes[n] = info
+        self.runs += 1
+        run = result.runs[0]
+        if output is not None and run.output_file is not None:
+            output.write_text(run.output_file, encoding="utf-8")
+        return RemoteRun(run.result, list(run.changed), list(run.left), info)
