@@ -3,6 +3,7 @@ pinning, and a node lost in the middle of a measurement."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, A
     need_ray()
     import ray
     from ray.cluster_utils import Cluster
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
 
     cache = tmp_path_factory.mktemp("ray-cluster-cache")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
@@ -92,3 +95,75 @@ def test_a_node_lost_mid_measurement_is_an_infra_error(
                                         sandbox="none"), common_dir=project.root / ".git",
                              node=other)
     assert again.status == "ok" and again.node == other
+
+
+SLEEPY_BENCH = '''\
+import os, sys, time
+flag, started = sys.argv[1], sys.argv[2]
+total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
+if total < 50 and os.path.exists(flag):  # the candidate, the first time only
+    os.remove(flag)
+    open(started, "w").close()
+    time.sleep(60)
+print(f"METRIC score={total}")
+'''
+
+
+def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
+        project: Project, tmp_path: Path, two_nodes: tuple[Any, Any, Path]) -> None:
+    """The real loop through the cluster: the node measuring a candidate is removed in the
+    middle of its benchmark; the candidate is measured again on another node and decided
+    there (no `crash`, no `discard` for the lost node), with a warning that says so."""
+    from app.engine.events import WarningRaised
+
+    _, (cluster, _), _ = two_nodes
+    for _ in range(2):
+        cluster.add_node(num_cpus=1, resources={"bench": 1})
+    cluster.wait_for_nodes()
+    flag, started = tmp_path / "sleep-once", tmp_path / "started"
+    flag.touch()
+    project.write("bench.py", SLEEPY_BENCH)
+    project.config(f'''
+        [session]
+        sandbox = "none"
+
+        [executor]
+        kind = "ray"
+        address = "{cluster.address}"
+        resources = {{ bench = 1 }}
+    ''', command=f"python3 bench.py {flag} {started}")
+    project.commit("sleepy bench")
+    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.commit("patches")
+    from app.engine.controller import LoopController
+    from app.engine.launch import LaunchOptions
+    from app.engine.session import open_session
+
+    engine = open_session(LaunchOptions(cwd=project.root))
+    victim: list[str] = []
+
+    def remove_the_measuring_node() -> None:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        node = engine.setup.remote.pinned(1)
+        for worker in list(cluster.worker_nodes):
+            if worker.node_id == node:
+                victim.append(node)
+                cluster.remove_node(worker)
+
+    remover = threading.Thread(target=remove_the_measuring_node)
+    remover.start()
+    events: list[Any] = []
+    try:
+        status = engine.run(events.append, LoopController())
+    finally:
+        engine.close()
+    remover.join(130)
+    assert victim, "the candidate's node was not found"
+    assert status == 0
+    exps = {e.n: e for e in engine.experiments}
+    assert exps[1].status == "keep", (exps[1].status, exps[1].reason)
+    assert exps[1].node and exps[1].node not in victim
+    assert any(isinstance(e, WarningRaised) and "measuring it again on another node"
+               in e.message for e in events)

@@ -37,6 +37,7 @@ from app.engine.events import (
     StateChanged,
     WarningRaised,
 )
+from app.engine.executors.base import InfraError
 from app.engine.faults import fault_point
 from app.engine.fingerprints import OutputFingerprints
 from app.engine.guard import changed_fingerprint, written_where_protected
@@ -120,7 +121,8 @@ class Bench:
         self.runs = 0
         """Commands run so far: a run may leave files in the agent's worktree, so the loop
         resets it before the next experiment unless this count is unchanged."""
-        self.interleave = setup.config.metric.interleave or setup.drifted
+        self.interleave = setup.config.metric.interleave or setup.drifted \
+            or setup.remote is not None  # on a cluster: champion and candidate on one node
         """Alternate champion and candidate runs: configured, or forced on once the machine
         was seen to drift (samples of the champion measured earlier are then stale, and no
         keep rule can be trusted on them: benchmarks/decision_quality.py)."""
@@ -140,9 +142,21 @@ class Bench:
 
     # -- one run ----------------------------------------------------------------------------
     def run(self, n: int, source: str, name: str, command: str, timeout_s: float,
-            writable: tuple[Path, ...] = ()) -> CommandResult:
+            writable: tuple[Path, ...] = (), output: Path | None = None) -> CommandResult:
         """One measured command (benchmark, checks, held-out benchmark) in the clean room."""
         self.runs += 1  # a command may leave files behind
+        if self.s.remote is not None:  # on a cluster node (one node per experiment)
+            remote = self.s.remote.run(n, self.measuring or self.champion.commit, name,
+                                       command, timeout_s, output=output,
+                                       cancel=self.controller.cancel)
+            self._store_output(n, name, remote.result)
+            tampered = sorted(set(remote.changed) | {
+                p for p in remote.left if written_where_protected(self.s.guard, p)})
+            if tampered:
+                raise Tampered(f"the {source} run changed protected files: "
+                               f"{', '.join(tampered[:5])}")
+            result: CommandResult = remote.result
+            return result
 
         def on_lines(lines: list[str]) -> None:
             self.emit(OutputLines(n, source, tuple(lines)))
@@ -216,7 +230,7 @@ class Bench:
                     "remeasure" if role == "champion" else "measure")
         with formats.output_file(command) as (command, output):
             result = self.run(n, source, name, command, timeout,
-                              (output.parent,) if output is not None else ())
+                              (output.parent,) if output is not None else (), output)
             if result.cancelled:
                 raise Cancelled()
             if not result.ok:
@@ -390,7 +404,7 @@ class Bench:
             if self.controller.stopping:
                 return extra.values
             self.controller.take_veto()
-        except Tampered as exc:
+        except (Tampered, InfraError) as exc:
             self.emit(WarningRaised(f"topping up the new champion's samples: {exc}"))
         return extra.values
 

@@ -40,6 +40,7 @@ from app.engine.events import (
     StateChanged,
     WarningRaised,
 )
+from app.engine.executors.base import InfraError
 from app.engine.faults import fault_point
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
 from app.engine.loop_setup import LoopSetup
@@ -168,6 +169,9 @@ class Loop:
             calibration = self.bench.calibrate(n)
         except Cancelled:
             raise StopRequested() from None
+        except InfraError as exc:
+            raise FatalSessionError(f"the baseline could not be measured on the cluster "
+                                    f"({exc}); launch again to retry.") from None
         except Tampered as exc:
             raise UsageError(f"on the unchanged code, {exc}; a benchmark or test that "
                              "writes into protected files cannot be trusted: make it write "
@@ -189,6 +193,8 @@ class Loop:
             description="baseline", duration_s=time.monotonic() - started,
             champion_metric=metric, fingerprints=dict(self.bench.outputs.reference),
             checks=counts.to_json() if counts else None)
+        if self.setup.remote is not None:
+            self.setup.remote.note_node(experiment)
         self.setup.writer.append(experiment.to_json())
         self.experiments.append(experiment)
         self.spent.add(experiment)
@@ -209,7 +215,7 @@ class Loop:
                 raise StopRequested() from None
             self.controller.take_veto()
             return
-        except Tampered as exc:
+        except (Tampered, InfraError) as exc:
             self.emit(WarningRaised(f"re-measuring the champion: {exc}"))
             return
         if measured.failure is not None:

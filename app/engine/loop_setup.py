@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.config import Config
 from app.engine.budgets import Budgets
@@ -42,4 +43,7 @@ class LoopSetup:
     sandbox: SessionSandbox | None = None
     """The session's isolation and environment allowlist (None: none, base allowlist)."""
     tree: MeasurementTree | None = None
+    remote: Any = None
+    """A `RemoteBench` when `[executor] kind = "ray"`: measured commands run on the cluster
+    (app/engine/executors/remote_bench.py); None: here, in `tree`."""
     """Where measured commands run (None: in the agent's worktree, as before 0.2)."""

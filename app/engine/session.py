@@ -210,6 +210,8 @@ class Session:
     def close(self) -> None:
         self.setup.writer.close()
         _close_logging()
+        if self.setup.remote is not None:
+            self.setup.remote.executor.close()  # leave the cluster (a private one stops)
         self.lock.release()
 
 
@@ -228,10 +230,11 @@ def open_session(options: LaunchOptions, *, agent: Agent | None = None,
         raise UsageError(f"no {path.name} in {path.parent}; create one with "
                          "`autoresearch-tui init` (or pass --config PATH).")
     config = load_config(path)
+    executor = None
     if config.executor.kind == "ray":  # before anything is created: one sentence, exit 2
-        from app.engine.executors import require_ray
+        from app.engine.executors.ray_exec import RayExecutor
 
-        require_ray()
+        executor = RayExecutor(config.executor)
     _check_command_exists(config.metric.command, repo.root, "metric.command")
     if config.checks.command:
         _check_command_exists(config.checks.command, repo.root, "checks.command")
@@ -272,8 +275,11 @@ def open_session(options: LaunchOptions, *, agent: Agent | None = None,
             max_total_tokens=config.session.max_total_tokens,
             from_command_line=frozenset(name for name, value in (
                 ("max_experiments", max_experiments), ("max_hours", max_hours),
-                ("max_cost_usd", max_cost)) if value is not None)), pause_on_agent_errors)
+                ("max_cost_usd", max_cost)) if value is not None)), pause_on_agent_errors,
+            executor)
     except BaseException as exc:
+        if executor is not None:
+            executor.close()
         if created:
             git.remove_worktree()
             git.delete_branch()  # never candidate refs: only prune deletes those
@@ -301,7 +307,7 @@ def _is_read_only(paths: SessionPaths) -> bool:
 
 def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Config,
              git: SessionGit, lock: SessionLock, created: bool, agent: Agent | None,
-             budgets: Budgets, pause_on_agent_errors: bool) -> Session:
+             budgets: Budgets, pause_on_agent_errors: bool, executor: Any = None) -> Session:
     notice = ""
     branch_reset = ""
     contents = read_log(paths.log)
@@ -385,13 +391,27 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         fingerprint=fingerprint, budgets=budgets, needs_new_baseline=needs_baseline,
         drift_samples=drift_samples,
         pause_on_agent_errors=pause_on_agent_errors, tracked=tracked, sandbox=sandbox,
-        tree=tree,
+        tree=tree, remote=_remote_bench(executor, config, repo, paths, guard, tracked),
         drifted=bool(contents.of_type("drift")) and not needs_baseline)
     reviews = contents.of_type("review")
     warnings = contents.warnings + ([data_warning] if data_warning else [])
     return Session(repo, paths, config, config_path, git, lock, experiments, setup, agent,
                   created, notice, warnings,
                   review=bool(reviews and reviews[-1].get("on")))
+
+
+def _remote_bench(executor: Any, config: Config, repo: RepoPaths, paths: SessionPaths,
+                  guard: Guard, tracked: list[str]) -> Any:
+    """Measured commands through `executor` (None: here): the node hashes the protected
+    files before and after every run, as the local measurement tree does."""
+    if executor is None:
+        return None
+    from app.engine.executors.remote_bench import RemoteBench
+
+    protected = tuple(sorted({p for p in tracked if guard.is_protected(p)}
+                             | set(guard.protected_paths)))
+    return RemoteBench(executor, config, common_dir=repo.common_dir, tag=paths.tag,
+                       protected=protected)
 
 
 def _data_files(config: Config, worktree: Path, tracked: list[str],

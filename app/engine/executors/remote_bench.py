@@ -59,6 +59,12 @@ class RemoteBench:
         """The node experiment `n` is measured on (None before its first run)."""
         return self._pins.get(n)
 
+    def note_node(self, exp: Any) -> None:
+        """Which machine measured `exp` (an Experiment), in its record."""
+        node = self.nodes.get(exp.n)
+        if node is not None:
+            exp.executor, exp.node, exp.host = "ray", node.node, node.host
+
     def unpin(self, n: int) -> None:
         """Measure experiment `n` elsewhere from now on (its node was lost)."""
         self._pins.pop(n, None)

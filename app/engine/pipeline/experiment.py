@@ -18,6 +18,7 @@ from app.engine.bench import Bench
 from app.engine.champion import ChampionState
 from app.engine.controller import LoopController
 from app.engine.events import Event, ExperimentStarted, LoopState, StateChanged, WarningRaised
+from app.engine.executors.base import InfraError
 from app.engine.faults import fault_point
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
 from app.engine.pipeline import stages as stages_module
@@ -92,7 +93,14 @@ class Pipeline:
                                     champion_samples=list(self.champion.samples)))
         then: BaseException | None = None
         try:
-            verdict = self._stages(trial)
+            try:
+                verdict = self._stages(trial)
+            except InfraError as exc:  # a node was lost: measured once more, elsewhere
+                if self.setup.remote is None:
+                    raise
+                self.setup.remote.unpin(n)
+                self.emit(WarningRaised(f"#{n}: {exc}; measuring it again on another node"))
+                verdict = self._stages(trial, after=stages_module.intact)
             then = trial.then
         except Cancelled:
             veto = self.controller.take_veto()
@@ -103,6 +111,8 @@ class Pipeline:
                 verdict = end(Status.VETOED, f"vetoed: {veto}" if veto else "vetoed by the user")
         except Tampered as exc:
             verdict = end(Status.REJECTED, str(exc))
+        except InfraError as exc:  # not the code's fault: not a discard, not an agent error
+            verdict = end(Status.INFRA_ERROR, str(exc))
         except StopRequested as exc:
             verdict, then = end(Status.INTERRUPTED, STOPPED), exc
         except AgentsExhausted as exc:
@@ -115,14 +125,18 @@ class Pipeline:
             verdict = end(Status.VETOED, f"vetoed: {veto}" if veto else "vetoed by the user",
                           verdict.output_tail)
         record = trial.settle(verdict)
+        if self.setup.remote is not None:
+            self.setup.remote.note_node(record)
         if record.status is not Status.KEEP:
             fault_point("discard")
             self.git.reset_to(self.champion.commit)
             self.at_champion = (self.champion.commit, self.bench.runs)
         return Outcome(record, then)
 
-    def _stages(self, trial: Trial) -> Verdict:
-        for stage in self.stages:
+    def _stages(self, trial: Trial, after: Stage | None = None) -> Verdict:
+        """The gates in order (those up to `after` skipped: they passed already)."""
+        start = self.stages.index(after) + 1 if after in self.stages else 0
+        for stage in self.stages[start:]:
             verdict = stage(self, trial)
             if not verdict.passed:
                 return verdict

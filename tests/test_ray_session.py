@@ -1,0 +1,72 @@
+"""A whole session measured through Ray (`[executor] kind = "ray"`, `address = "local"`):
+the real loop, the scripted agent's patches, a real benchmark, a private local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from app.engine.records import Status
+from tests.conftest import Project, run_session
+from tests.ray_support import need_ray
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+BENCH = '''\
+import os, sys
+sys.path.insert(0, "src")
+import lib
+lib.f()
+total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
+print(f"METRIC score={total}")
+print(f"METRIC on_node={1 if os.environ.get('AUTORESEARCH_TEST_ON_NODE') else 0}")
+'''
+
+
+def test_a_session_measured_on_local_ray(project: Project, tmp_path: Path) -> None:
+    """Statuses as the local loop would give them, every sample from a Ray task (a variable
+    only the Ray workers have), the node recorded, and an attack from the node refused:
+    a candidate whose code rewrites the checks while the benchmark runs is `rejected`."""
+    need_ray()
+    assert "AUTORESEARCH_TEST_ON_NODE" not in os.environ
+    cache = tmp_path / "node-cache"
+    project.write("bench.py", BENCH)
+    project.config(f'''
+        [session]
+        env = ["AUTORESEARCH_TEST_ON_NODE"]
+
+        [executor]
+        kind = "ray"
+        address = "local"
+        max_concurrent = 1
+
+        [executor.runtime_env.env_vars]
+        AUTORESEARCH_NODE_CACHE = "{cache}"
+        AUTORESEARCH_TEST_ON_NODE = "1"
+    ''')
+    project.commit("measured on ray")
+    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.patch("0002.patch", {"nums/b.txt": "40\n"}, "grow b")
+    project.patch("0003.patch", {"src/lib.py": "def f():\n    open('check.py', 'w')"
+                                 ".write('print(1)')\n"}, "rewrite the checks")
+    project.commit("patches")
+    status, events, engine = run_session(project)
+    assert status == 0
+    records = [json.loads(line) for line in engine.paths.log.read_text().splitlines()]
+    exps = {r["n"]: r for r in records if r.get("type") == "experiment"}
+    assert [exps[n]["status"] for n in sorted(exps)] == [
+        Status.BASELINE, Status.KEEP, Status.DISCARD, Status.REJECTED], \
+        [(e["status"], e["reason"]) for e in exps.values()]
+    assert "changed protected files: check.py" in exps[3]["reason"]
+    for n in (0, 1, 2):
+        assert exps[n]["executor"] == "ray" and exps[n]["node"] and exps[n]["host"]
+        assert exps[n]["metrics"]["on_node"] == 1.0  # measured in a Ray worker
+    assert len({exps[n]["node"] for n in (0, 1, 2)}) == 1
+    # Champion and candidate alternate (interleaving is on for remote measurement).
+    assert exps[1]["champion_samples"] and len(exps[1]["champion_samples"]) > 3
+    assert engine.setup.remote.runs >= 3 + 2 * 2 + 2  # baseline, pairs, checks
+    assert (cache / "autoresearch-node").is_dir()
+    assert (project.root / "check.py").read_text().startswith("import os")  # untouched here
