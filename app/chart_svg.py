@@ -442,8 +442,9 @@ def _legend_items(experiments: Sequence[Experiment]) -> list[tuple[str, str, str
         items.append(("tick", TICK_COLOURS[Status.CRASH], "crash / timeout"))
     if Status.AGENT_ERROR in present:
         items.append(("tick", TICK_COLOURS[Status.AGENT_ERROR], "agent error"))
-    if present & {Status.REJECTED, Status.VETOED, Status.INTERRUPTED}:
-        items.append(("tick", OTHER_TICK, "rejected / vetoed"))
+    if present & {Status.REJECTED, Status.VETOED, Status.INTERRUPTED, Status.DUPLICATE}:
+        items.append(("tick", OTHER_TICK, "rejected / vetoed / duplicate"
+                      if Status.DUPLICATE in present else "rejected / vetoed"))
     return items
 
 

@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--runs", type=int, metavar="N", help="benchmark runs to measure "
                         "the noise (default: calibration_runs, at least 5)")
 
+    instruct = sub.add_parser("instruct", help="a note for the agent's next experiment "
+                              "(or every one, --standing), picked up by the running session")
+    instruct.add_argument("--tag", help="session tag (default: the config's, else the "
+                          "latest unfinished session)")
+    instruct.add_argument("--standing", action="store_true", help="keep the note for every "
+                          "experiment until --clear")
+    instruct.add_argument("--clear", action="store_true", help="clear the standing notes")
+    instruct.add_argument("text", nargs="*", help="the note (one line)")
+
     sub.add_parser("sessions", help="list this repository's sessions")
     prune = sub.add_parser("prune", help="remove a session's worktree, branch and refs")
     prune.add_argument("--tag", required=True)
@@ -152,6 +161,10 @@ def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argpars
         from app.report import run_report
 
         return run_report
+    if command == "instruct":
+        from app.instruct import run_instruct
+
+        return run_instruct
     if command == "finalize":
         from app.finalize import run_finalize
 

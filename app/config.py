@@ -25,9 +25,11 @@ from app.errors import UsageError
 
 CONFIG_NAME = "autoresearch.toml"
 DEFAULT_MODEL = "claude-sonnet-5-5"
+"""The newest Sonnet model the pinned anthropic SDK lists."""
 MAX_RUNS = 1000
 """Runs of one benchmark per measurement, at most: more is a typo (a run takes a while)."""
-"""The newest Sonnet model the pinned anthropic SDK lists."""
+MIN_MEMORY_TOKENS = 200
+"""The smallest memory digest that still holds its header and one line of counts."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class SessionConfig:
     network: bool = False
     env: list[str] = field(default_factory=list)
     env_secrets: list[str] = field(default_factory=list)
+    stop_after_no_gain: int = 0
+    """End the session after this many experiments in a row without a keep (0: never)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class AgentConfig:
     kind: Literal["anthropic", "command", "scripted"] = "anthropic"
     program: str = "autoresearch.md"
     max_consecutive_errors: int = 5
+    memory_tokens: int = 2000
+    """Budget of the memory digest in every prompt (app/engine/memory.py); 0: off."""
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     command: CommandAgentConfig = field(default_factory=CommandAgentConfig)
     scripted: ScriptedConfig = field(default_factory=ScriptedConfig)
@@ -401,6 +407,12 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("agent.anthropic.max_turns", "and max_tokens must be at least 1")
     if a.max_consecutive_errors < 1:
         raise bad("agent.max_consecutive_errors", "must be at least 1")
+    if a.memory_tokens != 0 and not MIN_MEMORY_TOKENS <= a.memory_tokens <= 100_000:
+        raise bad("agent.memory_tokens", f"is {a.memory_tokens}; it must be 0 (no memory) "
+                  f"or between {MIN_MEMORY_TOKENS} and 100000, such as 2000")
+    if config.session.stop_after_no_gain < 0:
+        raise bad("session.stop_after_no_gain", "must be 0 (never) or a number of "
+                  "experiments, such as 30")
     limits: tuple[tuple[str, float | None], ...] = (
         ("session.max_experiments", config.session.max_experiments),
         ("session.max_hours", config.session.max_hours),

@@ -13,6 +13,7 @@ from app.engine.events import (
     DriftDetected,
     Event,
     ExperimentDecided,
+    NotesTaken,
     SessionEnded,
     SessionStarted,
     WarningRaised,
@@ -106,6 +107,12 @@ class LinePrinter:
             self.say(f"drift: {event.detail}")
         elif isinstance(event, BaselineReset):
             self.say(f"new baseline: {event.reason}")
+        elif isinstance(event, NotesTaken):
+            for text in event.once:
+                self.say(f"note for #{event.n}: {text}")
+            if event.standing or not event.once:  # a standing note came or went
+                self.say(f"standing notes: {' | '.join(event.standing)}" if event.standing
+                         else "standing notes: none")
         elif isinstance(event, BudgetReached):
             self.say(f"budget: {event.reason}")
         elif isinstance(event, SessionEnded):

@@ -418,6 +418,7 @@ def summary_line(data: SessionData) -> str:
 
 
 def export_status(status: Status) -> str:
+    """karpathy's three statuses; a duplicate was not kept, like every other outcome."""
     if status in (Status.KEEP, Status.BASELINE):
         return "keep"
     if status in (Status.CRASH, Status.TIMEOUT, Status.AGENT_ERROR):

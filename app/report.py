@@ -44,7 +44,7 @@ from app.session_data import (
 
 DEAD_END_ORDER = (Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.CHECKS_FAILED,
                   Status.OVERFIT, Status.REJECTED, Status.VETOED, Status.AGENT_ERROR,
-                  Status.INTERRUPTED, Status.INFRA_ERROR)
+                  Status.INTERRUPTED, Status.INFRA_ERROR, Status.DUPLICATE)
 DEAD_END_TITLES = {
     Status.DISCARD: "Discarded: not better than the champion",
     Status.CRASH: "Crashed: the benchmark failed or printed no metric",
@@ -56,6 +56,7 @@ DEAD_END_TITLES = {
     Status.AGENT_ERROR: "Agent errors",
     Status.INTERRUPTED: "Interrupted",
     Status.INFRA_ERROR: "Infrastructure errors: a cluster node was lost",
+    Status.DUPLICATE: "Duplicates: the same change was already measured on that champion",
 }
 MAX_DEAD_ENDS = 50
 """Per status; the rest are counted (the history command lists them all)."""

@@ -53,6 +53,8 @@ class StatusInfo:
     """The key that resumes (the user's keymap may move it)."""
     started: bool = False
     """Whether anything ran yet (a paused launch says "to start", not "to resume")."""
+    notes: tuple[str, ...] = ()
+    """The user's standing notes to the agent."""
 
 
 def format_duration(seconds: float) -> str:
@@ -143,6 +145,10 @@ class StatusLine(Widget):
         if info.queued:
             line.append(f"  cherry-pick queued: {', '.join(f'#{n}' for n in info.queued)}",
                         self._style("muted"))
+        if info.notes:
+            line.append("  ")
+            line.append(" NOTE ", self._style("badge"))
+            line.append(f" {one_line(' | '.join(info.notes))}")
         if info.branch:
             line.append("  │ ", self._style("muted"))
             line.append(one_line(info.branch))

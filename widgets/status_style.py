@@ -21,6 +21,7 @@ STATUS_LOOK: dict[str, str] = {
     Status.VETOED: "vetoed",
     Status.REJECTED: "vetoed",
     Status.INTERRUPTED: "interrupted",
+    Status.DUPLICATE: "discard",
     "running": "running",
 }
 """Status (or `running` for the experiment in progress) -> look name."""

@@ -150,6 +150,17 @@ class WarningRaised(Event):
 
 
 @dataclass(frozen=True)
+class NotesTaken(Event):
+    """The user's notes reached experiment `n` (app/engine/steering.py)."""
+
+    n: int
+    once: tuple[str, ...]
+    """Notes for this experiment only."""
+    standing: tuple[str, ...]
+    """Notes for every experiment until cleared, as they stand now."""
+
+
+@dataclass(frozen=True)
 class BudgetReached(Event):
     reason: str
 

@@ -167,6 +167,26 @@ class SessionGit:
         b = self.main[new].peel(pygit2.Tree)
         return tree_diff(a, b).patch or ""
 
+    def change_key(self, base: str, commit: str) -> str | None:
+        """What `commit` changes against `base`, as a digest that ignores whitespace: two
+        candidates with equal keys on one champion are the same change (duplicates.py).
+        None when either commit is gone."""
+        from app.engine.duplicates import change_key
+
+        try:
+            a = self.main[base].peel(pygit2.Tree)
+            b = self.main[commit].peel(pygit2.Tree)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        changes: list[tuple[str, bytes | None]] = []
+        for delta in a.diff_to_tree(b).deltas:
+            if delta.status == pygit2.enums.DeltaStatus.DELETED:
+                changes.append((delta.old_file.path, None))
+            else:
+                blob = self.main[delta.new_file.id].peel(pygit2.Blob)
+                changes.append((delta.new_file.path, blob.data))
+        return change_key(changes)
+
     def diff_of_commit(self, commit: str) -> str:
         c = self.main[commit].peel(pygit2.Commit)
         if not c.parents:

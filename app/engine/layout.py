@@ -209,6 +209,20 @@ class SessionLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
+    def held(self) -> bool:
+        """Whether a live process holds the lock (the session is running)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock taken just now
+        return False
+
     def owner(self) -> int | None:
         try:
             return int(self.path.read_text().strip() or 0) or None

@@ -36,6 +36,7 @@ from app.engine.events import (
     ExperimentDecided,
     ExperimentStarted,
     LoopState,
+    NotesTaken,
     SessionEnded,
     StateChanged,
     WarningRaised,
@@ -46,6 +47,7 @@ from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampere
 from app.engine.loop_setup import LoopSetup
 from app.engine.pipeline import Pipeline
 from app.engine.records import Experiment, Status, summarize
+from app.engine.stall import stall_reason
 from app.errors import FatalSessionError, UsageError
 
 log = logging.getLogger("autoresearch")
@@ -105,6 +107,9 @@ class Loop:
         finished = False
         try:
             self.git.reset_to(self.champion)
+            standing = tuple(self.pipeline.steering.standing)
+            if standing:  # restored from the log: the status line shows them
+                self.emit(NotesTaken(self._n, (), standing))
             if self.controller.paused:
                 self.state(LoopState.PAUSED)
                 if not self.controller.wait_while_paused():
@@ -253,6 +258,10 @@ class Loop:
         if reason:
             self.emit(BudgetReached(reason))
             raise SessionOver(reason, finished=name not in self.setup.budgets.from_command_line)
+        stalled = stall_reason(self._segment(), self.config.session.stop_after_no_gain)
+        if stalled:
+            self.emit(BudgetReached(stalled))
+            raise SessionOver(stalled)
 
     # -- one experiment -----------------------------------------------------------------------
     def _experiment(self, n: int) -> None:

@@ -47,3 +47,5 @@ class LoopSetup:
     """A `RemoteBench` when `[executor] kind = "ray"`: measured commands run on the cluster
     (app/engine/executors/remote_bench.py); None: here, in `tree`."""
     """Where measured commands run (None: in the agent's worktree, as before 0.2)."""
+    instructions: list[dict[str, Any]] = field(default_factory=list)
+    """The log's `instruction` records: the user's standing notes (steering.py)."""

@@ -33,6 +33,8 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"
     INFRA_ERROR = "infra_error"
     """A cluster node was lost while measuring (not the code's fault)."""
+    DUPLICATE = "duplicate"
+    """The same change as an earlier experiment on the same champion: not measured."""
 
     @property
     def measured(self) -> bool:
@@ -117,6 +119,10 @@ class Experiment:
     """The Ray node id that measured it."""
     host: str = ""
     """That node's host name."""
+    instructions: list[str] = field(default_factory=list)
+    """The user's notes the agent was given for this experiment (app/engine/steering.py)."""
+    duplicate_of: int | None = None
+    """`duplicate`: the earlier experiment that measured the same change on this champion."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -126,6 +132,8 @@ class Experiment:
         for key in ("executor", "node", "host"):  # measured here: nothing to say
             if not data[key]:
                 del data[key]
+        if data["duplicate_of"] is None:
+            del data["duplicate_of"]
         return {"type": "experiment", **data}
 
     @classmethod

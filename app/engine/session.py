@@ -392,7 +392,8 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         drift_samples=drift_samples,
         pause_on_agent_errors=pause_on_agent_errors, tracked=tracked, sandbox=sandbox,
         tree=tree, remote=_remote_bench(executor, config, repo, paths, guard, tracked),
-        drifted=bool(contents.of_type("drift")) and not needs_baseline)
+        drifted=bool(contents.of_type("drift")) and not needs_baseline,
+        instructions=contents.of_type("instruction"))
     reviews = contents.of_type("review")
     warnings = contents.warnings + ([data_warning] if data_warning else [])
     return Session(repo, paths, config, config_path, git, lock, experiments, setup, agent,

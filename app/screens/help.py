@@ -28,6 +28,7 @@ STATUSES = [
     ("rejected", "it changed a protected file, or a cherry-pick did not apply"),
     ("agent_error", "the agent failed to propose a change"),
     ("interrupted", "stopped by quitting"),
+    ("duplicate", "the same change was already measured on this champion: not measured again"),
 ]
 
 PANES = """\

@@ -92,6 +92,7 @@ def notes_text(e: Experiment, tag: str) -> Content:
         field("description", e.description), field("hypothesis", e.hypothesis),
         field("learned", e.learned), field("veto reason", e.veto_reason),
         field("note", e.note),
+        field("notes to the agent", " | ".join(e.instructions)),
         field("candidate commit", commit),
         field("kept as commit", e.commit if e.commit != commit else ""),
         field("parent", e.parent or ""), field("source", e.source or ""),

@@ -22,6 +22,11 @@ KEYS: list[Binding] = [
     Binding("c", "cherry_pick", "Cherry-pick", id="cherry_pick",
             tooltip="Re-apply the selected experiment on the champion, after the running "
                     "one; it is measured and decided like any other."),
+    Binding("i", "instruct", "Note", id="instruct", show=False,
+            tooltip="A one-line note to the agent: for the next experiment, or standing "
+                    "(every experiment until cleared with I)."),
+    Binding("I", "clear_notes", "Clear notes", id="clear_notes", show=False,
+            tooltip="Clear the standing notes, from the next experiment on."),
     Binding("question_mark", "help", "Help", key_display="?", id="help",
             tooltip="Keys, statuses and what the panes show."),
     Binding("q", "quit", "Quit", id="quit",

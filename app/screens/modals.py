@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.content import Content
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 
 from app.engine.records import SessionSummary, change_words
 from widgets.diff_view import DiffView
@@ -91,6 +91,48 @@ class VetoReasonScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#veto")
     def _veto(self) -> None:
         self.dismiss(self.query_one(Input).value.strip())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NoteScreen(ModalScreen[tuple[str, bool] | None]):
+    """A one-line note to the agent: for the next experiment, or standing (every experiment
+    until cleared with I). Dismisses (text, standing), or None on escape or empty text."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="note_cancel", tooltip="Send no note."),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(classes="dialog-screen")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Note to the agent", classes="dialog-title")
+            yield Static("It reaches the next experiment's prompt, and the log.",
+                         classes="dialog-text")
+            yield Input(placeholder="e.g. try the parser, not the I/O", id="note")
+            yield Checkbox("standing: every experiment until cleared (I)", id="standing")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Send (enter)", variant="primary", id="send")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def _send(self) -> None:
+        text = " ".join(self.query_one(Input).value.split())
+        self.dismiss((text, self.query_one(Checkbox).value) if text else None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self._send()
+
+    @on(Button.Pressed, "#send")
+    def _pressed_send(self) -> None:
+        self._send()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -33,8 +33,8 @@ from app.screens.keys import KEYS
 from app.tui.activity import ActivityBuffer
 from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, EventBridge,
                             ExperimentBegan, ExperimentRecorded, LoopStateChanged,
-                            NoticeRaised, ProposalArrived, SampleArrived, SessionClosed,
-                            SessionOpened, notice_text)
+                            NoticeRaised, NotesReached, ProposalArrived, SampleArrived,
+                            SessionClosed, SessionOpened, notice_text)
 from app.tui.commands import AutoresearchCommands
 from app.tui.state import LoopSource, SessionView
 from widgets.literal import one_line, visible
@@ -343,6 +343,12 @@ class AutoresearchApp(App[int]):
         self.notify(notice_text(e), severity=severity, timeout=8)
         self._seen()
 
+    @on(NotesReached)
+    def _notes_reached(self, message: NotesReached) -> None:
+        self.view.standing_notes = message.event.standing
+        self._drain_activity()
+        self.refresh_status()
+
     @on(SessionClosed)
     def _session_closed(self, message: SessionClosed) -> None:
         e = message.event
@@ -472,7 +478,8 @@ class AutoresearchApp(App[int]):
             direction=v.direction, baseline=v.baseline, best=v.best, counts=v.counts(),
             tokens=v.tokens.total, cost_usd=v.cost_usd,
             queued=self.controller.pending_cherry_picks, error=v.error,
-            pause_key=self.key_of("pause"), started=bool(v.experiments))
+            pause_key=self.key_of("pause"), started=bool(v.experiments),
+            notes=v.standing_notes)
         self.shown.update_status(info)
         self._refresh_keys()
 
@@ -552,6 +559,41 @@ class AutoresearchApp(App[int]):
                 self.controller.release()
 
         self.push_screen(VetoReasonScreen(n), after)
+
+    def action_instruct(self) -> None:
+        """`i`: a note to the agent, through the session's inbox (app/engine/steering.py),
+        the same way `autoresearch-tui instruct` sends one from another shell."""
+        from app.screens.modals import NoteScreen
+
+        def after(answer: tuple[str, bool] | None) -> None:
+            if answer is not None:
+                self._post_note(text=answer[0], standing=answer[1])
+
+        self.push_screen(NoteScreen(), after)
+
+    def action_clear_notes(self) -> None:
+        """`I`: clear the standing notes from the next experiment on."""
+        self._post_note(clear=True)
+
+    def _post_note(self, *, text: str = "", standing: bool = False, clear: bool = False
+                   ) -> None:
+        from app.engine.steering import MAX_NOTE_CHARS, Note, post
+
+        state_dir = getattr(self.source, "state_dir", None)
+        if state_dir is None or self.session_over:
+            self.notify("The session is not running: notes reach a running session.",
+                        severity="warning")
+            return
+        try:
+            post(state_dir, Note(text=text[:MAX_NOTE_CHARS], standing=standing, clear=clear,
+                                 source="tui"))
+        except OSError as exc:
+            self.notify(f"The note could not be saved: {exc}", severity="error")
+            return
+        self.notify("Standing notes are cleared from the next experiment on." if clear else
+                    "Standing note: it reaches every experiment from the next one on, until "
+                    "I clears it." if standing else "Note sent: it reaches the next "
+                    "experiment.", timeout=4)
 
     def _keep_note(self, n: int, reason: str) -> None:
         """A veto reason for an experiment already decided is kept as its note."""

@@ -16,8 +16,9 @@ from textual.message import Message
 
 from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
                                DiffUpdated, DriftDetected, Event, ExperimentDecided,
-                               ExperimentStarted, OutputLines, ProposalReady, SampleMeasured,
-                               SessionEnded, SessionStarted, StateChanged, WarningRaised)
+                               ExperimentStarted, NotesTaken, OutputLines, ProposalReady,
+                               SampleMeasured, SessionEnded, SessionStarted, StateChanged,
+                               WarningRaised)
 from app.tui.activity import ActivityBuffer
 
 EventT = TypeVar("EventT", bound=Event)
@@ -74,6 +75,10 @@ class SessionClosed(LoopMessage[SessionEnded]):
     """The session ended, with its summary and exit status."""
 
 
+class NotesReached(LoopMessage[NotesTaken]):
+    """The user's notes reached an experiment's prompt (app/engine/steering.py)."""
+
+
 class ActivityBuffered(Message):
     """New lines wait in the App's `ActivityBuffer`. Carries nothing, so any newer one
     replaces an older one still in the queue: a burst collapses into one drain."""
@@ -88,7 +93,7 @@ MESSAGE_OF: dict[type[Event], type[LoopMessage[Any]]] = {
     ProposalReady: ProposalArrived, SampleMeasured: SampleArrived,
     ChecksFinished: ChecksReported, ExperimentDecided: ExperimentRecorded,
     DriftDetected: NoticeRaised, BaselineReset: NoticeRaised, WarningRaised: NoticeRaised,
-    BudgetReached: NoticeRaised, SessionEnded: SessionClosed,
+    BudgetReached: NoticeRaised, SessionEnded: SessionClosed, NotesTaken: NotesReached,
 }
 
 
@@ -118,6 +123,10 @@ def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
         return "info", "checks", (f"checks {verdict} ({event.duration_s:.1f} s)",)
     if isinstance(event, (DriftDetected, BaselineReset, BudgetReached, WarningRaised)):
         return "info", "note", (notice_text(event),)
+    if isinstance(event, NotesTaken):
+        return "info", "note", tuple(
+            [f"note for #{event.n}: {text}" for text in event.once]
+            + [f"standing notes: {' | '.join(event.standing) or 'none'}"])
     return None
 
 

@@ -55,6 +55,8 @@ class SessionView:
     error: str = ""
     loop_running: bool = False
     exit_status: int | None = None
+    standing_notes: tuple[str, ...] = ()
+    """The user's standing notes, as the loop last took them."""
 
     @property
     def baseline(self) -> float | None:

@@ -78,6 +78,10 @@ class AgentContext:
     the base allowlist)."""
     hidden_paths: tuple[str, ...] = ()
     """Repo-relative holdout paths, hidden from commands the agent runs."""
+    memory: str = ""
+    """The digest of every experiment so far (app/engine/memory.py), bounded."""
+    notes: str = ""
+    """The user's notes for this experiment, one and standing (app/engine/steering.py)."""
 
 
 @dataclass

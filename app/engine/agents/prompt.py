@@ -18,6 +18,7 @@ from app.engine.records import Experiment, Status
 PROGRAM_CHARS = 12_000
 IDEAS_CHARS = 3_000
 GUIDANCE_CHARS = 2_000
+NOTES_CHARS = 6_000
 FIELD_CHARS = 240
 """Cap on a description, a hypothesis, a lesson, a reason, a veto reason."""
 TAIL_LINES = 6
@@ -154,17 +155,22 @@ def history_message(ctx: AgentContext, window: int) -> str:
             counts[str(e.status)] = counts.get(str(e.status), 0) + 1
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         parts.append(f"Experiments so far: {len(done)} ({summary}).")
+    if ctx.memory.strip():
+        parts += ["", ctx.memory.strip()]
     recent = done[-window:] if window > 0 else []
     if recent:
         parts += ["", f"## Recent experiments (the last {len(recent)} of {len(done)}, "
                       "oldest first)"]
         parts += [format_experiment(e, unit, ctx.direction) for e in recent]
     if ctx.ideas.strip():
-        parts += ["", "## Ideas (the user's backlog, from the program file)",
+        parts += ["", "## Ideas (the user's backlog, from the program file, with what came "
+                      "of each so far)",
                   clip_block(ctx.ideas, IDEAS_CHARS)]
     if ctx.guidance.strip():
         parts += ["", "## Guidance for this experiment (from the user's hook)",
                   clip_block(ctx.guidance, GUIDANCE_CHARS)]
+    if ctx.notes.strip():
+        parts += ["", clip_block(ctx.notes, NOTES_CHARS)]
     parts += ["", "Make one focused change that you expect to improve the metric, different "
                   "from what failed above, then finish."]
     return "\n".join(parts)

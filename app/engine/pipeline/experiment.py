@@ -17,6 +17,7 @@ from app.engine.agents.base import Agent, AgentsExhausted
 from app.engine.bench import Bench
 from app.engine.champion import ChampionState
 from app.engine.controller import LoopController
+from app.engine.duplicates import DuplicateFinder
 from app.engine.events import Event, ExperimentStarted, LoopState, StateChanged, WarningRaised
 from app.engine.executors.base import InfraError
 from app.engine.faults import fault_point
@@ -25,6 +26,7 @@ from app.engine.pipeline import stages as stages_module
 from app.engine.pipeline.stages import Stage
 from app.engine.pipeline.trial import Trial, Verdict, end
 from app.engine.records import Experiment, Status
+from app.engine.steering import Steering
 
 if TYPE_CHECKING:
     from app.engine.loop_setup import LoopSetup
@@ -67,6 +69,10 @@ class Pipeline:
         """The gates in order (app/engine/pipeline/stages.py)."""
         self.agent_errors = 0
         """Consecutive agent errors (a pause or the session's end after too many)."""
+        self.steering = Steering.from_log(setup.instructions)
+        """The user's standing notes; new notes wait in the inbox (steering.py)."""
+        self.duplicates = DuplicateFinder(self.git.change_key)
+        """Candidates already measured on the champion (app/engine/duplicates.py)."""
         self.at_champion: tuple[str, int] | None = None
         """(champion commit, bench runs) when the worktree was reset to that commit and
         nothing ran since (no command, no agent, no pause): the next experiment need not

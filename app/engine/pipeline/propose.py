@@ -12,14 +12,23 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from app.engine import hooks
+from app.engine import hooks, memory
 from app.engine.agents.base import AgentContext, AgentError, AgentFatalError, ideas_section
-from app.engine.events import AgentActivity, DiffUpdated, Event, EventSink, LoopState, WarningRaised
+from app.engine.events import (
+    AgentActivity,
+    DiffUpdated,
+    Event,
+    EventSink,
+    LoopState,
+    NotesTaken,
+    WarningRaised,
+)
 from app.engine.faults import fault_point
 from app.engine.gitops import SessionGit
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested
 from app.engine.pipeline.trial import PASS, Trial, Verdict, end
 from app.engine.records import Status
+from app.engine.steering import Steering, format_notes, take
 
 if TYPE_CHECKING:
     from app.engine.pipeline.experiment import Pipeline
@@ -39,7 +48,8 @@ def propose(p: Pipeline, trial: Trial) -> Verdict:
     p.state(LoopState.PROPOSING, getattr(p.agent, "name", ""), n)
     fault_point("propose")
     try:
-        proposal = p.agent.propose(agent_context(p, n))
+        facts.instructions = take_notes(p, n)
+        proposal = p.agent.propose(agent_context(p, n, facts.instructions))
     except AgentFatalError as exc:
         trial.then = SessionOver(f"the agent cannot continue: {exc}", 3, finished=False)
         return end(Status.AGENT_ERROR, str(exc))
@@ -101,7 +111,25 @@ def cherry_pick(p: Pipeline, trial: Trial, pick: int) -> Verdict:
     return PASS
 
 
-def agent_context(p: Pipeline, n: int) -> AgentContext:
+def take_notes(p: Pipeline, n: int) -> list[str]:
+    """The user's notes for experiment `n` (taken from the inbox and logged), as the prompt
+    lists them (app/engine/steering.py)."""
+    notes, problems = take(p.setup.writer.path.parent)  # the session's state folder
+    for problem in problems:
+        p.emit(WarningRaised(problem))
+    once = []
+    for note in notes:
+        p.setup.writer.append(Steering.record(note, n))
+        p.steering.apply(note)
+        if not note.standing and not note.clear:
+            once.append(note.text)
+    if notes:
+        p.emit(NotesTaken(n, tuple(once), tuple(p.steering.standing)))
+    return [f"for this experiment: {t}" for t in once] + [
+        f"standing: {t}" for t in p.steering.standing]
+
+
+def agent_context(p: Pipeline, n: int, notes: list[str] | None = None) -> AgentContext:
     guidance = ""
     if p.config.hooks.before:
         last = p.history[-1] if p.history else None
@@ -118,11 +146,16 @@ def agent_context(p: Pipeline, n: int) -> AgentContext:
         metric_name=p.metric.name, direction=p.metric.direction,
         unit=p.metric.unit, baseline=p.baseline_metric(),
         champion=p.champion.median, champion_commit=p.champion.commit,
-        history=list(p.history), ideas=ideas_section(program), guidance=guidance,
+        history=list(p.history),
+        ideas=memory.annotate_ideas(ideas_section(program), p.history), guidance=guidance,
         is_protected=guard.is_protected, is_hidden=guard.is_hidden, emit=_agent_sink(p, n),
         cancel=p.controller.cancel,
         used_sources=frozenset(e.source for e in p.history if e.source),
-        sandbox=p.setup.sandbox, hidden_paths=tuple(sorted(guard.hidden_paths)))
+        sandbox=p.setup.sandbox, hidden_paths=tuple(sorted(guard.hidden_paths)),
+        memory=memory.digest(p.history, memory.Champion(
+            metric=p.champion.median, commit=p.champion.commit, noise=p.champion.noise,
+            direction=p.metric.direction), p.config.agent.memory_tokens).text,
+        notes=format_notes(notes or []))
 
 
 def _agent_sink(p: Pipeline, n: int) -> EventSink:

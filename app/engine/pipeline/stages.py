@@ -20,6 +20,7 @@ from app.engine import decide
 from app.engine import outside_clock as clock_rules
 from app.engine.bench import Measured
 from app.engine.check_counts import parse_check_counts, shrinkage
+from app.engine.duplicates import duplicate_reason
 from app.engine.events import ChecksFinished, LoopState, ProposalReady
 from app.engine.faults import fault_point
 from app.engine.guard import changed_fingerprint
@@ -58,6 +59,18 @@ def guard(p: Pipeline, trial: Trial) -> Verdict:
     if violations:
         return end(Status.REJECTED, f"changes protected files: {', '.join(violations[:5])}")
     return PASS
+
+
+def duplicate(p: Pipeline, trial: Trial) -> Verdict:
+    """Not measured again: the same change (whitespace aside) as one already measured on
+    this champion (app/engine/duplicates.py). A user's cherry-pick is always measured."""
+    if (trial.facts.source or "").startswith("cherry-pick:"):
+        return PASS
+    earlier = p.duplicates.earlier(p.champion.commit, trial.candidate, p.history)
+    if earlier is None:
+        return PASS
+    trial.facts.duplicate_of = earlier.n
+    return end(Status.DUPLICATE, duplicate_reason(earlier))
 
 
 def review(p: Pipeline, trial: Trial) -> Verdict:
@@ -251,6 +264,6 @@ def keep(p: Pipeline, trial: Trial) -> Verdict:
     return end(Status.KEEP, "; ".join(trial.notes))
 
 
-STAGES: tuple[Stage, ...] = (propose, snapshot, guard, review, intact, measure, decide_keep,
-                             outside_clock, metric_guards, checks, holdout, keep)
+STAGES: tuple[Stage, ...] = (propose, snapshot, guard, duplicate, review, intact, measure,
+                             decide_keep, outside_clock, metric_guards, checks, holdout, keep)
 """The pipeline, in order: the first verdict that is not PASS decides the experiment."""
