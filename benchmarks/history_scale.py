@@ -202,7 +202,7 @@ async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float
         figures["chart redraw"] = statistics.median(draws)
         phase("chart measured")
 
-        screen = HistoryScreen()
+        screen = HistoryScreen(view=app.view)
         start = time.perf_counter()
         await app.push_screen(screen)
         await pilot.pause()

@@ -148,7 +148,7 @@ async def test_history_caps_its_rows_and_searches_once_typing_pauses() -> None:
     app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
-        screen = HistoryScreen(max_rows=50)
+        screen = HistoryScreen(view=app.view, max_rows=50)
         await app.push_screen(screen)
         await pilot.pause()
         table = screen.query_one(ExperimentTable)

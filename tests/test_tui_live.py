@@ -201,7 +201,7 @@ async def test_history_keeps_its_row_window_as_experiments_arrive() -> None:
     app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
-        await app.push_screen(HistoryScreen(max_rows=4))
+        await app.push_screen(HistoryScreen(view=app.view, max_rows=4))
         await pilot.pause(0.2)
         assert history_rows(app) == ["nov27:2", "nov27:3", "nov27:4", "nov27:5"]
         source.gate.release()

@@ -10,7 +10,7 @@ and never stall the screen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -24,13 +24,12 @@ from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, T
 from app.engine.check_counts import CheckCounts
 from app.engine.outside_clock import describe as describe_clock
 from app.engine.records import Experiment, Status
+from app.tui.requests import CherryPickRequested
+from app.tui.state import SessionView
 from widgets.diff_view import DiffView
 from widgets.experiment_table import HISTORY_ROWS, ExperimentTable, format_number
 from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration
-
-if TYPE_CHECKING:
-    from app.tui.app import AutoresearchApp
 
 
 SEARCH_DELAY = 0.15
@@ -118,8 +117,6 @@ class HistoryScreen(Screen[None]):
     | escape, h | back |
     """
 
-    app: AutoresearchApp  # type: ignore[assignment]
-
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,h", "app.pop_screen", "Back", id="history_back",
                 tooltip="Back to the main screen."),
@@ -134,8 +131,10 @@ class HistoryScreen(Screen[None]):
                 tooltip="Search descriptions, hypotheses, commits."),
     ]
 
-    def __init__(self, *, max_rows: int = HISTORY_ROWS) -> None:
+    def __init__(self, *, view: SessionView, max_rows: int = HISTORY_ROWS) -> None:
         super().__init__(id="history")
+        self.view = view
+        """The session as the App keeps it (read here, never changed)."""
         self.max_rows = max_rows
         """Rows shown at most: the newest of those the filter matches."""
         self.sessions: list[tuple[str, list[Experiment]]] = []
@@ -164,19 +163,19 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        view = self.app.view
+        view = self.view
         table = self.query_one(ExperimentTable)
         table.configure(metric_name=view.metric_name, direction=view.direction)
         table.border_title = "history"
         self.sessions = [(view.tag or "session", list(view.experiments))]
         self._fill()
         table.focus()
-        if self.app.source is not None:
+        if self.view.source is not None:
             self._load_other_sessions()
 
     @work(thread=True, exclusive=True, group="history-sessions")
     def _load_other_sessions(self) -> None:
-        source = self.app.source
+        source = self.view.source
         if source is None:
             return
         others = source.other_sessions()
@@ -298,8 +297,8 @@ class HistoryScreen(Screen[None]):
         self.query_one("#history-samples", Static).update(samples_text(e))
         self.query_one("#history-detail", TabbedContent).border_title = literal(
             f"#{e.n} · {e.status}")
-        if tag == self.sessions[0][0] and self.app.source is not None:
-            self._set_diff(f"#{e.n}", self.app.view.diffs.get(e.n, ""))
+        if tag == self.sessions[0][0] and self.view.source is not None:
+            self._set_diff(f"#{e.n}", self.view.diffs.get(e.n, ""))
             self._load_details(key or "", e.n)
         else:
             note = ("" if tag == self.sessions[0][0] else
@@ -309,11 +308,11 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="history-detail")
     def _load_details(self, key: str, n: int) -> None:
-        source = self.app.source
+        source = self.view.source
         if source is None:
             return
         # A diff seen in this launch needs no git; older ones are read from the candidate.
-        cached = self.app.view.diffs.get(n)
+        cached = self.view.diffs.get(n)
         diff = cached if cached is not None else source.diff_of(n)
         outputs = source.output_of(n)
         self.app.call_from_thread(self._details_loaded, key, n, diff, outputs)
@@ -352,7 +351,7 @@ class HistoryScreen(Screen[None]):
             self.app.notify("Only this session's experiments can be cherry-picked.",
                             severity="warning")
             return
-        self.app.cherry_pick(e)
+        self.post_message(CherryPickRequested(e))
 
     def action_copy_commit(self) -> None:
         chosen = self.selected()

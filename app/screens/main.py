@@ -1,12 +1,14 @@
 """The main screen: status line, live diff, metric chart, experiment table, activity.
 
 The App owns the state and calls the methods here with records; this screen only places
-them in its widgets. It knows nothing of the engine's thread.
+them in its widgets. It knows nothing of the engine's thread, and nothing of the App: it
+reads the `SessionView` it is given and posts requests (`CherryPickRequested`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, ClassVar
+from dataclasses import replace
+from typing import Callable, ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -17,17 +19,14 @@ from textual.widgets import Footer
 
 from app.engine.records import Experiment, count_experiments, plural
 from app.screens.keys import KEYS
+from app.tui.requests import CherryPickRequested
+from app.tui.state import SessionView, UiState
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
 from widgets.experiment_table import MAIN_ROWS, ExperimentTable
 from widgets.literal import literal, one_line
 from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
-
-if TYPE_CHECKING:
-    from app.tui.app import AutoresearchApp
-    from app.tui.state import SessionView
-
 
 class MainScreen(Screen[None]):
     """What a person watches for hours.
@@ -40,10 +39,10 @@ class MainScreen(Screen[None]):
     | . | follow live: show the running experiment's proposal again |
     """
 
-    app: AutoresearchApp  # type: ignore[assignment]
-
     BINDINGS: ClassVar[list[BindingType]] = [
-        *[b for b in KEYS if b.id in ("history", "cherry_pick")],
+        # The history key opens a screen: the App's action (it toggles the screen).
+        *[replace(b, action=f"app.{b.action}") for b in KEYS if b.id == "history"],
+        *[b for b in KEYS if b.id == "cherry_pick"],
         Binding("f", "full_diff", "Full diff", id="full_diff", show=False,
                 tooltip="Show the diff pane's diff on the whole screen."),
         Binding("full_stop", "follow_live", "Follow live", key_display=".", id="follow_live",
@@ -51,8 +50,10 @@ class MainScreen(Screen[None]):
                 "at another row) and follow it."),
     ]
 
-    def __init__(self, *, clock: Callable[[], float]) -> None:
+    def __init__(self, *, view: SessionView, clock: Callable[[], float]) -> None:
         super().__init__(id="main")
+        self.view = view
+        """The session as the App keeps it (read here, never changed)."""
         self.clock = clock
         self._diff_n: int | None = None
         self._diff_live = False
@@ -95,7 +96,7 @@ class MainScreen(Screen[None]):
     def update_status(self, info: StatusInfo) -> None:
         self.query_one(StatusLine).update_info(info)
 
-    def session_opened(self, view: SessionView) -> None:
+    def session_opened(self, view: SessionView, *, review: bool) -> None:
         table = self.query_one(ExperimentTable)
         table.configure(metric_name=view.metric_name, direction=view.direction)
         table.set_experiments(view.experiments)
@@ -109,7 +110,7 @@ class MainScreen(Screen[None]):
             last = view.experiments[-1]
             count = plural(count_experiments(view.experiments), "experiment")
             review = (" · review mode on: each proposal waits for approve (a) or veto (v)"
-                      if self.app.controller.review else "")
+                      if review else "")
             self.query_one(ActivityLog).add_rule(
                 f"resumed {view.tag}: {count} and the baseline in the log{review}")
             self._diff_n = last.n
@@ -117,8 +118,10 @@ class MainScreen(Screen[None]):
 
     def state_changed(self, view: SessionView) -> None:
         table = self.query_one(ExperimentTable)
-        if view.current is not None and view.state not in ("done", "failed", "paused"):
-            label = "waiting (a/v)" if view.state == "waiting for approval" else view.state
+        if view.current is not None and view.state not in (UiState.DONE, UiState.FAILED,
+                                                           UiState.PAUSED):
+            label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
+                     else view.state.value)
             table.set_running(view.current, label=label)
 
     def experiment_began(self, view: SessionView, n: int) -> None:
@@ -173,7 +176,7 @@ class MainScreen(Screen[None]):
             cached = view.diffs.get(last.n)
             if cached is not None:
                 self._show_loaded_diff(last.n, cached, f"#{last.n} · {last.status}")
-            elif self.app.source is not None:
+            elif self.view.source is not None:
                 self._load_diff(last)
         reason = view.detail or "session ended"
         self.query_one(ActivityLog).add_rule(f"session ended: {reason}")
@@ -215,7 +218,7 @@ class MainScreen(Screen[None]):
         view.border_title = literal(f"diff {label}")
         hidden = view.hidden_lines
         hints = [f"{hidden:,} lines hidden · f: full screen"] if hidden else []
-        running = self.app.view.current
+        running = self.view.current
         if not self.following and running is not None and running != self._diff_n:
             hints.append(f". back to #{running}")
         view.border_subtitle = " · ".join(hints)
@@ -224,30 +227,29 @@ class MainScreen(Screen[None]):
         return self.app.check_action(action, parameters)  # the App knows what applies
 
     def action_cherry_pick(self) -> None:
-        self.app.cherry_pick(self.query_one(ExperimentTable).selected())
-
-    def action_history(self) -> None:
-        self.app.action_history()
+        self.post_message(CherryPickRequested(self.query_one(ExperimentTable).selected()))
 
     def action_full_diff(self) -> None:
-        self.app.action_full_diff()
+        from app.screens.modals import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.diff_title(), self.shown_diff()))
 
     def action_follow_live(self) -> None:
-        self.follow_live(self.app.view)
+        self.follow_live(self.view)
 
     @on(ExperimentTable.RowSelected)
     def _row_selected(self, event: ExperimentTable.RowSelected) -> None:
         table = self.query_one(ExperimentTable)
         experiment = table.selected()
         if experiment is None:
-            if table.selected_key() == str(self.app.view.current):
-                self.follow_live(self.app.view)  # the running row: its proposal, live
+            if table.selected_key() == str(self.view.current):
+                self.follow_live(self.view)  # the running row: its proposal, live
             return
         self.following = False
-        cached = self.app.view.diffs.get(experiment.n)
+        cached = self.view.diffs.get(experiment.n)
         if cached is not None:
             self._show_loaded_diff(experiment.n, cached, self._title_of(experiment))
-        elif self.app.source is not None:
+        elif self.view.source is not None:
             self._load_diff(experiment)
 
     def _load_diff(self, experiment: Experiment) -> None:
@@ -256,7 +258,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="main-diff")
     def _read_diff(self, experiment: Experiment, request: int) -> None:
-        source = self.app.source
+        source = self.view.source
         assert source is not None
         diff = source.diff_of(experiment.n)
         self.app.call_from_thread(self._diff_read, request, experiment.n, diff,

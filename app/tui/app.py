@@ -26,7 +26,7 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
-from app.engine.events import BudgetReached, Event, LoopState
+from app.engine.events import BudgetReached, Event
 from app.engine.records import Experiment, Status, Tokens
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS
@@ -36,7 +36,8 @@ from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, Eve
                             NoticeRaised, NotesReached, ProposalArrived, SampleArrived,
                             SessionClosed, SessionOpened, notice_text)
 from app.tui.commands import AutoresearchCommands
-from app.tui.state import LoopSource, SessionView
+from app.tui.requests import CherryPickRequested
+from app.tui.state import LoopSource, SessionView, UiState
 from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ class AutoresearchApp(App[int]):
         self.controller = LoopController(paused=paused, review=review)
         self.clock = clock
         self.view = SessionView()
-        self.source: LoopSource | None = None
         self.activity = ActivityBuffer()
         self.bridge = EventBridge(self.post_message, self.activity)
         self.needs_init = needs_init
@@ -128,7 +128,7 @@ class AutoresearchApp(App[int]):
                             f"{self.theme}.", severity="warning")
         from app.screens.main import MainScreen
 
-        self.main = MainScreen(clock=self.clock)
+        self.main = MainScreen(view=self.view, clock=self.clock)
         await self.push_screen(self.main)
         self.refresh_status()
         if self.needs_init is not None:
@@ -182,11 +182,16 @@ class AutoresearchApp(App[int]):
         self.push_screen(InitScreen(root), after)
 
     @property
+    def source(self) -> LoopSource | None:
+        """The engine (or a recorded session), once the loop's thread has opened it."""
+        return self.view.source
+
+    @property
     def shown(self) -> MainScreen:
         """The main screen to update, or a sink that drops updates while the app closes (the
         loop may still report its last events as the screen is being torn down)."""
         main = getattr(self, "main", None)
-        if main is None or main._closing or main._closed or not main.is_attached:
+        if main is None or not main.is_attached or not main.is_running:
             return _Nowhere()  # type: ignore[return-value]
         return main
 
@@ -206,13 +211,13 @@ class AutoresearchApp(App[int]):
     def run_loop(self) -> int:
         """The loop's thread: open the session, run it, close it. Returns the exit status."""
         try:
-            self.source = self.open_source()
-            self._restore_review(self.source)
-            return self.source.run(self.sink, self.controller)
+            source = self.view.source = self.open_source()
+            self._restore_review(source)
+            return source.run(self.sink, self.controller)
         finally:
-            if self.source is not None:
+            if self.view.source is not None:
                 try:
-                    self.source.close()
+                    self.view.source.close()
                 except Exception:  # closing must not hide the loop's own error
                     pass
             self.loop_finished.set()
@@ -251,7 +256,7 @@ class AutoresearchApp(App[int]):
             v.tokens = v.tokens + x.tokens
             v.cost_usd += x.cost_usd
         self.sub_title = one_line(f"{e.tag} · {e.branch}")
-        self.shown.session_opened(v)
+        self.shown.session_opened(v, review=self.controller.review)
         if e.notice:
             self.notify(e.notice, title="Note", severity="warning", timeout=10)
         self.refresh_status()
@@ -261,14 +266,14 @@ class AutoresearchApp(App[int]):
     def _state_changed(self, message: LoopStateChanged) -> None:
         e = message.event
         v = self.view
-        if e.state.value != v.state or e.detail != v.detail:
-            if e.state.value != v.state:
+        state = UiState.of(e.state)
+        if state is not v.state or e.detail != v.detail:
+            if state is not v.state:
                 v.state_since = self.clock()
-            v.state, v.detail = e.state.value, e.detail
-        if e.n is not None and e.state not in (LoopState.DONE, LoopState.FAILED,
-                                               LoopState.PAUSED):
+            v.state, v.detail = state, e.detail
+        if e.n is not None and state not in (UiState.DONE, UiState.FAILED, UiState.PAUSED):
             v.current = e.n
-        if e.state is LoopState.FAILED and e.detail:
+        if state is UiState.FAILED and e.detail:
             v.error = e.detail
         self.shown.state_changed(v)
         self.refresh_status()
@@ -355,7 +360,7 @@ class AutoresearchApp(App[int]):
         v = self.view
         v.summary = e.summary
         v.exit_status = e.exit_status
-        v.state, v.detail, v.current = "done", e.reason, None
+        v.state, v.detail, v.current = UiState.DONE, e.reason, None
         self.shown.session_closed(v)
         self.refresh_status()
         if not self.quitting:
@@ -388,8 +393,8 @@ class AutoresearchApp(App[int]):
         if event.state is WorkerState.SUCCESS:
             v.loop_running = False
             v.exit_status = event.worker.result if v.exit_status is None else v.exit_status
-            if v.state not in ("done",):
-                v.state = "stopped"
+            if v.state is not UiState.DONE:
+                v.state = UiState.STOPPED
             self.refresh_status()
             if self.quitting:
                 self.exit(v.exit_status or 0)
@@ -403,7 +408,7 @@ class AutoresearchApp(App[int]):
                 self.exit(error.exit_status)
                 return
             v.exit_status = getattr(error, "exit_status", 3)
-            v.state = "failed"
+            v.state = UiState.FAILED
             v.error = f"the loop stopped: {type(error).__name__}: {error}"
             self.activity.push("info", "error", (v.error,))
             self._drain_activity()
@@ -422,7 +427,7 @@ class AutoresearchApp(App[int]):
         if action in ("toggle_pause", "toggle_review", "cherry_pick") and self.session_over:
             return False
         if action == "approve":
-            return v.state == LoopState.WAITING_APPROVAL.value
+            return v.state is UiState.WAITING_APPROVAL
         if action == "veto":
             return v.current is not None and v.loop_running and not self.session_over
         return True
@@ -469,7 +474,7 @@ class AutoresearchApp(App[int]):
         from widgets.status_line import StatusInfo
 
         v = self.view
-        state = "stopping" if self.quitting and v.loop_running else v.state
+        state = UiState.STOPPING if self.quitting and v.loop_running else v.state
         info = StatusInfo(
             tag=v.tag, branch=v.branch, state=state, detail=v.detail, n=v.current,
             state_since=v.state_since, session_since=v.session_since,
@@ -487,16 +492,15 @@ class AutoresearchApp(App[int]):
     @property
     def session_over(self) -> bool:
         """The loop ran and ended (before it starts, keys such as pause still apply)."""
-        return self.view.state in ("done", "failed", "stopped") or (
-            self.loop_finished.is_set())
+        return self.view.state.over or self.loop_finished.is_set()
 
     def action_toggle_pause(self) -> None:
         if self.session_over:
             self.notify("The session is not running.", severity="warning")
             return
         paused = self.controller.toggle_pause()
-        if not paused and self.view.state == LoopState.PAUSED.value:
-            self.view.state, self.view.state_since = "resuming", self.clock()
+        if not paused and self.view.state is UiState.PAUSED:
+            self.view.state, self.view.state_since = UiState.RESUMING, self.clock()
         # The status line says it ("pausing after this step", then "paused"); no toast,
         # which would cost a layout on every press.
         self.refresh_status()
@@ -521,7 +525,7 @@ class AutoresearchApp(App[int]):
         self.refresh_status()
 
     def action_approve(self) -> None:
-        if self.view.state != LoopState.WAITING_APPROVAL.value:
+        if self.view.state is not UiState.WAITING_APPROVAL:
             self.notify("No proposal is waiting for approval.", severity="warning")
             return
         n = self.view.current
@@ -614,8 +618,12 @@ class AutoresearchApp(App[int]):
         self.notify(f"#{n} was decided{decided} before the veto took effect; your reason is "
                     "kept as its note (history, notes tab).", severity="warning", timeout=8)
 
+    @on(CherryPickRequested)
+    def _cherry_pick_requested(self, message: CherryPickRequested) -> None:
+        self.cherry_pick(message.experiment)
+
     def cherry_pick(self, experiment: Experiment | None) -> None:
-        """Queue `experiment` for cherry-picking (from the table or the history)."""
+        """Queue `experiment` for cherry-picking (asked from the table or the history)."""
         if experiment is None:
             self.notify("Select an experiment first.", severity="warning")
             return
@@ -642,7 +650,7 @@ class AutoresearchApp(App[int]):
         if isinstance(self.screen, HistoryScreen):
             self.pop_screen()
             return
-        self.push_screen(HistoryScreen())
+        self.push_screen(HistoryScreen(view=self.view))
 
     def action_help(self) -> None:
         from app.screens.help import HelpScreen
@@ -655,19 +663,11 @@ class AutoresearchApp(App[int]):
             self.install_screen(HelpScreen(), "help")
         self.push_screen("help")
 
-    def action_cherry_pick(self) -> None:
-        self.main.action_cherry_pick()
-
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Our Quit (which asks first while a session runs) is in the palette already.
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command
-
-    def action_full_diff(self) -> None:
-        from app.screens.modals import DiffScreen
-
-        self.push_screen(DiffScreen(self.main.diff_title(), self.main.shown_diff()))
 
     async def action_quit(self) -> None:
         if not self.view.loop_running:

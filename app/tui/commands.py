@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 
 from app.screens.keys import KEYS
 
@@ -23,14 +24,26 @@ class AutoresearchCommands(Provider):
     def _commands(self) -> list[tuple[str, str, str]]:
         app = self.app
         key_of = app.key_of if isinstance(app, KeyedApp) else (lambda binding_id: binding_id)
-        return [(f"{b.description} ({key_of(b.id or '')})", b.tooltip, b.action)
-                for b in KEYS] + [
+        commands = [(f"{b.description} ({key_of(b.id or '')})", b.tooltip, b.action)
+                    for b in KEYS] + [
             ("Full-screen diff (f)", "Show the diff pane's diff on the whole screen.",
              "full_diff")]
+        # Only what the screen underneath (or the App) can do there.
+        return [c for c in commands if self._target(c[2]) is not None]
+
+    def _target(self, action: str) -> DOMNode | None:
+        """Where `action` runs: the screen the palette was opened on when it has the action
+        (cherry-pick and full diff act on that screen's selection), else the App."""
+        for node in (self.screen, self.app):
+            if hasattr(node, f"action_{action}"):
+                return node
+        return None
 
     def _run(self, action: str) -> None:
-        # After the palette has closed, so the action runs on the screen underneath.
-        self.app.call_later(self.app.run_action, action)
+        target = self._target(action)
+        if target is not None:
+            # After the palette has closed, so the action runs on the screen underneath.
+            self.app.call_later(self.app.run_action, action, target)
 
     async def discover(self) -> Hits:
         for name, help_text, action in self._commands():

@@ -1,9 +1,12 @@
-"""What the App owns and the screens read: the session as shown (`SessionView`), and the
-interface of what the App drives (`LoopSource`). No Textual here: plain data."""
+"""What the App owns and the screens read: the session as shown (`SessionView`), the state
+it is in (`UiState`), and the interface of what the App drives (`LoopSource`). No Textual
+here: plain data, importable by the screens without the App.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable, Protocol
 
 from app.engine.controller import LoopController
@@ -25,6 +28,37 @@ class LoopSource(Protocol):
     def close(self) -> None: ...
 
 
+class UiState(StrEnum):
+    """The session's state as the UI shows it: the loop's own states (`LoopState`, same
+    values) and the ones only the UI knows (the user asked to resume, the app is stopping,
+    the loop's thread ended). A `StrEnum`, so the status line shows it as it is."""
+
+    STARTING = "starting"
+    CALIBRATING = "calibrating"
+    PROPOSING = "proposing"
+    MEASURING = "measuring"
+    CHECKS = "checks"
+    HOLDOUT = "holdout"
+    WAITING_APPROVAL = "waiting for approval"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    RESUMING = "resuming"
+    """Resume was pressed while paused; the loop has not moved on yet."""
+    STOPPING = "stopping"
+    """Quit was confirmed; the loop is stopping the running experiment."""
+    STOPPED = "stopped"
+    """The loop's thread ended without a `SessionEnded` (stopped, or closed early)."""
+
+    @classmethod
+    def of(cls, state: LoopState) -> UiState:
+        return cls(state.value)
+
+    @property
+    def over(self) -> bool:
+        """The loop ran and ended."""
+        return self in (UiState.DONE, UiState.FAILED, UiState.STOPPED)
+
 
 @dataclass
 class SessionView:
@@ -36,7 +70,7 @@ class SessionView:
     unit: str = ""
     direction: str = "lower"
     experiments: list[Experiment] = field(default_factory=list)
-    state: str = LoopState.STARTING.value
+    state: UiState = UiState.STARTING
     detail: str = ""
     current: int | None = None
     """The experiment in progress (between ExperimentStarted and its decision)."""
@@ -57,6 +91,9 @@ class SessionView:
     exit_status: int | None = None
     standing_notes: tuple[str, ...] = ()
     """The user's standing notes, as the loop last took them."""
+    source: LoopSource | None = None
+    """Where diffs, outputs and other sessions are read from, once the loop has opened it
+    (screens read them in their own thread workers)."""
 
     @property
     def baseline(self) -> float | None:

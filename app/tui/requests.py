@@ -1,0 +1,19 @@
+"""What the screens ask of the App, as Messages (past tense, like the engine's events).
+
+A screen posts one of these and the App, which owns the controller and the session's state,
+decides what happens: screens never import or call the App.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from app.engine.records import Experiment
+
+
+class CherryPickRequested(Message):
+    """The user asked to cherry-pick `experiment` (None: nothing was selected)."""
+
+    def __init__(self, experiment: Experiment | None) -> None:
+        super().__init__()
+        self.experiment = experiment
