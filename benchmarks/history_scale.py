@@ -161,7 +161,8 @@ async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float
     from app.engine.launch import LaunchOptions
     from app.engine.session import open_session
     from app.screens.history import HistoryScreen
-    from app.tui.app import AutoresearchApp
+    from app.tui.launch import make_app
+    from app.tui.state import AppOptions
     from widgets.experiment_table import ExperimentTable
     from widgets.metric_chart import MetricChart
 
@@ -169,7 +170,7 @@ async def measure_tui(repo: Path, tag: str, count: int, figures: dict[str, float
         return open_session(LaunchOptions(cwd=repo, tag=tag))
 
     started = time.perf_counter()
-    app = AutoresearchApp(open_source=open_source, paused=True)
+    app = make_app(AppOptions(open_source=open_source, paused=True))
     async with app.run_test(size=(160, 48)) as pilot:
         deadline = time.monotonic() + 60
         while True:

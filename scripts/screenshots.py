@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.tui.app import AutoresearchApp  # noqa: E402
+from app.tui.launch import make_app  # noqa: E402
+from app.tui.state import AppOptions  # noqa: E402
 
 CELL_WIDTH = 12.2
 """Width of one terminal cell in Textual's SVG (font-size 20 px)."""
@@ -81,14 +83,14 @@ async def until(pilot: Any, condition: Callable[[], bool], what: str,
         await pilot.pause(0.1)
 
 
-def make_app(repo: Path, *, review: bool = False) -> AutoresearchApp:
+def demo_app(repo: Path, *, review: bool = False) -> AutoresearchApp:
     def open_source() -> Any:
         from app.engine.launch import LaunchOptions
         from app.engine.session import open_session
 
         return open_session(LaunchOptions(cwd=repo))
 
-    return AutoresearchApp(open_source=open_source, review=review)
+    return make_app(AppOptions(open_source=open_source, review=review))
 
 
 def decided(app: AutoresearchApp) -> int:
@@ -107,7 +109,7 @@ async def shoot(app: AutoresearchApp, pilot: Any, out: Path, name: str) -> None:
 async def session_pictures(repo: Path, out: Path) -> None:
     from app.screens.modals import SummaryScreen
 
-    app = make_app(repo, review=False)
+    app = demo_app(repo, review=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: decided(app) >= 4 and app.view.current is not None
                     and app.view.state == "measuring", "four decided experiments")

@@ -34,6 +34,8 @@ from app.engine.events import (
 )
 from app.engine.records import Experiment, Status, summarize
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from tests.tui_replay import (
     ReplaySource,
     commit_id,
@@ -136,7 +138,7 @@ async def show_everywhere(text: str) -> None:
     events, second, outputs = hostile_session(text)
     source = TwoActSource(events, second)
     source.outputs = outputs
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     line = one_line(text).strip()
     whole = squeezed(visible(text))
 

@@ -65,7 +65,8 @@ def test_every_view_tells_the_same_numbers(repo: Path,
 
 async def test_the_tui_tells_the_same_numbers(repo: Path) -> None:
     from app.engine.events import SessionStarted
-    from app.tui.app import AutoresearchApp
+    from app.tui.launch import make_app
+    from app.tui.state import AppOptions
     from tests.tui_replay import ReplaySource, fixed_clock
     from widgets.experiment_table import ExperimentTable
     from widgets.status_line import StatusLine
@@ -74,7 +75,7 @@ async def test_the_tui_tells_the_same_numbers(repo: Path) -> None:
     experiments = read_log(state / "log.jsonl").experiments
     source = ReplaySource([SessionStarted("nov27", "autoresearch/nov27", str(repo), True,
                                           "wall_ms", "ms", "lower", tuple(experiments))])
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     async with app.run_test(size=(160, 40)) as pilot:
         while app.events_seen < 1:
             await pilot.pause(0.05)

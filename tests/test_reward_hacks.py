@@ -179,12 +179,13 @@ async def test_every_reader_tolerates_null_and_missing_samples(
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
 
-    from app.tui.app import AutoresearchApp
+    from app.tui.launch import make_app
+    from app.tui.state import AppOptions
 
     def open_source():  # type: ignore[no-untyped-def]
         return open_session(LaunchOptions(cwd=hack.root))
 
-    app = AutoresearchApp(open_source=open_source, paused=True)
+    app = make_app(AppOptions(open_source=open_source, paused=True))
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(100):
             if app.view.state == "paused":

@@ -12,6 +12,8 @@ from textual.message import Message
 from app.engine.events import DiffUpdated, OutputLines
 from app.tui.activity import ActivityBuffer
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from app.tui.bridge import ActivityBuffered, DiffRefreshed
 from tests.tui_replay import ReplaySource, count_messages, fixed_clock, mid_run_events
 
@@ -27,8 +29,8 @@ async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
 
 
 async def test_theme_comes_from_the_user_config() -> None:
-    app = AutoresearchApp(open_source=lambda: ReplaySource([]), theme="nord",
-                          clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource([]), theme="nord",
+                          clock=fixed_clock))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.theme == "nord"
@@ -36,8 +38,8 @@ async def test_theme_comes_from_the_user_config() -> None:
 
 
 async def test_an_unknown_theme_is_a_warning_not_a_crash() -> None:
-    app = AutoresearchApp(open_source=lambda: ReplaySource([]), theme="no-such-theme",
-                          clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource([]), theme="no-such-theme",
+                          clock=fixed_clock))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"
@@ -67,7 +69,7 @@ async def test_a_flood_of_output_becomes_few_messages_and_all_lines_arrive() -> 
              for n in range(2000)]
     events = mid_run_events() + flood
     source = ReplaySource(events)
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     seen: list[Message] = []
     async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
         await settle(app, count_messages(events), pilot)
@@ -84,8 +86,8 @@ async def test_garbage_collection_is_tamed_while_running_and_restored_after() ->
     import gc
 
     before = gc.get_threshold()
-    app = AutoresearchApp(open_source=lambda: ReplaySource(mid_run_events()),
-                          clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(mid_run_events()),
+                          clock=fixed_clock))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.2)
         assert gc.get_threshold()[2] >= 1_000_000  # no automatic full passes
@@ -105,7 +107,7 @@ async def test_a_new_best_rings_the_bell_and_nothing_else_does() -> None:
         ExperimentDecided(e.experiment, e.champion, True, e.totals, e.cost_usd)
         if isinstance(e, ExperimentDecided) else e for e in decided_events(history)]
     rings: list[int] = []
-    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
     app.bell = lambda: rings.append(app.view.experiments[-1].n)  # type: ignore[method-assign]
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
@@ -127,7 +129,7 @@ async def test_a_long_session_shows_the_newest_rows_and_says_so() -> None:
     from widgets.experiment_table import MAIN_ROWS, ExperimentTable
 
     events = [session_started(many(MAIN_ROWS + 100))]
-    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
         table = app.main.query_one(ExperimentTable)
@@ -145,7 +147,7 @@ async def test_history_caps_its_rows_and_searches_once_typing_pauses() -> None:
     from widgets.experiment_table import ExperimentTable
 
     events = [session_started(many(300))]
-    app = AutoresearchApp(open_source=lambda: ReplaySource(events), clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
         screen = HistoryScreen(view=app.view, max_rows=50)
@@ -162,3 +164,61 @@ async def test_history_caps_its_rows_and_searches_once_typing_pauses() -> None:
         assert shown and all("12" in str(n) for n in shown) and 12 in shown
         assert table.border_subtitle == f"{len(shown)} of 300 experiments"
         app.controller.stop()
+
+
+def asked_for(seen: list[Message]) -> list[Any]:
+    """The experiments of the `CherryPickRequested` messages seen (the hook sees a message
+    at the screen and again where it bubbles to, the App: counted once)."""
+    from app.tui.requests import CherryPickRequested
+
+    unique = {id(m): m for m in seen if isinstance(m, CherryPickRequested)}
+    return [m.experiment for m in unique.values()]
+
+
+async def test_screens_ask_for_a_cherry_pick_with_a_message_and_the_app_decides() -> None:
+    # The screens post `CherryPickRequested`; only the App queues (or refuses) it.
+    from app.engine.records import Status
+    from tests.tui_replay import recorded_history, session_started
+    from widgets.experiment_table import ExperimentTable
+
+    events = [session_started(recorded_history())]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
+    seen: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await settle(app, count_messages(events), pilot)
+        table = app.main.query_one(ExperimentTable)
+        table.focus()
+        table.move_cursor(row=list(table.experiments).index("2"))
+        await pilot.press("c")
+        await pilot.pause()
+        asked = asked_for(seen)
+        assert [e.n for e in asked if e is not None] == [2]
+        assert app.controller.pending_cherry_picks == (2,)
+        # A kept experiment is asked for too, and refused by the App: nothing more queued.
+        table.move_cursor(row=list(table.experiments).index("3"))
+        await pilot.press("c")
+        await pilot.pause()
+        asked = asked_for(seen)
+        assert [e.n for e in asked if e is not None] == [2, 3]
+        assert asked[-1] is not None and asked[-1].status is Status.KEEP
+        assert app.controller.pending_cherry_picks == (2,)
+        # The history screen asks the same way, for its own selection.
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one(ExperimentTable)
+        history.move_cursor(row=list(history.experiments).index("nov27:4"))
+        await pilot.press("c")
+        await pilot.pause()
+        asked = asked_for(seen)
+        assert [e.n for e in asked if e is not None] == [2, 3, 4]
+        assert app.controller.pending_cherry_picks == (2, 4)
+        app.controller.stop()
+
+
+def test_every_loop_state_is_a_ui_state_with_the_same_name() -> None:
+    from app.engine.events import LoopState
+    from app.tui.state import UiState
+
+    for state in LoopState:
+        assert UiState.of(state).value == state.value
+    assert {s for s in UiState if s.over} == {UiState.DONE, UiState.FAILED, UiState.STOPPED}

@@ -7,6 +7,8 @@ asserts what the *engine* did: its controller, its experiments, its log on disk.
 
 from __future__ import annotations
 
+from typing import Any
+
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from app.engine.history import read_log
 from app.engine.records import Experiment, Status
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from tests.conftest import Project
 
 SIZE = (120, 36)
@@ -32,14 +36,14 @@ def story(project: Project) -> Project:
     return project
 
 
-def make_app(project: Project, **options: object) -> AutoresearchApp:
+def engine_app(project: Project, **options: Any) -> AutoresearchApp:
     def open_source():  # type: ignore[no-untyped-def]
         from app.engine.launch import LaunchOptions
         from app.engine.session import open_session
 
         return open_session(LaunchOptions(cwd=project.root))
 
-    return AutoresearchApp(open_source=open_source, **options)  # type: ignore[arg-type]
+    return make_app(AppOptions(open_source=open_source, **options))
 
 
 async def until(pilot, condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +80,7 @@ async def finish(app: AutoresearchApp) -> None:
 async def test_a_session_runs_to_its_summary_and_q_quits(story: Project) -> None:
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story)
+    app = engine_app(story)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: summary_shown(app), "the summary")
         statuses = [e.status for e in logged(app)]
@@ -92,7 +96,7 @@ async def test_a_session_runs_to_its_summary_and_q_quits(story: Project) -> None
 
 
 async def test_paused_launch_runs_nothing_until_p(story: Project) -> None:
-    app = make_app(story, paused=True)
+    app = engine_app(story, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         time.sleep(0.4)
@@ -105,7 +109,7 @@ async def test_paused_launch_runs_nothing_until_p(story: Project) -> None:
 
 
 async def test_p_pauses_after_the_running_experiment(story: Project) -> None:
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "waiting for approval", "a proposal")
         await pilot.press("p")
@@ -122,7 +126,7 @@ async def test_p_pauses_after_the_running_experiment(story: Project) -> None:
 
 
 async def test_review_mode_waits_for_approval(story: Project) -> None:
-    app = make_app(story)
+    app = engine_app(story)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("p")  # hold the loop so review mode is on before #1
         await pilot.press("r")
@@ -142,7 +146,7 @@ async def test_review_mode_waits_for_approval(story: Project) -> None:
 async def test_veto_with_a_reason_records_vetoed(story: Project) -> None:
     from app.screens.modals import VetoReasonScreen
 
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "waiting for approval", "a proposal")
         await pilot.press("v")
@@ -160,7 +164,7 @@ async def test_veto_with_a_reason_records_vetoed(story: Project) -> None:
 async def test_c_queues_a_cherry_pick_of_the_selected_experiment(story: Project) -> None:
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         for n in (1, 2):
             await until(pilot, lambda n=n: state(app) == "waiting for approval"
@@ -186,7 +190,7 @@ async def test_c_queues_a_cherry_pick_of_the_selected_experiment(story: Project)
 async def test_q_confirms_then_stops_and_records_interrupted(story: Project) -> None:
     from app.screens.modals import ConfirmScreen
 
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "waiting for approval", "a proposal")
         await pilot.press("q")
@@ -210,7 +214,7 @@ async def test_history_shows_the_selected_diff_and_output(story: Project) -> Non
     from widgets.diff_view import DiffView
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story)
+    app = engine_app(story)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: summary_shown(app), "the summary")
         await pilot.press("h")
@@ -238,7 +242,7 @@ async def test_history_shows_the_selected_diff_and_output(story: Project) -> Non
 async def test_keymap_remaps_and_help_shows_it(story: Project) -> None:
     from app.screens.help import HelpScreen
 
-    app = make_app(story, paused=True, keymap={"pause": "x"})
+    app = engine_app(story, paused=True, keymap={"pause": "x"})
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         await pilot.press("p")
@@ -257,7 +261,7 @@ async def test_a_loop_error_is_shown_not_swallowed(tmp_path: Path) -> None:
     def broken():  # type: ignore[no-untyped-def]
         raise RuntimeError("disk on fire")
 
-    app = AutoresearchApp(open_source=broken)
+    app = make_app(AppOptions(open_source=broken))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.view.state == "failed", "the failure")
         assert "disk on fire" in app.view.error
@@ -277,7 +281,7 @@ async def test_a_usage_error_at_open_exits_with_status_2(tmp_path: Path,
 
         return open_session(LaunchOptions(cwd=tmp_path))
 
-    app = AutoresearchApp(open_source=open_source)
+    app = make_app(AppOptions(open_source=open_source))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: not app.is_running, "the exit")
     assert app.return_value == 2
@@ -291,7 +295,7 @@ async def test_without_a_config_the_init_form_comes_first_then_the_loop(story: P
     config = (story.root / "autoresearch.toml").read_text()
     story.git("rm", "-q", "autoresearch.toml")
     story.commit("no config yet")
-    app = make_app(story, needs_init=story.root, paused=True)
+    app = engine_app(story, needs_init=story.root, paused=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, InitScreen), "the init form")
         assert app.source is None, "nothing may open before there is a config"
@@ -303,7 +307,7 @@ async def test_without_a_config_the_init_form_comes_first_then_the_loop(story: P
 
 
 async def test_every_key_action_is_in_the_command_palette(story: Project) -> None:
-    app = make_app(story, paused=True)
+    app = engine_app(story, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         await pilot.press("ctrl+p")
@@ -318,7 +322,7 @@ async def test_every_key_action_is_in_the_command_palette(story: Project) -> Non
 async def test_resizing_to_80x24_keeps_the_screen_usable(story: Project) -> None:
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story, paused=True)
+    app = engine_app(story, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         table = app.main.query_one(ExperimentTable)
@@ -338,7 +342,7 @@ async def test_resizing_to_80x24_keeps_the_screen_usable(story: Project) -> None
 async def test_veto_during_measurement_stops_it(project: Project) -> None:
     project.patch("01-hang.patch", {"hang": "x\n"}, subject="Sleep in the benchmark")
     project.commit("patches")
-    app = make_app(project)
+    app = engine_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "measuring" and app.view.current == 1,
                     "#1 being measured")

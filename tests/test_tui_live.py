@@ -15,6 +15,8 @@ from textual.widgets import Select
 from app.engine.events import ExperimentDecided
 from app.engine.records import Status
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from tests.conftest import Project
 from tests.tui_replay import (
     DIFFS,
@@ -57,7 +59,7 @@ async def test_a_slow_diff_does_not_overwrite_the_row_selected_since() -> None:
     # A resumed session: no diff is cached, every selection loads from the source.
     events = [session_started(recorded_history())]
     source = SlowDiffSource(events)
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
         table = app.main.query_one("ExperimentTable")
@@ -100,9 +102,9 @@ async def test_log_load_warnings_show_as_a_toast_and_in_the_activity_pane(
     with log.open("a") as handle:
         handle.write('{"type": "experiment", "n": 1, "sta')  # torn mid-write
     tag = log.parent.name
-    app = AutoresearchApp(open_source=lambda: open_session(LaunchOptions(cwd=project.root,
+    app = make_app(AppOptions(open_source=lambda: open_session(LaunchOptions(cwd=project.root,
                                                                           tag=tag)),
-                          paused=True, clock=fixed_clock)
+                          paused=True, clock=fixed_clock))
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         deadline = time.monotonic() + 30
         while not app.view.tag and time.monotonic() < deadline:
@@ -159,7 +161,7 @@ async def test_history_shows_experiments_decided_while_it_is_open() -> None:
              [decided(7, Status.KEEP, 580.0), decided(8, Status.DISCARD, 610.0)],
              [decided(9, Status.KEEP, 570.0)]]
     source = GatedSource(events, later)
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
         await pilot.press("h")
@@ -198,7 +200,7 @@ async def test_history_keeps_its_row_window_as_experiments_arrive() -> None:
     events = [session_started(recorded_history())]
     later = [[decided(n, Status.DISCARD, 600.0 + n) for n in range(6, 9)]]
     source = GatedSource(events, later)
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, count_messages(events), pilot)
         await app.push_screen(HistoryScreen(view=app.view, max_rows=4))

@@ -13,6 +13,8 @@ from typing import Any
 
 from app.engine.events import Event
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from tests.tui_replay import (
     ReplaySource,
     count_messages,
@@ -27,7 +29,7 @@ from tests.tui_replay import (
 def replay_app(events: list[Event], **options: Any) -> tuple[AutoresearchApp, ReplaySource]:
     source = ReplaySource(events, block=options.pop("block", True),
                           other=options.pop("other", []))
-    app = AutoresearchApp(open_source=lambda: source, clock=fixed_clock, **options)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, **options))
     return app, source
 
 

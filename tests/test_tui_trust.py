@@ -13,7 +13,7 @@ import pytest
 from app.engine.records import Status
 from app.tui.app import AutoresearchApp
 from tests.conftest import Project
-from tests.test_tui_engine import SIZE, finish, logged, make_app, state, story, until
+from tests.test_tui_engine import SIZE, engine_app, finish, logged, state, story, until
 
 __all__ = ["story"]  # the fixture, imported for pytest
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ def diff_pane_n(app: AutoresearchApp) -> int | None:
 async def test_a_approves_only_the_proposal_the_diff_pane_shows(story: Project) -> None:
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: waiting(app, 1), "proposal #1 waiting")
         assert diff_pane_n(app) == 1
@@ -55,7 +55,7 @@ async def test_a_approves_only_the_proposal_the_diff_pane_shows(story: Project) 
 async def test_full_stop_follows_the_live_proposal_again(story: Project) -> None:
     from widgets.experiment_table import ExperimentTable
 
-    app = make_app(story, review=True)
+    app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: waiting(app, 1), "proposal #1 waiting")
         table = app.main.query_one(ExperimentTable)
@@ -74,7 +74,7 @@ async def test_review_mode_survives_a_relaunch_and_the_resume_line_says_so(
         story: Project) -> None:
     from widgets.activity_log import ActivityLog
 
-    app = make_app(story, paused=True)
+    app = engine_app(story, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         await pilot.press("r")  # review on, then start
@@ -84,7 +84,7 @@ async def test_review_mode_survives_a_relaunch_and_the_resume_line_says_so(
         await until(pilot, lambda: not app.is_running, "the exit")
     assert [e.status for e in logged(app)][-1] is Status.INTERRUPTED
 
-    again = make_app(story)  # a plain relaunch: no review option given
+    again = engine_app(story)  # a plain relaunch: no review option given
     async with again.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: waiting(again, 2), "proposal #2 waiting for review")
         assert again.controller.review
@@ -99,7 +99,7 @@ async def test_review_mode_survives_a_relaunch_and_the_resume_line_says_so(
         await pilot.pause(0.3)
         await finish(again)
 
-    third = make_app(story, paused=True)
+    third = engine_app(story, paused=True)
     async with third.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(third) == "paused", "the paused state")
         assert not third.controller.review
@@ -111,7 +111,7 @@ async def test_no_header_for_an_experiment_that_never_ran(project: Project) -> N
 
     project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
     project.commit("patches")
-    app = make_app(project)
+    app = engine_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.view.summary is not None, "the end of the session")
         await pilot.pause(0.2)
@@ -152,7 +152,7 @@ def slow_keep(project: Project) -> Project:
 async def test_veto_typed_during_measurement_holds_the_decision(slow_keep: Project) -> None:
     from app.screens.modals import VetoReasonScreen
 
-    app = make_app(slow_keep)
+    app = engine_app(slow_keep)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "measuring" and app.view.current == 1
                     and not app.view.detail.startswith("champion"), "#1 being measured")
@@ -174,7 +174,7 @@ async def test_a_reason_typed_for_a_decided_experiment_is_kept_as_a_note(
         slow_keep: Project) -> None:
     from app.screens.history import notes_text
 
-    app = make_app(slow_keep)
+    app = engine_app(slow_keep)
     async with app.run_test(size=SIZE) as pilot:
         # After a keep the new champion is measured again: #1 is kept already.
         await until(pilot, lambda: app.view.current == 1
@@ -200,7 +200,7 @@ def footer_keys(app: AutoresearchApp) -> dict[str, str]:
 async def test_the_footer_shows_only_the_keys_that_apply(story: Project) -> None:
     from widgets.status_line import StatusLine
 
-    app = make_app(story, paused=True)
+    app = engine_app(story, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         await pilot.pause(0.1)
@@ -227,7 +227,7 @@ async def test_the_footer_shows_only_the_keys_that_apply(story: Project) -> None
 async def test_the_palette_shows_keys_and_one_quit(story: Project) -> None:
     from app.tui.commands import AutoresearchCommands
 
-    app = make_app(story, paused=True, keymap={"pause": "x"})
+    app = engine_app(story, paused=True, keymap={"pause": "x"})
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "paused", "the paused state")
         titles = [c.title for c in app.get_system_commands(app.screen)]

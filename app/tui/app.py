@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
@@ -37,7 +36,7 @@ from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, Eve
                             SessionClosed, SessionOpened, notice_text)
 from app.tui.commands import AutoresearchCommands
 from app.tui.requests import CherryPickRequested
-from app.tui.state import LoopSource, SessionView, UiState
+from app.tui.state import AppOptions, LoopSource, SessionView, UiState
 from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
@@ -57,8 +56,7 @@ class _Nowhere:
 
 
 class AutoresearchApp(App[int]):
-    """The autoresearch TUI. `open_source` is called on the loop's thread to open the engine
-    (or a recorded session in tests); `needs_init` is the repo root when it has no config."""
+    """The autoresearch TUI, built by `app.tui.launch.make_app` from `AppOptions`."""
 
     CSS_PATH = "app.tcss"
     TITLE = "autoresearch"
@@ -71,18 +69,16 @@ class AutoresearchApp(App[int]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
 
-    def __init__(self, *, open_source: Callable[[], LoopSource], paused: bool = False,
-                 review: bool = False, keymap: dict[str, str] | None = None,
-                 theme: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 needs_init: Path | None = None) -> None:
+    def __init__(self, options: AppOptions) -> None:
         super().__init__()
-        self.open_source = open_source
-        self.controller = LoopController(paused=paused, review=review)
-        self.clock = clock
+        self.options = options
+        self.open_source = options.open_source
+        self.controller = LoopController(paused=options.paused, review=options.review)
+        self.clock = options.clock
         self.view = SessionView()
         self.activity = ActivityBuffer()
         self.bridge = EventBridge(self.post_message, self.activity)
-        self.needs_init = needs_init
+        self.needs_init = options.needs_init
         self.usage_error: AutoresearchError | None = None
         self.events_seen = 0
         """Engine events handled so far (tests wait on it)."""
@@ -95,10 +91,10 @@ class AutoresearchApp(App[int]):
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
-        self._theme_name = theme
-        self.user_keymap = dict(keymap or {})
-        if keymap:
-            self.set_keymap(keymap)
+        self._theme_name = options.theme
+        self.user_keymap = dict(options.keymap)
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:

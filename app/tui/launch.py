@@ -1,4 +1,6 @@
-"""The entry point: `autoresearch-tui` (no subcommand) opens the TUI on the session."""
+"""Building and running the App: `make_app` is the one way to build it (the CLI and the
+tests both use it); `app_options` is the CLI's launch options and the user's
+config; `run_tui` is `autoresearch-tui` with no subcommand."""
 
 from __future__ import annotations
 
@@ -6,10 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.tui.app import AutoresearchApp
-from app.tui.state import LoopSource
+from app.tui.state import AppOptions, LoopSource
 
 if TYPE_CHECKING:
     from app.engine.launch import LaunchOptions
+
+
+def make_app(options: AppOptions) -> AutoresearchApp:
+    """The App, ready to `run()` (the CLI) or `run_test()` (the tests)."""
+    return AutoresearchApp(options)
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -21,8 +28,10 @@ def find_repo_root(start: Path) -> Path | None:
     return None
 
 
-def run_tui(options: LaunchOptions) -> int:
-    """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
+def app_options(options: LaunchOptions) -> AppOptions:
+    """The CLI's launch options and the user's config (`[keymap]`, `[ui] theme`) as the
+    App's options. Opens nothing: the session is opened by the App, on the loop's thread,
+    after the first frame."""
     from app.config import CONFIG_NAME, load_user_config
 
     user = load_user_config()
@@ -38,9 +47,13 @@ def run_tui(options: LaunchOptions) -> int:
 
         return open_session(options)
 
-    app = AutoresearchApp(open_source=open_source, paused=options.paused,
-                          keymap=dict(user.keymap), theme=user.ui.theme,
-                          needs_init=needs_init)
+    return AppOptions(open_source=open_source, paused=options.paused,
+                      keymap=dict(user.keymap), theme=user.ui.theme, needs_init=needs_init)
+
+
+def run_tui(options: LaunchOptions) -> int:
+    """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
+    app = make_app(app_options(options))
     status = app.run()
     if not app.loop_finished.is_set() and app.view.loop_running:
         # The app closed while the loop still ran (a forced quit): ask it to stop and give

@@ -5,9 +5,11 @@ here: plain data, importable by the screens without the App.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable, Protocol
+from pathlib import Path
+from typing import Callable, Mapping, Protocol
 
 from app.engine.controller import LoopController
 from app.engine.events import Event, LoopState
@@ -26,6 +28,27 @@ class LoopSource(Protocol):
     def other_sessions(self) -> list[tuple[str, list[Experiment]]]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """How the App starts: built once by the CLI (`app.tui.launch.options_from_args`) or by
+    a test, and turned into the App by `app.tui.launch.make_app`."""
+
+    open_source: Callable[[], LoopSource]
+    """Called on the loop's thread to open the engine (or a recorded session in tests)."""
+    paused: bool = False
+    """`--paused`: nothing runs, not even the baseline, until resumed."""
+    review: bool = False
+    """Start in review mode (each proposal waits for approve or veto)."""
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    """The user's `[keymap]`: binding id -> keys."""
+    theme: str | None = None
+    """The user's `[ui] theme`."""
+    clock: Callable[[], float] = time.monotonic
+    """What the status line's durations are measured with (fixed in snapshot tests)."""
+    needs_init: Path | None = None
+    """The repository root when it has no config: the App offers the init form first."""
 
 
 class UiState(StrEnum):
