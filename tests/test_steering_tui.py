@@ -13,6 +13,8 @@ import pytest
 from app.engine.history import read_log
 from app.engine.records import Experiment
 from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
 from tests.conftest import Project
 from widgets.status_line import StatusLine
 
@@ -50,7 +52,7 @@ async def test_i_sends_a_standing_note_and_shift_i_clears_it(project: Project) -
     project.patch("02-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
     project.patch("03-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c")
     project.commit("patches")
-    app = AutoresearchApp(open_source=lambda: open_engine(cwd=project.root), paused=True)
+    app = make_app(AppOptions(open_source=lambda: open_engine(cwd=project.root), paused=True))
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.source is not None, "the session to open")
         await pilot.press("i")

@@ -12,9 +12,9 @@ from textual.message import Message
 from app.engine.events import DiffUpdated, OutputLines
 from app.tui.activity import ActivityBuffer
 from app.tui.app import AutoresearchApp
+from app.tui.bridge import ActivityBuffered, DiffRefreshed
 from app.tui.launch import make_app
 from app.tui.state import AppOptions
-from app.tui.bridge import ActivityBuffered, DiffRefreshed
 from tests.tui_replay import ReplaySource, count_messages, fixed_clock, mid_run_events
 
 pytestmark = pytest.mark.anyio

@@ -7,11 +7,10 @@ asserts what the *engine* did: its controller, its experiments, its log on disk.
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
