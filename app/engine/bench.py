@@ -165,7 +165,7 @@ class Bench:
         cwd = self.git.paths.worktree
         tree = self.s.tree
         if tree is not None:
-            tree.reset(self.measuring or self.champion.commit)
+            tree.prepare(self.measuring or self.champion.commit)
             cwd = tree.path
             if self._tree_fingerprint is None:
                 self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)

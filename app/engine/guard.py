@@ -20,8 +20,10 @@ the snapshot (a file rewritten by a background process or a tool).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -158,7 +160,7 @@ class Guard:
     """Test files and runner configuration: protected whether they exist yet or not."""
     _wanted: tuple[tuple[str, ...], list[str]] | None = field(default=None, repr=False,
                                                              compare=False)
-    _hashes: dict[Path, tuple[tuple[int, int, int, int], str]] = field(
+    _hashes: dict[str, tuple[tuple[int, int, int, int], str]] = field(
         default_factory=dict, repr=False, compare=False)
     """sha256 by path, valid while (size, mtime_ns, ctime_ns, inode) is unchanged: any
     write changes ctime, which user space cannot set back (git's index relies on the same)."""
@@ -214,13 +216,13 @@ class Guard:
         return any(glob_match(path, g) for g in self.protected_globs) or any(
             glob_match(path, g) for g in self.default_globs)
 
-    def _hash(self, path: Path) -> str:
-        st = path.stat()
+    def _hash(self, path: str, st: os.stat_result | None = None) -> str:
+        st = st or os.stat(path)
         sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         cached = self._hashes.get(path)
         if cached is not None and cached[0] == sig:
             return cached[1]
-        digest = _hash_file(path)
+        digest = _hash_file(Path(path))
         self._hashes[path] = (sig, digest)
         return digest
 
@@ -253,16 +255,24 @@ class Guard:
             self._wanted = (key, sorted({p for p in key if self.is_protected(p)}
                                         | set(self.protected_paths)))
         result: dict[str, str] = {}
+        base = str(root)
         for rel in self._wanted[1]:
-            target = root / rel
-            if target.is_dir() and not target.is_symlink():
-                for sub in sorted(target.rglob("*")):
+            # One lstat per path (not is_dir + is_symlink + is_file + stat): 10,000-file
+            # repositories protect hundreds of tests, hashed after every run.
+            target = os.path.join(base, rel)
+            try:
+                st = os.lstat(target)
+            except OSError:
+                result[rel] = "missing"
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                for sub in sorted(Path(target).rglob("*")):
                     if sub.is_file() and "__pycache__" not in sub.parts:
-                        result[sub.relative_to(root).as_posix()] = self._hash(sub)
-            elif target.is_symlink():
-                result[rel] = "link:" + str(target.readlink())
-            elif target.is_file():
-                result[rel] = self._hash(target)
+                        result[sub.relative_to(root).as_posix()] = self._hash(str(sub))
+            elif stat.S_ISLNK(st.st_mode):
+                result[rel] = "link:" + os.readlink(target)
+            elif stat.S_ISREG(st.st_mode):
+                result[rel] = self._hash(target, st)
             else:
                 result[rel] = "missing"
         return result

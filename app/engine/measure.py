@@ -36,6 +36,7 @@ from app.engine.sandbox import (
     Leftovers,
     become_subreaper,
     command_env,
+    note_writers,
 )
 
 HEAD_BYTES = 16 * 1024
@@ -170,12 +171,14 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
     if stdin_text is not None:
         stdin_path = scratch / "stdin"
         stdin_path.write_text(stdin_text, encoding="utf-8")
+    note_writers(isolation)  # the measurement tree is not known clean from now on
     try:
         return _run(command, cwd, timeout_s, on_lines, cancel, isolation,
                     command_env(policy, home=home, tmpdir=tmpdir, extra=env,
                                 agent_names=agent_env), home, tmpdir, merge_stderr,
                     stdin_path)
     finally:
+        note_writers(isolation)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -34,6 +34,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,21 @@ class Isolation:
             return "bwrap" + (", network on" if self.network else ", no network")
         return "none (process group + subreaper)"
 
+    def may_write(self, folder: Path) -> bool:
+        """Whether a command under this isolation can change files in `folder`: always
+        without bubblewrap; with it, when the last mount over `folder` is writable (a later
+        mount over a folder hides what earlier ones put there, as bwrap applies them)."""
+        if self.kind != "bwrap":
+            return True
+        state = "ro"  # the read-only view of /
+        if self.private_tmp and _under(folder, Path("/tmp")):
+            state = "tmpfs"
+        for op, path in self.mounts:
+            applied = path.is_dir() if op == "mask" else path.exists()  # as `wrap` does
+            if applied and _under(folder, path):
+                state = op
+        return state == "rw"
+
     def wrap(self, argv: list[str], *, cwd: Path, home: Path, tmpdir: Path) -> list[str]:
         if self.kind != "bwrap":
             return argv
@@ -200,6 +216,38 @@ class Isolation:
 
 
 NO_ISOLATION = Isolation()
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+# Who may have written a watched folder (the measurement tree) since the harness last
+# verified it: every command started whose isolation can write there counts, at its start
+# and at its end (so one running across a check counts as well).
+
+_WRITERS: dict[Path, int] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def watch_writers(folder: Path) -> None:
+    """Start counting the commands that could write `folder`."""
+    with _WRITERS_LOCK:
+        _WRITERS.setdefault(folder, 0)
+
+
+def writers_seen(folder: Path) -> int:
+    """How many times a command that could write `folder` started or ended (watched)."""
+    with _WRITERS_LOCK:
+        return _WRITERS.get(folder, -1)
+
+
+def note_writers(isolation: Isolation) -> None:
+    """A command under `isolation` starts or ends (`measure.run_command` calls this)."""
+    with _WRITERS_LOCK:
+        for folder in _WRITERS:
+            if isolation.may_write(folder):
+                _WRITERS[folder] += 1
 
 
 @dataclass(frozen=True)
