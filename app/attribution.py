@@ -16,14 +16,10 @@ stays append-only and about experiments) and into the report through `report_par
 from __future__ import annotations
 
 import json
-import shlex
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,8 @@ from typing import Any
 import pygit2
 
 from app.config import Config
-from app.engine import decide
+from app.engine import decide, git_cli
+from app.engine.git_cli import GitError
 from app.engine.measure import parse_metrics, run_command
 from app.engine.records import improvement
 
@@ -126,38 +123,30 @@ class Attribution:
 def scratch_worktree(repo_root: Path, commit: str, config: Config) -> Iterator[Path]:
     """A detached worktree of `commit`, removed afterwards even on failure.
 
-    Made with `git worktree add --detach` in a temporary folder under `.autoresearch/`
-    (already excluded from the user's `git status`); `[session] link` paths are symlinked
-    in as in the session's worktree; `[session] setup` runs once.
+    Made in a temporary folder under `.autoresearch/` (already excluded from the user's
+    `git status`); `[session] link` paths are symlinked in as in the session's worktree;
+    `[session] setup` runs once.
     """
     from app.engine.gitops import exclude_worktrees
     from app.engine.layout import find_repo
 
     exclude_worktrees(find_repo(repo_root))  # keep the scratch folder out of `git status`
     parent = repo_root / ".autoresearch" / "scratch"
-    parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="finalize-", dir=parent))
-    path.rmdir()  # git worktree add wants to create it
-    _git(repo_root, "worktree", "add", "--detach", "-q", str(path), commit)
     try:
-        for rel in config.session.link:
-            source, target = repo_root / rel, path / rel
-            if source.exists() and not (target.exists() or target.is_symlink()):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
-        if config.session.setup:
-            result = run_command(config.session.setup, path, 3600)
-            if not result.ok:
-                raise MeasureError(f"`session.setup` failed in a scratch worktree "
-                                   f"({result.failure()}): {result.output_tail}")
-        yield path
+        with ExitStack() as stack:
+            try:
+                path = stack.enter_context(git_cli.scratch_worktree(
+                    repo_root, commit, link=config.session.link, parent=parent,
+                    prefix="finalize-"))
+            except GitError as exc:
+                raise MeasureError(str(exc)) from None
+            if config.session.setup:
+                result = run_command(config.session.setup, path, 3600)
+                if not result.ok:
+                    raise MeasureError(f"`session.setup` failed in a scratch worktree "
+                                       f"({result.failure()}): {result.output_tail}")
+            yield path
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=repo_root,
-                       capture_output=True, check=False)
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=repo_root, capture_output=True,
-                       check=False)
         for folder in (parent, parent.parent):
             try:
                 folder.rmdir()
@@ -167,15 +156,6 @@ def scratch_worktree(repo_root: Path, commit: str, config: Config) -> Iterator[P
 
 class MeasureError(Exception):
     """A scratch worktree could not be prepared."""
-
-
-def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                            check=False)
-    if result.returncode != 0:
-        raise MeasureError(f"git {' '.join(shlex.quote(a) for a in args)} failed: "
-                           f"{result.stderr.strip()}")
-    return result.stdout
 
 
 def measure_once(config: Config, cwd: Path) -> tuple[float | None, str]:

@@ -16,18 +16,18 @@ import argparse
 import math
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from app.config import CONFIG_NAME, Config, load_config
+from app.engine import git_cli
+from app.engine.git_cli import GitError
 from app.errors import UsageError
 
 DEFAULT_RUNS = 5
@@ -198,21 +198,14 @@ def measure_noise(root: Path, config: Config, runs: int,
 
     m = config.metric
     report = NoiseReport(unit=m.unit)
-    scratch = Path(tempfile.mkdtemp(prefix="autoresearch-doctor-"))
-    linked: list[Path] = []
     started = time.monotonic()
-    try:
-        made = subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(scratch),
-                               "HEAD"], cwd=root, capture_output=True, text=True)
-        if made.returncode != 0:
-            raise UsageError(f"cannot check out HEAD to measure ({made.stderr.strip()}); "
-                             "commit your work first.")
-        for rel in config.session.link:
-            source, target = root / rel, scratch / rel
-            if source.exists() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
-                linked.append(target)
+    with ExitStack() as stack:
+        try:
+            scratch = stack.enter_context(git_cli.scratch_worktree(
+                root, "HEAD", link=config.session.link, prefix="autoresearch-doctor-"))
+        except GitError as exc:
+            raise UsageError(f"cannot check out HEAD to measure ({exc}); commit your work "
+                             "first.") from None
         if config.session.setup:
             progress(f"setup: {config.session.setup}")
             prepared = run_command(config.session.setup, scratch, 3600)
@@ -235,14 +228,6 @@ def measure_noise(root: Path, config: Config, runs: int,
             progress(f"run {i + 1} of {runs}: {parsed.value:g} {m.unit}".rstrip()
                      + f" ({result.duration_s:.2f} s; {time.monotonic() - started:.1f} s "
                      "elapsed)")
-    finally:
-        for target in linked:
-            target.unlink(missing_ok=True)
-        removed = subprocess.run(["git", "worktree", "remove", "--force", str(scratch)],
-                                 cwd=root, capture_output=True)
-        if removed.returncode != 0:
-            shutil.rmtree(scratch, ignore_errors=True)
-            subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
     from app.engine.decide import relative_noise
 
     report.noise = relative_noise(report.values)

@@ -19,10 +19,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from typing import Any
 import tomli_w
 
 from app.config import CONFIG_NAME, load_config
+from app.engine import git_cli
+from app.engine.git_cli import GitError
 from app.engine.records import guess_direction
 from app.errors import UsageError
 from app.files import temp_beside
@@ -370,16 +371,12 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
     from app.engine.guard import paths_named_by
     from app.engine.measure import last_lines, parse_metrics, run_command
 
-    scratch = Path(tempfile.mkdtemp(prefix="autoresearch-init-"))
-    linked: list[Path] = []
-    try:
-        _git(root, "worktree", "add", "--quiet", "--detach", str(scratch), "HEAD")
-        for rel in link or []:
-            source, target = root / rel, scratch / rel
-            if source.exists() and not target.exists() and not target.is_symlink():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
-                linked.append(target)
+    with ExitStack() as stack:
+        try:
+            scratch = stack.enter_context(git_cli.scratch_worktree(
+                root, "HEAD", link=link or [], prefix="autoresearch-init-"))
+        except GitError as exc:
+            raise UsageError(str(exc)) from None
         if setup:
             prepared = run_command(setup, scratch, 3600)
             if not prepared.ok:
@@ -423,14 +420,6 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
                         parsed.unit or guess_unit(name), None, tail, result.duration_s,
                         fingerprint=parse_fingerprint(result.stdout),
                         data_files=_data_files(command, scratch, timeout_s))
-    finally:
-        for target in linked:
-            target.unlink(missing_ok=True)  # never let a cleanup follow a link
-        removed = subprocess.run(["git", "worktree", "remove", "--force", str(scratch)],
-                                 cwd=root, capture_output=True)
-        if removed.returncode != 0:
-            shutil.rmtree(scratch, ignore_errors=True)
-            subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -628,13 +617,12 @@ def write_and_commit(root: Path, config_text: str, program_text: str, *, commit:
         names = [CONFIG_NAME, PROGRAM_NAME]
         try:
             _git(root, "add", "--", *names)
-            if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=root,
-                              capture_output=True).returncode != 0:
+            if not git_cli.git_succeeds(root, "diff", "--cached", "--quiet", "--", *names):
                 _git(root, "commit", "-q", "-m", "Add autoresearch config and program\n\n"
                      "Written by `autoresearch-tui init`: a session starts from HEAD, so it "
                      "needs them committed.", "--", *names)
         except BaseException:
-            subprocess.run(["git", "reset", "-q", "--", *names], cwd=root, capture_output=True)
+            git_cli.git_succeeds(root, "reset", "-q", "--", *names)
             for path, data in previous.items():
                 if data is None:
                     path.unlink(missing_ok=True)
@@ -653,14 +641,9 @@ def repo_root(root: Path) -> Path:
 
 def _git(cwd: Path, *args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise UsageError("git is not installed or not on PATH; install git and try again.") \
-            from None
-    if done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise UsageError(f"`git {args[0]}` failed: {' '.join(message[-3:])}")
-    return done.stdout
+        return git_cli.git(cwd, *args)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,11 +33,11 @@ from app.engine.agents.base import (
     AgentError,
     AgentFatalError,
     Proposal,
-    worktree_status,
 )
 from app.engine.agents.prompt import clip, history_message, system_prompt
 from app.engine.agents.tools import Sandbox, ToolError, summarize_call, tool_schemas
 from app.engine.events import AgentActivity
+from app.engine.git_cli import worktree_status
 from app.engine.records import Tokens
 
 KEY_ENV = "ANTHROPIC_API_KEY"

@@ -7,7 +7,6 @@ whatever the agent is, so an agent's own checks are a courtesy, not the guarante
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,14 +119,3 @@ def ideas_section(program: str) -> str:
         if inside:
             out.append(line)
     return "\n".join(out).strip()
-
-
-def worktree_status(root: Path) -> str | None:
-    """`git status --porcelain` of the worktree (did the agent change anything?), or None
-    where git is unavailable."""
-    try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                              cwd=root, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None

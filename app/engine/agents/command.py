@@ -22,9 +22,10 @@ import shlex
 from pathlib import Path
 
 from app.config import CommandAgentConfig
-from app.engine.agents.base import AgentContext, AgentError, Proposal, worktree_status
+from app.engine.agents.base import AgentContext, AgentError, Proposal
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.events import AgentActivity
+from app.engine.git_cli import worktree_status
 from app.engine.measure import run_command
 
 HISTORY_WINDOW = 15
