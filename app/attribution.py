@@ -29,7 +29,8 @@ import pygit2
 from app.config import Config
 from app.engine import decide, git_cli
 from app.engine.git_cli import GitError
-from app.engine.measure import parse_metrics, run_command
+from app.engine.measure import parse_metrics
+from app.engine.process import run_command
 from app.engine.records import improvement
 
 ATTRIBUTION_FILE = "attribution.json"

@@ -194,7 +194,7 @@ def measure_noise(root: Path, config: Config, runs: int,
                   progress: Callable[[str], None]) -> NoiseReport:
     """Run the benchmark `runs` times on HEAD in a scratch worktree, as the loop would."""
     from app.engine import formats
-    from app.engine.measure import run_command
+    from app.engine.process import run_command
 
     m = config.metric
     report = NoiseReport(unit=m.unit)

@@ -369,7 +369,8 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
     from app.engine import formats
     from app.engine.fingerprints import parse_fingerprint
     from app.engine.guard import paths_named_by
-    from app.engine.measure import last_lines, parse_metrics, run_command
+    from app.engine.measure import parse_metrics
+    from app.engine.process import last_lines, run_command
 
     with ExitStack() as stack:
         try:

@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.demo import create_sample_repo  # noqa: E402
 from app.engine.decide import evaluate  # noqa: E402
-from app.engine.measure import parse_metrics, run_command  # noqa: E402
+from app.engine.measure import parse_metrics  # noqa: E402
 from app.engine.outside_clock import (  # noqa: E402
     CONFIRM_RUNS,
     MORE_PAIRS,
@@ -66,6 +66,7 @@ from app.engine.outside_clock import (  # noqa: E402
     judge,
     settle,
 )
+from app.engine.process import run_command  # noqa: E402
 
 CALIBRATION_RUNS, REPEATS, MAX_REPEATS, ALPHA, FRACTION = 5, 3, 10, 0.05, 0.25
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import ExecutorConfig  # noqa: E402
 from app.engine.executors.base import MeasureJob, RunSpec  # noqa: E402
 from app.engine.executors.local import LocalExecutor  # noqa: E402
-from app.engine.measure import run_command  # noqa: E402
+from app.engine.process import run_command  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "app" / "demo_project"
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",

@@ -24,7 +24,8 @@ from app.config import load_config
 from app.demo import STORY, create_sample_repo, run_demo, story_check
 from app.engine.fingerprints import parse_fingerprint
 from app.engine.guard import Guard
-from app.engine.measure import parse_metrics, run_command
+from app.engine.measure import parse_metrics
+from app.engine.process import run_command
 from app.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.config import load_config
-from app.engine.measure import run_command
+from app.engine.process import run_command
 from app.engine.sandbox import EnvPolicy, command_env, looks_secret
 from app.errors import UsageError
 

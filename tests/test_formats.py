@@ -13,7 +13,8 @@ import pytest
 from app.cli import main
 from app.config import MetricConfig
 from app.engine import formats
-from app.engine.measure import ParsedMetrics, run_command
+from app.engine.measure import ParsedMetrics
+from app.engine.process import run_command
 from tests.conftest import Project, require_tool
 from tests.test_engine import run_session, statuses
 

@@ -469,7 +469,8 @@ def test_end_of_input_on_a_terminal_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_no_benchmark_yet_offers_a_template_that_works(tmp_path: Path) -> None:
-    from app.engine.measure import parse_metrics, run_command
+    from app.engine.measure import parse_metrics
+    from app.engine.process import run_command
 
     repo = make_repo(tmp_path / "py", {"mod.py": "X = 1\n", "tests/test_mod.py": ""})
     term = Terminal([str(EXE), "init"], repo)

@@ -11,7 +11,8 @@ import pytest
 
 from app.config import load_config
 from app.engine.fingerprints import parse_fingerprint
-from app.engine.measure import parse_metrics, run_command
+from app.engine.measure import parse_metrics
+from app.engine.process import run_command
 from app.onboard import BENCH_TEMPLATES, InitAnswers, render_config, trial_run
 from tests.conftest import git, require_tool
 

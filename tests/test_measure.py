@@ -1,6 +1,6 @@
-"""app/engine/measure.py on its own: metric parsing (DESIGN.md, "Metric output") and
-run_command against real shell commands (timeouts, SIGTERM-ignoring children, cancel,
-daemons, scrubbed secrets, capped output, cut lines)."""
+"""app/engine/measure.py (metric parsing, DESIGN.md "Metric output") and
+app/engine/process.py (run_command) on their own, against real shell commands (timeouts,
+SIGTERM-ignoring children, cancel, daemons, scrubbed secrets, capped output, cut lines)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.measure import (
+from app.engine.measure import parse_metrics
+from app.engine.process import (
     HEAD_BYTES,
     KILL_GRACE_S,
     MAX_LINE,
@@ -19,7 +20,6 @@ from app.engine.measure import (
     TAIL_BYTES,
     CappedText,
     last_lines,
-    parse_metrics,
     run_command,
 )
 from app.engine.sandbox import EnvPolicy

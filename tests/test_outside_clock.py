@@ -12,8 +12,8 @@ import pytest
 
 from app.config import load_config
 from app.engine.fingerprints import OutputFingerprints, parse_fingerprint, short
-from app.engine.measure import run_command
 from app.engine.outside_clock import MORE_PAIRS, ClockVerdict, Run, enabled, judge, settle
+from app.engine.process import run_command
 from app.errors import UsageError
 from tests.conftest import require_tool
 

@@ -125,7 +125,7 @@ def test_the_harness_spares_its_own_background_processes(tmp_path: Path) -> None
     """The leftover sweep kills re-parented orphans in other sessions; the harness's own
     background `git repack` (also in its own session, so a Ctrl-C does not stop it) is not
     one of them."""
-    from app.engine.measure import run_command
+    from app.engine.process import run_command
     from app.engine.sandbox import spare
 
     become_subreaper()

@@ -42,7 +42,7 @@ from app.engine.faults import fault_point
 from app.engine.fingerprints import OutputFingerprints
 from app.engine.guard import changed_fingerprint, written_where_protected
 from app.engine.interrupts import Cancelled, Tampered
-from app.engine.measure import CommandResult, run_command
+from app.engine.process import CommandResult, run_command
 from app.engine.records import Status
 from app.errors import UsageError
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from app.engine.formats import output_file
-from app.engine.measure import run_command
+from app.engine.process import run_command
 
 SOURCE_SUFFIXES = frozenset({
     ".py", ".pyc", ".pyi", ".pyx", ".pxd", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx",

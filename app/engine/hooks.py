@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine.measure import run_command
+from app.engine.process import run_command
 from app.engine.sandbox import EnvPolicy, Isolation
 
 HOOK_TIMEOUT_S = 30.0

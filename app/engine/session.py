@@ -41,7 +41,7 @@ from app.engine.layout import (
 )
 from app.engine.loop import Loop
 from app.engine.loop_setup import LoopSetup
-from app.engine.measure import run_command
+from app.engine.process import run_command
 from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
 from app.errors import UsageError

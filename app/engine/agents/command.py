@@ -26,7 +26,7 @@ from app.engine.agents.base import AgentContext, AgentError, Proposal
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.events import AgentActivity
 from app.engine.git_cli import worktree_status
-from app.engine.measure import run_command
+from app.engine.process import run_command
 
 HISTORY_WINDOW = 15
 TAIL_LINES = 40

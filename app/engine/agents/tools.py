@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import time
 import unicodedata
 from collections.abc import Callable
@@ -490,7 +488,7 @@ class Sandbox:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         timeout = max(1.0, min(float(timeout_s), COMMAND_TIMEOUT_S))
-        from app.engine.measure import run_command
+        from app.engine.process import run_command
 
         result = run_command(command, self.root, timeout, isolation=self.isolation,
                              policy=self.policy, merge_stderr=True)
@@ -502,20 +500,6 @@ class Sandbox:
         # Anything the command changed counts as a change of the proposal.
         self.changed.add("(run_command)")
         return f"{status}\n" + cap(text, COMMAND_OUTPUT_CHARS, keep="tail")
-
-
-def kill_group(proc: subprocess.Popen[Any], grace_s: float = 3.0) -> None:
-    """SIGTERM the process group of `proc`, then SIGKILL it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def summarize_call(name: str, args: Any) -> str:

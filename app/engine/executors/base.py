@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from app.engine.measure import CommandResult
+from app.engine.process import CommandResult
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 (`<tmp>/autoresearch-node/<key>/repo`: a repeat sends only new commits), makes a clean
 measurement tree from it (`gitops.MeasurementTree`, reset before every run, `[session]
 setup` run once in a new tree), and runs the planned commands in order through
-`measure.run_command` in the node's sandbox (bubblewrap when the node has it). Protected
+`process.run_command` in the node's sandbox (bubblewrap when the node has it). Protected
 files are hashed before and after every run. Nothing is parsed here: the raw outputs go
 back to the harness, which parses them and decides.
 """
@@ -26,7 +26,7 @@ from app.engine import formats
 from app.engine.executors.base import JobResult, MeasureJob, RunOutput
 from app.engine.gitops import MeasurementTree, has_commits, receive_bundle
 from app.engine.layout import RepoPaths, SessionPaths
-from app.engine.measure import run_command
+from app.engine.process import run_command
 from app.engine.sandbox import session_sandbox
 
 MAX_SLOTS = 64

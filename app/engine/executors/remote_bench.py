@@ -21,7 +21,7 @@ from typing import Any
 
 from app.config import Config
 from app.engine.executors.base import InfraError, MeasureJob, RunSpec
-from app.engine.measure import CommandResult
+from app.engine.process import CommandResult
 
 
 @dataclass

@@ -1,0 +1,356 @@
+"""Run a command in its own process group with a timeout, stream its output, cap it.
+
+This is the one place the harness starts a command (benchmark, checks, holdout, setup,
+hooks, notify, the command agent and the API agent's `run_command` all come here). Every
+command runs through `sh -c` in a new session (so its process group holds everything it
+starts), wrapped by its `Isolation` (`sandbox.py`: bubblewrap, or nothing), with the
+environment that `sandbox.command_env` allows and a private, empty HOME and TMPDIR that are
+deleted after the run. On timeout or cancel the group gets SIGTERM, then SIGKILL after a
+grace period; after the command exits the group is killed too, and the leftovers (members
+of its session, orphans re-parented to the subreaper) are swept and reaped, so a daemon it
+forked can neither linger nor hold the output pipe open, and no zombie piles up. Output is
+kept capped (head and tail) for the run folder. Parsing what it printed is `measure.py`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.engine.sandbox import (
+    NO_ISOLATION,
+    EnvPolicy,
+    Isolation,
+    Leftovers,
+    become_subreaper,
+    command_env,
+    note_writers,
+)
+
+HEAD_BYTES = 16 * 1024
+TAIL_BYTES = 48 * 1024
+STDOUT_KEEP = 256 * 1024
+"""How much stdout is kept for metric parsing (its tail)."""
+MAX_LINE = 4096
+"""Longer lines are cut before they reach events (a 1 MB line must not freeze a UI)."""
+KILL_GRACE_S = 2.0
+LINE_BATCH_S = 0.1
+MAX_BATCH_LINES = 2000
+"""A flood keeps only the newest lines of each batch: the stored output has the rest, and a
+UI cannot show 100,000 lines in 0.1 s anyway."""
+
+
+_LIVE: set[int] = set()
+"""PIDs of commands running now (other threads' commands are not leftovers to sweep)."""
+_LIVE_LOCK = threading.Lock()
+
+
+class CappedText:
+    """Keeps the first HEAD bytes and the last TAIL bytes of a stream, and a byte count."""
+
+    def __init__(self, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
+        self._head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self.head_limit, self.tail_limit = head, tail
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail.append(data)
+            self._tail_size += len(data)
+            while self._tail_size - len(self._tail[0]) >= self.tail_limit:
+                self._tail_size -= len(self._tail.popleft())
+
+    def text(self) -> str:
+        tail = b"".join(self._tail)[-self.tail_limit:]
+        head = bytes(self._head).decode("utf-8", errors="replace")
+        if self.total > len(self._head) + len(tail):
+            skipped = self.total - len(self._head) - len(tail)
+            return (head + f"\n[... {skipped} bytes not kept ...]\n"
+                    + tail.decode("utf-8", errors="replace"))
+        return head + tail.decode("utf-8", errors="replace")
+
+    def tail_text(self, max_bytes: int) -> str:
+        data = bytes(self._head) + b"".join(self._tail) if self.total <= len(
+            self._head) + self._tail_size else b"".join(self._tail)
+        return data[-max_bytes:].decode("utf-8", errors="replace")
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_code: int | None
+    """None when the command was killed (timeout or cancel)."""
+    duration_s: float
+    stdout: str
+    """The tail of stdout (for metric parsing)."""
+    output: str
+    """Both streams interleaved, capped (head and tail)."""
+    timed_out: bool = False
+    cancelled: bool = False
+    output_bytes: int = 0
+    wall_s: float | None = None
+    """Seconds from start until the command's process exited (not waiting for stray
+    output), measured by the harness: the outside clock (docs/safety.md)."""
+    cpu_s: float | None = None
+    """User + system CPU seconds of the command's process and every descendant it waited
+    for (`os.wait4`'s resource usage), measured by the kernel, not by the command."""
+    isolation: str = "none"
+    """Which isolation was in force ("bwrap" or "none")."""
+    leftovers_killed: int = 0
+    """Processes found alive after the command ended (and killed)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    @property
+    def output_tail(self) -> str:
+        return last_lines(self.output, 15)
+
+    def failure(self) -> str:
+        """One sentence on why the command failed ('' if it did not)."""
+        if self.cancelled:
+            return "stopped"
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.0f} s"
+        if self.exit_code == 127:
+            return f"command not found (exit 127): {self.command}"
+        if self.exit_code == 126:
+            return f"command not executable (exit 126): {self.command}"
+        if self.exit_code and self.exit_code < 0:
+            return f"killed by signal {-self.exit_code}"
+        if self.exit_code:
+            return f"exit status {self.exit_code}"
+        return ""
+
+
+def last_lines(text: str, count: int, width: int = 300) -> str:
+    lines = [line[:width] for line in text.rstrip().splitlines()]
+    return "\n".join(lines[-count:])
+
+
+def run_command(command: str, cwd: Path, timeout_s: float, *,
+                on_lines: Callable[[list[str]], None] | None = None,
+                cancel: threading.Event | None = None, env: dict[str, str] | None = None,
+                isolation: Isolation | None = None, policy: EnvPolicy | None = None,
+                agent_env: tuple[str, ...] = (), merge_stderr: bool = False,
+                stdin_text: str | None = None) -> CommandResult:
+    """Run `command` with `sh -c` in `cwd`; never raises for the command's own failures.
+
+    `env` holds variables the harness sets itself (added after the allowlist); `policy`
+    is the session's allowlist; `agent_env` names passed only to the command agent.
+    """
+    isolation = isolation or NO_ISOLATION
+    become_subreaper()  # orphans come to us, to be killed and reaped (sandbox.Leftovers)
+    scratch = Path(tempfile.mkdtemp(prefix="autoresearch-run-"))
+    home, tmpdir = scratch / "home", scratch / "tmp"
+    home.mkdir()
+    tmpdir.mkdir()
+    if not isolation.private_home:
+        home = Path(os.path.expanduser("~"))
+    stdin_path = None
+    if stdin_text is not None:
+        stdin_path = scratch / "stdin"
+        stdin_path.write_text(stdin_text, encoding="utf-8")
+    note_writers(isolation)  # the measurement tree is not known clean from now on
+    try:
+        return _run(command, cwd, timeout_s, on_lines, cancel, isolation,
+                    command_env(policy, home=home, tmpdir=tmpdir, extra=env,
+                                agent_names=agent_env), home, tmpdir, merge_stderr,
+                    stdin_path)
+    finally:
+        note_writers(isolation)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(command: str, cwd: Path, timeout_s: float,
+         on_lines: Callable[[list[str]], None] | None, cancel: threading.Event | None,
+         isolation: Isolation, env: dict[str, str], home: Path, tmpdir: Path,
+         merge_stderr: bool, stdin_path: Path | None) -> CommandResult:
+    started = time.monotonic()
+    output = CappedText()
+    stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
+    argv = isolation.wrap(["sh", "-c", command], cwd=cwd, home=home, tmpdir=tmpdir)
+    try:
+        with _LIVE_LOCK, (stdin_path.open("rb") if stdin_path else
+                          open(os.devnull, "rb")) as stdin:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                start_new_session=True, env=env)
+            _LIVE.add(proc.pid)
+    except OSError as exc:
+        return CommandResult(command, 127, 0.0, "", f"cannot start: {exc}",
+                             isolation=isolation.kind)
+    assert proc.stdout is not None
+    streams = [proc.stdout] if merge_stderr else [proc.stdout, proc.stderr]
+    selector = selectors.DefaultSelector()
+    for stream in streams:
+        assert stream is not None
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream, selectors.EVENT_READ)
+    stdout_fd = proc.stdout.fileno()
+    partial = {stream.fileno(): b"" for stream in streams if stream is not None}
+    cutting = {stream.fileno(): False for stream in streams if stream is not None}
+    """True while the rest of a line that was already cut is being skipped."""
+    pending: list[str] = []
+    last_flush = time.monotonic()
+    timed_out = cancelled = False
+    exited_at: float | None = None
+
+    dropped = [0]
+
+    def flush(force: bool = False) -> None:
+        nonlocal last_flush, pending
+        if on_lines and pending and (force or time.monotonic() - last_flush >= LINE_BATCH_S):
+            batch, pending = pending, []
+            if dropped[0]:
+                batch.insert(0, f"[... {dropped[0]} lines not shown here; the stored output "
+                                "keeps its head and tail ...]")
+                dropped[0] = 0
+            on_lines(batch)
+            last_flush = time.monotonic()
+
+    usage: list[float] = []
+
+    def reap(block: bool) -> bool:
+        """Reap the child with os.wait4 (Popen.wait would drop its resource usage)."""
+        if proc.returncode is not None:
+            return True
+        try:
+            pid, status, rusage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return proc.poll() is not None
+        if pid == 0:
+            return False
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        usage[:] = [time.monotonic() - started, rusage.ru_utime + rusage.ru_stime]
+        return True
+
+    try:
+        while selector.get_map():
+            now = time.monotonic()
+            if exited_at is None and reap(block=False):
+                exited_at = now
+            if exited_at is not None and now - exited_at > 0.5:
+                break  # a forked child holds the pipe open: stop reading, kill the group
+            if exited_at is None and not timed_out and now - started > timeout_s:
+                timed_out = True
+                _terminate_group(proc)
+            if exited_at is None and not cancelled and cancel is not None and cancel.is_set():
+                cancelled = True
+                _terminate_group(proc)
+            for key, _ in selector.select(timeout=0.05):
+                fd = key.fd
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                output.add(data)
+                if fd == stdout_fd:
+                    stdout_tail.add(data)
+                if on_lines:
+                    chunk = partial[fd] + data
+                    *lines, rest = chunk.split(b"\n")
+                    if cutting[fd]:
+                        # The cut line goes on: drop it up to its newline (one event line
+                        # for a 1 MB line, not one per read).
+                        if lines:
+                            lines = lines[1:]
+                            cutting[fd] = False
+                        else:
+                            rest = b""
+                    if len(rest) > MAX_LINE:
+                        lines.append(rest[:MAX_LINE])
+                        rest = b""
+                        cutting[fd] = True
+                    partial[fd] = rest
+                    if len(lines) > MAX_BATCH_LINES:
+                        dropped[0] += len(lines) - MAX_BATCH_LINES
+                        lines = lines[-MAX_BATCH_LINES:]
+                    pending.extend(line[:MAX_LINE].decode("utf-8", errors="replace")
+                                   for line in lines)
+                    if len(pending) > 2 * MAX_BATCH_LINES:
+                        dropped[0] += len(pending) - MAX_BATCH_LINES
+                        del pending[:-MAX_BATCH_LINES]
+            flush()
+        if timed_out or cancelled:
+            proc.wait(timeout=KILL_GRACE_S + 5)
+        else:
+            reap(block=True)
+    finally:
+        _kill_group(proc)
+        selector.close()
+        for stream in streams:
+            assert stream is not None
+            stream.close()
+        with _LIVE_LOCK:
+            _LIVE.discard(proc.pid)
+    # Without bwrap: the command's session and re-parented orphans. With bwrap the PID
+    # namespace ends with the command, but a bubblewrap killed on a timeout or cancel
+    # leaves its sandboxed child (dying with it) to us: it must be reaped, not left a zombie.
+    sweeper = Leftovers()
+    with _LIVE_LOCK:
+        known = set(_LIVE)
+    sweeper.sweep(proc.pid, known)
+    for rest in partial.values():
+        if rest and on_lines:
+            pending.append(rest[:MAX_LINE].decode("utf-8", errors="replace"))
+    flush(force=True)
+    return CommandResult(
+        command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
+        duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
+        output=output.text(), timed_out=timed_out, cancelled=cancelled,
+        output_bytes=output.total, isolation=isolation.kind,
+        leftovers_killed=len(sweeper.killed),
+        wall_s=usage[0] if usage and not (timed_out or cancelled) else None,
+        cpu_s=usage[1] if usage and not (timed_out or cancelled) else None)
+
+
+def _terminate_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group; a thread sends SIGKILL if it is still there after the grace."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def escalate() -> None:
+        deadline = time.monotonic() + KILL_GRACE_S
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:  # reaped by run_command (which keeps its rusage)
+                break
+            time.sleep(0.05)
+        _kill_group(proc)
+
+    threading.Thread(target=escalate, daemon=True).start()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
