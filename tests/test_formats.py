@@ -396,7 +396,9 @@ def test_the_loop_keeps_a_real_win_measured_by_pytest_benchmark_and_hyperfine(
     project.commit("hyperfine")
     status, _, engine = run_session(project, tag="hyperfine", new=True)
     assert status == 0
-    assert [s for _, s in statuses(engine)] == ["baseline", "keep", "discard"]
+    assert [s for _, s in statuses(engine)] == ["baseline", "keep", "discard"], [
+        (e.reason, e.samples, e.champion_samples)
+        for e in engine.experiments]  # type: ignore[attr-defined]
     log = [json.loads(x) for x in (project.root / ".git" / "autoresearch" / "sessions"
                                    / "hyperfine" / "log.jsonl").read_text().splitlines()]
     exps = [r for r in log if r["type"] == "experiment"]
