@@ -51,7 +51,7 @@ from app.engine.gitops import _walk_tree, parse_result_trailer, signature, tree_
 from app.engine.guard import Guard
 from app.engine.history import read_log
 from app.engine.layout import RepoPaths, SessionLock, find_repo
-from app.engine.records import Experiment, Status, improvement
+from app.engine.records import Experiment, Status, improvement, plural
 from app.errors import AutoresearchError, UsageError
 
 BRANCH_PREFIX = "autoresearch-final"
@@ -117,9 +117,9 @@ class FinalizePlan:
 
     def describe(self) -> str:
         """The grouping, as the dry run prints it."""
-        lines = [f"session {self.tag}: {self.kept} kept experiment(s) between base "
+        lines = [f"session {self.tag}: {plural(self.kept, 'kept experiment')} between base "
                  f"{self.base_commit[:7]} and {self.final_commit[:7]} -> "
-                 f"{len(self.groups)} branch(es)"]
+                 f"{_branches(len(self.groups))}"]
         for g in self.groups:
             lines.append(f"  {g.branch}")
             lines.append(f"      files: {', '.join(g.paths[:8])}"
@@ -190,8 +190,10 @@ def plan_groups(*, cwd: Path | None = None, tag: str | None = None,
         wanted = set(selected)
         unknown = wanted - {c.n for c in kept}
         if unknown:
-            raise UsageError(f"experiment(s) {', '.join(f'#{n}' for n in sorted(unknown))} are "
-                             "not kept changes of this session; select kept ones only.")
+            listed = ", ".join(f"#{n}" for n in sorted(unknown))
+            which = (f"experiment {listed} is not a kept change" if len(unknown) == 1
+                     else f"experiments {listed} are not kept changes")
+            raise UsageError(f"{which} of this session; select kept ones only.")
         chosen = [c for c in kept if c.n in wanted]
     else:
         chosen = kept
@@ -272,11 +274,17 @@ def _group(main: pygit2.Repository, changes: list[KeptChange], tag: str, base: s
     for k, idx in enumerate(sorted(members.values(), key=lambda m: m[0]), start=1):
         chosen = [changes[i] for i in sorted(idx)]
         paths = sorted({p for c in chosen for p in c.paths})
-        branch = f"{BRANCH_PREFIX}/{tag}/{k}-{_slug(_headline(chosen))}"
+        # Named after its biggest change, and saying that it holds more than that one.
+        more = f"-and-{len(chosen) - 1}-more" if len(chosen) > 1 else ""
+        branch = f"{BRANCH_PREFIX}/{tag}/{k}-{_slug(_headline(chosen))}{more}"
         group = Group(k, chosen, paths, branch)
         group.trees = _apply_in_order(main, base, chosen)
         groups.append(group)
     return groups
+
+
+def _branches(count: int) -> str:
+    return f"{count} branch" if count == 1 else f"{count} branches"
 
 
 def _headline(changes: list[KeptChange]) -> str:
@@ -381,7 +389,7 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print,
                 f"({plan.final_commit[:7]}); nothing was created. This is a bug or a rewritten "
                 "session branch: please report it with the output of `git log "
                 f"autoresearch/{plan.tag}`.")
-        say(f"union of {len(plan.groups)} branch(es) equals the final tree "
+        say(f"union of {_branches(len(plan.groups))} equals the final tree "
             f"{plan.final_commit[:7]}")
     sig = signature(main)
     # Provisional commits (no refs): worktrees need commits; the tips are made again with
@@ -640,7 +648,7 @@ def run_finalize(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     print("")
-    print(f"{len(result.branches)} branch(es) ready for review:")
+    print(f"{_branches(len(result.branches))} ready for review:")
     verdicts = {attr.branch: attr.verdict for attr in result.attribution.groups}
     for name in result.branches:
         print(f"  {name}  ({verdicts.get(name, '')})")

@@ -30,6 +30,7 @@ from app.engine.records import (
     format_change,
     improvement,
     is_better,
+    plural,
 )
 from app.errors import UsageError
 from app.files import write_text_atomic
@@ -218,8 +219,8 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
     worse = [e for e in kept if e.metric is not None and e.champion_reference() is not None
              and is_better(e.champion_reference() or 0.0, e.metric, final.direction)]
     if worse:
-        lines += ["", f"{len(worse)} keep(s) measured worse than the champion they replaced "
-                  "(confirmation or clean-up runs kept by the tool that wrote the log): "
+        lines += ["", f"{plural(len(worse), 'keep')} measured worse than the champion they "
+                  "replaced (confirmation or clean-up runs kept by the tool that wrote the log): "
                   + ", ".join(f"#{e.n}" for e in worse) + "."]
     return lines + [""]
 

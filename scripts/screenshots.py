@@ -111,8 +111,11 @@ async def session_pictures(repo: Path, out: Path) -> None:
 
     app = demo_app(repo, review=False)
     async with app.run_test(size=(120, 36)) as pilot:
+        # A moment a first-time reader follows: the change itself being measured (not the
+        # champion's comparison runs), four experiments decided.
         await until(pilot, lambda: decided(app) >= 4 and app.view.current is not None
-                    and app.view.state == "measuring", "four decided experiments")
+                    and app.view.state == "measuring" and app.view.detail[:1].isdigit(),
+                    "four decided experiments and the fifth's change being measured", 900)
         await shoot(app, pilot, out, "main")
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.5)

@@ -126,7 +126,7 @@ def test_a_group_that_fails_the_checks_alone_creates_nothing(project: Project) -
     plan = plan_groups(together=[[1, 2]])
     assert [g.numbers for g in plan.groups] == [[1, 2]]
     assert finalize(plan, progress=lambda line: None).branches == [
-        "autoresearch-final/s1/1-needs-b"]
+        "autoresearch-final/s1/1-needs-b-and-1-more"], "named after all its members"
 
 
 def test_an_existing_branch_is_never_overwritten(project: Project,
@@ -169,8 +169,8 @@ def test_dry_run_shows_the_grouping_and_changes_nothing(project: Project,
     assert main(["finalize", "--dry-run"]) == 0
 
     out = capsys.readouterr().out
-    assert "3 kept experiment(s)" in out and "-> 2 branch(es)" in out
-    assert "autoresearch-final/s1/1-shrink-a\n" in out
+    assert "3 kept experiments" in out and "-> 2 branches" in out
+    assert "autoresearch-final/s1/1-shrink-a-and-1-more\n" in out, "a group of two"
     assert "#1" in out and "#3" in out and "score 50 -> 10" in out
     assert "dry run: nothing was created" in out
     assert refs_and_worktrees(project) == before
@@ -209,7 +209,7 @@ def test_finalize_after_a_real_session(project: Project, capsys: pytest.CaptureF
     assert main(["finalize"]) == 0
 
     out = capsys.readouterr().out
-    assert "2 branch(es) ready for review" in out
+    assert "2 branches ready for review" in out
     branches = _branches(project)
     assert len(branches) == 2 and branches[0].endswith("/1-shrink-a-by-40")
     state = next((project.root / ".git" / "autoresearch" / "sessions").iterdir())

@@ -16,6 +16,7 @@ import pytest
 from app.cli import main
 from app.engine.history import read_log
 from app.engine.records import Status, summarize
+from tests.conftest import Project
 from tests.test_report import own_session
 
 pytestmark = pytest.mark.anyio
@@ -95,3 +96,42 @@ async def test_the_tui_tells_the_same_numbers(repo: Path) -> None:
         assert str(checks_failed) == "-11.8%"
         assert checks_failed.style != better, "a checks_failed row's Δ is green"
         app.controller.stop("test over")
+
+
+@pytest.mark.slow  # a whole session, then finalize's verification
+def test_finalize_tells_the_same_numbers_and_commits(
+        project: Project, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A real session (baseline 50, keep 40, discard, keep 35): finalize's lines carry the
+    same signed changes as the history and the report, and name the kept commit that the
+    history's notes label as such (beside the candidate commit)."""
+    from app.engine.records import format_change, relative_change
+    from app.screens.history import notes_text
+    from tests.conftest import run_session
+
+    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
+    project.commit("patches")
+    status, _, engine = run_session(project, tag="s1")
+    assert status == 0
+    experiments = read_log(Path(engine.state_dir) / "log.jsonl").experiments
+    keeps = [e for e in experiments if e.status is Status.KEEP]
+    assert [e.n for e in keeps] == [1, 3]
+    monkeypatch.chdir(project.root)
+    views = {"finalize": cli(["finalize", "--dry-run", "--tag", "s1"], capsys),
+             "history": cli(["history", "--tag", "s1"], capsys),
+             "report": (cli(["report", "--tag", "s1"], capsys),
+                        (Path(engine.state_dir) / "report.md").read_text())[1]}
+    for e in keeps:
+        assert e.champion_metric is not None and e.metric is not None and e.commit
+        change = format_change(relative_change(e.champion_metric, e.metric))
+        for name, text in views.items():
+            assert change in text, f"{name} does not show #{e.n}'s change {change}"
+        assert f"#{e.n} {e.commit[:7]}" in views["finalize"], "finalize names the kept commit"
+        notes = notes_text(e, "s1").plain
+        assert f"kept as commit: {e.commit}" in notes or (
+            e.candidate == e.commit and f"candidate commit: {e.commit}" in notes)
+        if e.candidate and e.candidate != e.commit:
+            assert f"candidate commit: {e.candidate}" in notes, "both ids, labelled"
+    assert "2 kept experiments" in views["finalize"]

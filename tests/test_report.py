@@ -129,7 +129,7 @@ def test_report_of_an_imported_pi_log(repo: Path) -> None:
     assert "| Final champion | 3445 µs (#22)" in text
     assert "**13.2%** better" in text
     assert "22 after the baseline: 6 keep, 13 discard, 3 crash" in text
-    assert "2 keep(s) measured worse than the champion they replaced" in text
+    assert "2 keeps measured worse than the champion they replaced" in text
     assert "REVERTED: split-based tokenizer" in text
     ET.parse(chart_paths(state / "report.md")[0])
 

@@ -197,7 +197,7 @@ async def test_screens_ask_for_a_cherry_pick_with_a_message_and_the_app_decides(
         await pilot.pause()
         asked = asked_for(seen)
         assert [e.n for e in asked if e is not None] == [2]
-        assert app.controller.pending_cherry_picks == (2,)
+        assert app.controller.pending_cherry_picks == ("#2",)
         # A kept experiment is asked for too, and refused by the App: nothing more queued.
         table.move_cursor(row=list(table.experiments).index("3"))
         await pilot.press("c")
@@ -205,7 +205,7 @@ async def test_screens_ask_for_a_cherry_pick_with_a_message_and_the_app_decides(
         asked = asked_for(seen)
         assert [e.n for e in asked if e is not None] == [2, 3]
         assert asked[-1] is not None and asked[-1].status is Status.KEEP
-        assert app.controller.pending_cherry_picks == (2,)
+        assert app.controller.pending_cherry_picks == ("#2",)
         # The history screen asks the same way, for its own selection.
         await pilot.press("h")
         await pilot.pause()
@@ -215,7 +215,7 @@ async def test_screens_ask_for_a_cherry_pick_with_a_message_and_the_app_decides(
         await pilot.pause()
         asked = asked_for(seen)
         assert [e.n for e in asked if e is not None] == [2, 3, 4]
-        assert app.controller.pending_cherry_picks == (2, 4)
+        assert app.controller.pending_cherry_picks == ("#2", "#4")
         app.controller.stop()
 
 

@@ -174,7 +174,7 @@ async def test_c_queues_a_cherry_pick_of_the_selected_experiment(story: Project)
         table = app.main.query_one(ExperimentTable)
         table.move_cursor(row=list(table.experiments).index("2"))
         await pilot.press("c")
-        assert app.controller.pending_cherry_picks == (2,)
+        assert app.controller.pending_cherry_picks == ("#2",)
         await pilot.press("a")  # decide #3; the cherry-pick comes next
         await until(pilot, lambda: state(app) == "waiting for approval"
                     and app.view.current == 4, "the cherry-pick as #4")
@@ -234,7 +234,7 @@ async def test_history_shows_the_selected_diff_and_output(story: Project) -> Non
         await pilot.press("escape")
         await pilot.press("slash", *"raise", "enter")
         assert table.row_count == 1 and table.selected().n == 2  # type: ignore[union-attr]
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # clears the search, then leaves (issue 19)
         assert app.screen is app.main
 
 

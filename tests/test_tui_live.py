@@ -49,7 +49,7 @@ class SlowDiffSource(ReplaySource):
 
     delay = 1.0
 
-    def diff_of(self, n: int) -> str:
+    def diff_of(self, n: int, tag: str | None = None) -> str:
         if n == 1:
             time.sleep(self.delay)
         return DIFFS.get(n, "")

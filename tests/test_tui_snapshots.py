@@ -92,6 +92,20 @@ class TestHistoryScreen:
                             run_before=settled(app, events, open_history))
 
 
+    def test_history_80x24(self, snap_compare: Any) -> None:
+        events = mid_run_events()
+        older = [e for e in recorded_history()[:3]]
+        app, _ = replay_app(events, other=[("nov20", older)])
+
+        async def open_history(pilot: Any) -> None:
+            await pilot.press("h")
+            await pilot.pause(0.2)
+            await pilot.press("G")  # the other session's newest row
+
+        assert snap_compare(app, terminal_size=(80, 24),
+                            run_before=settled(app, events, open_history))
+
+
 class TestHelpScreen:
     def test_help(self, snap_compare: Any) -> None:
         events = mid_run_events()

@@ -202,7 +202,7 @@ async def test_status_line_says_state_best_and_counts() -> None:
             tokens=12_345, cost_usd=0.5))
         await pilot.pause()
         text = line.render().plain
-        assert "measuring 2 of 3" in text and "#7" in text and "0:30" in text
+        assert "measuring the change, run 2 of 3" in text and "#7" in text and "0:30" in text
         assert "REVIEW" in text and "autoresearch/t" in text
         assert "200 → 150 ms (-25.0%)" in text  # the metric's own change
         assert "2 keep · 4 discard" in text and "12k tok · $0.50 · 2:00" in text

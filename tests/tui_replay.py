@@ -208,10 +208,10 @@ class ReplaySource:
                 controller.cancel.wait(0.05)
         return 0
 
-    def diff_of(self, n: int) -> str:
+    def diff_of(self, n: int, tag: str | None = None) -> str:
         return DIFFS.get(n, "")
 
-    def output_of(self, n: int) -> dict[str, str]:
+    def output_of(self, n: int, tag: str | None = None) -> dict[str, str]:
         return self.outputs.get(n, {"bench": f"$ python bench.py\nwarming up\nMETRIC "
                                               f"time_ms={600 + n}\n"})
 

@@ -9,9 +9,11 @@ the cursor away to look at an older one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -22,6 +24,8 @@ from widgets.status_style import look_classes, look_css, look_of
 COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
            ("Δ champion", "delta", 10), ("secondary", "secondary", 20),
            ("status", "status", 13), ("description", "description", 64))
+DESCRIPTION_WIDTH = 64
+"""The description column's width at least; wider terminals give it the rest."""
 """(label, key, width). Fixed widths: rows never shift as longer values arrive, and DataTable
 does not re-render rows that were drawn before a column grew (it keeps stale widths)."""
 
@@ -37,6 +41,20 @@ search narrows them). The refill on each search runs within ~100 ms at this size
 
 COMPACT_BELOW = 100
 """Table widths (cells) below which the secondary-metrics column is left out."""
+
+
+TABLE_KEYS: list[Binding] = [
+    Binding("j", "cursor_down", "Down", id="table_down", show=False,
+            tooltip="Move the selection down one row (as down)."),
+    Binding("k", "cursor_up", "Up", id="table_up", show=False,
+            tooltip="Move the selection up one row (as up)."),
+    Binding("g", "scroll_top", "First", id="table_first", show=False,
+            tooltip="Move the selection to the first row."),
+    Binding("G", "scroll_bottom", "Last", key_display="G", id="table_last", show=False,
+            tooltip="Move the selection to the last row (the newest)."),
+]
+"""The table's vi-style moves, beside DataTable's arrows, page and home/end keys. Listed in
+the app's key table (app/screens/keys.py) for the help, the palette and `[keymap]`."""
 
 
 def format_number(value: float | None) -> str:
@@ -72,9 +90,13 @@ class ExperimentTable(DataTable[Text]):
 
     | Key | Action |
     | :- | :- |
-    | up/down, page up/down | move the selection |
+    | up/down, j/k | move the selection one row |
+    | page up/down | move it a page |
+    | g/G, ctrl+home/ctrl+end | first row / last row |
     | enter | select the row (DataTable's `RowSelected`) |
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = list(TABLE_KEYS)
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | look_classes("experiment-table") | {
         "experiment-table--better", "experiment-table--worse"}
@@ -97,7 +119,13 @@ class ExperimentTable(DataTable[Text]):
         """Shown experiments by row key."""
         self._newest_pending = False
         self.compact = False
-        """Narrow terminals drop the secondary-metrics column so the description fits."""
+        """Narrow terminals drop the secondary-metrics column (and the session column) so
+        the description fits."""
+        self.description_width = DESCRIPTION_WIDTH
+        """Characters the description column holds (grows with the table's width)."""
+        self.home_session: str | None = None
+        """The current session (history): in compact mode its rows carry no session label;
+        other sessions' rows say theirs before the description."""
         self.running: int | None = None
         self.running_label = "running"
         self.limit = limit
@@ -111,18 +139,26 @@ class ExperimentTable(DataTable[Text]):
         """Experiments given but not shown (older than the newest `limit`)."""
         return max(0, self.total - len(self.experiments))
 
+    @property
+    def session_column(self) -> bool:
+        """Whether the session column is shown (not in compact mode: the description
+        matters more, and other sessions' rows name theirs in it)."""
+        return self.show_session and not self.compact
+
     def on_mount(self) -> None:
         self._add_columns()
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.restyle())
 
     def _add_columns(self) -> None:
-        if self.show_session:
+        if self.session_column:
             self.add_column("session", key="session", width=12)
         for label, key, width in COLUMNS:
             if key == "secondary" and self.compact:
                 continue
             if key == "metric":
                 label, width = self.metric_name, max(width, len(self.metric_name))
+            if key == "description":
+                width = self.description_width
             self.add_column(label, key=key, width=width)
 
     def configure(self, *, metric_name: str, direction: str) -> None:
@@ -194,7 +230,7 @@ class ExperimentTable(DataTable[Text]):
         cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""),
                  *([] if self.compact else [Text("")]),
                  Text(_clip(label, 13), style=self._style("running")), Text("")]
-        if self.show_session:
+        if self.session_column:
             cells.insert(0, Text(""))
         self._upsert(key, cells)
         if follow:
@@ -237,9 +273,25 @@ class ExperimentTable(DataTable[Text]):
 
     def on_resize(self) -> None:
         compact = self.size.width < COMPACT_BELOW
-        if compact != self.compact:
-            self.compact = compact
+        changed = compact != self.compact
+        self.compact = compact
+        width = self._description_room()
+        if width != self.description_width:
+            self.description_width, changed = width, True
+        if changed:
             self.restyle(columns=True)
+
+    def _description_room(self) -> int:
+        """The description column takes the room the other columns leave (a veto reason
+        was cut at 64 characters on a 220-column terminal), at least its default."""
+        others = [w for _, key, w in COLUMNS
+                  if key not in ("description",) and not (key == "secondary" and self.compact)]
+        others.append(max(0, len(self.metric_name) - 10))  # the metric column grows
+        if self.session_column:
+            others.append(12)
+        padding = 2 * self.cell_padding * (len(others) + 1)
+        room = self.size.width - sum(others) - padding - 2  # the vertical scrollbar
+        return max(DESCRIPTION_WIDTH, room)
 
     def restyle(self, *, columns: bool = False) -> None:
         """Rebuild the rows (theme change), and the columns too if asked (width change),
@@ -272,7 +324,7 @@ class ExperimentTable(DataTable[Text]):
 
     def _column_keys(self) -> list[str]:
         keys = [key for _, key, _ in COLUMNS if not (key == "secondary" and self.compact)]
-        return ["session", *keys] if self.show_session else keys
+        return ["session", *keys] if self.session_column else keys
 
     def _style(self, look: str) -> str:
         # Cached: resolving a component style per cell was a third of building a row. The
@@ -313,7 +365,10 @@ class ExperimentTable(DataTable[Text]):
             description = f"{description} (vetoed: {one_line(e.veto_reason)})"
         elif not e.status.measured and e.reason and not description:
             description = one_line(e.reason)
-        description = _clip(description, 64)
+        if self.show_session and not self.session_column and session and (
+                session != self.home_session):
+            description = f"{one_line(session)}: {description}"
+        description = _clip(description, self.description_width)
         cells = [Text(str(e.n), justify="right"),
                  Text(e.short_commit),
                  Text(format_number(e.metric), justify="right"),
@@ -321,6 +376,6 @@ class ExperimentTable(DataTable[Text]):
                  *([] if self.compact else [Text(secondary, overflow="ellipsis", no_wrap=True)]),
                  Text(str(e.status), style=self._style(look_of(e.status))),
                  Text(description, overflow="ellipsis", no_wrap=True)]
-        if self.show_session:
+        if self.session_column:
             cells.insert(0, Text(one_line(session or "")))
         return cells

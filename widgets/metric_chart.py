@@ -90,6 +90,43 @@ def integer_ticks(first: int, last: int, count: int = 6) -> list[int]:
     return [t for t in range(start, last + step, step) if first <= t <= last] or [first]
 
 
+def _label(value: float) -> str:
+    """A y label: four significant digits, no exponent for everyday magnitudes."""
+    magnitude = abs(value)
+    if value == 0:
+        return "0"
+    if magnitude >= 1e6 or magnitude < 1e-3:
+        return f"{value:.3g}"
+    return f"{value:.4g}" if magnitude < 1000 else f"{value:,.0f}"
+
+
+def level_ticks(experiments: Sequence[Experiment], points: Sequence[ChartPoint],
+                rows: int) -> list[float]:
+    """The y values to label: the champion's levels (the best now, the baseline, then the
+    earlier keeps, newest first) and the lowest and highest points, each at least one row
+    apart, so every label sits on the row of a point or of the champion's line, with that
+    point's own value (evenly spaced ticks named values no point had)."""
+    values = [p.value for p in points]
+    if not values:
+        return []
+    lo, hi = min(values), max(values)
+    levels = [e.metric for e in experiments
+              if e.metric is not None and e.status in (Status.BASELINE, Status.KEEP)]
+    baseline = next((e.metric for e in reversed(experiments)
+                     if e.status is Status.BASELINE and e.metric is not None), None)
+    wanted = [*levels[-1:], *([baseline] if baseline is not None else []), lo, hi,
+              *reversed(levels[:-1])]
+    if hi == lo:
+        return [lo]
+    # Two labels closer than this could land on one row (plotext rounds to rows).
+    gap = (hi - lo) / max(1, rows - 1) * 1.5
+    chosen: list[float] = []
+    for value in wanted:
+        if all(abs(value - c) >= gap for c in chosen):
+            chosen.append(value)
+    return sorted(chosen)
+
+
 class MetricChart(Widget):
     """The metric chart. Give it experiments with `set_experiments` / `add_experiment`."""
 
@@ -201,6 +238,10 @@ class MetricChart(Widget):
             if group:
                 plt.scatter([p.n for p in group], [p.value for p in group],
                             color=self._rgb(look), marker="●" if look == "keep" else "•")
+        rows = height - (4 if height >= 10 else 3)  # less the x axis, its ticks and labels
+        levels = level_ticks(self.experiments, shown, rows)
+        if levels:
+            plt.yticks(levels, [_label(v) for v in levels])
         first, last = points[0].n, max(points[-1].n, self.experiments[-1].n)
         ticks = integer_ticks(first, last, max(2, min(8, columns // 8)))
         plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])

@@ -10,6 +10,7 @@ clock so snapshot tests are deterministic; the spinner frame is derived from the
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +47,8 @@ class StatusInfo:
     counts: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float = 0.0
-    queued: tuple[int, ...] = ()
-    """Experiments queued for cherry-picking."""
+    queued: tuple[str, ...] = ()
+    """Experiments queued for cherry-picking, by label (`#3`, `nov20#3`)."""
     error: str = ""
     pause_key: str = "p"
     """The key that resumes (the user's keymap may move it)."""
@@ -72,6 +73,25 @@ def format_tokens(tokens: int) -> str:
     return str(tokens)
 
 
+MEASURING_WORDS = (
+    (re.compile(r"(\d+ of \d+)"), r"the change, run \1"),
+    (re.compile(r"champion (\d+ of \d+)"), r"the champion, run \1"),
+    (re.compile(r"new champion (\d+ of \d+)"), r"the new champion, run \1"),
+    (re.compile(r"outside clock: champion (\d+ of \d+)"),
+     r"the champion by the outside clock, run \1"),
+)
+"""The loop's short measuring details in words a first-time reader follows ("measuring
+champion 1 of 5" read as jargon)."""
+
+
+def measuring_words(state: str, detail: str) -> str:
+    if state == "measuring":
+        for pattern, words in MEASURING_WORDS:
+            if pattern.fullmatch(detail):
+                return pattern.sub(words, detail)
+    return detail
+
+
 class StatusLine(Widget):
     """The session's state at a glance."""
 
@@ -80,7 +100,8 @@ class StatusLine(Widget):
         "status-line--bad", "status-line--muted", "status-line--error"}
 
     DEFAULT_CSS = look_css("StatusLine", "status-line") + """
-    StatusLine { height: 2; background: $panel; padding: 0 1; }
+    StatusLine { height: 2; background: $panel; padding: 0 1; text-wrap: nowrap;
+                 text-overflow: ellipsis; }
     StatusLine > .status-line--state { color: $text-accent; text-style: bold; }
     StatusLine > .status-line--badge { background: $primary; color: $text; text-style: bold; }
     StatusLine > .status-line--paused {
@@ -115,6 +136,8 @@ class StatusLine(Widget):
 
     def render(self) -> Text:
         info, now = self.info, self.clock()
+        # Each line is cut at the edge, never wrapped (text-wrap in the CSS): a wrapped
+        # first line pushed the metric's line out of the two rows (80 columns).
         return Text("\n").join([self._first_line(info, now), self._second_line(info, now)])
 
     def _first_line(self, info: StatusInfo, now: float) -> Text:
@@ -125,7 +148,8 @@ class StatusLine(Widget):
             return line
         active = info.state not in IDLE_STATES
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
-        state = info.state + (f" {one_line(info.detail)}" if info.detail else "")
+        state = info.state + (f" {measuring_words(info.state, one_line(info.detail))}"
+                              if info.detail else "")
         if info.pause_requested and info.state != "paused":
             state += (f" (pauses when #{info.n} is decided)" if info.n is not None
                       else " (pausing after this step)")
@@ -143,7 +167,7 @@ class StatusLine(Widget):
             line.append("  ")
             line.append(" REVIEW ", self._style("badge"))
         if info.queued:
-            line.append(f"  cherry-pick queued: {', '.join(f'#{n}' for n in info.queued)}",
+            line.append(f"  cherry-pick queued: {one_line(', '.join(info.queued))}",
                         self._style("muted"))
         if info.notes:
             line.append("  ")
@@ -171,7 +195,8 @@ class StatusLine(Widget):
                 line.append(f" ({format_change(change)})",
                             self._style("good") if gain > 0 else self._style("bad"))
         counts_at = len(line)
-        if info.counts:
+        tried = sum(c for s, c in info.counts.items() if s != "baseline")
+        if tried:  # the baseline alone is no experiment: no empty segment
             line.append("  │ ", self._style("muted"))
             order = sorted(((status, count) for status, count in info.counts.items()
                             if status != "baseline"), key=lambda kv: (kv[0] != "keep", kv[0]))
@@ -179,9 +204,8 @@ class StatusLine(Widget):
                 if i:
                     line.append(" · ", self._style("muted"))
                 line.append(f"{count} {status}", self._style(look_of(status)))
-        if line.cell_len + 28 > self.size.width > 0 and info.counts:
+        if line.cell_len + 28 > self.size.width > 0 and tried:
             # Narrow terminal: "2 keep of 5" instead of every status, so cost stays visible.
-            tried = sum(c for s, c in info.counts.items() if s != "baseline")
             compact = Text(no_wrap=True, overflow="ellipsis")
             compact.append_text(line[:counts_at])
             compact.append("  │ ", self._style("muted"))

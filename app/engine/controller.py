@@ -10,6 +10,29 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CherryPick:
+    """An experiment to re-apply on the champion: one of this session's (`tag` None: the
+    loop finds its commit), or another session's, which carries its commit and notes."""
+
+    n: int
+    tag: str | None = None
+    commit: str | None = None
+    description: str = ""
+    hypothesis: str = ""
+
+    @property
+    def label(self) -> str:
+        """`#3`, or `nov20#3` for another session's experiment."""
+        return f"{self.tag or ''}#{self.n}"
+
+    @property
+    def source(self) -> str:
+        """The new experiment's `source`: `cherry-pick:3` or `cherry-pick:nov20/3`."""
+        return f"cherry-pick:{self.tag + '/' if self.tag else ''}{self.n}"
 
 
 class LoopController:
@@ -21,7 +44,7 @@ class LoopController:
         self._stop_reason = ""
         self._veto: str | None = None
         self._approved = False
-        self._cherry_picks: deque[int] = deque()
+        self._cherry_picks: deque[CherryPick] = deque()
         self._holds = 0
         self.cancel = threading.Event()
         """Set when the running step must stop now (veto or stop)."""
@@ -73,10 +96,12 @@ class LoopController:
             self._approved = True
             self._lock.notify_all()
 
-    def cherry_pick(self, n: int) -> None:
-        """Queue experiment `n` to be re-applied on the champion after the running one."""
+    def cherry_pick(self, n: int, *, tag: str | None = None, commit: str | None = None,
+                    description: str = "", hypothesis: str = "") -> None:
+        """Queue experiment `n` (of session `tag`, when it is another session's: then with
+        its candidate `commit`) to be re-applied on the champion after the running one."""
         with self._lock:
-            self._cherry_picks.append(n)
+            self._cherry_picks.append(CherryPick(n, tag, commit, description, hypothesis))
             self._lock.notify_all()
 
     def stop(self, reason: str = "stopped by the user") -> None:
@@ -108,12 +133,13 @@ class LoopController:
             return self._stop_reason
 
     @property
-    def pending_cherry_picks(self) -> tuple[int, ...]:
+    def pending_cherry_picks(self) -> tuple[str, ...]:
+        """The queued cherry-picks' labels (`#3`, `nov20#3`)."""
         with self._lock:
-            return tuple(self._cherry_picks)
+            return tuple(pick.label for pick in self._cherry_picks)
 
     # -- for the loop thread ---------------------------------------------------------------
-    def take_cherry_pick(self) -> int | None:
+    def take_cherry_pick(self) -> CherryPick | None:
         with self._lock:
             return self._cherry_picks.popleft() if self._cherry_picks else None
 

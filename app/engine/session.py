@@ -98,6 +98,8 @@ class Session:
     warnings: list[str] = field(default_factory=list)
     review: bool = False
     """Review mode as the session last had it (the TUI restores it on relaunch)."""
+    _other_logs: dict[str, list[Experiment]] = field(default_factory=dict, repr=False)
+    """Other sessions' experiments, by tag, as read by `other_sessions` (for their diffs)."""
 
     @property
     def tag(self) -> str:
@@ -159,18 +161,33 @@ class Session:
             except OSError:
                 break
 
-    def diff_of(self, n: int) -> str:
+    def diff_of(self, n: int, tag: str | None = None) -> str:
+        """Experiment `n`'s change against its parent: this session's, or session `tag`'s
+        (any session's candidates are commits of this repository)."""
         # Called from UI threads while the loop thread uses self.git: a pygit2
         # Repository is not safe to share across threads, so this opens a private one.
         git = SessionGit(self.repo, self.paths)
-        exp = next((e for e in list(self.experiments) if e.n == n), None)
-        commit = (exp.candidate or exp.commit) if exp else git.candidate(n)
+        if tag is not None and tag != self.tag:
+            exp = next((e for e in self._experiments_of(tag) if e.n == n), None)
+            commit = (exp.candidate or exp.commit) if exp else None
+        else:
+            exp = next((e for e in list(self.experiments) if e.n == n), None)
+            commit = (exp.candidate or exp.commit) if exp else git.candidate(n)
         if not commit or (exp is not None and exp.status is Status.BASELINE):
             return ""
         try:
             return git.diff_of_commit(commit)
         except Exception:  # noqa: BLE001 - a pruned object must not crash a history view
             return ""
+
+    def _experiments_of(self, tag: str) -> list[Experiment]:
+        """Another session's experiments, read from its log (once per launch)."""
+        cached = self._other_logs.get(tag)
+        if cached is None:
+            info = next((i for i in list_sessions(self.repo) if i.tag == tag), None)
+            cached = read_log(info.state_dir / "log.jsonl").experiments if info else []
+            self._other_logs[tag] = cached
+        return cached
 
     def remember_review(self, on: bool) -> None:
         """Record review mode as session state, so that a relaunch restores it (a session
@@ -193,8 +210,14 @@ class Session:
             finally:
                 writer.close()
 
-    def output_of(self, n: int) -> dict[str, str]:
-        folder = self.paths.runs / str(n)
+    def output_of(self, n: int, tag: str | None = None) -> dict[str, str]:
+        runs = self.paths.runs
+        if tag is not None and tag != self.tag:
+            info = next((i for i in list_sessions(self.repo) if i.tag == tag), None)
+            if info is None:
+                return {}
+            runs = info.state_dir / "runs"
+        folder = runs / str(n)
         if not folder.is_dir():
             return {}
         return {p.stem: p.read_text(encoding="utf-8", errors="replace")
@@ -204,7 +227,9 @@ class Session:
         out = []
         for info in list_sessions(self.repo):
             if info.tag != self.tag:
-                out.append((info.tag, read_log(info.state_dir / "log.jsonl").experiments))
+                experiments = read_log(info.state_dir / "log.jsonl").experiments
+                self._other_logs[info.tag] = experiments
+                out.append((info.tag, experiments))
         return out
 
     def close(self) -> None:

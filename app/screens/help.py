@@ -1,5 +1,5 @@
-"""The help screen: the keys as they are bound now (after `[keymap]`), and what the
-statuses and panes mean."""
+"""The help screen: the keys of the screen it was opened on, as they are bound now (after
+`[keymap]`), and what the statuses and panes mean."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
-from app.screens.keys import KEYS
+from app.screens.keys import keys_of_screen
 from widgets.literal import visible
 
 STATUSES = [
@@ -33,13 +33,23 @@ STATUSES = [
 
 PANES = """\
 [b]diff[/b] the proposal as the agent writes it, then the decided experiment's; enter on a \
-table row shows that one's.
+table row shows that one's, and [b].[/b] follows the running experiment again.
 [b]chart[/b] every measured experiment by status; the line is the champion, the flat line \
 the baseline.
-[b]activity[/b] the agent's tool calls and text, then the benchmark's and checks' output.
-ctrl+p opens the command palette; keys can be remapped in \\[keymap] of \
-~/.config/autoresearch-tui/config.toml, by binding id: pause, veto, approve, review, \
-history, cherry_pick, help, quit (e.g. pause = "space")."""
+[b]activity[/b] the agent's tool calls and text, then the benchmark's and checks' output."""
+
+HISTORY_PANES = """\
+[b]table[/b] every experiment of this session, then the repository's other sessions; the \
+status filter and the search narrow it.
+[b]diff[/b] the selected experiment's change against its parent; [b]samples[/b] its \
+measurements, p-value and confidence; [b]output[/b] the stored output of its commands; \
+[b]notes[/b] the agent's notes and the record's fields.
+[b]confidence and p[/b] answer two questions. The confidence is how far the medians \
+moved, in units of the samples' spread (median absolute deviation; positive is better). \
+The p-value is the rank test's chance of samples like these if the change were no better \
+than \\[decide] min_effect, adjusted for the repeated looks, so that keep means p <= \
+alpha. A large confidence with a large p (even p=1) is a discard: the medians moved, but \
+too few samples, overlapping samples or a gain below min_effect cannot convince the test."""
 
 
 class HelpScreen(Screen[None]):
@@ -54,8 +64,10 @@ class HelpScreen(Screen[None]):
                 tooltip="Close the help."),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, of: str = "main") -> None:
         super().__init__(classes="dialog-screen opaque")
+        self.of = of
+        """The id of the screen whose keys are listed."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
@@ -63,22 +75,35 @@ class HelpScreen(Screen[None]):
             # every open, and the help must open fast while output floods in.
             yield Static("[b]escape[/b] or [b]?[/b] closes this help; arrows scroll",
                          id="help-close")
-            yield Label("Keys", classes="dialog-title")
+            title = "Keys of the history" if self.of == "history" else "Keys"
+            yield Label(title, classes="dialog-title")
             yield Static(self._keys_table(), id="help-keys")
             yield Label("Statuses", classes="dialog-title")
             yield Static(self._statuses_table(), id="help-statuses")
             yield Label("Panes", classes="dialog-title")
-            yield Static(PANES, id="help-panes")
+            yield Static(HISTORY_PANES if self.of == "history" else PANES, id="help-panes")
+            yield Label("Remapping keys", classes="dialog-title")
+            yield Static(self._remap_text(), id="help-remap")
 
     def key_rows(self) -> list[tuple[str, str, str]]:
-        """(key as bound now, action, what it does) for each key of the main screen."""
+        """(key as bound now, action, what it does) for each key of the screen."""
         keymap: dict[str, str] = getattr(self.app, "_keymap", {})
         rows = []
-        for binding in KEYS:
+        for binding in keys_of_screen(self.of):
             key = keymap.get(binding.id or "", binding.key)
             display = self.app.get_key_display(Binding(key, binding.action))
             rows.append((display, binding.description, binding.tooltip))
-        return rows + [("ctrl+p", "Palette", "Every action above, searchable.")]
+        return rows + [
+            ("ctrl+p", "Palette", "Every action above, searchable."),
+            ("ctrl+c", "Interrupt", "Stop at once, without a question: the running "
+             "experiment is recorded as interrupted, exit status 130 (with text selected, "
+             "ctrl+c copies it).")]
+
+    def _remap_text(self) -> str:
+        ids = ", ".join(b.id for b in keys_of_screen(self.of) if b.id)
+        return ("ctrl+p opens the command palette: every key above, searchable. Keys are "
+                "remapped in \\[keymap] of ~/.config/autoresearch-tui/config.toml by binding "
+                f"id (e.g. pause = \"space\"); this screen's ids: {ids}.")
 
     def _keys_table(self) -> Table:
         table = Table.grid(padding=(0, 2))

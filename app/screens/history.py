@@ -2,7 +2,8 @@
 
 A status filter and a text search narrow the table; the selected experiment shows its diff,
 its samples and metrics, its stored command output, and the agent's notes. From here:
-cherry-pick (this session's experiments), copy the commit id, full-screen diff.
+cherry-pick (any session's experiment, onto this session's champion), copy the commit id,
+full-screen diff.
 
 Diffs and outputs come from the engine (git and files), so they load in a thread worker
 and never stall the screen.
@@ -24,6 +25,7 @@ from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, T
 from app.engine.check_counts import CheckCounts
 from app.engine.outside_clock import describe as describe_clock
 from app.engine.records import Experiment, Status
+from app.screens.keys import HISTORY_KEYS, HISTORY_QUIET
 from app.tui.requests import CherryPickRequested
 from app.tui.state import SessionView
 from widgets.diff_view import DiffView
@@ -50,6 +52,13 @@ def matches(experiment: Experiment, status: str | None, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
+CONFIDENCE_AND_P = (
+    "confidence: how far the medians moved, in units of the samples' spread (positive is "
+    "better); p: the rank test's chance of samples like these from a change no better than "
+    "min_effect, adjusted for the repeated looks (a keep needs p <= alpha).")
+"""What the two numbers mean: they answer different questions (issue 19 item 12)."""
+
+
 def samples_text(e: Experiment) -> Content:
     bold = "bold"
 
@@ -62,6 +71,13 @@ def samples_text(e: Experiment) -> Content:
                           ("champion:", bold), f" {format_number(e.champion_metric)}   ",
                           ("p-value:", bold), f" {format_number(e.p_value)}   ",
                           ("confidence:", bold), f" {format_number(e.confidence)}"))
+    lines.append(assemble(("", "dim"), (CONFIDENCE_AND_P, "dim")))
+    if (e.status is not Status.KEEP and e.confidence is not None and e.confidence >= 2
+            and e.p_value is not None and e.p_value > 0.05):
+        lines.append(assemble(("why not kept:", bold), f" confidence {e.confidence:.1f} but "
+                              f"p={format_number(e.p_value)}: the medians moved, but these "
+                              "samples cannot show it beyond chance (too few, overlapping, or "
+                              "a gain below [decide] min_effect)."))
     if e.holdout is not None:
         lines.append(assemble(("holdout:", bold), f" {format_number(e.holdout)}"))
     if e.metrics:
@@ -110,31 +126,27 @@ class HistoryScreen(Screen[None]):
 
     | Key | Action |
     | :- | :- |
+    | escape | one layer back: clear the search, back to the table, leave |
+    | h | back to the main screen |
     | / | search |
-    | c | cherry-pick the selected experiment (this session's) |
+    | 1-4, [ ] | the diff, samples, output and notes tabs |
+    | j/k, g/G | move in the table (and the arrows, page up/down) |
+    | c | cherry-pick the selected experiment |
     | y | copy the selected experiment's commit id |
     | f | full-screen diff |
-    | escape, h | back |
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,h", "app.pop_screen", "Back", id="history_back",
-                tooltip="Back to the main screen."),
-        Binding("c", "cherry_pick", "Cherry-pick", id="cherry_pick",
-                tooltip="Re-apply the selected experiment on the champion, after the running "
-                        "one."),
-        Binding("y", "copy_commit", "Copy id", id="copy_commit",
-                tooltip="Copy the selected experiment's commit id to the clipboard."),
-        Binding("f", "full_diff", "Full diff", id="history_full_diff",
-                tooltip="Show the selected experiment's diff on the whole screen."),
-        Binding("slash", "focus_search", "Search", key_display="/", id="history_search",
-                tooltip="Search descriptions, hypotheses, commits."),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*HISTORY_KEYS, *HISTORY_QUIET]
 
-    def __init__(self, *, view: SessionView, max_rows: int = HISTORY_ROWS) -> None:
+    TABS: ClassVar[tuple[str, ...]] = ("tab-diff", "tab-samples", "tab-output", "tab-notes")
+
+    def __init__(self, *, view: SessionView, max_rows: int = HISTORY_ROWS,
+                 search: bool = False) -> None:
         super().__init__(id="history")
         self.view = view
         """The session as the App keeps it (read here, never changed)."""
+        self.search_first = search
+        """Open with the search box focused (`/` on the main screen)."""
         self.max_rows = max_rows
         """Rows shown at most: the newest of those the filter matches."""
         self.sessions: list[tuple[str, list[Experiment]]] = []
@@ -166,10 +178,14 @@ class HistoryScreen(Screen[None]):
         view = self.view
         table = self.query_one(ExperimentTable)
         table.configure(metric_name=view.metric_name, direction=view.direction)
+        table.home_session = view.tag or "session"
         table.border_title = "history"
         self.sessions = [(view.tag or "session", list(view.experiments))]
         self._fill()
-        table.focus()
+        if self.search_first:
+            self.query_one("#search", Input).focus()
+        else:
+            table.focus()
         if self.view.source is not None:
             self._load_other_sessions()
 
@@ -272,6 +288,35 @@ class HistoryScreen(Screen[None]):
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
 
+    # -- layers and tabs -----------------------------------------------------------------------
+    def action_back(self) -> None:
+        """Escape peels one layer: the search (its text and status filter; focus returns to
+        the table), then the detail pane (focus returns to the table), then the screen."""
+        table = self.query_one(ExperimentTable)
+        search = self.query_one("#search", Input)
+        status = self.query_one("#status-filter", Select)
+        focused = self.focused
+        if search.value or not status.is_blank():
+            search.value = ""
+            status.clear()
+            self._fill()
+            table.focus()
+        elif focused is not None and focused is not table:
+            table.focus()
+        else:
+            self.action_leave()
+
+    def action_leave(self) -> None:
+        self.dismiss()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#history-detail", TabbedContent).active = tab
+
+    def action_next_tab(self, step: int) -> None:
+        tabs = self.query_one("#history-detail", TabbedContent)
+        index = self.TABS.index(tabs.active) if tabs.active in self.TABS else 0
+        tabs.active = self.TABS[(index + step) % len(self.TABS)]
+
     # -- the selected experiment ------------------------------------------------------------
     def selected(self) -> tuple[str, Experiment] | None:
         key = self.query_one(ExperimentTable).selected_key()
@@ -295,26 +340,27 @@ class HistoryScreen(Screen[None]):
         tag, e = chosen
         self.query_one("#history-notes", Static).update(notes_text(e, tag))
         self.query_one("#history-samples", Static).update(samples_text(e))
+        of = "" if tag == self.sessions[0][0] else tag
         self.query_one("#history-detail", TabbedContent).border_title = literal(
-            f"#{e.n} · {e.status}")
-        if tag == self.sessions[0][0] and self.view.source is not None:
-            self._set_diff(f"#{e.n}", self.view.diffs.get(e.n, ""))
-            self._load_details(key or "", e.n)
+            f"{of}#{e.n} · {e.status}")
+        if self.view.source is not None:
+            mine = tag == self.sessions[0][0]
+            self._set_diff(f"#{e.n}", self.view.diffs.get(e.n, "") if mine else "")
+            self._load_details(key or "", e.n, None if mine else tag)
         else:
-            note = ("" if tag == self.sessions[0][0] else
-                    f"(diffs of other sessions: git show refs/autoresearch/{tag}/{e.n})")
-            self._set_diff(f"#{e.n}", note or e.diffstat)
+            self._set_diff(f"#{e.n}", e.diffstat)
             self._set_output({})
 
     @work(thread=True, exclusive=True, group="history-detail")
-    def _load_details(self, key: str, n: int) -> None:
+    def _load_details(self, key: str, n: int, tag: str | None) -> None:
         source = self.view.source
         if source is None:
             return
-        # A diff seen in this launch needs no git; older ones are read from the candidate.
-        cached = self.view.diffs.get(n)
-        diff = cached if cached is not None else source.diff_of(n)
-        outputs = source.output_of(n)
+        # A diff seen in this launch needs no git; older ones and other sessions' are read
+        # from the candidate commit.
+        cached = self.view.diffs.get(n) if tag is None else None
+        diff = cached if cached is not None else source.diff_of(n, tag)
+        outputs = source.output_of(n, tag)
         self.app.call_from_thread(self._details_loaded, key, n, diff, outputs)
 
     def _details_loaded(self, key: str, n: int, diff: str, outputs: dict[str, str]) -> None:
@@ -347,11 +393,7 @@ class HistoryScreen(Screen[None]):
             self.app.notify("Select an experiment first.", severity="warning")
             return
         tag, e = chosen
-        if tag != self.sessions[0][0]:
-            self.app.notify("Only this session's experiments can be cherry-picked.",
-                            severity="warning")
-            return
-        self.post_message(CherryPickRequested(e))
+        self.post_message(CherryPickRequested(e, None if tag == self.sessions[0][0] else tag))
 
     def action_copy_commit(self) -> None:
         chosen = self.selected()

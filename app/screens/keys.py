@@ -1,9 +1,20 @@
-"""The keys of the main screen: each binding has an id, so `[keymap]` in the user config can
-remap it (`App.set_keymap`), and a tooltip, which the footer and the help screen show."""
+"""Every key of the app, in one place: each binding has an id, so `[keymap]` in the user
+config can remap it (`App.set_keymap`), and a tooltip, which the footer, the help screen
+and the command palette show.
+
+`KEYS` are the main screen's; `HISTORY_KEYS` the history screen's; `TABLE_KEYS` (vi-style
+moves) belong to the experiment table on both screens and are defined with the widget,
+which knows nothing of the app, and listed here for the help and the palette.
+"""
 
 from __future__ import annotations
 
 from textual.binding import Binding
+
+from widgets.experiment_table import TABLE_KEYS
+
+__all__ = ["HISTORY_KEYS", "HISTORY_QUIET", "KEYS", "SCREEN_KEYS", "TABLE_KEYS", "default_key",
+           "keys_of_screen"]
 
 
 KEYS: list[Binding] = [
@@ -27,12 +38,80 @@ KEYS: list[Binding] = [
                     "(every experiment until cleared with I)."),
     Binding("I", "clear_notes", "Clear notes", id="clear_notes", show=False,
             tooltip="Clear the standing notes, from the next experiment on."),
+    Binding("slash", "search", "Search", key_display="/", id="search", show=False,
+            tooltip="Open the history with its search box focused."),
+    Binding("f", "full_diff", "Full diff", id="full_diff", show=False,
+            tooltip="Show the diff pane's diff on the whole screen."),
+    Binding("full_stop", "follow_live", "Follow live", key_display=".", id="follow_live",
+            show=False, tooltip="Show the running experiment's diff again (after looking at "
+                                "another row) and follow it."),
     Binding("question_mark", "help", "Help", key_display="?", id="help",
-            tooltip="Keys, statuses and what the panes show."),
+            tooltip="The keys of the current screen, the statuses and the panes."),
     Binding("q", "quit", "Quit", id="quit",
             tooltip="Stop the session (the running experiment is recorded as interrupted) "
                     "and quit, after a confirmation."),
 ]
-"""The keys of the issue's table, in the order the help screen lists them."""
+"""The main screen's keys, in the order the help screen lists them."""
+
+SCREEN_KEYS = ("history", "cherry_pick", "search", "full_diff", "follow_live")
+"""Ids of `KEYS` that the main screen binds (they act on what it shows); the App binds the
+others, so they apply on every screen."""
 
 
+HISTORY_KEYS: list[Binding] = [
+    Binding("escape", "back", "Back", key_display="esc", id="history_back",
+            tooltip="One layer at a time: clear the search, then back to the table, then "
+                    "leave the history."),
+    Binding("h", "leave", "Main", id="history", show=False,
+            tooltip="Back to the main screen at once."),
+    Binding("c", "cherry_pick", "Cherry-pick", id="cherry_pick",
+            tooltip="Re-apply the selected experiment (of any session) on this session's "
+                    "champion, after the running one; measured like any proposal."),
+    Binding("y", "copy_commit", "Copy id", id="copy_commit",
+            tooltip="Copy the selected experiment's commit id to the clipboard."),
+    Binding("f", "full_diff", "Full diff", id="history_full_diff",
+            tooltip="Show the selected experiment's diff on the whole screen."),
+    Binding("slash", "focus_search", "Search", key_display="/", id="search",
+            tooltip="Search descriptions, hypotheses, reasons, commits."),
+    Binding("1", "show_tab('tab-diff')", "Diff", id="history_tab_diff", show=False,
+            tooltip="Show the selected experiment's diff."),
+    Binding("2", "show_tab('tab-samples')", "Samples", id="history_tab_samples",
+            show=False, tooltip="Show its samples, p-value, confidence and metrics."),
+    Binding("3", "show_tab('tab-output')", "Output", id="history_tab_output", show=False,
+            tooltip="Show the stored output of its benchmark, checks and holdout."),
+    Binding("4", "show_tab('tab-notes')", "Notes", id="history_tab_notes", show=False,
+            tooltip="Show the agent's notes and the record's fields."),
+    Binding("left_square_bracket", "next_tab(-1)", "Previous tab", key_display="[",
+            id="history_tab_previous", show=False, tooltip="The tab to the left."),
+    Binding("right_square_bracket", "next_tab(1)", "Next tab", key_display="]",
+            id="history_tab_next", show=False, tooltip="The tab to the right."),
+]
+"""The history screen's own keys (the App's pause, veto, approve, review, help and quit
+apply there too: see `HISTORY_QUIET`). `history`, `cherry_pick` and `search` share their
+ids with the main screen's keys, so one `[keymap]` line remaps the key on both screens."""
+
+
+HISTORY_QUIET: list[Binding] = [
+    Binding(b.key, f"app.{b.action}", b.description, key_display=b.key_display, show=False,
+            id=b.id, tooltip=b.tooltip)
+    for b in KEYS if b.id in ("pause", "veto", "approve", "review")]
+"""The loop's keys work on the history screen but stay out of its footer: bound there
+again, hidden, they shadow the App's, so the footer keeps room for the history's own keys
+and for `? Help` and `q Quit` at any width (`?` lists them all)."""
+
+
+def keys_of_screen(screen_id: str | None) -> list[Binding]:
+    """The keys the help screen and the palette list for the screen `screen_id`: its own,
+    the table's moves, then the App's that apply there."""
+    app_keys = [b for b in KEYS if b.id not in SCREEN_KEYS]
+    if screen_id == "history":
+        return [*HISTORY_KEYS, *TABLE_KEYS, *app_keys]
+    return [*KEYS, *TABLE_KEYS]
+
+
+def default_key(binding_id: str) -> str | None:
+    """The key bound to `binding_id` before any `[keymap]`, as the footer shows it."""
+    for binding in (*KEYS, *HISTORY_KEYS, *TABLE_KEYS):
+        if binding.id == binding_id:
+            return binding.key_display or binding.key
+    return None

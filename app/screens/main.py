@@ -12,13 +12,13 @@ from typing import Callable, ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.engine.records import Experiment, count_experiments, plural
-from app.screens.keys import KEYS
+from app.screens.keys import KEYS, SCREEN_KEYS
 from app.tui.requests import CherryPickRequested
 from app.tui.state import SessionView, UiState
 from widgets.activity_log import ActivityLog
@@ -34,6 +34,7 @@ class MainScreen(Screen[None]):
     | Key | Action |
     | :- | :- |
     | h | history screen |
+    | / | history screen, searching |
     | c | cherry-pick the experiment selected in the table |
     | enter | show the selected experiment's diff (it stays until `.`) |
     | . | follow live: show the running experiment's proposal again |
@@ -42,12 +43,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # The history key opens a screen: the App's action (it toggles the screen).
         *[replace(b, action=f"app.{b.action}") for b in KEYS if b.id == "history"],
-        *[b for b in KEYS if b.id == "cherry_pick"],
-        Binding("f", "full_diff", "Full diff", id="full_diff", show=False,
-                tooltip="Show the diff pane's diff on the whole screen."),
-        Binding("full_stop", "follow_live", "Follow live", key_display=".", id="follow_live",
-                show=False, tooltip="Show the running experiment's diff again (after looking "
-                "at another row) and follow it."),
+        *[b for b in KEYS if b.id in SCREEN_KEYS and b.id != "history"],
     ]
 
     def __init__(self, *, view: SessionView, clock: Callable[[], float]) -> None:
@@ -89,8 +85,15 @@ class MainScreen(Screen[None]):
             [Horizontal(diff, chart, id="top"), table, activity])
 
     def on_resize(self, event: events.Resize) -> None:
-        # A compact footer keeps every key visible on an 80-column terminal.
-        self.query_one(Footer).compact = event.size.width < 110
+        # A compact footer keeps every key visible on an 80-column terminal; below 100
+        # columns the palette's hint gives its room to the keys ("q Q" when approve was
+        # shown too; ? lists ctrl+p).
+        footer = self.query_one(Footer)
+        footer.compact = event.size.width < 110
+        palette = event.size.width >= 100
+        if footer.show_command_palette != palette:
+            footer.show_command_palette = palette
+            footer.refresh(recompose=True)  # the footer reads it only when composing
 
     # -- called by the App ----------------------------------------------------------------
     def update_status(self, info: StatusInfo) -> None:
@@ -233,6 +236,11 @@ class MainScreen(Screen[None]):
         from app.screens.modals import DiffScreen
 
         self.app.push_screen(DiffScreen(self.diff_title(), self.shown_diff()))
+
+    def action_search(self) -> None:
+        from app.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(view=self.view, search=True))
 
     def action_follow_live(self) -> None:
         self.follow_live(self.view)

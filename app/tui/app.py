@@ -28,7 +28,7 @@ from app.engine.controller import LoopController
 from app.engine.events import BudgetReached, Event
 from app.engine.records import Experiment, Status, Tokens
 from app.errors import AutoresearchError, UsageError
-from app.screens.keys import KEYS
+from app.screens.keys import KEYS, SCREEN_KEYS, default_key
 from app.tui.activity import ActivityBuffer
 from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, EventBridge,
                             ExperimentBegan, ExperimentRecorded, LoopStateChanged,
@@ -61,7 +61,7 @@ class AutoresearchApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "autoresearch"
     BINDINGS: ClassVar[list[BindingType]] = [
-        *[b for b in KEYS if b.id not in ("history", "cherry_pick")],
+        *[b for b in KEYS if b.id not in SCREEN_KEYS],
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit_now",
                 tooltip="Quit (asks first while a session runs)."),
     ]
@@ -83,6 +83,8 @@ class AutoresearchApp(App[int]):
         self.events_seen = 0
         """Engine events handled so far (tests wait on it)."""
         self.quitting = False
+        self.interrupted = False
+        """Ctrl+C was pressed: the app exits with status 130 once the loop has stopped."""
         self._review_explained = False
         self._review_lock = threading.Lock()
         self._pause_label = "Pause"
@@ -107,12 +109,19 @@ class AutoresearchApp(App[int]):
                        markup=markup)
 
     def action_help_quit(self) -> None:
-        # Textual's own hint uses markup; our `notify` is literal unless told otherwise.
-        for key, active in self.active_bindings.items():
-            if active.binding.action in ("quit", "app.quit"):
-                super().notify(f"Press [b]{key}[/b] to quit the app",
-                               title="Do you want to quit?")
-                return
+        """Ctrl+C (with no text selected to copy) interrupts, as in any terminal program and
+        as the README says: the running experiment is recorded as `interrupted`, the
+        worktree returns to the champion, and the app exits with status 130. No question
+        first (that is `q`); a second Ctrl+C while the loop stops quits at once."""
+        self.interrupted = True
+        if not self.view.loop_running or self.loop_finished.is_set() or self.quitting:
+            self.exit(130)
+            return
+        self.quitting = True
+        self.controller.stop("interrupted")
+        self.notify("Interrupted: stopping the running experiment (Ctrl+C again quits at "
+                    "once).", timeout=10)
+        self.refresh_status()
 
     # -- start-up -------------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -328,10 +337,10 @@ class AutoresearchApp(App[int]):
         for screen in self.screen_stack:
             if screen.id == "history":  # open (perhaps under a diff): live, not frozen
                 screen.experiment_recorded(e.experiment)  # type: ignore[attr-defined]
-        if e.new_best:
+        if e.new_best and e.experiment.status is Status.KEEP:
+            # The baseline is where the session starts, not a "new best".
             self.notify(f"#{e.experiment.n}: {e.experiment.description or 'kept'}",
                         title="New best", timeout=4)
-        if e.new_best and e.experiment.status is Status.KEEP:
             self.bell()  # heard from another window, hours into a run
         self.refresh_status()
         self._seen()
@@ -393,7 +402,7 @@ class AutoresearchApp(App[int]):
                 v.state = UiState.STOPPED
             self.refresh_status()
             if self.quitting:
-                self.exit(v.exit_status or 0)
+                self.exit(130 if self.interrupted else v.exit_status or 0)
         elif event.state is WorkerState.ERROR:
             v.loop_running = False
             error = event.worker.error
@@ -449,8 +458,7 @@ class AutoresearchApp(App[int]):
                 for b in bindings:
                     if b.id == binding_id:
                         return b.key_display or key
-        default = next((b for b in KEYS if b.id == binding_id), None)
-        return (default.key_display or default.key) if default else binding_id
+        return default_key(binding_id) or binding_id
 
     def _refresh_keys(self) -> None:
         paused = self.controller.paused and not self.session_over
@@ -616,28 +624,41 @@ class AutoresearchApp(App[int]):
 
     @on(CherryPickRequested)
     def _cherry_pick_requested(self, message: CherryPickRequested) -> None:
-        self.cherry_pick(message.experiment)
+        self.cherry_pick(message.experiment, message.tag)
 
-    def cherry_pick(self, experiment: Experiment | None) -> None:
-        """Queue `experiment` for cherry-picking (asked from the table or the history)."""
+    def cherry_pick(self, experiment: Experiment | None, tag: str | None = None) -> None:
+        """Queue `experiment` for cherry-picking (from the table or the history; `tag` names
+        the session it comes from when that is not this one)."""
         if experiment is None:
             self.notify("Select an experiment first.", severity="warning")
             return
-        if not (experiment.candidate or experiment.commit):
-            self.notify(f"#{experiment.n} has no commit to cherry-pick (its diff was empty).",
+        other = tag is not None and tag != self.view.tag
+        label = f"{tag}#{experiment.n}" if other else f"#{experiment.n}"
+        commit = experiment.candidate or experiment.commit
+        if not commit or experiment.status is Status.BASELINE:
+            self.notify(f"{label} has no change to cherry-pick (its diff was empty).",
                         severity="warning")
             return
-        if experiment.status in (Status.BASELINE, Status.KEEP):
-            self.notify(f"#{experiment.n} is already part of the champion.",
-                        severity="warning")
+        if experiment.status is Status.KEEP and not other:
+            self.notify(f"{label} is already part of the champion.", severity="warning")
             return
         if self.session_over:
             self.notify("The session is not running; cherry-picks are measured by the loop.",
                         severity="warning")
             return
-        self.controller.cherry_pick(experiment.n)
-        self.notify(f"Cherry-pick of #{experiment.n} queued after the running experiment.",
-                    timeout=4)
+        if other:
+            self.controller.cherry_pick(experiment.n, tag=tag, commit=commit,
+                                        description=experiment.description,
+                                        hypothesis=experiment.hypothesis)
+        else:
+            self.controller.cherry_pick(experiment.n)
+        if self.view.current is not None:
+            when = "after the running experiment"
+        elif self.controller.paused:
+            when = f"it runs when you resume ({self.key_of('pause')})"
+        else:
+            when = "it runs next"
+        self.notify(f"Cherry-pick of {label} queued: {when}.", timeout=4)
         self.refresh_status()
 
     def action_history(self) -> None:
@@ -654,10 +675,13 @@ class AutoresearchApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        # Built once and kept installed: opening it again costs a repaint, not a compose.
-        if not self.is_screen_installed("help"):
-            self.install_screen(HelpScreen(), "help")
-        self.push_screen("help")
+        # The keys of the screen it is opened on. Built once per screen and kept installed:
+        # opening it again costs a repaint, not a compose.
+        of = self.screen.id or "main"
+        name = "help" if of == "main" else f"help-{of}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(of), name)
+        self.push_screen(name)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Our Quit (which asks first while a session runs) is in the palette already.

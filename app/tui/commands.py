@@ -1,13 +1,14 @@
-"""The command palette (ctrl+p): every key's action, found by name."""
+"""The command palette (ctrl+p): every key of the screen it is opened on, found by name."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 
-from app.screens.keys import KEYS
+from app.screens.keys import TABLE_KEYS, keys_of_screen
 
 
 @runtime_checkable
@@ -19,40 +20,58 @@ class KeyedApp(Protocol):
 
 
 class AutoresearchCommands(Provider):
-    """Every key's action in the command palette (ctrl+p)."""
+    """Every key's action of the screen the palette was opened on, with its key."""
+
+    def _targets(self) -> list[tuple[Binding, DOMNode]]:
+        """Each key of the screen with the node its action runs on (the App, the screen,
+        or the screen's experiment table for the table's moves)."""
+        from widgets.experiment_table import ExperimentTable
+
+        screen = self.screen
+        tables = screen.query(ExperimentTable)
+        targets: list[tuple[Binding, DOMNode]] = []
+        for b in keys_of_screen(screen.id):
+            if b in TABLE_KEYS:
+                if tables:
+                    targets.append((b, tables.first()))
+                continue
+            # Only what the screen underneath (or the App) can do there.
+            target = self._target(b.action)
+            if target is not None:
+                targets.append((b, target))
+        return targets
 
     def _commands(self) -> list[tuple[str, str, str]]:
         app = self.app
         key_of = app.key_of if isinstance(app, KeyedApp) else (lambda binding_id: binding_id)
-        commands = [(f"{b.description} ({key_of(b.id or '')})", b.tooltip, b.action)
-                    for b in KEYS] + [
-            ("Full-screen diff (f)", "Show the diff pane's diff on the whole screen.",
-             "full_diff")]
-        # Only what the screen underneath (or the App) can do there.
-        return [c for c in commands if self._target(c[2]) is not None]
+        return [(f"{b.description} ({key_of(b.id or '')})", b.tooltip, b.action)
+                for b, _ in self._targets()]
+
+    def _runners(self) -> list[tuple[str, str, Callable[[], None]]]:
+        nodes = [node for _, node in self._targets()]
+        return [(name, help_text, lambda action=action, node=node: self._run(action, node))
+                for (name, help_text, action), node in zip(self._commands(), nodes)]
 
     def _target(self, action: str) -> DOMNode | None:
         """Where `action` runs: the screen the palette was opened on when it has the action
         (cherry-pick and full diff act on that screen's selection), else the App."""
+        name = f"action_{action.split('(')[0]}"
         for node in (self.screen, self.app):
-            if hasattr(node, f"action_{action}"):
+            if hasattr(node, name):
                 return node
         return None
 
-    def _run(self, action: str) -> None:
-        target = self._target(action)
-        if target is not None:
-            # After the palette has closed, so the action runs on the screen underneath.
-            self.app.call_later(self.app.run_action, action, target)
+    def _run(self, action: str, node: DOMNode) -> None:
+        # After the palette has closed, so the action runs on the screen underneath.
+        self.app.call_later(self.app.run_action, action, node)
 
     async def discover(self) -> Hits:
-        for name, help_text, action in self._commands():
-            yield DiscoveryHit(name, lambda action=action: self._run(action), help=help_text)
+        for name, help_text, run in self._runners():
+            yield DiscoveryHit(name, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, help_text, action in self._commands():
+        for name, help_text, run in self._runners():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), lambda action=action: self._run(action),
-                          help=help_text)
+                yield Hit(score, matcher.highlight(name), run, help=help_text)

@@ -12,8 +12,10 @@ from app.engine.records import Experiment
 
 
 class CherryPickRequested(Message):
-    """The user asked to cherry-pick `experiment` (None: nothing was selected)."""
+    """The user asked to cherry-pick `experiment` (None: nothing was selected), of the
+    session `tag` when it is another session's (None: this one's)."""
 
-    def __init__(self, experiment: Experiment | None) -> None:
+    def __init__(self, experiment: Experiment | None, tag: str | None = None) -> None:
         super().__init__()
         self.experiment = experiment
+        self.tag = tag

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from app.engine import hooks, memory
 from app.engine.agents.base import AgentContext, AgentError, AgentFatalError, ideas_section
+from app.engine.controller import CherryPick
 from app.engine.events import (
     AgentActivity,
     DiffUpdated,
@@ -94,20 +95,24 @@ def _after_agent_error(p: Pipeline, exc: AgentError) -> SessionOver | None:
     return None
 
 
-def cherry_pick(p: Pipeline, trial: Trial, pick: int) -> Verdict:
-    """A past experiment's change, applied onto the champion as this proposal."""
+def cherry_pick(p: Pipeline, trial: Trial, pick: CherryPick) -> Verdict:
+    """A past experiment's change (this session's, or another session's, which carries its
+    commit), applied onto the champion as this proposal."""
     facts = trial.facts
-    source = next((e for e in p.history if e.n == pick), None)
-    commit = (source.candidate or source.commit) if source else p.git.candidate(pick)
-    facts.source = f"cherry-pick:{pick}"
-    description = f"cherry-pick #{pick}: {source.description if source else ''}".strip()
+    source = None if pick.tag else next((e for e in p.history if e.n == pick.n), None)
+    commit = pick.commit or ((source.candidate or source.commit) if source
+                             else None if pick.tag else p.git.candidate(pick.n))
+    notes = pick.description or (source.description if source else "")
+    facts.source = pick.source
+    description = f"cherry-pick {pick.label}: {notes}".strip().rstrip(":")
     facts.description = description
-    p.state(LoopState.PROPOSING, f"cherry-picking #{pick}", trial.n)
-    if not commit:
-        return end(Status.REJECTED, f"experiment #{pick} has no stored change")
+    facts.hypothesis = pick.hypothesis or (source.hypothesis if source else "")
+    p.state(LoopState.PROPOSING, f"cherry-picking {pick.label}", trial.n)
+    if not commit or not p.git.has_commit(commit):
+        return end(Status.REJECTED, f"experiment {pick.label} has no stored change")
     problem = p.git.apply_commit(commit)
     if problem:
-        return end(Status.REJECTED, f"cannot cherry-pick #{pick}: {problem}")
+        return end(Status.REJECTED, f"cannot cherry-pick {pick.label}: {problem}")
     return PASS
 
 

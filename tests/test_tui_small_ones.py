@@ -1,0 +1,116 @@
+"""Small things that mislead (issue 19 item 12): a cherry-pick queued while paused says
+when it runs, the baseline is no "New best", the status line has no empty segment."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.engine.events import ExperimentDecided, ExperimentStarted
+from app.engine.records import Status
+from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
+from tests.tui_replay import (
+    ReplaySource,
+    commit_id,
+    count_messages,
+    experiment,
+    fixed_clock,
+    recorded_history,
+    session_started,
+)
+from widgets.experiment_table import ExperimentTable
+from widgets.status_line import StatusLine
+
+pytestmark = pytest.mark.anyio
+
+
+async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
+    for _ in range(500):
+        if app.events_seen >= expected:
+            break
+        await asyncio.sleep(0.01)
+    assert app.events_seen >= expected
+    await pilot.pause(0.1)
+
+
+def toasts(app: AutoresearchApp) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications]
+
+
+async def test_the_baseline_is_no_new_best_and_leaves_no_empty_status_segment() -> None:
+    baseline = experiment(0, Status.BASELINE, 138.6, None)
+    events = [session_started([]), ExperimentStarted(0, commit_id(0)),
+              ExperimentDecided(baseline, commit_id(0), True)]  # as the loop emits it
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        assert not [t for t in toasts(app) if t[0] == "New best"], toasts(app)
+        line = app.main.query_one(StatusLine).render().plain
+        assert "138.6" in line
+        assert "│   │" not in line and "│  │" not in line, line
+
+
+async def test_a_cherry_pick_while_paused_with_nothing_running_says_when_it_runs() -> None:
+    events = [session_started(recorded_history())]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock,
+                          paused=True))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        table = app.main.query_one(ExperimentTable)
+        table.focus()
+        table.move_cursor(row=list(table.experiments).index("2"))  # a discard
+        app.clear_notifications()
+        await pilot.press("c")
+        messages = [m for _, m in toasts(app)]
+        assert messages == ["Cherry-pick of #2 queued: it runs when you resume (p)."]
+        assert "after the running experiment" not in messages[0], "nothing is running"
+
+
+def test_the_samples_tab_explains_a_high_confidence_discard() -> None:
+    from app.screens.history import samples_text
+
+    discard = experiment(2, Status.DISCARD, 660.0, 655.0, confidence=3.3)
+    discard.p_value = 1.0
+    text = samples_text(discard).plain
+    assert "confidence: how far the medians moved" in text
+    assert "why not kept: confidence 3.3 but p=1: the medians moved, but these samples " \
+        "cannot show it beyond chance" in text
+    kept = experiment(1, Status.KEEP, 655.0, 812.0, confidence=4.0)
+    assert "why not kept" not in samples_text(kept).plain
+
+
+def test_the_status_line_says_what_is_being_measured_in_words() -> None:
+    from widgets.status_line import measuring_words
+
+    assert measuring_words("measuring", "2 of 5") == "the change, run 2 of 5"
+    assert measuring_words("measuring", "champion 1 of 5") == "the champion, run 1 of 5"
+    assert measuring_words("measuring", "new champion 1 of 3") == "the new champion, run 1 of 3"
+    assert measuring_words("proposing", "scripted") == "scripted"
+
+
+@pytest.mark.parametrize("width", [220, 160])
+async def test_a_veto_reason_is_not_cut_while_the_column_has_room(width: int) -> None:
+    from textual.app import App, ComposeResult
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ExperimentTable()
+
+    reason = "keep the public API stable: callers outside this repo import top_words"
+    vetoed = experiment(5, Status.VETOED, None, 590.0, veto_reason=reason)
+    app = Host()
+    async with app.run_test(size=(width, 10)) as pilot:
+        table = app.query_one(ExperimentTable)
+        table.set_experiments([experiment(0, Status.BASELINE, 812.0, None), vetoed])
+        await pilot.pause(0.2)
+        cell = table.get_row("5")[-1].plain
+        room = table.columns[table.ordered_columns[-1].key].width
+        assert room > 64 and len(cell) <= room
+        if len(f"Read the file in one call (vetoed: {reason})") <= room:
+            assert cell.endswith(f"(vetoed: {reason})"), cell
+        else:
+            assert cell.endswith("…")
