@@ -15,11 +15,11 @@ from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.content import Content
 from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, TabPane
 
 from app.engine.check_counts import CheckCounts
@@ -32,7 +32,6 @@ from widgets.diff_view import DiffView
 from widgets.experiment_table import HISTORY_ROWS, ExperimentTable, format_number
 from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration
-
 
 SEARCH_DELAY = 0.15
 """Seconds after the last keystroke in the search box before the table is refilled."""
@@ -97,7 +96,7 @@ def notes_text(e: Experiment, tag: str) -> Content:
     """The agent's notes and the record's fields; everything but our labels is literal."""
     bold = "bold"
 
-    def field(label: str, value: str) -> Content | None:
+    def field(label: str, value: str | None) -> Content | None:
         return assemble((f"{label}:", bold), " ", value) if value else None
 
     commit = e.candidate or e.commit or ""
@@ -164,14 +163,12 @@ class HistoryScreen(Screen[None]):
         with TabbedContent(id="history-detail"):
             with TabPane("diff", id="tab-diff"):
                 yield DiffView(placeholder="(no diff)", id="history-diff")
-            with TabPane("samples", id="tab-samples"):
-                with VerticalScroll():
-                    yield Static(id="history-samples")
+            with TabPane("samples", id="tab-samples"), VerticalScroll():
+                yield Static(id="history-samples")
             with TabPane("output", id="tab-output"):
                 yield Log(id="history-output", auto_scroll=False)
-            with TabPane("notes", id="tab-notes"):
-                with VerticalScroll():
-                    yield Static(id="history-notes")
+            with TabPane("notes", id="tab-notes"), VerticalScroll():
+                yield Static(id="history-notes")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -26,10 +26,21 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from app.config import CONFIG_NAME
 from app.errors import AutoresearchError
-from app.onboard import (AGENT_KINDS, CONFIG_NAME, PROGRAM_NAME, Detection, InitAnswers,
-                         TrialRun, detect_project, render_config, render_program,
-                         trial_run, validate_answers, write_and_commit)
+from app.onboard import (
+    AGENT_KINDS,
+    PROGRAM_NAME,
+    Detection,
+    InitAnswers,
+    TrialRun,
+    detect_project,
+    render_config,
+    render_program,
+    trial_run,
+    validate_answers,
+    write_and_commit,
+)
 from widgets.literal import literal
 
 FIELDS = ("checks", "setup", "bench", "metric", "direction", "unit", "scope", "protected",

@@ -7,8 +7,9 @@ reads the `SessionView` it is given and posts requests (`CherryPickRequested`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -27,6 +28,7 @@ from widgets.experiment_table import MAIN_ROWS, ExperimentTable
 from widgets.literal import literal, one_line
 from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
+
 
 class MainScreen(Screen[None]):
     """What a person watches for hours.
@@ -112,10 +114,10 @@ class MainScreen(Screen[None]):
         if view.experiments:
             last = view.experiments[-1]
             count = plural(count_experiments(view.experiments), "experiment")
-            review = (" · review mode on: each proposal waits for approve (a) or veto (v)"
-                      if review else "")
+            review_note = (" · review mode on: each proposal waits for approve (a) or veto (v)"
+                           if review else "")
             self.query_one(ActivityLog).add_rule(
-                f"resumed {view.tag}: {count} and the baseline in the log{review}")
+                f"resumed {view.tag}: {count} and the baseline in the log{review_note}")
             self._diff_n = last.n
             self._set_diff_title(f"#{last.n} · {last.status}")
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
@@ -30,10 +31,22 @@ from app.engine.records import Experiment, Status, Tokens
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS, SCREEN_KEYS, default_key
 from app.tui.activity import ActivityBuffer
-from app.tui.bridge import (ActivityBuffered, ChecksReported, DiffRefreshed, EventBridge,
-                            ExperimentBegan, ExperimentRecorded, LoopStateChanged,
-                            NoticeRaised, NotesReached, ProposalArrived, SampleArrived,
-                            SessionClosed, SessionOpened, notice_text)
+from app.tui.bridge import (
+    ActivityBuffered,
+    ChecksReported,
+    DiffRefreshed,
+    EventBridge,
+    ExperimentBegan,
+    ExperimentRecorded,
+    LoopStateChanged,
+    NotesReached,
+    NoticeRaised,
+    ProposalArrived,
+    SampleArrived,
+    SessionClosed,
+    SessionOpened,
+    notice_text,
+)
 from app.tui.commands import AutoresearchCommands
 from app.tui.requests import CherryPickRequested
 from app.tui.state import AppOptions, LoopSource, SessionView, UiState
@@ -66,8 +79,8 @@ class AutoresearchApp(App[int]):
                 tooltip="Quit (asks first while a session runs)."),
     ]
     COMMANDS = App.COMMANDS | {AutoresearchCommands}
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     def __init__(self, options: AppOptions) -> None:
         super().__init__()
@@ -195,7 +208,7 @@ class AutoresearchApp(App[int]):
     def shown(self) -> MainScreen:
         """The main screen to update, or a sink that drops updates while the app closes (the
         loop may still report its last events as the screen is being torn down)."""
-        main = getattr(self, "main", None)
+        main: MainScreen | None = getattr(self, "main", None)
         if main is None or not main.is_attached or not main.is_running:
             return _Nowhere()  # type: ignore[return-value]
         return main
@@ -348,7 +361,7 @@ class AutoresearchApp(App[int]):
     @on(NoticeRaised)
     def _notice_raised(self, message: NoticeRaised) -> None:
         e = message.event
-        severity = "information" if isinstance(e, BudgetReached) else "warning"
+        severity: SeverityLevel = "information" if isinstance(e, BudgetReached) else "warning"
         self._drain_activity()
         self.notify(notice_text(e), severity=severity, timeout=8)
         self._seen()

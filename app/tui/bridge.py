@@ -10,15 +10,30 @@ few repaints, not 10,000 messages.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from textual.message import Message
 
-from app.engine.events import (AgentActivity, BaselineReset, BudgetReached, ChecksFinished,
-                               DiffUpdated, DriftDetected, Event, ExperimentDecided,
-                               ExperimentStarted, NotesTaken, OutputLines, ProposalReady,
-                               SampleMeasured, SessionEnded, SessionStarted, StateChanged,
-                               WarningRaised)
+from app.engine.events import (
+    AgentActivity,
+    BaselineReset,
+    BudgetReached,
+    ChecksFinished,
+    DiffUpdated,
+    DriftDetected,
+    Event,
+    ExperimentDecided,
+    ExperimentStarted,
+    NotesTaken,
+    OutputLines,
+    ProposalReady,
+    SampleMeasured,
+    SessionEnded,
+    SessionStarted,
+    StateChanged,
+    WarningRaised,
+)
 from app.tui.activity import ActivityBuffer
 
 EventT = TypeVar("EventT", bound=Event)

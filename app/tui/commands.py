@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol, runtime_checkable
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -43,13 +45,13 @@ class AutoresearchCommands(Provider):
 
     def _commands(self) -> list[tuple[str, str, str]]:
         app = self.app
-        key_of = app.key_of if isinstance(app, KeyedApp) else (lambda binding_id: binding_id)
+        key_of: Callable[[str], str] = app.key_of if isinstance(app, KeyedApp) else str
         return [(f"{b.description} ({key_of(b.id or '')})", b.tooltip, b.action)
                 for b, _ in self._targets()]
 
     def _runners(self) -> list[tuple[str, str, Callable[[], None]]]:
         nodes = [node for _, node in self._targets()]
-        return [(name, help_text, lambda action=action, node=node: self._run(action, node))
+        return [(name, help_text, partial(self._run, action, node))
                 for (name, help_text, action), node in zip(self._commands(), nodes)]
 
     def _target(self, action: str) -> DOMNode | None:

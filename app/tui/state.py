@@ -6,10 +6,11 @@ here: plain data, importable by the screens without the App.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Protocol
 
 from app.engine.controller import LoopController
 from app.engine.events import Event, LoopState
@@ -130,9 +131,9 @@ class SessionView:
         for e in self.experiments:
             if e.status is Status.BASELINE and e.metric is not None:
                 best, seen_baseline = e.metric, True
-            elif seen_baseline and e.status is Status.KEEP and e.metric is not None:
-                if best is None or is_better(e.metric, best, self.direction):
-                    best = e.metric
+            elif (seen_baseline and e.status is Status.KEEP and e.metric is not None
+                  and (best is None or is_better(e.metric, best, self.direction))):
+                best = e.metric
         return best
 
     def counts(self) -> dict[str, int]:
