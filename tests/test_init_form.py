@@ -62,6 +62,14 @@ async def submit_and_wait(pilot, times: int = 1) -> None:  # type: ignore[no-unt
     await pilot.pause()
     assert await pilot.click("#submit"), "the click did not reach the button"
     await pilot.app.workers.wait_for_complete()
+    # The worker's result arrives as a message: wait until the form has handled it (busy
+    # is cleared there), not a fixed number of frames, which a loaded machine outran (the
+    # failure snapshot was once taken before the error was drawn).
+    for _ in range(400):
+        if not getattr(pilot.app.screen, "busy", False):
+            break
+        await pilot.pause(0.05)
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
     await pilot.pause()
 
