@@ -5,4 +5,5 @@ Import from the submodules (`from widgets.diff_view import DiffView`); this pack
 not import them eagerly, so using one widget does not pull in plotext.
 """
 
-__all__ = ["ActivityLog", "DiffView", "ExperimentTable", "MetricChart", "StatusLine"]
+__all__ = ["ActivityLog", "DiffView", "ExperimentTable", "MetricChart", "StatusLine",
+           "WorkersStrip"]
