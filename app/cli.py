@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--paused", action="store_true", help="open with the loop paused: "
                         "nothing runs, not even the baseline, until you resume (p)")
     # Every namespace has the launch's options, whichever command parsed it.
-    parser.set_defaults(headless=False, max_experiments=None, max_hours=None, max_cost=None)
+    parser.set_defaults(headless=False, max_experiments=None, max_hours=None, max_cost=None,
+                        workers=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the loop (with --headless: line output, no TUI)")
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "session time (counted across launches)")
     run.add_argument("--max-cost", type=float, metavar="USD", help="stop when the agent's "
                      "cost reaches USD (counted across launches)")
+    run.add_argument("--workers", type=int, metavar="N", help="N agents propose at once, "
+                     "each in its own worktree (default: [parallel] workers, else 1)")
 
     init = sub.add_parser("init", help="write autoresearch.toml and autoresearch.md")
     init.add_argument("--bench", metavar="CMD", help="benchmark command (prints the metric)")
@@ -75,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", metavar="PATH", help="where to create the sample repo "
                       "(default: a temporary folder, printed)")
     demo.add_argument("--headless", action="store_true", help="line output instead of the TUI")
+    demo.add_argument("--workers", type=int, metavar="N", help="N agents propose at once")
 
     history = sub.add_parser("history", help="list experiments; import or export logs")
     history.add_argument("--tag", help="session tag (default: the latest session)")
@@ -123,7 +127,7 @@ def launch_options(args: argparse.Namespace) -> LaunchOptions:
     return LaunchOptions(
         cwd=Path.cwd(), config_path=Path(args.config) if args.config else None, tag=args.tag,
         new=bool(args.new), paused=bool(args.paused), max_experiments=args.max_experiments,
-        max_hours=args.max_hours, max_cost=args.max_cost)
+        max_hours=args.max_hours, max_cost=args.max_cost, workers=args.workers)
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -181,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = vars(args)[name]
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.workers is not None:
+        from app.config import MAX_WORKERS
+
+        if not 1 <= args.workers <= MAX_WORKERS:
+            parser.error(f"--workers must be between 1 and {MAX_WORKERS}")
     try:
         return _handler(args.command, args)(args)
     except AutoresearchError as exc:

@@ -178,6 +178,24 @@ class ExecutorConfig:
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    """`[parallel]`: several agents propose at once; measurements take turns in slots."""
+
+    workers: int = 1
+    """Agents proposing at once, each in its own worktree (1: the sequential loop)."""
+    measure_slots: int = 1
+    """Benchmark/checks/holdout commands that may run at once on this machine."""
+    cpus_per_slot: int = 0
+    """Cores each slot's commands are pinned to (os.sched_setaffinity); 0: no pinning."""
+    gpus_per_slot: int = 0
+    """GPUs each slot's commands see (CUDA_VISIBLE_DEVICES); 0: left as it is."""
+
+
+MAX_WORKERS = 64
+"""More workers than this is a typo: each has a worktree and an agent."""
+
+
+@dataclass(frozen=True)
 class Config:
     metric: MetricConfig
     session: SessionConfig = field(default_factory=SessionConfig)
@@ -188,6 +206,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     path: Path | None = field(default=None, compare=False)
 
 
@@ -394,6 +413,7 @@ def _check_semantics(config: Config, path: Path) -> None:
                 raise bad(key, f"holds {name!r}, which is not a variable name; list names "
                           "only, such as \"MY_SETTING\"")
     _check_executor(config.executor, bad)
+    _check_parallel(config.parallel, bad)
     tag = config.session.tag
     if tag is not None:
         from app.tags import validate_tag
@@ -421,6 +441,28 @@ def _check_semantics(config: Config, path: Path) -> None:
     for key, limit in limits:
         if limit is not None and limit <= 0:
             raise bad(key, "must be positive; leave it out for no limit")
+
+
+def check_parallel(p: ParallelConfig, path: Path) -> None:
+    """`[parallel]` as `load_config` checks it (also after `--workers` replaced a value)."""
+    _check_parallel(p, lambda key, problem: UsageError(f"{path}: `{key}` {problem}."))
+
+
+def _check_parallel(p: ParallelConfig, bad: Callable[[str, str], UsageError]) -> None:
+    if not 1 <= p.workers <= MAX_WORKERS:
+        raise bad("parallel.workers", f"is {p.workers}; it must be between 1 (one agent at "
+                  f"a time) and {MAX_WORKERS}")
+    if not 1 <= p.measure_slots <= MAX_WORKERS:
+        raise bad("parallel.measure_slots", f"is {p.measure_slots}; it must be between 1 "
+                  f"and {MAX_WORKERS} (1: one measurement at a time, undisturbed)")
+    cpus = os.cpu_count() or 1
+    if p.cpus_per_slot < 0 or p.cpus_per_slot * p.measure_slots > cpus:
+        raise bad("parallel.cpus_per_slot", f"is {p.cpus_per_slot}; it must be 0 (no "
+                  f"pinning) or at most {cpus // p.measure_slots} so that "
+                  f"{p.measure_slots} slot(s) fit on this machine's {cpus} cores")
+    if p.gpus_per_slot < 0:
+        raise bad("parallel.gpus_per_slot", "must be 0 (leave CUDA_VISIBLE_DEVICES as it "
+                  "is) or a number of GPUs, such as 1")
 
 
 def _check_executor(e: ExecutorConfig, bad: Callable[[str, str], UsageError]) -> None:

@@ -61,7 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise
     print(f"Sample project: {target}", flush=True)
     os.chdir(target)
-    options = LaunchOptions(cwd=target)
+    options = LaunchOptions(cwd=target, workers=getattr(args, "workers", None))
     try:
         if args.headless:
             from app.headless import run_headless

@@ -45,7 +45,7 @@ from app.session_data import (
 
 DEAD_END_ORDER = (Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.CHECKS_FAILED,
                   Status.OVERFIT, Status.REJECTED, Status.VETOED, Status.AGENT_ERROR,
-                  Status.INTERRUPTED, Status.INFRA_ERROR, Status.DUPLICATE)
+                  Status.INTERRUPTED, Status.INFRA_ERROR, Status.DUPLICATE, Status.STALE)
 DEAD_END_TITLES = {
     Status.DISCARD: "Discarded: not better than the champion",
     Status.CRASH: "Crashed: the benchmark failed or printed no metric",
@@ -58,6 +58,7 @@ DEAD_END_TITLES = {
     Status.INTERRUPTED: "Interrupted",
     Status.INFRA_ERROR: "Infrastructure errors: a cluster node was lost",
     Status.DUPLICATE: "Duplicates: the same change was already measured on that champion",
+    Status.STALE: "Stale: no longer applied after another worker's keep (parallel workers)",
 }
 MAX_DEAD_ENDS = 50
 """Per status; the rest are counted (the history command lists them all)."""

@@ -22,6 +22,7 @@ STATUS_LOOK: dict[str, str] = {
     Status.REJECTED: "vetoed",
     Status.INTERRUPTED: "interrupted",
     Status.DUPLICATE: "discard",
+    Status.STALE: "discard",
     "running": "running",
 }
 """Status (or `running` for the experiment in progress) -> look name."""

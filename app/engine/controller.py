@@ -36,21 +36,54 @@ class CherryPick:
 
 
 class LoopController:
+    """The verbs the UI calls, and what the loop reads at its safe points.
+
+    With `[parallel] workers` > 1 every worker has its own veto, approval and `cancel`
+    (`cancel_of(w)`, `for_worker(w)`); pause, stop, review, holds and the cherry-pick queue
+    are the session's. A verb given `worker=None` acts on the worker that waits for
+    approval (the lowest-numbered, if several), else the one measuring, else worker 0:
+    with one worker, today's calls mean what they always did.
+    """
+
     def __init__(self, *, paused: bool = False, review: bool = False) -> None:
         self._lock = threading.Condition()
         self._paused = paused
         self._review = review
         self._stop = False
         self._stop_reason = ""
-        self._veto: str | None = None
-        self._approved = False
+        self._vetoes: dict[int, str] = {}
+        self._approved: set[int] = set()
+        self._waiting: set[int] = set()
+        """Workers blocked in `wait_for_approval`."""
+        self._measuring: list[int] = []
+        """Workers whose candidate holds a measurement slot, in the order they took it."""
         self._cherry_picks: deque[CherryPick] = deque()
         self._holds = 0
-        self.cancel = threading.Event()
-        """Set when the running step must stop now (veto or stop)."""
+        self._cancels: dict[int, threading.Event] = {0: threading.Event()}
+        self.cancel = self._cancels[0]
+        """Set when worker 0's running step must stop now (veto or stop); see `cancel_of`."""
+
+    def cancel_of(self, worker: int) -> threading.Event:
+        """Worker `worker`'s cancel event: set by its veto and by stop."""
+        with self._lock:
+            return self._cancel_locked(worker)
+
+    def for_worker(self, worker: int) -> WorkerControl:
+        """The loop-side view of one worker (what its pipeline reads)."""
+        return WorkerControl(self, worker)
+
+    def _target(self, worker: int | None) -> int:
+        if worker is not None:
+            return worker
+        if self._waiting:
+            return min(self._waiting)
+        if self._measuring:
+            return self._measuring[0]
+        return 0
 
     # -- verbs, from any thread -----------------------------------------------------------
     def pause(self) -> None:
+        """Pause every worker (each stops at its next safe point)."""
         with self._lock:
             self._paused = True
             self._lock.notify_all()
@@ -61,7 +94,7 @@ class LoopController:
             self._lock.notify_all()
 
     def toggle_pause(self) -> bool:
-        """Pause or resume; returns whether the loop is now paused."""
+        """Pause or resume (all workers); returns whether the loop is now paused."""
         with self._lock:
             self._paused = not self._paused
             self._lock.notify_all()
@@ -72,16 +105,18 @@ class LoopController:
             self._review = on
             self._lock.notify_all()
 
-    def veto(self, reason: str = "") -> None:
-        """Veto the current proposal; stops its measurement if it is running."""
+    def veto(self, reason: str = "", worker: int | None = None) -> None:
+        """Veto a proposal (worker None: see the class); stops its measurement if it is
+        running."""
         with self._lock:
-            self._veto = reason
-            self.cancel.set()
+            target = self._target(worker)
+            self._vetoes[target] = reason
+            self._cancel_locked(target).set()
             self._lock.notify_all()
 
     def hold(self) -> None:
-        """The user is typing a veto: the running experiment must not be decided until
-        `release` (measurement goes on; the decision waits at the next step)."""
+        """The user is typing a veto: no experiment may be decided until `release`
+        (measurement goes on; the decision waits at the next step)."""
         with self._lock:
             self._holds += 1
             self._lock.notify_all()
@@ -91,15 +126,17 @@ class LoopController:
             self._holds = max(0, self._holds - 1)
             self._lock.notify_all()
 
-    def approve(self) -> None:
+    def approve(self, worker: int | None = None) -> None:
+        """Approve a proposal waiting in review mode (worker None: see the class)."""
         with self._lock:
-            self._approved = True
+            self._approved.add(self._target(worker))
             self._lock.notify_all()
 
     def cherry_pick(self, n: int, *, tag: str | None = None, commit: str | None = None,
                     description: str = "", hypothesis: str = "") -> None:
         """Queue experiment `n` (of session `tag`, when it is another session's: then with
-        its candidate `commit`) to be re-applied on the champion after the running one."""
+        its candidate `commit`) to be re-applied on the champion by the next worker that
+        starts an experiment."""
         with self._lock:
             self._cherry_picks.append(CherryPick(n, tag, commit, description, hypothesis))
             self._lock.notify_all()
@@ -108,7 +145,8 @@ class LoopController:
         with self._lock:
             self._stop = True
             self._stop_reason = reason
-            self.cancel.set()
+            for event in self._cancels.values():
+                event.set()
             self._lock.notify_all()
 
     # -- state, for the loop and the UI --------------------------------------------------
@@ -138,30 +176,52 @@ class LoopController:
         with self._lock:
             return tuple(pick.label for pick in self._cherry_picks)
 
-    # -- for the loop thread ---------------------------------------------------------------
+    @property
+    def awaiting_approval(self) -> tuple[int, ...]:
+        """The workers whose proposal waits for approval, lowest first."""
+        with self._lock:
+            return tuple(sorted(self._waiting))
+
+    # -- for the loop thread(s) -------------------------------------------------------------
+    def _cancel_locked(self, worker: int) -> threading.Event:
+        event = self._cancels.get(worker)
+        if event is None:
+            event = self._cancels[worker] = threading.Event()
+            if self._stop:
+                event.set()
+        return event
+
     def take_cherry_pick(self) -> CherryPick | None:
         with self._lock:
             return self._cherry_picks.popleft() if self._cherry_picks else None
 
-    def take_veto(self) -> str | None:
-        """The veto reason if the current proposal was vetoed ('' for no reason given)."""
+    def take_veto(self, worker: int = 0) -> str | None:
+        """The veto reason if the worker's proposal was vetoed ('' for no reason given)."""
         with self._lock:
-            reason, self._veto = self._veto, None
+            reason = self._vetoes.pop(worker, None)
             if not self._stop:
-                self.cancel.clear()
+                self._cancel_locked(worker).clear()
             return reason
 
-    def peek_veto(self) -> bool:
+    def peek_veto(self, worker: int = 0) -> bool:
         with self._lock:
-            return self._veto is not None
+            return worker in self._vetoes
 
-    def begin_experiment(self) -> None:
-        """Forget a veto or approval meant for an earlier proposal."""
+    def begin_experiment(self, worker: int = 0) -> None:
+        """Forget a veto or approval meant for the worker's earlier proposal."""
         with self._lock:
-            self._veto = None
-            self._approved = False
+            self._vetoes.pop(worker, None)
+            self._approved.discard(worker)
             if not self._stop:
-                self.cancel.clear()
+                self._cancel_locked(worker).clear()
+
+    def measuring(self, worker: int, on: bool) -> None:
+        """The scheduler says the worker's candidate took (on) or left (off) a slot."""
+        with self._lock:
+            if worker in self._measuring:
+                self._measuring.remove(worker)
+            if on:
+                self._measuring.append(worker)
 
     def wait_while_paused(self, on_pause: Callable[[], None] | None = None) -> bool:
         """Block while paused. Returns False if the loop should stop instead."""
@@ -176,26 +236,80 @@ class LoopController:
                 self._lock.wait(0.5)
             return not self._stop
 
-    def settle(self) -> bool:
+    def settle(self, worker: int = 0) -> bool:
         """Before a decision: wait while a veto is being typed, then say whether the
-        experiment was vetoed meanwhile (the veto stays pending for `take_veto`)."""
+        worker's experiment was vetoed meanwhile (the veto stays pending for `take_veto`)."""
         with self._lock:
             while self._holds and not self._stop:
                 self._lock.wait(0.5)
-            return self._veto is not None and not self._stop
+            return worker in self._vetoes and not self._stop
 
-    def wait_for_approval(self) -> str:
+    def wait_for_approval(self, worker: int = 0) -> str:
         """In review mode: block until approve ('approved'), veto ('vetoed') or stop ('stop').
 
         Leaving review mode while waiting counts as approval.
         """
         with self._lock:
-            while True:
-                if self._stop:
-                    return "stop"
-                if self._veto is not None:
-                    return "vetoed"
-                if self._approved or not self._review:
-                    self._approved = False
-                    return "approved"
-                self._lock.wait(0.5)
+            self._waiting.add(worker)
+            try:
+                while True:
+                    if self._stop:
+                        return "stop"
+                    if worker in self._vetoes:
+                        return "vetoed"
+                    if worker in self._approved or not self._review:
+                        self._approved.discard(worker)
+                        return "approved"
+                    self._lock.wait(0.5)
+            finally:
+                self._waiting.discard(worker)
+
+
+class WorkerControl:
+    """One worker's view of the controller: the loop-side calls of `LoopController` bound
+    to that worker (its veto, approval and cancel; the session's pause, stop, review)."""
+
+    def __init__(self, controller: LoopController, worker: int) -> None:
+        self.controller = controller
+        self.worker = worker
+        self.cancel = controller.cancel_of(worker)
+
+    @property
+    def paused(self) -> bool:
+        return self.controller.paused
+
+    @property
+    def review(self) -> bool:
+        return self.controller.review
+
+    @property
+    def stopping(self) -> bool:
+        return self.controller.stopping
+
+    @property
+    def stop_reason(self) -> str:
+        return self.controller.stop_reason
+
+    def pause(self) -> None:
+        self.controller.pause()
+
+    def take_cherry_pick(self) -> CherryPick | None:
+        return self.controller.take_cherry_pick()
+
+    def take_veto(self) -> str | None:
+        return self.controller.take_veto(self.worker)
+
+    def peek_veto(self) -> bool:
+        return self.controller.peek_veto(self.worker)
+
+    def begin_experiment(self) -> None:
+        self.controller.begin_experiment(self.worker)
+
+    def wait_while_paused(self, on_pause: Callable[[], None] | None = None) -> bool:
+        return self.controller.wait_while_paused(on_pause)
+
+    def settle(self) -> bool:
+        return self.controller.settle(self.worker)
+
+    def wait_for_approval(self) -> str:
+        return self.controller.wait_for_approval(self.worker)

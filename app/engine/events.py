@@ -26,6 +26,24 @@ class LoopState(StrEnum):
     FAILED = "failed"
 
 
+class WorkerState(StrEnum):
+    """What one worker is doing (`WorkerChanged`). With workers = 1 the one worker (0)
+    goes idle -> proposing -> queued -> measuring -> idle for each experiment too."""
+
+    IDLE = "idle"
+    """Between experiments (or waiting for a budget, a pause or the baseline)."""
+    PROPOSING = "proposing"
+    """Its agent is editing its worktree."""
+    REVIEW = "review"
+    """Its proposal waits for the user's approval (review mode)."""
+    QUEUED = "queued"
+    """Its candidate waits for a measurement slot."""
+    MEASURING = "measuring"
+    """Its candidate holds a slot: rebase, measure, decide, checks, holdout, keep."""
+    STOPPED = "stopped"
+    """It will start no more experiments (budget, stop, error)."""
+
+
 @dataclass(frozen=True)
 class Event:
     pass
@@ -46,6 +64,8 @@ class SessionStarted(Event):
     """Something the user must know, e.g. that uncommitted changes are not included."""
     isolation: str = ""
     """Which isolation commands run under ("bwrap, no network", "none (...)")."""
+    workers: int = 1
+    """How many workers propose at once (`[parallel] workers`); 1: the sequential loop."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,8 @@ class StateChanged(Event):
     detail: str = ""
     """E.g. "2 of 3" while measuring."""
     n: int | None = None
+    worker: int | None = None
+    """The worker this state is about; None: the session as a whole."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,8 @@ class ExperimentStarted(Event):
     n: int
     champion: str
     """The champion commit id."""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,8 @@ class AgentActivity(Event):
     kind: str
     """`text` (a streamed delta), `tool` (a tool call, summarised), `info`."""
     text: str
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,8 @@ class DiffUpdated(Event):
 
     n: int
     diff: str
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,8 @@ class ProposalReady(Event):
     diffstat: str
     candidate: str | None
     """The candidate commit id (None for an empty diff)."""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,8 @@ class OutputLines(Event):
     source: str
     """`bench`, `checks`, `holdout`, `setup`, `agent`."""
     lines: tuple[str, ...]
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,8 @@ class SampleMeasured(Event):
     metrics: dict[str, float] = field(default_factory=dict)
     planned: int = 0
     """How many samples are planned at this point (grows with adaptive repeats)."""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,8 @@ class ChecksFinished(Event):
     passed: bool
     duration_s: float
     reason: str = ""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +165,23 @@ class ExperimentDecided(Event):
     totals: Tokens = field(default_factory=Tokens)
     cost_usd: float = 0.0
     """Session totals so far."""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
+
+
+@dataclass(frozen=True)
+class WorkerChanged(Event):
+    """A worker entered a new state. Emitted at every change, for every worker, also when
+    workers = 1 (worker 0)."""
+
+    worker: int
+    state: WorkerState
+    experiment: int | None = None
+    """The experiment it works on (None when idle or stopped)."""
+    description: str = ""
+    """The proposal's description once known, else ''."""
+    since: float = 0.0
+    """Wall time (time.time()) the state was entered."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +211,8 @@ class NotesTaken(Event):
     """Notes for this experiment only."""
     standing: tuple[str, ...]
     """Notes for every experiment until cleared, as they stand now."""
+    worker: int = 0
+    """Which worker's experiment (0 when sequential)."""
 
 
 @dataclass(frozen=True)

@@ -23,3 +23,5 @@ class LaunchOptions:
     max_cost: float | None = None
     """Budgets for this launch (counted across launches; reaching them leaves the session
     open)."""
+    workers: int | None = None
+    """`--workers N`: agents proposing at once for this launch (default: `[parallel]`)."""

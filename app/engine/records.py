@@ -35,6 +35,9 @@ class Status(StrEnum):
     """A cluster node was lost while measuring (not the code's fault)."""
     DUPLICATE = "duplicate"
     """The same change as an earlier experiment on the same champion: not measured."""
+    STALE = "stale"
+    """Parallel workers: the champion moved while it waited and its diff no longer applies
+    onto the new one: recorded with its diff, not measured."""
 
     @property
     def measured(self) -> bool:
@@ -123,6 +126,14 @@ class Experiment:
     """The user's notes the agent was given for this experiment (app/engine/steering.py)."""
     duplicate_of: int | None = None
     """`duplicate`: the earlier experiment that measured the same change on this champion."""
+    worker: int = 0
+    """The worker that proposed it (`[parallel] workers`; 0 when sequential)."""
+    measured_from: float | None = None
+    """Wall time its measurement slot was taken (benchmark, checks, holdout, keep)."""
+    measured_to: float | None = None
+    """Wall time that slot was given back; None: it never held one."""
+    slot: int | None = None
+    """Which measurement slot measured it (`[parallel] measure_slots`)."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -132,8 +143,11 @@ class Experiment:
         for key in ("executor", "node", "host"):  # measured here: nothing to say
             if not data[key]:
                 del data[key]
-        if data["duplicate_of"] is None:
-            del data["duplicate_of"]
+        for key in ("duplicate_of", "measured_from", "measured_to", "slot"):
+            if data[key] is None:
+                del data[key]
+        if not data["worker"]:
+            del data["worker"]
         return {"type": "experiment", **data}
 
     @classmethod

@@ -8,6 +8,7 @@ files live is app/engine/layout.py.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.config import CONFIG_NAME, Config, load_config
+from app.config import CONFIG_NAME, Config, check_parallel, load_config
 from app.engine import gitops
 from app.engine.agents.base import Agent
 from app.engine.budgets import Budgets
@@ -121,7 +122,8 @@ class Session:
         m = self.config.metric
         sink(SessionStarted(self.tag, self.branch, str(self.worktree), not self.created,
                             m.name, m.unit, m.direction, tuple(self.experiments), self.notice,
-                            self.setup.sandbox.describe() if self.setup.sandbox else ""))
+                            self.setup.sandbox.describe() if self.setup.sandbox else "",
+                            workers=self.config.parallel.workers))
         for warning in self.warnings:  # a torn or invalid log line, skipped when loading
             sink(WarningRaised(warning))
         packer = ObjectPacker(self.repo.common_dir)
@@ -255,6 +257,8 @@ def open_session(options: LaunchOptions, *, agent: Agent | None = None,
         raise UsageError(f"no {path.name} in {path.parent}; create one with "
                          "`autoresearch-tui init` (or pass --config PATH).")
     config = load_config(path)
+    if options.workers is not None:
+        config = with_workers(config, options.workers, path)
     executor = None
     if config.executor.kind == "ray":  # before anything is created: one sentence, exit 2
         from app.engine.executors.ray_exec import RayExecutor
@@ -314,6 +318,14 @@ def open_session(options: LaunchOptions, *, agent: Agent | None = None,
         if isinstance(exc, OSError):
             raise _state_error(paths, exc) from None
         raise
+
+
+def with_workers(config: Config, workers: int, path: Path) -> Config:
+    """The config with `--workers` in place of `[parallel] workers`, validated the same way."""
+    parallel = dataclasses.replace(config.parallel, workers=workers)
+    config = dataclasses.replace(config, parallel=parallel)
+    check_parallel(parallel, path)
+    return config
 
 
 def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
