@@ -26,13 +26,14 @@ class _SourceHighlighter(Highlighter):
 
     def highlight(self, text: Text) -> None:
         plain = text.plain
-        if len(plain) >= SOURCE_WIDTH and plain[SOURCE_WIDTH - 1: SOURCE_WIDTH + 1] == " │":
-            text.stylize(self.log.part_style("source"), 0, SOURCE_WIDTH + 1)
-            body = plain[SOURCE_WIDTH + 2:]
+        width = self.log.source_width
+        if len(plain) >= width and plain[width - 1: width + 1] == " │":
+            text.stylize(self.log.part_style("source"), 0, width + 1)
+            body = plain[width + 2:]
             if body.startswith("▸ "):
-                text.stylize(self.log.part_style("tool"), SOURCE_WIDTH + 2)
+                text.stylize(self.log.part_style("tool"), width + 2)
             elif body.startswith(("error", "Error", "Traceback", "!! ")):
-                text.stylize(self.log.part_style("error"), SOURCE_WIDTH + 2)
+                text.stylize(self.log.part_style("error"), width + 2)
         elif plain.startswith("──"):
             text.stylize(self.log.part_style("rule"))
 
@@ -68,6 +69,8 @@ class ActivityLog(Log):
         """An unfinished line of streamed agent text."""
         self._end_y = 0
         """The scroll position of the end, when we last scrolled there."""
+        self.source_width = SOURCE_WIDTH
+        """Width of the source column (wider when lines name a parallel worker: `w2 bench`)."""
 
     def notify_style_update(self) -> None:
         self._styles.clear()
@@ -81,8 +84,8 @@ class ActivityLog(Log):
         return style
 
     @staticmethod
-    def format_line(source: str, line: str) -> str:
-        return f"{source[:SOURCE_WIDTH - 1]:<{SOURCE_WIDTH - 1}} │ {line.rstrip()}"
+    def format_line(source: str, line: str, width: int = SOURCE_WIDTH) -> str:
+        return f"{source[:width - 1]:<{width - 1}} │ {line.rstrip()}"
 
     def add_lines(self, source: str, lines: Iterable[str]) -> None:
         """Append output lines of `source`; only the last `max_lines` are kept."""
@@ -90,7 +93,7 @@ class ActivityLog(Log):
         lines = list(lines)
         if self.max_lines is not None and len(lines) > self.max_lines:
             lines = lines[-self.max_lines:]
-        self._write([self.format_line(source, line) for line in lines])
+        self._write([self.format_line(source, line, self.source_width) for line in lines])
 
     def add_agent_text(self, fragment: str) -> None:
         """Append a streamed text fragment of the agent; complete lines are shown."""
@@ -98,7 +101,8 @@ class ActivityLog(Log):
         *complete, self._partial = text.split("\n")
         complete = [line for line in complete if line.strip()]
         if complete:
-            self._write([self.format_line("agent", line) for line in complete])
+            self._write([self.format_line("agent", line, self.source_width)
+                         for line in complete])
 
     def add_rule(self, title: str) -> None:
         """A heading line that separates experiments."""
@@ -107,7 +111,7 @@ class ActivityLog(Log):
 
     def _flush_partial(self) -> None:
         if self._partial.strip():
-            self._write([self.format_line("agent", self._partial)])
+            self._write([self.format_line("agent", self._partial, self.source_width)])
         self._partial = ""
 
     @property

@@ -24,7 +24,7 @@ from widgets.literal import one_line
 from widgets.status_style import look_classes, look_css, look_of
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-IDLE_STATES = {"paused", "done", "failed", "waiting for approval", "stopped"}
+IDLE_STATES = {"paused", "done", "failed", "waiting for approval", "stopped", "idle"}
 
 
 @dataclass
@@ -56,6 +56,8 @@ class StatusInfo:
     """Whether anything ran yet (a paused launch says "to start", not "to resume")."""
     notes: tuple[str, ...] = ()
     """The user's standing notes to the agent."""
+    worker: str = ""
+    """With parallel workers: the selected worker (`w2`), whose state the line shows."""
 
 
 def format_duration(seconds: float) -> str:
@@ -157,6 +159,8 @@ class StatusLine(Widget):
             state += (f" (press {info.pause_key} to resume)" if info.started
                       else f" (press {info.pause_key} to start)")
         line.append(f"{spin} ", self._style("state"))
+        if info.worker:
+            line.append(f"{one_line(info.worker)} ", self._style("state"))
         line.append(state, self._style("paused") if info.state == "paused" else
                     self._style("state"))
         if info.n is not None and info.state not in ("done", "stopped"):

@@ -75,7 +75,7 @@ class WorkersStrip(Widget):
     WorkersStrip { height: auto; max-height: 9; background: $panel; padding: 0 1;
                    text-wrap: nowrap; text-overflow: ellipsis; }
     WorkersStrip > .workers-strip--label { text-style: bold; }
-    WorkersStrip > .workers-strip--selected { background: $boost; text-style: bold; }
+    WorkersStrip > .workers-strip--selected { background: $primary-muted; }
     WorkersStrip > .workers-strip--muted { color: $foreground-muted; }
     """
 

@@ -64,10 +64,12 @@ class HelpScreen(Screen[None]):
                 tooltip="Close the help."),
     ]
 
-    def __init__(self, of: str = "main") -> None:
+    def __init__(self, of: str = "main", *, workers: int = 1) -> None:
         super().__init__(classes="dialog-screen opaque")
         self.of = of
         """The id of the screen whose keys are listed."""
+        self.worker_count = workers
+        """Parallel workers: with more than one, the keys that select them are listed."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
@@ -89,7 +91,17 @@ class HelpScreen(Screen[None]):
         """(key as bound now, action, what it does) for each key of the screen."""
         keymap: dict[str, str] = getattr(self.app, "_keymap", {})
         rows = []
-        for binding in keys_of_screen(self.of):
+        keys = keys_of_screen(self.of, self.worker_count)
+        digits = [b for b in keys if (b.id or "").startswith("worker_")]
+        collapse = len(digits) > 1 and not any(b.id in keymap for b in digits)
+        for binding in keys:
+            if collapse and binding in digits:
+                # One row for the digits that select a worker, not one per worker.
+                if binding is digits[0]:
+                    rows.append((f"1-{len(digits)}", "Select worker",
+                                 "Select worker w1, w2, ...: the diff pane, a and v follow "
+                                 "it."))
+                continue
             key = keymap.get(binding.id or "", binding.key)
             display = self.app.get_key_display(Binding(key, binding.action))
             rows.append((display, binding.description, binding.tooltip))
@@ -100,7 +112,7 @@ class HelpScreen(Screen[None]):
              "ctrl+c copies it).")]
 
     def _remap_text(self) -> str:
-        ids = ", ".join(b.id for b in keys_of_screen(self.of) if b.id)
+        ids = ", ".join(b.id for b in keys_of_screen(self.of, self.worker_count) if b.id)
         return ("ctrl+p opens the command palette: every key above, searchable. Keys are "
                 "remapped in \\[keymap] of ~/.config/autoresearch-tui/config.toml by binding "
                 f"id (e.g. pause = \"space\"); this screen's ids: {ids}.")

@@ -13,8 +13,23 @@ from textual.binding import Binding
 
 from widgets.experiment_table import TABLE_KEYS
 
-__all__ = ["HISTORY_KEYS", "HISTORY_QUIET", "KEYS", "SCREEN_KEYS", "TABLE_KEYS", "default_key",
-           "keys_of_screen"]
+__all__ = ["HISTORY_KEYS", "HISTORY_QUIET", "KEYS", "SCREEN_KEYS", "TABLE_KEYS", "WORKER_KEYS",
+           "default_key", "keys_of_screen"]
+
+
+WORKER_KEYS: list[Binding] = [
+    Binding("tab", "next_worker", "Next worker", id="next_worker", show=False,
+            tooltip="With parallel workers: select the next one; the diff pane, a and v "
+                    "follow the selected worker (shift+tab moves the focus)."),
+    *[Binding(str(k), f"select_worker({k - 1})", f"Worker {k}", id=f"worker_{k}", show=False,
+              tooltip=f"With parallel workers: select worker w{k}; the diff pane, a and v "
+                      "follow it.")
+      for k in range(1, 10)],
+]
+"""The main screen's keys that select a parallel worker (issue #14). With one worker they
+do not apply: tab moves the focus as in any Textual app, and the help does not list them."""
+
+WORKER_IDS = frozenset(b.id for b in WORKER_KEYS)
 
 
 KEYS: list[Binding] = [
@@ -45,6 +60,7 @@ KEYS: list[Binding] = [
     Binding("full_stop", "follow_live", "Follow live", key_display=".", id="follow_live",
             show=False, tooltip="Show the running experiment's diff again (after looking at "
                                 "another row) and follow it."),
+    *WORKER_KEYS,
     Binding("question_mark", "help", "Help", key_display="?", id="help",
             tooltip="The keys of the current screen, the statuses and the panes."),
     Binding("q", "quit", "Quit", id="quit",
@@ -53,7 +69,8 @@ KEYS: list[Binding] = [
 ]
 """The main screen's keys, in the order the help screen lists them."""
 
-SCREEN_KEYS = ("history", "cherry_pick", "search", "full_diff", "follow_live")
+SCREEN_KEYS = ("history", "cherry_pick", "search", "full_diff", "follow_live",
+               *(b.id for b in WORKER_KEYS if b.id))
 """Ids of `KEYS` that the main screen binds (they act on what it shows); the App binds the
 others, so they apply on every screen."""
 
@@ -100,13 +117,16 @@ again, hidden, they shadow the App's, so the footer keeps room for the history's
 and for `? Help` and `q Quit` at any width (`?` lists them all)."""
 
 
-def keys_of_screen(screen_id: str | None) -> list[Binding]:
+def keys_of_screen(screen_id: str | None, workers: int = 1) -> list[Binding]:
     """The keys the help screen and the palette list for the screen `screen_id`: its own,
-    the table's moves, then the App's that apply there."""
+    the table's moves, then the App's that apply there. The worker keys only with
+    `workers` > 1, and a digit only for a worker that exists."""
     app_keys = [b for b in KEYS if b.id not in SCREEN_KEYS]
     if screen_id == "history":
         return [*HISTORY_KEYS, *TABLE_KEYS, *app_keys]
-    return [*KEYS, *TABLE_KEYS]
+    shown = {"next_worker", *(f"worker_{k}" for k in range(1, min(workers, 9) + 1))}
+    return [b for b in (*KEYS, *TABLE_KEYS)
+            if b.id not in WORKER_IDS or (workers > 1 and b.id in shown)]
 
 
 def default_key(binding_id: str) -> str | None:

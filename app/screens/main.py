@@ -20,7 +20,7 @@ from textual.widgets import Footer
 
 from app.engine.records import Experiment, count_experiments, plural
 from app.screens.keys import KEYS, SCREEN_KEYS
-from app.tui.requests import CherryPickRequested
+from app.tui.requests import CherryPickRequested, WorkerSelectRequested
 from app.tui.state import SessionView, UiState
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
@@ -28,6 +28,7 @@ from widgets.experiment_table import MAIN_ROWS, ExperimentTable
 from widgets.literal import literal, one_line
 from widgets.metric_chart import MetricChart
 from widgets.status_line import StatusInfo, StatusLine
+from widgets.workers_strip import WorkerLine, WorkersStrip, worker_label
 
 
 class MainScreen(Screen[None]):
@@ -40,6 +41,7 @@ class MainScreen(Screen[None]):
     | c | cherry-pick the experiment selected in the table |
     | enter | show the selected experiment's diff (it stays until `.`) |
     | . | follow live: show the running experiment's proposal again |
+    | tab, 1-9 | with parallel workers: select a worker (the diff pane follows it) |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -68,6 +70,7 @@ class MainScreen(Screen[None]):
         # The first frame is the status line and the keys; the panes are mounted right
         # after it (`mount_panes`), so the terminal shows something as soon as possible.
         yield StatusLine(clock=self.clock, id="status")
+        yield WorkersStrip(clock=self.clock, id="workers")  # hidden with one worker
         yield Vertical(id="panes")
         yield Footer()
 
@@ -101,6 +104,13 @@ class MainScreen(Screen[None]):
     def update_status(self, info: StatusInfo) -> None:
         self.query_one(StatusLine).update_info(info)
 
+    def update_workers(self, view: SessionView) -> None:
+        """The workers strip: one line per parallel worker (hidden with one)."""
+        lines = [WorkerLine(w.worker, w.state, w.n, w.description, w.since)
+                 for w in view.workers.values() if w.worker < view.worker_count]
+        self.query_one(WorkersStrip).set_workers(
+            lines if view.parallel else [], selected=view.selected_worker)
+
     def session_opened(self, view: SessionView, *, review: bool) -> None:
         table = self.query_one(ExperimentTable)
         table.configure(metric_name=view.metric_name, direction=view.direction)
@@ -111,6 +121,8 @@ class MainScreen(Screen[None]):
         chart.set_experiments(view.experiments)
         unit = f" ({view.unit})" if view.unit else ""
         chart.border_title = literal(one_line(f"{view.metric_name}{unit}"))
+        if view.parallel:  # its lines name their worker: `w2 holdout`
+            self.query_one(ActivityLog).source_width = 11
         if view.experiments:
             last = view.experiments[-1]
             count = plural(count_experiments(view.experiments), "experiment")
@@ -129,6 +141,14 @@ class MainScreen(Screen[None]):
                      else view.state.value)
             table.set_running(view.current, label=label)
 
+    def set_running(self, view: SessionView) -> None:
+        """The table's provisional row: the (selected worker's) experiment in progress."""
+        label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
+                 else view.state.value)
+        if view.parallel and view.current is not None:
+            label = "waiting (a/v)" if view.selected.waiting_approval else view.selected.state
+        self.query_one(ExperimentTable).set_running(view.current, label=label)
+
     def experiment_began(self, view: SessionView, n: int) -> None:
         self.query_one(ExperimentTable).set_running(n, label="proposing")
         if self.following:
@@ -144,6 +164,12 @@ class MainScreen(Screen[None]):
         self.following = True
         n = view.current
         if n is None:
+            if view.parallel:  # the selected worker has no experiment: say so
+                self._diff_request += 1
+                self._diff_n, self._diff_live = None, True
+                self.query_one(DiffView).set_diff("")
+                self._set_diff_title(f"{worker_label(view.selected_worker)} · "
+                                     f"{view.selected.state}")
             return
         if n in view.diffs:
             self.show_diff(n, view.diffs[n], live=False,
@@ -161,7 +187,7 @@ class MainScreen(Screen[None]):
         label = "live" if live else "proposal"
         if description:
             label += f" · {one_line(description)}"
-        self._set_diff_title(f"#{n} · {label}")
+        self._set_diff_title(f"{self._worker_prefix(n)}#{n} · {label}")
         self.query_one(DiffView).set_diff(diff, keep_scroll=live)
 
     def experiment_recorded(self, view: SessionView, experiment: Experiment) -> None:
@@ -198,9 +224,13 @@ class MainScreen(Screen[None]):
             else:
                 log.add_lines(source, lines)
 
-    @staticmethod
-    def _title_of(experiment: Experiment) -> str:
-        return (f"#{experiment.n} · {experiment.status}"
+    def _worker_prefix(self, n: int) -> str:
+        """`w2 · ` before a diff title when parallel workers propose (whose diff it is)."""
+        worker = self.view.worker_of.get(n)
+        return f"{worker_label(worker)} · " if self.view.parallel and worker is not None else ""
+
+    def _title_of(self, experiment: Experiment) -> str:
+        return (f"{self._worker_prefix(experiment.n)}#{experiment.n} · {experiment.status}"
                 + (f" · {one_line(experiment.description)}" if experiment.description else ""))
 
     def shown_diff(self) -> str:
@@ -246,6 +276,20 @@ class MainScreen(Screen[None]):
 
     def action_follow_live(self) -> None:
         self.follow_live(self.view)
+
+    def action_next_worker(self) -> None:
+        if not self.view.parallel:
+            # One worker: tab keeps its usual meaning (this binding shadows the screen's).
+            self.focus_next()
+            return
+        self.post_message(WorkerSelectRequested(None))
+
+    def action_select_worker(self, worker: int) -> None:
+        self.post_message(WorkerSelectRequested(worker))
+
+    @on(WorkersStrip.Selected)
+    def _worker_clicked(self, event: WorkersStrip.Selected) -> None:
+        self.post_message(WorkerSelectRequested(event.worker))
 
     @on(ExperimentTable.RowSelected)
     def _row_selected(self, event: ExperimentTable.RowSelected) -> None:

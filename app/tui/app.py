@@ -45,11 +45,20 @@ from app.tui.bridge import (
     SampleArrived,
     SessionClosed,
     SessionOpened,
+    WorkerStateChanged,
     notice_text,
 )
 from app.tui.commands import AutoresearchCommands
-from app.tui.requests import CherryPickRequested
-from app.tui.state import AppOptions, LoopSource, SessionView, UiState
+from app.tui.requests import CherryPickRequested, WorkerSelectRequested
+from app.tui.state import (
+    MEASURING_STATES,
+    WORKER_UI_STATE,
+    AppOptions,
+    LoopSource,
+    SessionView,
+    UiState,
+    WorkerView,
+)
 from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
@@ -265,6 +274,11 @@ class AutoresearchApp(App[int]):
         v.tag, v.branch, v.metric_name, v.unit, v.direction = (
             e.tag, e.branch, e.metric_name, e.unit, e.direction)
         v.experiments = list(e.experiments)
+        v.worker_count = max(1, e.workers)
+        for x in v.experiments:
+            v.worker_of[x.n] = x.worker
+        for w in range(v.worker_count):
+            v.worker(w)
         # The session's clock goes on across launches, as the summary's time does: the
         # experiments' time so far, then this launch's.
         v.session_since = self.clock() - sum(x.duration_s for x in v.experiments)
@@ -275,6 +289,7 @@ class AutoresearchApp(App[int]):
             v.cost_usd += x.cost_usd
         self.sub_title = one_line(f"{e.tag} · {e.branch}")
         self.shown.session_opened(v, review=self.controller.review)
+        self.shown.update_workers(v)
         if e.notice:
             self.notify(e.notice, title="Note", severity="warning", timeout=10)
         self.refresh_status()
@@ -285,6 +300,10 @@ class AutoresearchApp(App[int]):
         e = message.event
         v = self.view
         state = UiState.of(e.state)
+        if v.parallel:
+            self._parallel_state_changed(e.worker, state, e.detail)
+            self._seen()
+            return
         if state is not v.state or e.detail != v.detail:
             if state is not v.state:
                 v.state_since = self.clock()
@@ -297,9 +316,58 @@ class AutoresearchApp(App[int]):
         self.refresh_status()
         self._seen()
 
+    def _parallel_state_changed(self, worker: int | None, state: UiState, detail: str
+                                ) -> None:
+        """With parallel workers a state is one worker's (kept for it, shown while it is
+        selected) or the session's (paused, done, failed, the baseline)."""
+        v = self.view
+        if worker is None:
+            if state is not v.session_state:
+                v.session_state_since = self.clock()
+            v.session_state, v.session_detail = state, detail
+        else:
+            w = v.worker(worker)
+            if state is not w.loop_state:
+                w.loop_since = self.clock()
+            w.loop_state, w.detail = state, detail
+        if state is UiState.FAILED and detail:
+            v.error = detail
+        if worker is None or worker == v.selected_worker:
+            self._follow_selected(moved=False, chosen=False)
+
+    def _parallel_shown_state(self) -> tuple[UiState, str, float | None]:
+        """The state the status line shows with parallel workers: the session's when it
+        is paused or over, else the selected worker's."""
+        v = self.view
+        session = v.session_state
+        if session in (UiState.DONE, UiState.FAILED):
+            return session, v.session_detail, v.session_state_since
+        if session is UiState.PAUSED and self.controller.paused:
+            return session, v.session_detail, v.session_state_since
+        if v.state is UiState.RESUMING and session is UiState.PAUSED:
+            return v.state, "", v.state_since
+        w = v.selected
+        if w.n is None and w.state == "idle" and session is not None:
+            return session, v.session_detail, v.session_state_since
+        shown = WORKER_UI_STATE.get(w.state, UiState.IDLE)
+        if (shown is UiState.MEASURING and w.loop_state in MEASURING_STATES) or (
+                shown is UiState.PROPOSING and w.loop_state is UiState.PROPOSING):
+            assert w.loop_state is not None
+            return w.loop_state, w.detail, w.loop_since
+        return shown, "", w.since
+
     @on(ExperimentBegan)
     def _experiment_began(self, message: ExperimentBegan) -> None:
         v = self.view
+        e = message.event
+        v.worker_of[e.n] = e.worker
+        if v.parallel:
+            w = v.worker(e.worker)
+            w.n, w.diff, w.description = e.n, "", ""
+            if e.worker != v.selected_worker:
+                self.shown.update_workers(v)
+                self._seen()
+                return
         v.current = message.event.n
         v.current_diff = ""
         v.shown_n = message.event.n
@@ -310,6 +378,10 @@ class AutoresearchApp(App[int]):
     @on(DiffRefreshed)
     def _diff_refreshed(self, message: DiffRefreshed) -> None:
         e = message.event
+        if self.view.parallel:
+            w = self.view.worker(e.worker)
+            if w.n == e.n:
+                w.diff = e.diff
         if e.n == self.view.current:
             self.view.current_diff = e.diff
             self.shown.show_diff(e.n, e.diff, live=True)
@@ -320,6 +392,12 @@ class AutoresearchApp(App[int]):
         e = message.event
         self.view.diffs[e.n] = e.diff
         self.view.descriptions[e.n] = e.description
+        self.view.worker_of[e.n] = e.worker
+        if self.view.parallel:
+            w = self.view.worker(e.worker)
+            if w.n == e.n:
+                w.diff, w.description = e.diff, e.description
+                self.shown.update_workers(self.view)
         if e.n == self.view.current:
             self.view.current_diff = e.diff
             self.shown.show_diff(e.n, e.diff, live=False, description=e.description)
@@ -346,6 +424,11 @@ class AutoresearchApp(App[int]):
             self._keep_note(e.experiment.n, vetoed)
         if v.current == e.experiment.n:
             v.current = None
+        if v.parallel:
+            for w in v.workers.values():
+                if w.n == e.experiment.n:
+                    w.n, w.diff = None, ""
+            self.shown.update_workers(v)
         self.shown.experiment_recorded(v, e.experiment)
         for screen in self.screen_stack:
             if screen.id == "history":  # open (perhaps under a diff): live, not frozen
@@ -379,6 +462,10 @@ class AutoresearchApp(App[int]):
         v.summary = e.summary
         v.exit_status = e.exit_status
         v.state, v.detail, v.current = UiState.DONE, e.reason, None
+        if v.parallel:
+            for w in v.workers.values():
+                w.n, w.diff = None, ""
+            self.shown.update_workers(v)
         self.shown.session_closed(v)
         self.refresh_status()
         if not self.quitting:
@@ -394,6 +481,64 @@ class AutoresearchApp(App[int]):
             self.action_history()
         elif choice == "quit":
             self.exit(self.view.exit_status or 0)
+
+    @on(WorkerStateChanged)
+    def _worker_state_changed(self, message: WorkerStateChanged) -> None:
+        e = message.event
+        v = self.view
+        w = v.worker(e.worker)
+        if str(e.state) != w.state or e.experiment != w.n:
+            w.since = self.clock()
+        w.state = str(e.state)
+        if e.experiment != w.n:
+            w.diff = v.diffs.get(e.experiment, "") if e.experiment is not None else ""
+        w.n = e.experiment
+        w.description = e.description or (
+            v.descriptions.get(e.experiment, "") if e.experiment is not None else "")
+        if e.experiment is not None:
+            v.worker_of[e.experiment] = e.worker
+        if v.parallel:
+            if e.worker == v.selected_worker:
+                self._follow_selected(moved=v.current != w.n, chosen=False)
+            self.shown.update_workers(v)
+            self._refresh_keys()
+        self._seen()
+
+    @on(WorkerSelectRequested)
+    def _worker_select_requested(self, message: WorkerSelectRequested) -> None:
+        v = self.view
+        if not v.parallel:
+            return
+        worker = message.worker
+        if worker is None:
+            worker = (v.selected_worker + 1) % v.worker_count
+        if not 0 <= worker < v.worker_count:
+            return
+        self.select_worker(worker)
+
+    def select_worker(self, worker: int) -> None:
+        """Select parallel worker `worker`: the status line, the diff pane, the table's
+        running row, `a` and `v` follow it."""
+        v = self.view
+        v.selected_worker = worker
+        self._follow_selected(moved=True, chosen=True)
+        self.shown.update_workers(v)
+
+    def _follow_selected(self, *, moved: bool, chosen: bool) -> None:
+        """Bring `current`, the state shown and the diff pane to the selected worker
+        (`chosen`: the user selected it, so the pane follows it even if a table row was
+        pinned; a worker moving on to its next experiment leaves a pinned pane alone)."""
+        v = self.view
+        w: WorkerView = v.selected
+        v.current, v.current_diff = w.n, w.diff
+        v.state, v.detail, since = self._parallel_shown_state()
+        v.state_since = since if since is not None else v.state_since
+        self.shown.state_changed(v)
+        if moved:
+            if chosen or self.shown.following:
+                self.shown.follow_live(v)
+            self.shown.set_running(v)
+        self.refresh_status()
 
     @on(ActivityBuffered)
     def _activity_buffered(self, message: ActivityBuffered) -> None:
@@ -444,7 +589,14 @@ class AutoresearchApp(App[int]):
         v = self.view
         if action in ("toggle_pause", "toggle_review", "cherry_pick") and self.session_over:
             return False
+        if action == "next_worker":
+            return True  # with one worker, tab moves the focus (MainScreen)
+        if action == "select_worker":
+            return v.parallel and bool(parameters) and isinstance(parameters[0], int) and (
+                0 <= parameters[0] < v.worker_count)
         if action == "approve":
+            if v.parallel:
+                return v.selected.waiting_approval and v.selected.n is not None
             return v.state is UiState.WAITING_APPROVAL
         if action == "veto":
             return v.current is not None and v.loop_running and not self.session_over
@@ -481,7 +633,7 @@ class AutoresearchApp(App[int]):
             self._key_label("pause", label)
         # Recomposing the footer on every event would cost key latency: only on a change.
         applies = (label, self.session_over, self.check_action("approve", ()),
-                   self.check_action("veto", ()))
+                   self.check_action("veto", ()), self.view.parallel)
         if self.screen_stack and applies != self._keys_applied:
             self._keys_applied = applies
             self.refresh_bindings()
@@ -501,9 +653,18 @@ class AutoresearchApp(App[int]):
             tokens=v.tokens.total, cost_usd=v.cost_usd,
             queued=self.controller.pending_cherry_picks, error=v.error,
             pause_key=self.key_of("pause"), started=bool(v.experiments),
-            notes=v.standing_notes)
+            notes=v.standing_notes, worker=self._worker_badge())
         self.shown.update_status(info)
         self._refresh_keys()
+
+    def _worker_badge(self) -> str:
+        """`w2` in the status line when parallel workers run: whose state it shows."""
+        from widgets.workers_strip import worker_label
+
+        v = self.view
+        if not v.parallel or v.state.over or v.state in (UiState.PAUSED, UiState.STARTING):
+            return ""
+        return worker_label(v.selected_worker)
 
     # -- actions ----------------------------------------------------------------------------
     @property
@@ -542,6 +703,10 @@ class AutoresearchApp(App[int]):
         self.refresh_status()
 
     def action_approve(self) -> None:
+        v = self.view
+        if v.parallel:
+            self._approve_selected()
+            return
         if self.view.state is not UiState.WAITING_APPROVAL:
             self.notify("No proposal is waiting for approval.", severity="warning")
             return
@@ -555,6 +720,34 @@ class AutoresearchApp(App[int]):
         self.controller.approve()
         self.notify(f"Approved #{n}.", timeout=3)
 
+    def _approve_selected(self) -> None:
+        """`a` with parallel workers: approve the selected worker's proposal, and only when
+        the diff pane shows exactly that proposal (never another worker's, never a row the
+        user pinned, never a live diff still being written)."""
+        from widgets.workers_strip import worker_label
+
+        v = self.view
+        w = v.selected
+        label = worker_label(w.worker)
+        if not w.waiting_approval or w.n is None:
+            waiting = [x for x in v.workers.values()
+                       if x.waiting_approval and x.worker < v.worker_count]
+            hint = (f" {', '.join(worker_label(x.worker) for x in waiting)} "
+                    f"{'waits' if len(waiting) == 1 else 'wait'}: select it with "
+                    f"{waiting[0].worker + 1} first." if waiting else "")
+            self.notify(f"{label} has no proposal waiting for approval.{hint}",
+                        severity="warning")
+            return
+        n = w.n
+        if v.current != n or not self.main.showing_proposal(n):
+            v.current, v.current_diff = n, w.diff
+            self.main.follow_live(v)
+            self.notify(f"The diff pane now shows #{n}, {label}'s proposal waiting for "
+                        "approval; press a again to approve it.", timeout=5)
+            return
+        self.controller.approve(worker=w.worker)
+        self.notify(f"Approved #{n} ({label}).", timeout=3)
+
     def action_veto(self) -> None:
         n = self.view.current
         if n is None or not self.view.loop_running:
@@ -565,16 +758,25 @@ class AutoresearchApp(App[int]):
         # While the reason is being typed, the experiment is not decided: the loop goes on
         # measuring but holds before its decision (`LoopController.settle`).
         self.controller.hold()
+        worker = self.view.selected_worker if self.view.parallel else None
 
         def after(reason: str | None) -> None:
             try:
                 if reason is None:
                     return
-                if self.view.current != n:
+                if worker is not None:
+                    # The worker that had #n when v was pressed, whichever is selected now.
+                    if self.view.worker(worker).n != n:
+                        self._keep_note(n, reason)
+                        return
+                elif self.view.current != n:
                     self._keep_note(n, reason)
                     return
                 self._vetoes[n] = reason
-                self.controller.veto(reason)
+                if worker is None:
+                    self.controller.veto(reason)
+                else:
+                    self.controller.veto(reason, worker=worker)
                 self.notify(f"Vetoed #{n}.", timeout=3)
             finally:
                 self.controller.release()
@@ -665,7 +867,10 @@ class AutoresearchApp(App[int]):
                                         hypothesis=experiment.hypothesis)
         else:
             self.controller.cherry_pick(experiment.n)
-        if self.view.current is not None:
+        if self.view.parallel and not self.controller.paused:
+            # The queue is the session's: the next worker to start an experiment takes it.
+            when = "the next worker to start an experiment takes it"
+        elif self.view.current is not None:
             when = "after the running experiment"
         elif self.controller.paused:
             when = f"it runs when you resume ({self.key_of('pause')})"
@@ -692,8 +897,11 @@ class AutoresearchApp(App[int]):
         # opening it again costs a repaint, not a compose.
         of = self.screen.id or "main"
         name = "help" if of == "main" else f"help-{of}"
+        workers = self.view.worker_count if of == "main" else 1
+        if workers > 1:  # its keys include the workers' (not listed with one)
+            name += f"-{workers}"
         if not self.is_screen_installed(name):
-            self.install_screen(HelpScreen(of), name)
+            self.install_screen(HelpScreen(of, workers=workers), name)
         self.push_screen(name)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

@@ -33,6 +33,7 @@ from app.engine.events import (
     SessionStarted,
     StateChanged,
     WarningRaised,
+    WorkerChanged,
 )
 from app.tui.activity import ActivityBuffer
 
@@ -94,6 +95,10 @@ class NotesReached(LoopMessage[NotesTaken]):
     """The user's notes reached an experiment's prompt (app/engine/steering.py)."""
 
 
+class WorkerStateChanged(LoopMessage[WorkerChanged]):
+    """A parallel worker entered a new state (proposing, queued, measuring, review, ...)."""
+
+
 class ActivityBuffered(Message):
     """New lines wait in the App's `ActivityBuffer`. Carries nothing, so any newer one
     replaces an older one still in the queue: a burst collapses into one drain."""
@@ -109,6 +114,7 @@ MESSAGE_OF: dict[type[Event], type[LoopMessage[Any]]] = {
     ChecksFinished: ChecksReported, ExperimentDecided: ExperimentRecorded,
     DriftDetected: NoticeRaised, BaselineReset: NoticeRaised, WarningRaised: NoticeRaised,
     BudgetReached: NoticeRaised, SessionEnded: SessionClosed, NotesTaken: NotesReached,
+    WorkerChanged: WorkerStateChanged,
 }
 
 
@@ -122,6 +128,11 @@ def notice_text(event: Event) -> str:
     if isinstance(event, BudgetReached):
         return f"Budget reached: {event.reason}"
     return getattr(event, "message", str(event))
+
+
+def worker_source(worker: int, source: str) -> str:
+    """The activity pane's source column for a parallel worker's line (`w2 bench`)."""
+    return f"w{worker + 1} {source}"
 
 
 def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
@@ -152,42 +163,76 @@ class EventBridge:
     def __init__(self, post: Callable[[Message], object], activity: ActivityBuffer) -> None:
         self.post = post
         self.activity = activity
-        self._pending_header: tuple[str, str, tuple[str, ...]] | None = None
-        """The activity pane's header of the experiment that began (loop thread's)."""
+        self._pending_headers: dict[int, tuple[str, str, tuple[str, ...]]] = {}
+        """The activity pane's header of the experiment that began, by worker (loop
+        threads')."""
+        self.workers = 1
+        """`SessionStarted.workers`: with more than one, each line names its worker."""
+        self._agent_text: dict[int, str] = {}
+        """Parallel workers' streamed agent text, until a line is complete (fragments of
+        three agents would otherwise be joined into one garbled line)."""
 
     def sink(self, event: Event) -> None:
-        """Called on the loop's thread with each event: events become Messages."""
+        """Called on the loop's thread(s) with each event: events become Messages."""
+        worker: int = getattr(event, "worker", None) or 0
         if isinstance(event, OutputLines):
-            self._push_activity("lines", event.source, event.lines)
+            self._push_activity("lines", self._source(worker, event.source), event.lines,
+                                worker)
             return
         if isinstance(event, AgentActivity):
-            self._push_activity(event.kind, "agent", (event.text,))
+            if self.workers > 1 and event.kind == "text":
+                self._agent_lines(worker, event.text)
+            else:
+                self._push_activity(event.kind, self._source(worker, "agent"), (event.text,),
+                                    worker)
             return
         # Lines that belong in the activity pane go into the buffer here, on the loop's
         # thread, so they keep their order among the output lines.
+        if isinstance(event, SessionStarted):
+            self.workers = max(1, event.workers)
         if isinstance(event, ExperimentStarted):
             # The header waits for the experiment's first line: when the agent has nothing
             # more to try, the session ends before anything ran, and no header appears
             # for an experiment that never happened.
-            self._pending_header = activity_line(event)
+            header = activity_line(event)
+            if header is not None:
+                if self.workers > 1:
+                    header = (header[0], header[1],
+                              (f"{header[2][0]} · w{worker + 1}",))
+                self._pending_headers[worker] = header
         elif isinstance(event, SessionEnded):
-            self._pending_header = None
+            self._pending_headers.clear()
         else:
             line = activity_line(event)
             if line is not None:
-                self._push_activity(*line)
+                kind, source, lines = line
+                if self.workers > 1 and source and hasattr(event, "worker"):
+                    source = self._source(worker, source)
+                self._push_activity(kind, source, lines, worker)
             elif isinstance(event, (ProposalReady, ExperimentDecided)):
-                self._push_header()
+                self._push_header(worker)
         message = MESSAGE_OF.get(type(event))
         if message is not None:
             self.post(message(event))
 
-    def _push_header(self) -> None:
-        header, self._pending_header = self._pending_header, None
+    def _source(self, worker: int, source: str) -> str:
+        return worker_source(worker, source) if self.workers > 1 else source
+
+    def _agent_lines(self, worker: int, fragment: str) -> None:
+        text = self._agent_text.get(worker, "") + fragment
+        *complete, self._agent_text[worker] = text.split("\n")
+        complete = [line for line in complete if line.strip()]
+        if complete:
+            self._push_activity("lines", self._source(worker, "agent"), tuple(complete),
+                                worker)
+
+    def _push_header(self, worker: int) -> None:
+        header = self._pending_headers.pop(worker, None)
         if header is not None and self.activity.push(*header):
             self.post(ActivityBuffered())
 
-    def _push_activity(self, kind: str, source: str, lines: tuple[str, ...]) -> None:
-        self._push_header()
+    def _push_activity(self, kind: str, source: str, lines: tuple[str, ...],
+                       worker: int = 0) -> None:
+        self._push_header(worker)
         if self.activity.push(kind, source, lines):
             self.post(ActivityBuffered())

@@ -32,7 +32,9 @@ class AutoresearchCommands(Provider):
         screen = self.screen
         tables = screen.query(ExperimentTable)
         targets: list[tuple[Binding, DOMNode]] = []
-        for b in keys_of_screen(screen.id):
+        view = getattr(self.app, "view", None)
+        workers: int = getattr(view, "worker_count", 1)
+        for b in keys_of_screen(screen.id, workers):
             if b in TABLE_KEYS:
                 if tables:
                     targets.append((b, tables.first()))

@@ -19,3 +19,11 @@ class CherryPickRequested(Message):
         super().__init__()
         self.experiment = experiment
         self.tag = tag
+
+
+class WorkerSelectRequested(Message):
+    """The user selected parallel worker `worker` (None: the next one, `tab`)."""
+
+    def __init__(self, worker: int | None) -> None:
+        super().__init__()
+        self.worker = worker

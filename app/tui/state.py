@@ -73,6 +73,10 @@ class UiState(StrEnum):
     """Quit was confirmed; the loop is stopping the running experiment."""
     STOPPED = "stopped"
     """The loop's thread ended without a `SessionEnded` (stopped, or closed early)."""
+    IDLE = "idle"
+    """Parallel workers: the selected worker has no experiment right now."""
+    QUEUED = "queued"
+    """Parallel workers: the selected worker's candidate waits for a measurement slot."""
 
     @classmethod
     def of(cls, state: LoopState) -> UiState:
@@ -82,6 +86,42 @@ class UiState(StrEnum):
     def over(self) -> bool:
         """The loop ran and ended."""
         return self in (UiState.DONE, UiState.FAILED, UiState.STOPPED)
+
+
+WORKER_UI_STATE: dict[str, UiState] = {
+    "idle": UiState.IDLE, "proposing": UiState.PROPOSING, "queued": UiState.QUEUED,
+    "measuring": UiState.MEASURING, "review": UiState.WAITING_APPROVAL,
+    "stopped": UiState.IDLE,
+}
+"""A `WorkerState` value -> the state the status line shows for the selected worker."""
+
+MEASURING_STATES = (UiState.MEASURING, UiState.CHECKS, UiState.HOLDOUT, UiState.CALIBRATING)
+"""The loop's states within a worker's `measuring` (its slot): shown with their detail."""
+
+
+@dataclass
+class WorkerView:
+    """One parallel worker as the UI knows it (issue #14), from `WorkerChanged` and the
+    experiment events that carry its number."""
+
+    worker: int
+    state: str = "idle"
+    """A `WorkerState` value."""
+    n: int | None = None
+    """The experiment it works on (None when idle or stopped)."""
+    description: str = ""
+    since: float | None = None
+    """When its state began, on the App's clock."""
+    diff: str = ""
+    """Its experiment's diff: live while the agent writes, then the proposal."""
+    loop_state: UiState | None = None
+    """Its last `StateChanged` (measuring 2 of 3, waiting for approval, ...)."""
+    detail: str = ""
+    loop_since: float | None = None
+
+    @property
+    def waiting_approval(self) -> bool:
+        return self.state == "review"
 
 
 @dataclass
@@ -118,6 +158,34 @@ class SessionView:
     source: LoopSource | None = None
     """Where diffs, outputs and other sessions are read from, once the loop has opened it
     (screens read them in their own thread workers)."""
+    worker_count: int = 1
+    """`[parallel] workers`: with more than one, `current`, `state` and the diff pane
+    follow the selected worker."""
+    workers: dict[int, WorkerView] = field(default_factory=dict)
+    selected_worker: int = 0
+    """The worker whose experiment the diff pane, `a` and `v` act on."""
+    worker_of: dict[int, int] = field(default_factory=dict)
+    """Which worker proposed each experiment seen in this launch."""
+    session_state: UiState | None = None
+    """Parallel workers: the last state that was the session's (no worker: paused, done,
+    the baseline), beside the workers' own."""
+    session_detail: str = ""
+    session_state_since: float | None = None
+
+    @property
+    def parallel(self) -> bool:
+        return self.worker_count > 1
+
+    def worker(self, worker: int) -> WorkerView:
+        """Worker `worker`'s view (made on first sight)."""
+        found = self.workers.get(worker)
+        if found is None:
+            found = self.workers[worker] = WorkerView(worker)
+        return found
+
+    @property
+    def selected(self) -> WorkerView:
+        return self.worker(self.selected_worker)
 
     @property
     def baseline(self) -> float | None:

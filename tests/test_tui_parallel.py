@@ -1,0 +1,281 @@
+"""The TUI with parallel workers (issue #14): the workers strip, the diff pane following the
+selected worker, `tab`/`1`-`9`, and `a`/`v` acting on the selected worker's proposal only.
+
+The App is driven by the engine's own events posted through its bridge (`ReplaySource` calls
+the App's sink on the loop thread, as the engine does) and steered through the real
+`LoopController`; a fake worker thread waits for approval in that controller exactly as an
+engine worker does, so what `a` approves is what the engine would measure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from app.engine.controller import LoopController
+from app.engine.events import Event, LoopState, StateChanged, WorkerChanged, WorkerState
+from app.tui.app import AutoresearchApp
+from app.tui.launch import make_app
+from app.tui.state import AppOptions
+from tests.test_tui_snapshots import replay_app, settled
+from tests.tui_replay import (
+    ReplaySource,
+    count_messages,
+    fixed_clock,
+    mid_run_events,
+    parallel_events,
+)
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+@dataclass
+class ReviewingWorkers(ReplaySource):
+    """Replays `events`, then blocks in `wait_for_approval` for each worker in `waiting`
+    (worker -> experiment), as the engine's workers do in review mode, and reports what
+    each one's wait returned; an approved worker goes on to `measuring`."""
+
+    waiting: dict[int, int] = field(default_factory=dict)
+    answers: dict[int, str] = field(default_factory=dict)
+
+    def run(self, sink: Callable[[Event], None], controller: LoopController) -> int:
+        for event in self.events:
+            sink(event)
+
+        def wait(worker: int, n: int) -> None:
+            answer = controller.wait_for_approval(worker)
+            self.answers[worker] = answer
+            if answer == "approved":
+                sink(WorkerChanged(worker, WorkerState.MEASURING, n))
+                sink(StateChanged(LoopState.MEASURING, "1 of 3", n, worker=worker))
+
+        threads = [threading.Thread(target=wait, args=item, daemon=True)
+                   for item in self.waiting.items()]
+        for thread in threads:
+            thread.start()
+        self.emitted.set()
+        while not controller.stopping:
+            controller.cancel.wait(0.05)
+        for thread in threads:
+            thread.join(5)
+        return 0
+
+
+def both_in_review() -> list[Event]:
+    """w2's #7 and w3's #8 wait for approval; w1 measures #6."""
+    events = parallel_events(review=True)
+    events += [
+        WorkerChanged(1, WorkerState.REVIEW, 7, "Lowercase once per line"),
+        StateChanged(LoopState.WAITING_APPROVAL, "", 7, worker=1),
+    ]
+    return events
+
+
+async def handled(app: AutoresearchApp, pilot: Any, events: list[Event]) -> None:
+    expected = count_messages(events)
+    for _ in range(500):
+        if app.events_seen >= expected:
+            break
+        await pilot.pause(0.02)
+    assert app.events_seen >= expected, "the replayed events were not all handled"
+    await pilot.pause(0.1)
+
+
+async def until(pilot: Any, condition: Callable[[], bool], what: str) -> None:
+    for _ in range(250):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def strip_lines(app: AutoresearchApp) -> list[str]:
+    from widgets.workers_strip import WorkersStrip
+
+    strip = app.main.query_one(WorkersStrip)
+    return [line.rstrip() for line in strip.render().plain.split("\n")] if strip.display else []
+
+
+async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
+    events = parallel_events(review=True)
+    source = ReplaySource(events)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        lines = strip_lines(app)
+        assert len(lines) == 3
+        assert lines[0].startswith("▸ w1  measuring") and "#6" in lines[0]
+        assert lines[0].endswith("Vectorise the scoring loop")
+        assert lines[1].startswith("  w2  proposing") and "#7" in lines[1]
+        assert lines[2].startswith("  w3  review") and "#8" in lines[2]
+        # w1 is selected: its proposal, its state, its experiment.
+        assert app.main.diff_title().startswith("w1 · #6 · proposal")
+        assert "score.py" in app.main.shown_diff()
+        assert app.view.current == 6 and app.view.state == "measuring"
+        await pilot.press("tab")
+        assert app.view.selected_worker == 1 and app.view.current == 7
+        assert app.main.diff_title() == "w2 · #7 · live"
+        assert "lower.py" in app.main.shown_diff(), "w2's live diff"
+        assert app.view.state == "proposing"
+        await pilot.press("tab")
+        assert app.main.diff_title().startswith("w3 · #8 · proposal · Split on whitespace")
+        assert "split.py" in app.main.shown_diff()
+        assert app.view.state == "waiting for approval"
+        await pilot.press("tab")  # wraps around
+        assert app.view.selected_worker == 0
+        await pilot.press("3")
+        assert app.view.selected_worker == 2 and strip_lines(app)[2].startswith("▸ w3")
+        await pilot.press("9")  # no ninth worker: nothing changes
+        assert app.view.selected_worker == 2
+        await pilot.press("1")
+        assert app.main.diff_title().startswith("w1 · #6")
+        # p pauses every worker: one controller flag that all workers read.
+        await pilot.press("p")
+        assert app.controller.paused
+        app.controller.stop()
+
+
+async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers() -> None:
+    from widgets.experiment_table import ExperimentTable
+
+    events = both_in_review()
+    source = ReviewingWorkers(events, waiting={1: 7, 2: 8})
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        await until(pilot, lambda: app.controller.awaiting_approval == (1, 2),
+                    "both workers waiting in the controller")
+        # w1 is selected and measures: `a` must not approve w2's or w3's proposal unseen.
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        assert source.answers == {}, "a approved a proposal of a worker not selected"
+        assert app.controller.awaiting_approval == (1, 2)
+        # w3 selected: its proposal is on screen. Then the user pins another row.
+        await pilot.press("3")
+        assert app.main.showing_proposal(8)
+        table = app.main.query_one(ExperimentTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("3"))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.main._diff_n == 3, "the pinned row's diff")
+        await pilot.press("a")  # the pane shows #3, not w3's #8: show #8 first
+        await pilot.pause(0.2)
+        assert source.answers == {}, "a approved while the pane showed another diff"
+        assert app.main.showing_proposal(8) and "split.py" in app.main.shown_diff()
+        await pilot.press("a")  # now #8 is on screen: w3, and only w3, is approved
+        await until(pilot, lambda: 2 in source.answers, "w3's approval")
+        assert source.answers == {2: "approved"}
+        assert app.controller.awaiting_approval == (1,), "w2 must still wait"
+        await until(pilot, lambda: app.view.worker(2).state == "measuring", "w3 measuring")
+        # w2: select, then approve what is shown.
+        await pilot.press("2")
+        assert app.main.showing_proposal(7) is False  # its live diff, no proposal event
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        assert 1 not in source.answers, "a approved a diff that is not a finished proposal"
+        app.controller.stop()
+    assert source.answers.get(1) == "stop"
+
+
+async def test_v_vetoes_the_selected_worker_only() -> None:
+    events = both_in_review()
+    source = ReviewingWorkers(events, waiting={1: 7, 2: 8})
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        await until(pilot, lambda: app.controller.awaiting_approval == (1, 2),
+                    "both workers waiting in the controller")
+        await pilot.press("3", "v")
+        await until(pilot, lambda: app.screen.id != "main", "the veto dialog")
+        await pilot.press(*"too clever", "enter")
+        await until(pilot, lambda: 2 in source.answers, "w3's veto")
+        assert source.answers == {2: "vetoed"}
+        assert app.controller.peek_veto(2) and not app.controller.peek_veto(1)
+        assert not app.controller.peek_veto(0), "w1's measurement must go on"
+        assert app.controller.awaiting_approval == (1,)
+        app.controller.stop()
+
+
+async def test_one_worker_keeps_tab_for_focus_and_shows_no_strip() -> None:
+    events = mid_run_events()
+    source = ReplaySource(events)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        assert strip_lines(app) == []
+        assert app.main.query_one("#workers").region.height == 0
+        seen = []
+        for _ in range(3):
+            await pilot.press("tab")
+            seen.append(app.focused.id if app.focused else None)
+        assert seen == ["diff", "table", "activity"], "tab must move the focus as before"
+        await pilot.press("2")
+        assert app.view.selected_worker == 0 and app.view.current == 6
+        assert app.main._diff_n == 6
+        app.controller.stop()
+
+
+async def test_help_lists_the_worker_keys_only_with_workers() -> None:
+    from app.screens.help import HelpScreen
+
+    for events, listed in ((parallel_events(), True), (mid_run_events(), False)):
+        app, _ = replay_app(events)
+        async with app.run_test(size=SIZE) as pilot:
+            await handled(app, pilot, events)
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, HelpScreen)
+            keys = [row[0] for row in app.screen.key_rows()]
+            assert ("tab" in keys and "1-3" in keys) is listed, keys
+            app.controller.stop()
+
+
+async def test_agent_text_of_parallel_workers_is_not_interleaved_into_one_line() -> None:
+    from widgets.activity_log import ActivityLog
+
+    events = parallel_events()
+    source = ReplaySource(events)
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        await pilot.pause(0.2)
+        lines = [line.rstrip() for line in app.main.query_one(ActivityLog).lines]
+        assert any(line.startswith("w2 agent") and
+                   line.endswith("Lowercasing once per line saves a call per word.")
+                   for line in lines), lines
+        assert any(line.startswith("w1 agent") and
+                   line.endswith("The scoring loop walks every word twice.")
+                   for line in lines), lines
+        assert any(line.startswith("w1 bench") and "METRIC time_ms=571.2" in line
+                   for line in lines)
+        assert any("experiment #7 · w2" in line for line in lines)
+        app.controller.stop()
+
+
+@pytest.mark.slow  # a settled snapshot: a few seconds
+class TestParallelSnapshots:
+    def test_three_workers(self, snap_compare: Any) -> None:
+        events = parallel_events(review=True)
+        app, _ = replay_app(events, review=True)
+        assert snap_compare(app, terminal_size=(120, 40), run_before=settled(app, events))
+
+    def test_three_workers_80x24(self, snap_compare: Any) -> None:
+        events = parallel_events(review=True)
+        app, _ = replay_app(events, review=True)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, events))
+
+    def test_three_workers_third_selected(self, snap_compare: Any) -> None:
+        events = parallel_events(review=True)
+        app, _ = replay_app(events, review=True)
+
+        async def select_w3(pilot: Any) -> None:
+            await pilot.press("3")
+
+        assert snap_compare(app, terminal_size=(120, 40),
+                            run_before=settled(app, events, select_w3))
+
