@@ -70,8 +70,8 @@ def both_in_review() -> list[Event]:
     """w2's #7 and w3's #8 wait for approval; w1 measures #6."""
     events = parallel_events(review=True)
     events += [
-        WorkerChanged(1, WorkerState.REVIEW, 7, "Lowercase once per line"),
-        StateChanged(LoopState.WAITING_APPROVAL, "", 7, worker=1),
+        WorkerChanged(2, WorkerState.REVIEW, 7, "Lowercase once per line"),
+        StateChanged(LoopState.WAITING_APPROVAL, "", 7, worker=2),
     ]
     return events
 
@@ -118,7 +118,7 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
         assert "score.py" in app.main.shown_diff()
         assert app.view.current == 6 and app.view.state == "measuring"
         await pilot.press("tab")
-        assert app.view.selected_worker == 1 and app.view.current == 7
+        assert app.view.selected_worker == 2 and app.view.current == 7
         assert app.main.diff_title() == "w2 · #7 · live"
         assert "lower.py" in app.main.shown_diff(), "w2's live diff"
         assert app.view.state == "proposing"
@@ -127,11 +127,12 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
         assert "split.py" in app.main.shown_diff()
         assert app.view.state == "waiting for approval"
         await pilot.press("tab")  # wraps around
-        assert app.view.selected_worker == 0
+        assert app.view.selected_worker == 1
         await pilot.press("3")
-        assert app.view.selected_worker == 2 and strip_lines(app)[2].startswith("▸ w3")
+        assert app.view.selected_worker == 3 and strip_lines(app)[2].startswith("▸ w3")
         await pilot.press("9")  # no ninth worker: nothing changes
-        assert app.view.selected_worker == 2
+        await pilot.press("0")
+        assert app.view.selected_worker == 3
         await pilot.press("1")
         assert app.main.diff_title().startswith("w1 · #6")
         # p pauses every worker: one controller flag that all workers read.
@@ -144,17 +145,17 @@ async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers
     from widgets.experiment_table import ExperimentTable
 
     events = both_in_review()
-    source = ReviewingWorkers(events, waiting={1: 7, 2: 8})
+    source = ReviewingWorkers(events, waiting={2: 7, 3: 8})
     app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
     async with app.run_test(size=SIZE) as pilot:
         await handled(app, pilot, events)
-        await until(pilot, lambda: app.controller.awaiting_approval == (1, 2),
+        await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
                     "both workers waiting in the controller")
         # w1 is selected and measures: `a` must not approve w2's or w3's proposal unseen.
         await pilot.press("a")
         await pilot.pause(0.2)
         assert source.answers == {}, "a approved a proposal of a worker not selected"
-        assert app.controller.awaiting_approval == (1, 2)
+        assert app.controller.awaiting_approval == (2, 3)
         # w3 selected: its proposal is on screen. Then the user pins another row.
         await pilot.press("3")
         assert app.main.showing_proposal(8)
@@ -168,36 +169,36 @@ async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers
         assert source.answers == {}, "a approved while the pane showed another diff"
         assert app.main.showing_proposal(8) and "split.py" in app.main.shown_diff()
         await pilot.press("a")  # now #8 is on screen: w3, and only w3, is approved
-        await until(pilot, lambda: 2 in source.answers, "w3's approval")
-        assert source.answers == {2: "approved"}
-        assert app.controller.awaiting_approval == (1,), "w2 must still wait"
-        await until(pilot, lambda: app.view.worker(2).state == "measuring", "w3 measuring")
+        await until(pilot, lambda: 3 in source.answers, "w3's approval")
+        assert source.answers == {3: "approved"}
+        assert app.controller.awaiting_approval == (2,), "w2 must still wait"
+        await until(pilot, lambda: app.view.worker(3).state == "measuring", "w3 measuring")
         # w2: select, then approve what is shown.
         await pilot.press("2")
         assert app.main.showing_proposal(7) is False  # its live diff, no proposal event
         await pilot.press("a")
         await pilot.pause(0.2)
-        assert 1 not in source.answers, "a approved a diff that is not a finished proposal"
+        assert 2 not in source.answers, "a approved a diff that is not a finished proposal"
         app.controller.stop()
-    assert source.answers.get(1) == "stop"
+    assert source.answers.get(2) == "stop"
 
 
 async def test_v_vetoes_the_selected_worker_only() -> None:
     events = both_in_review()
-    source = ReviewingWorkers(events, waiting={1: 7, 2: 8})
+    source = ReviewingWorkers(events, waiting={2: 7, 3: 8})
     app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
     async with app.run_test(size=SIZE) as pilot:
         await handled(app, pilot, events)
-        await until(pilot, lambda: app.controller.awaiting_approval == (1, 2),
+        await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
                     "both workers waiting in the controller")
         await pilot.press("3", "v")
         await until(pilot, lambda: app.screen.id != "main", "the veto dialog")
         await pilot.press(*"too clever", "enter")
-        await until(pilot, lambda: 2 in source.answers, "w3's veto")
-        assert source.answers == {2: "vetoed"}
-        assert app.controller.peek_veto(2) and not app.controller.peek_veto(1)
-        assert not app.controller.peek_veto(0), "w1's measurement must go on"
-        assert app.controller.awaiting_approval == (1,)
+        await until(pilot, lambda: 3 in source.answers, "w3's veto")
+        assert source.answers == {3: "vetoed"}
+        assert app.controller.peek_veto(3) and not app.controller.peek_veto(2)
+        assert not app.controller.peek_veto(1), "w1's measurement must go on"
+        assert app.controller.awaiting_approval == (2,)
         app.controller.stop()
 
 

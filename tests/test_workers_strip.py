@@ -33,9 +33,9 @@ class Host(App[None]):
 
 
 def three(now: float = 100.0) -> list[WorkerLine]:
-    return [WorkerLine(0, "measuring", 7, "Count words with Counter", now - 42),
-            WorkerLine(1, "proposing", 8, "", now - 5),
-            WorkerLine(2, "review", 6, "Precompile the regex", now - 61)]
+    return [WorkerLine(1, "measuring", 7, "Count words with Counter", now - 42),
+            WorkerLine(2, "proposing", 8, "", now - 5),
+            WorkerLine(3, "review", 6, "Precompile the regex", now - 61)]
 
 
 def plain(strip: WorkersStrip) -> list[str]:
@@ -45,7 +45,7 @@ def plain(strip: WorkersStrip) -> list[str]:
 async def test_one_worker_hides_the_strip_three_show_one_line_each() -> None:
     strip = WorkersStrip(clock=Clock())
     async with Host(strip).run_test(size=(100, 10)) as pilot:
-        strip.set_workers([WorkerLine(0, "proposing", 1, "x", 90.0)])
+        strip.set_workers([WorkerLine(1, "proposing", 1, "x", 90.0)])
         await pilot.pause()
         assert not strip.display and strip.region.height == 0
         strip.set_workers(three())
@@ -57,7 +57,7 @@ async def test_one_worker_hides_the_strip_three_show_one_line_each() -> None:
         assert lines[1].startswith("  w2  proposing") and "#8" in lines[1]
         assert "0:05" in lines[1]
         assert lines[2].startswith("  w3  review") and "1:01" in lines[2]
-        strip.set_workers([WorkerLine(0, "idle")])
+        strip.set_workers([WorkerLine(1, "idle")])
         await pilot.pause()
         assert not strip.display
 
@@ -66,8 +66,8 @@ async def test_descriptions_are_text_never_markup_nor_terminal_codes() -> None:
     strip = WorkersStrip(clock=Clock())
     hostile = "[/tmp] [bold]x[/bold] \x1b[2J list[str]\nsecond line"
     async with Host(strip).run_test(size=(120, 10)) as pilot:
-        strip.set_workers([WorkerLine(0, "measuring", 3, hostile, 90.0),
-                           WorkerLine(1, "idle")])
+        strip.set_workers([WorkerLine(1, "measuring", 3, hostile, 90.0),
+                           WorkerLine(2, "idle")])
         await pilot.pause()
         first = plain(strip)[0]
         assert first.endswith("[/tmp] [bold]x[/bold] ␛[2J list[str]")
@@ -77,7 +77,7 @@ async def test_descriptions_are_text_never_markup_nor_terminal_codes() -> None:
 async def test_the_selected_worker_is_marked_and_highlighted() -> None:
     strip = WorkersStrip(clock=Clock())
     async with Host(strip).run_test(size=(100, 10)) as pilot:
-        strip.set_workers(three(), selected=2)
+        strip.set_workers(three(), selected=3)
         await pilot.pause()
         lines = plain(strip)
         assert [line[:4] for line in lines] == ["  w1", "  w2", "▸ w3"]
@@ -94,9 +94,9 @@ async def test_elapsed_time_ticks_and_quiet_states_show_none() -> None:
     clock = Clock()
     strip = WorkersStrip(clock=clock)
     async with Host(strip).run_test(size=(100, 10)) as pilot:
-        strip.set_workers([WorkerLine(0, "measuring", 1, "a", 100.0),
-                           WorkerLine(1, "idle", None, "", 50.0),
-                           WorkerLine(2, "stopped", None, "", 50.0)])
+        strip.set_workers([WorkerLine(1, "measuring", 1, "a", 100.0),
+                           WorkerLine(2, "idle", None, "", 50.0),
+                           WorkerLine(3, "stopped", None, "", 50.0)])
         await pilot.pause()
         assert "0:00" in plain(strip)[0]
         clock.now = 100.0 + 75
@@ -112,8 +112,8 @@ async def test_clicking_a_line_selects_that_worker() -> None:
         await pilot.pause()
         await pilot.click(WorkersStrip, offset=(10, 1))
         await pilot.pause()
-        assert host.selected == [1] and strip.selected == 1
+        assert host.selected == [2] and strip.selected == 2
 
 
-def test_labels_count_from_one_like_the_keys_that_select_them() -> None:
-    assert [worker_label(w) for w in range(3)] == ["w1", "w2", "w3"]
+def test_labels_are_the_workers_numbers_like_the_keys_that_select_them() -> None:
+    assert [worker_label(w) for w in (1, 2, 3)] == ["w1", "w2", "w3"]

@@ -228,7 +228,8 @@ def count_messages(events: list[Event]) -> int:
 
 
 def parallel_events(review: bool = False) -> list[Event]:
-    """Three workers mid-run (issue #14): w1 measures #6, w2 proposes #7 (a live diff), w3's
+    """Three workers mid-run (issue #14; numbered 1-3, as the engine numbers parallel
+    workers): w1 measures #6, w2 proposes #7 (a live diff), w3's
     #8 is queued for a measurement slot, or waits for approval (`review`)."""
     from app.engine.events import WorkerChanged, WorkerState
 
@@ -239,29 +240,29 @@ def parallel_events(review: bool = False) -> list[Event]:
     diff6 = DIFFS[3].replace("sort.py", "score.py")
     diff8 = DIFFS[2].replace("tokenize.py", "split.py")
     events += [
-        ExperimentStarted(6, commit_id(3), worker=0),
-        WorkerChanged(0, WorkerState.PROPOSING, 6),
-        ExperimentStarted(7, commit_id(3), worker=1),
-        WorkerChanged(1, WorkerState.PROPOSING, 7),
-        ExperimentStarted(8, commit_id(3), worker=2),
-        WorkerChanged(2, WorkerState.PROPOSING, 8),
-        AgentActivity(6, "tool", "read_file textstats/score.py", worker=0),
-        AgentActivity(7, "text", "Lowercasing once per line ", worker=1),
-        AgentActivity(6, "text", "The scoring loop walks every word twice.\n", worker=0),
-        AgentActivity(7, "text", "saves a call per word.\n", worker=1),
+        ExperimentStarted(6, commit_id(3), worker=1),
+        WorkerChanged(1, WorkerState.PROPOSING, 6),
+        ExperimentStarted(7, commit_id(3), worker=2),
+        WorkerChanged(2, WorkerState.PROPOSING, 7),
+        ExperimentStarted(8, commit_id(3), worker=3),
+        WorkerChanged(3, WorkerState.PROPOSING, 8),
+        AgentActivity(6, "tool", "read_file textstats/score.py", worker=1),
+        AgentActivity(7, "text", "Lowercasing once per line ", worker=2),
+        AgentActivity(6, "text", "The scoring loop walks every word twice.\n", worker=1),
+        AgentActivity(7, "text", "saves a call per word.\n", worker=2),
         ProposalReady(6, DESCRIPTIONS[6], "one pass over the words", diff6, "1 file changed",
-                      commit_id(6), worker=0),
-        WorkerChanged(0, WorkerState.MEASURING, 6, DESCRIPTIONS[6]),
-        StateChanged(LoopState.MEASURING, "2 of 3", 6, worker=0),
-        OutputLines(6, "bench", ("METRIC time_ms=571.2",), worker=0),
-        SampleMeasured(6, "candidate", 0, 571.2, {"time_ms": 571.2}, planned=3, worker=0),
-        DiffUpdated(7, DIFFS[1].replace("count.py", "lower.py"), worker=1),
+                      commit_id(6), worker=1),
+        WorkerChanged(1, WorkerState.MEASURING, 6, DESCRIPTIONS[6]),
+        StateChanged(LoopState.MEASURING, "2 of 3", 6, worker=1),
+        OutputLines(6, "bench", ("METRIC time_ms=571.2",), worker=1),
+        SampleMeasured(6, "candidate", 0, 571.2, {"time_ms": 571.2}, planned=3, worker=1),
+        DiffUpdated(7, DIFFS[1].replace("count.py", "lower.py"), worker=2),
         ProposalReady(8, "Split on whitespace, no regex", "str.split is C", diff8,
-                      "1 file changed", commit_id(8), worker=2),
+                      "1 file changed", commit_id(8), worker=3),
     ]
     if review:
-        events += [WorkerChanged(2, WorkerState.REVIEW, 8, "Split on whitespace, no regex"),
-                   StateChanged(LoopState.WAITING_APPROVAL, "", 8, worker=2)]
+        events += [WorkerChanged(3, WorkerState.REVIEW, 8, "Split on whitespace, no regex"),
+                   StateChanged(LoopState.WAITING_APPROVAL, "", 8, worker=3)]
     else:
-        events += [WorkerChanged(2, WorkerState.QUEUED, 8, "Split on whitespace, no regex")]
+        events += [WorkerChanged(3, WorkerState.QUEUED, 8, "Split on whitespace, no regex")]
     return events

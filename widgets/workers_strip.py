@@ -42,8 +42,9 @@ QUIET_STATES = {"idle", "stopped"}
 
 
 def worker_label(worker: int) -> str:
-    """`w1` for worker 0: the label users see, and the digit key that selects it."""
-    return f"w{worker + 1}"
+    """`w2` for worker 2: the label users see (parallel workers are numbered from 1, as
+    the headless lines' `[w2]`), and the digit key that selects it."""
+    return f"w{worker}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class WorkersStrip(Widget):
         self.lines = tuple(sorted(lines, key=lambda line: line.worker))
         if selected is not None:
             self.selected = selected
+        if self.lines and self.selected not in (line.worker for line in self.lines):
+            self.selected = self.lines[0].worker
         shown = len(self.lines) > 1
         if self.display != shown:
             self.display = shown

@@ -21,7 +21,7 @@ WORKER_KEYS: list[Binding] = [
     Binding("tab", "next_worker", "Next worker", id="next_worker", show=False,
             tooltip="With parallel workers: select the next one; the diff pane, a and v "
                     "follow the selected worker (shift+tab moves the focus)."),
-    *[Binding(str(k), f"select_worker({k - 1})", f"Worker {k}", id=f"worker_{k}", show=False,
+    *[Binding(str(k), f"select_worker({k})", f"Worker {k}", id=f"worker_{k}", show=False,
               tooltip=f"With parallel workers: select worker w{k}; the diff pane, a and v "
                       "follow it.")
       for k in range(1, 10)],

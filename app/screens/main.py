@@ -107,7 +107,7 @@ class MainScreen(Screen[None]):
     def update_workers(self, view: SessionView) -> None:
         """The workers strip: one line per parallel worker (hidden with one)."""
         lines = [WorkerLine(w.worker, w.state, w.n, w.description, w.since)
-                 for w in view.workers.values() if w.worker < view.worker_count]
+                 for w in view.workers.values() if w.worker in view.worker_ids]
         self.query_one(WorkersStrip).set_workers(
             lines if view.parallel else [], selected=view.selected_worker)
 

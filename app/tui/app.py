@@ -277,8 +277,10 @@ class AutoresearchApp(App[int]):
         v.worker_count = max(1, e.workers)
         for x in v.experiments:
             v.worker_of[x.n] = x.worker
-        for w in range(v.worker_count):
+        for w in v.worker_ids:
             v.worker(w)
+        if v.parallel and v.selected_worker not in v.worker_ids:
+            v.selected_worker = v.worker_ids[0]
         # The session's clock goes on across launches, as the summary's time does: the
         # experiments' time so far, then this launch's.
         v.session_since = self.clock() - sum(x.duration_s for x in v.experiments)
@@ -511,8 +513,10 @@ class AutoresearchApp(App[int]):
             return
         worker = message.worker
         if worker is None:
-            worker = (v.selected_worker + 1) % v.worker_count
-        if not 0 <= worker < v.worker_count:
+            ids = v.worker_ids
+            at = ids.index(v.selected_worker) if v.selected_worker in ids else -1
+            worker = ids[(at + 1) % len(ids)]
+        if worker not in v.worker_ids:
             return
         self.select_worker(worker)
 
@@ -593,7 +597,7 @@ class AutoresearchApp(App[int]):
             return True  # with one worker, tab moves the focus (MainScreen)
         if action == "select_worker":
             return v.parallel and bool(parameters) and isinstance(parameters[0], int) and (
-                0 <= parameters[0] < v.worker_count)
+                parameters[0] in v.worker_ids)
         if action == "approve":
             if v.parallel:
                 return v.selected.waiting_approval and v.selected.n is not None
@@ -731,10 +735,10 @@ class AutoresearchApp(App[int]):
         label = worker_label(w.worker)
         if not w.waiting_approval or w.n is None:
             waiting = [x for x in v.workers.values()
-                       if x.waiting_approval and x.worker < v.worker_count]
+                       if x.waiting_approval and x.worker in v.worker_ids]
             hint = (f" {', '.join(worker_label(x.worker) for x in waiting)} "
                     f"{'waits' if len(waiting) == 1 else 'wait'}: select it with "
-                    f"{waiting[0].worker + 1} first." if waiting else "")
+                    f"{waiting[0].worker} first." if waiting else "")
             self.notify(f"{label} has no proposal waiting for approval.{hint}",
                         severity="warning")
             return

@@ -132,7 +132,7 @@ def notice_text(event: Event) -> str:
 
 def worker_source(worker: int, source: str) -> str:
     """The activity pane's source column for a parallel worker's line (`w2 bench`)."""
-    return f"w{worker + 1} {source}"
+    return f"w{worker} {source}"
 
 
 def activity_line(event: Event) -> tuple[str, str, tuple[str, ...]] | None:
@@ -198,7 +198,7 @@ class EventBridge:
             if header is not None:
                 if self.workers > 1:
                     header = (header[0], header[1],
-                              (f"{header[2][0]} · w{worker + 1}",))
+                              (f"{header[2][0]} · w{worker}",))
                 self._pending_headers[worker] = header
         elif isinstance(event, SessionEnded):
             self._pending_headers.clear()

@@ -163,7 +163,8 @@ class SessionView:
     follow the selected worker."""
     workers: dict[int, WorkerView] = field(default_factory=dict)
     selected_worker: int = 0
-    """The worker whose experiment the diff pane, `a` and `v` act on."""
+    """The worker whose experiment the diff pane, `a` and `v` act on (parallel workers
+    are numbered 1..N; the sequential loop's one worker is 0)."""
     worker_of: dict[int, int] = field(default_factory=dict)
     """Which worker proposed each experiment seen in this launch."""
     session_state: UiState | None = None
@@ -175,6 +176,11 @@ class SessionView:
     @property
     def parallel(self) -> bool:
         return self.worker_count > 1
+
+    @property
+    def worker_ids(self) -> range:
+        """The workers' numbers: 1..N with parallel workers, 0 alone when sequential."""
+        return range(1, self.worker_count + 1) if self.parallel else range(1)
 
     def worker(self, worker: int) -> WorkerView:
         """Worker `worker`'s view (made on first sight)."""
