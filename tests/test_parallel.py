@@ -7,15 +7,22 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.config import load_config
+from app.engine.agents.base import AgentContext, Proposal
+from app.engine.agents.scripted import ScriptedAgent
 from app.engine.controller import LoopController
+from app.engine.events import ExperimentDecided, WorkerChanged, WorkerState
+from app.engine.gitops import parse_result_trailer
+from app.engine.history import read_log
+from app.engine.records import Status
 from app.engine.launch import LaunchOptions
 from app.engine.session import open_session
 from app.errors import UsageError
-from tests.conftest import Project
+from tests.conftest import Project, run_session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,3 +115,101 @@ def test_stop_cancels_every_worker_even_later_ones() -> None:
     assert c.cancel.is_set() and w1.cancel.is_set() and c.cancel_of(5).is_set()
     w1.begin_experiment()
     assert w1.cancel.is_set() and w1.stopping
+
+
+# -- the behaviour: N workers on a real repository ------------------------------------------
+
+class BarrierAgent(ScriptedAgent):
+    """The scripted agent whose first proposals wait until every worker has proposed:
+    so all of them start from the baseline and the champion moves under the later ones
+    (the timing is forced; the patches, the loop and git are real)."""
+
+    def __init__(self, patches: Path, workers: int, claims: Any = None,
+                 barrier: threading.Barrier | None = None) -> None:
+        super().__init__(patches, claims)
+        self.barrier = barrier or threading.Barrier(workers)
+        self.workers = workers
+        self.waited = False
+
+    def for_worker(self, worker: int) -> BarrierAgent:
+        return BarrierAgent(self.patches_dir, self.workers, self._claims, self.barrier)
+
+    def propose(self, ctx: AgentContext) -> Proposal:
+        proposal = super().propose(ctx)
+        if not self.waited:
+            self.waited = True
+            self.barrier.wait(30)
+        return proposal
+
+
+def three_workers(project: Project, extra: str = "") -> None:
+    project.config("\n[parallel]\nworkers = 3\n" + extra)
+
+
+def kept_chain(project: Project, branch: str) -> list[dict[str, Any]]:
+    """The session branch from its tip down to the base: each commit's Result trailer."""
+    out = []
+    for line in project.git("log", "--first-parent", "--format=%H %P", branch).splitlines():
+        commit, *parents = line.split()
+        assert len(parents) <= 1, f"{commit} is a merge: the branch must stay linear"
+        out.append(parse_result_trailer(project.git("log", "-1", "--format=%B", commit))
+                   or {})
+    return out
+
+
+def test_three_workers_rebase_stale_numbers_and_one_slot(project: Project) -> None:
+    """Attack: three candidates proposed on the same champion; two of them change the same
+    line. Whichever keeps first, the other of those two no longer applies (`stale`, not
+    measured), the independent one is re-applied onto the new champion and measured
+    against it; numbers stay gapless; with one slot no two measurements overlap; the
+    branch stays linear and each keep names its worker."""
+    project.patch("01-a10.patch", {"nums/a.txt": "10\n"}, "a to 10")
+    project.patch("02-a20.patch", {"nums/a.txt": "20\n"}, "a to 20")
+    project.patch("03-c.patch", {"nums/c.txt": "-5\n"}, "add c")
+    three_workers(project)
+    project.commit("patches")
+    agent = BarrierAgent(project.root / "patches", 3)
+    status, events, engine = run_session(project, agent=agent)
+    assert status == 0
+    records = read_log(engine.paths.log).experiments
+    assert sorted(e.n for e in records) == [0, 1, 2, 3], records
+    by_source = {e.source: e for e in records if e.source}
+    assert sorted(by_source) == ["01-a10.patch", "02-a20.patch", "03-c.patch"]
+    a10, a20, c = (by_source[s] for s in ("01-a10.patch", "02-a20.patch", "03-c.patch"))
+    assert sorted([str(a10.status), str(a20.status)]) == ["keep", "stale"], records
+    stale = a10 if a10.status is Status.STALE else a20
+    assert "no longer applies" in stale.reason and "conflicts in nums/a.txt" in stale.reason
+    other = a20 if stale is a10 else a10
+    assert f"#{other.n} ({other.description})" in stale.reason
+    assert stale.samples == [] and stale.candidate  # recorded with its diff, not measured
+    assert engine.diff_of(stale.n).count("nums/a.txt") >= 1
+    assert c.status is Status.KEEP, c
+    assert {e.worker for e in records if e.n} <= {1, 2, 3}
+    assert len({e.worker for e in records if e.n}) == 3  # each worker proposed once
+    # one slot: measurement intervals never overlap
+    spans = sorted((e.measured_from, e.measured_to) for e in records
+                   if e.measured_from is not None)
+    assert len(spans) == 3  # the stale one held the slot for its rebase only
+    for (a_from, a_to), (b_from, b_to) in zip(spans, spans[1:]):
+        assert a_from is not None and a_to is not None and b_from is not None
+        assert a_to <= b_from, spans
+    # the branch: linear, keeps in the order logged, each naming its worker
+    chain = kept_chain(project, engine.branch)
+    by_n = {e.n: e for e in records}
+    keeps = [by_n[t["n"]] for t in reversed(chain) if "n" in t]  # in the order kept
+    assert sorted(e.n for e in keeps) == sorted(e.n for e in records if e.status is Status.KEEP)
+    assert [t.get("worker") for t in reversed(chain) if "n" in t] == [e.worker for e in keeps]
+    # the later keep was re-applied onto the earlier keep and measured against it
+    second = keeps[1]
+    assert second.parent == keeps[0].commit and "re-applied onto" in second.reason
+    assert second.champion_metric is not None and second.champion_metric < 50
+    # worktrees of the workers are gone
+    assert not (project.root / ".autoresearch" / "workers").exists()
+    assert "/.autoresearch/workers/" not in project.git("worktree", "list")
+    # every worker said what it did and stopped
+    changes = [e for e in events if isinstance(e, WorkerChanged)]
+    assert {e.worker for e in changes} == {1, 2, 3}
+    assert {e.state for e in changes} >= {WorkerState.PROPOSING, WorkerState.MEASURING,
+                                          WorkerState.IDLE, WorkerState.STOPPED}
+    decided = [e for e in events if isinstance(e, ExperimentDecided) and e.experiment.n]
+    assert all(e.worker == e.experiment.worker != 0 for e in decided)

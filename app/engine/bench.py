@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from app.engine import decide, formats, outside_clock
 from app.engine.champion import ChampionState
 from app.engine.check_counts import CheckCounts, parse_check_counts
-from app.engine.controller import LoopController
+from app.engine.controller import Control
 from app.engine.events import (
     Event,
     LoopState,
@@ -106,7 +106,7 @@ Rule = Callable[[Measured, list[float], int, int], decide.Decision]
 
 
 class Bench:
-    def __init__(self, setup: LoopSetup, champion: ChampionState, controller: LoopController,
+    def __init__(self, setup: LoopSetup, champion: ChampionState, controller: Control,
                  emit: Callable[[Event], None]) -> None:
         self.s = setup
         self.config = setup.config
@@ -115,6 +115,11 @@ class Bench:
         self.champion = champion
         self.controller = controller
         self.emit = emit
+        """Swapped to the slot holder's by the scheduler when workers > 1."""
+        self.env: dict[str, str] = {}
+        """Variables set for every measured command (a slot's CUDA_VISIBLE_DEVICES)."""
+        self.cpus: tuple[int, ...] = ()
+        """Cores measured commands are pinned to (a slot's `cpus_per_slot`)."""
         self.measuring = ""
         """The commit the next measured command runs on (the measurement tree is reset to
         it before every run)."""
@@ -170,7 +175,8 @@ class Bench:
             if self._tree_fingerprint is None:
                 self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
         result = run_command(command, cwd, timeout_s, on_lines=on_lines,
-                             cancel=self.controller.cancel,
+                             cancel=self.controller.cancel, env=self.env or None,
+                             cpus=self.cpus,
                              isolation=sandbox.measure(cwd, read_only=[
                                  cwd / p for p in tree.kept] if tree else (),
                                  writable=writable)

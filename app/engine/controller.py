@@ -313,3 +313,7 @@ class WorkerControl:
 
     def wait_for_approval(self) -> str:
         return self.controller.wait_for_approval(self.worker)
+
+
+Control = LoopController | WorkerControl
+"""What a pipeline and a bench obey: the whole controller (sequential) or one worker's."""

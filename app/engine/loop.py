@@ -40,6 +40,7 @@ from app.engine.events import (
     SessionEnded,
     StateChanged,
     WarningRaised,
+    WorkerState,
 )
 from app.engine.executors.base import InfraError
 from app.engine.faults import fault_point
@@ -48,6 +49,7 @@ from app.engine.loop_setup import LoopSetup
 from app.engine.pipeline import Pipeline
 from app.engine.records import Experiment, Status, summarize
 from app.engine.stall import stall_reason
+from app.engine.worker_state import WorkerTracker
 from app.errors import FatalSessionError, UsageError
 
 log = logging.getLogger("autoresearch")
@@ -69,8 +71,10 @@ class Loop:
         self.champion_state = ChampionState.from_log(self.git.champion(), self._segment(),
                                                      setup.drift_samples)
         self.bench = Bench(setup, self.champion_state, controller, self.emit)
+        self.tracker = WorkerTracker(0, self.emit)
+        """Worker 0's WorkerChanged events (the sequential loop is one worker)."""
         self.pipeline = Pipeline(setup, agent, controller, self.bench, self.champion_state,
-                                 self.emit, self.experiments, self._segment)
+                                 self.tracker.emit, self.experiments, self._segment)
         known = [e.n for e in self.experiments] + self.git.candidate_numbers()
         self._n = max(known) + 1 if known else 0
         """The next experiment number (numbers only grow within a launch)."""
@@ -117,6 +121,10 @@ class Loop:
             if self.needs_new_baseline or not any(
                     e.status is Status.BASELINE for e in self._segment()):
                 self._baseline()
+            if self.config.parallel.workers > 1:
+                from app.engine.parallel import ParallelRun
+
+                ParallelRun(self).run()  # raises what ended the workers
             while True:
                 self._check_budgets()
                 if self.controller.stopping:
@@ -267,6 +275,7 @@ class Loop:
     def _experiment(self, n: int) -> None:
         outcome = self.pipeline.run(n)
         self._record(outcome.record, new_best=outcome.kept)
+        self.tracker.enter(WorkerState.IDLE)
         fault_point("keep-logged" if outcome.kept else "discard-logged")
         if outcome.then is not None:
             raise outcome.then
@@ -277,7 +286,8 @@ class Loop:
         self.experiments.append(experiment)
         self.spent.add(experiment)
         self.emit(ExperimentDecided(experiment.copy(), self.champion, new_best,
-                                    self.spent.tokens, self.spent.cost_usd))
+                                    self.spent.tokens, self.spent.cost_usd,
+                                    worker=experiment.worker))
         if self.config.hooks.after:
             self.pipeline.run_hook("after", hooks.after_payload(
                 cwd=self.git.paths.worktree, entry=self.pipeline.hook_entry(experiment),

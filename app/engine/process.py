@@ -19,6 +19,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -151,11 +152,12 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
                 cancel: threading.Event | None = None, env: dict[str, str] | None = None,
                 isolation: Isolation | None = None, policy: EnvPolicy | None = None,
                 agent_env: tuple[str, ...] = (), merge_stderr: bool = False,
-                stdin_text: str | None = None) -> CommandResult:
+                stdin_text: str | None = None, cpus: tuple[int, ...] = ()) -> CommandResult:
     """Run `command` with `sh -c` in `cwd`; never raises for the command's own failures.
 
     `env` holds variables the harness sets itself (added after the allowlist); `policy`
-    is the session's allowlist; `agent_env` names passed only to the command agent.
+    is the session's allowlist; `agent_env` names passed only to the command agent;
+    `cpus` the cores the command and its children are pinned to (Linux; empty: any).
     """
     isolation = isolation or NO_ISOLATION
     become_subreaper()  # orphans come to us, to be killed and reaped (sandbox.Leftovers)
@@ -174,20 +176,28 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
         return _run(command, cwd, timeout_s, on_lines, cancel, isolation,
                     command_env(policy, home=home, tmpdir=tmpdir, extra=env,
                                 agent_names=agent_env), home, tmpdir, merge_stderr,
-                    stdin_path)
+                    stdin_path, cpus)
     finally:
         note_writers(isolation)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+_PIN = ("import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(',')}); "
+        "os.execvp(sys.argv[2], sys.argv[2:])")
+"""Pins itself to the cores of argv[1], then becomes the command of argv[2:]."""
+
+
 def _run(command: str, cwd: Path, timeout_s: float,
          on_lines: Callable[[list[str]], None] | None, cancel: threading.Event | None,
          isolation: Isolation, env: dict[str, str], home: Path, tmpdir: Path,
-         merge_stderr: bool, stdin_path: Path | None) -> CommandResult:
+         merge_stderr: bool, stdin_path: Path | None,
+         cpus: tuple[int, ...] = ()) -> CommandResult:
     started = time.monotonic()
     output = CappedText()
     stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
     argv = isolation.wrap(["sh", "-c", command], cwd=cwd, home=home, tmpdir=tmpdir)
+    if cpus:  # pinned before it starts, so every process it makes inherits the cores
+        argv = [sys.executable, "-c", _PIN, ",".join(map(str, cpus)), *argv]
     try:
         with _LIVE_LOCK, (stdin_path.open("rb") if stdin_path else
                           open(os.devnull, "rb")) as stdin:

@@ -45,6 +45,7 @@ from app.engine.loop_setup import LoopSetup
 from app.engine.process import run_command
 from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
+from app.engine.worker_git import remove_leftovers
 from app.errors import UsageError
 
 SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",
@@ -358,13 +359,14 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     elif not git.branch_exists():
         notice, branch_reset = _restore_branch(git, contents.records)
     worktree_made = git.ensure_worktree()
+    remove_leftovers(repo, paths)  # worker worktrees of a killed parallel launch
     _link_paths(config, repo.root, paths.worktree)
     sandbox = make_sandbox(config, repo)
     git.linked = {p.strip("/") for p in config.session.link}
     _setup_logging(paths)
     writer = LogWriter(paths.log)
     experiments = contents.experiments
-    recovered = _recover(git, writer, experiments)
+    recovered = _recover(git, writer, experiments, contents.of_type("experiment_started"))
     git.reset_to(git.champion())
     outputs_gone = _setup_outputs_gone(paths) if config.session.setup else []
     if config.session.setup and (worktree_made or outputs_gone):
@@ -599,19 +601,31 @@ def _goal(program_path: Path) -> str:
     return next((x for x in lines if x and not x.startswith("#")), "")
 
 
-def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) -> list[int]:
+def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment],
+             started: list[dict[str, Any]] | None = None) -> list[int]:
     """Candidates stored by a run that was killed before it logged them get a record now:
-    `keep` if the branch holds them (the keep happened), else `interrupted`."""
+    `keep` if the branch holds them (the keep happened), else `interrupted`. With parallel
+    workers, every number logged as started (`experiment_started`) without a record gets
+    one too, with or without a candidate: no number is lost."""
     logged = {e.n for e in experiments}
     top = max(logged) if logged else -1
-    orphans = [n for n in git.candidate_numbers() if n > top]
+    workers = {r["n"]: r.get("worker", 0) for r in started or []
+               if isinstance(r.get("n"), int) and not isinstance(r.get("n"), bool)}
+    orphans = sorted({n for n in git.candidate_numbers() if n > top}
+                     | {n for n in workers if n not in logged})
     if not orphans:
         return []
     tip = git.champion()
     trailer = parse_result_trailer(git.message(tip)) or {}
     for n in orphans:
         commit = git.candidate(n)
-        assert commit is not None
+        worker = workers.get(n, 0) if isinstance(workers.get(n, 0), int) else 0
+        if commit is None:  # killed while its agent was still proposing
+            exp = Experiment(n=n, status=Status.INTERRUPTED, worker=worker,
+                             reason="the harness stopped before deciding (killed?)")
+            writer.append_experiment(exp)
+            experiments.append(exp)
+            continue
         message = git.message(commit)
         description = message.strip().splitlines()[0] if message.strip() else ""
         source = next((line.split(":", 1)[1].strip() for line in message.splitlines()
@@ -624,11 +638,11 @@ def _recover(git: SessionGit, writer: LogWriter, experiments: list[Experiment]) 
                              samples=trailer.get("samples") or [], commit=tip,
                              candidate=commit, description=description,
                              confidence=trailer.get("confidence"),
-                             p_value=trailer.get("p_value"), source=source)
+                             p_value=trailer.get("p_value"), source=source, worker=worker)
         else:
             exp = Experiment(n=n, status=Status.INTERRUPTED, candidate=commit, commit=commit,
                              reason="the harness stopped before deciding (killed?)",
-                             description=description, source=source)
+                             description=description, source=source, worker=worker)
         writer.append_experiment(exp)
         experiments.append(exp)
     return orphans
@@ -642,6 +656,22 @@ def _user_checkout_dirty(repo: RepoPaths) -> bool:
     except pygit2.GitError:
         return False
     return any(True for _ in status)
+
+
+def prepare_slot_tree(setup: LoopSetup, index: int) -> MeasurementTree:
+    """Measurement slot `index`'s own tree (`[parallel] measure_slots` > 1), made like the
+    session's (`[session] setup` runs once in a new one)."""
+    git = setup.git
+    paths = dataclasses.replace(git.paths, tag=f"{git.paths.tag}.slot{index}",
+                                state_dir=git.paths.state_dir / f"slot{index}")
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = setup.sandbox or make_sandbox(setup.config, git.repo_paths)
+    return _measurement_tree(setup.config, git.repo_paths, paths, git, sandbox)
+
+
+def link_paths(config: Config, root: Path, worktree: Path) -> None:
+    """`[session] link` paths as symlinks into `worktree` (a worker's too)."""
+    _link_paths(config, root, worktree)
 
 
 def _link_paths(config: Config, root: Path, worktree: Path) -> None:

@@ -115,6 +115,12 @@ class AnthropicAgent:
         # Refused before anything starts: a session without a key would only fail later.
         self._key()
 
+    def for_worker(self, worker: int) -> AnthropicAgent:
+        """A parallel worker's own agent (own client and stats; the same system prompt and
+        tools, so the workers share the prompt-cache prefix)."""
+        return AnthropicAgent(self.config, max_retries=self.max_retries,
+                              timeout_s=self.timeout_s)
+
     @staticmethod
     def _key() -> str:
         key = os.environ.get(KEY_ENV, "").strip()

@@ -81,6 +81,11 @@ class AgentContext:
     """The digest of every experiment so far (app/engine/memory.py), bounded."""
     notes: str = ""
     """The user's notes for this experiment, one and standing (app/engine/steering.py)."""
+    worker: int = 0
+    """The parallel worker proposing (0: the sequential loop)."""
+    others: str = ""
+    """What the other workers are trying right now, and whether this worker's last
+    candidate went stale ('' when alone)."""
 
 
 @dataclass

@@ -37,10 +37,12 @@ _FIELD = re.compile(r"^\s*(?:[*#>`_-]+\s*)?(DESCRIPTION|HYPOTHESIS|LEARNED)\s*:[
 """`DESCRIPTION: ...`, also as Markdown agents print it (`**DESCRIPTION:** ...`)."""
 
 
-def render_command(template: str, prompt_file: Path) -> str:
-    """The template with `{prompt_file}` replaced by the shell-quoted path (and nothing
-    else: other braces in the template, e.g. a shell `${VAR:-x}`, are left alone)."""
-    return template.replace("{prompt_file}", shlex.quote(str(prompt_file)))
+def render_command(template: str, prompt_file: Path, worker: int = 0) -> str:
+    """The template with `{prompt_file}` replaced by the shell-quoted path and `{worker}`
+    by the parallel worker's number (and nothing else: other braces in the template, e.g.
+    a shell `${VAR:-x}`, are left alone)."""
+    return template.replace("{prompt_file}", shlex.quote(str(prompt_file))).replace(
+        "{worker}", str(worker))
 
 
 def parse_fields(output: str) -> dict[str, str]:
@@ -71,7 +73,7 @@ class CommandAgent:
         prompt_file = self.prompt_path(ctx.n)
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(command_prompt(ctx, self.history_window), encoding="utf-8")
-        command = render_command(self.config.command, prompt_file)
+        command = render_command(self.config.command, prompt_file, ctx.worker)
         ctx.emit(AgentActivity(ctx.n, "info", f"$ {clip(command, 300)}"))
         before = worktree_status(ctx.worktree)
         status, output, field_lines, why = self._run(ctx, command, prompt_file)
@@ -125,7 +127,8 @@ class CommandAgent:
         result = run_command(command, ctx.worktree, self.config.timeout_s, on_lines=on_lines,
                              cancel=ctx.cancel, isolation=isolation, policy=policy,
                              agent_env=agent_env, merge_stderr=True,
-                             env={"AUTORESEARCH_EXPERIMENT": str(ctx.n)})
+                             env={"AUTORESEARCH_EXPERIMENT": str(ctx.n),
+                                  "AUTORESEARCH_WORKER": str(ctx.worker)})
         why = ""
         if result.cancelled:
             why = "was stopped by the user"

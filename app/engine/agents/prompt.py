@@ -171,6 +171,8 @@ def history_message(ctx: AgentContext, window: int) -> str:
                   clip_block(ctx.guidance, GUIDANCE_CHARS)]
     if ctx.notes.strip():
         parts += ["", clip_block(ctx.notes, NOTES_CHARS)]
+    if ctx.others.strip():
+        parts += ["", clip_block(ctx.others, NOTES_CHARS)]
     parts += ["", "Make one focused change that you expect to improve the metric, different "
                   "from what failed above, then finish."]
     return "\n".join(parts)

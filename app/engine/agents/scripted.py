@@ -9,17 +9,46 @@ ends normally.
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 from app.engine.agents.base import AgentContext, AgentError, AgentsExhausted, Proposal
 from app.engine.events import AgentActivity
 
 
+class _Claims:
+    """Patches taken by parallel workers and not yet recorded (shared by their agents)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken: set[str] = set()
+
+
 class ScriptedAgent:
     name = "scripted"
 
-    def __init__(self, patches_dir: Path) -> None:
+    def __init__(self, patches_dir: Path, claims: _Claims | None = None) -> None:
         self.patches_dir = patches_dir
+        self._claims = claims or _Claims()
+        self._reserved: str | None = None
+
+    def for_worker(self, worker: int) -> ScriptedAgent:
+        """A parallel worker's agent: the same patches, never one another worker took."""
+        return ScriptedAgent(self.patches_dir, self._claims)
+
+    def reserve(self, used: frozenset[str]) -> bool:
+        """Take the next patch no experiment used and no worker took, for this agent's
+        next proposal (called with the session's numbering lock held); False: none left."""
+        if self._reserved is not None:
+            return True
+        with self._claims.lock:
+            remaining = [p.name for p in self.patches()
+                         if p.name not in used and p.name not in self._claims.taken]
+            if not remaining:
+                return False
+            self._reserved = remaining[0]
+            self._claims.taken.add(remaining[0])
+            return True
 
     def patches(self) -> list[Path]:
         if not self.patches_dir.is_dir():
@@ -27,7 +56,9 @@ class ScriptedAgent:
         return sorted(p for p in self.patches_dir.glob("*.patch") if p.is_file())
 
     def propose(self, ctx: AgentContext) -> Proposal:
-        remaining = [p for p in self.patches() if p.name not in ctx.used_sources]
+        reserved, self._reserved = self._reserved, None
+        remaining = [p for p in self.patches() if p.name == reserved] if reserved else [
+            p for p in self.patches() if p.name not in ctx.used_sources]
         if not remaining:
             raise AgentsExhausted("the scripted patches ran out")
         patch = remaining[0]

@@ -16,7 +16,7 @@ from app.engine import hooks
 from app.engine.agents.base import Agent, AgentsExhausted
 from app.engine.bench import Bench
 from app.engine.champion import ChampionState
-from app.engine.controller import LoopController
+from app.engine.controller import Control
 from app.engine.duplicates import DuplicateFinder
 from app.engine.events import Event, ExperimentStarted, LoopState, StateChanged, WarningRaised
 from app.engine.executors.base import InfraError
@@ -48,7 +48,7 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, setup: LoopSetup, agent: Agent, controller: LoopController,
+    def __init__(self, setup: LoopSetup, agent: Agent, controller: Control,
                  bench: Bench, champion: ChampionState, emit: Callable[[Event], None],
                  history: list[Experiment], segment: Callable[[], list[Experiment]],
                  stages: tuple[Stage, ...] | None = None) -> None:
@@ -73,6 +73,14 @@ class Pipeline:
         """The user's standing notes; new notes wait in the inbox (steering.py)."""
         self.duplicates = DuplicateFinder(self.git.change_key)
         """Candidates already measured on the champion (app/engine/duplicates.py)."""
+        self.worker = 0
+        """The worker this pipeline is (0: the sequential loop; app/engine/parallel.py)."""
+        self.parallel: Any = None
+        """The worker object when workers > 1 (its `take_slot` stage reads it)."""
+        self.extra_notes = ""
+        """Told to the agent in its next prompt (a parallel worker's stale candidate)."""
+        self.others: Callable[[], str] = lambda: ""
+        """What the other workers are trying right now, for the prompt ('' if alone)."""
         self.at_champion: tuple[str, int] | None = None
         """(champion commit, bench runs) when the worktree was reset to that commit and
         nothing ran since (no command, no agent, no pause): the next experiment need not
@@ -95,6 +103,7 @@ class Pipeline:
         self.at_champion = None
         self.emit(ExperimentStarted(n, champion))
         trial = Trial(n, Experiment(n=n, status=Status.DISCARD, parent=champion,
+                                    worker=self.worker,
                                     champion_metric=self.champion.median,
                                     champion_samples=list(self.champion.samples)))
         then: BaseException | None = None

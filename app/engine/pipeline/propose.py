@@ -160,7 +160,8 @@ def agent_context(p: Pipeline, n: int, notes: list[str] | None = None) -> AgentC
         memory=memory.digest(p.history, memory.Champion(
             metric=p.champion.median, commit=p.champion.commit, noise=p.champion.noise,
             direction=p.metric.direction), p.config.agent.memory_tokens).text,
-        notes=format_notes(notes or []))
+        notes=format_notes(notes or []), worker=p.worker,
+        others="\n\n".join(x for x in (p.extra_notes, p.others()) if x))
 
 
 def _agent_sink(p: Pipeline, n: int) -> EventSink:

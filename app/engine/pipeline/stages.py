@@ -252,6 +252,8 @@ def keep(p: Pipeline, trial: Trial) -> Verdict:
     result = {"n": facts.n, "status": "keep", p.metric.name: facts.metric,
               "metrics": facts.metrics, "samples": facts.samples,
               "confidence": facts.confidence, "p_value": facts.p_value}
+    if facts.worker:
+        result["worker"] = facts.worker  # which parallel worker proposed it
     p.champion.commit = p.git.keep(facts.candidate, facts.description, result)
     fault_point("keep")
     facts.commit = p.champion.commit
