@@ -80,22 +80,35 @@ class LinePrinter:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.unit = ""
+        self.workers = 1
+        self.per_worker: dict[int, dict[str, int]] = {}
+        """Statuses of this launch's experiments by worker (parallel workers' summary)."""
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
             self.unit = event.unit
+            self.workers = event.workers
             verb = "resuming" if event.resumed else "starting"
             self.say(f"{verb} session {event.tag} on branch {event.branch} "
                      f"(worktree {event.worktree})")
             if event.isolation:
                 self.say(f"sandbox: {event.isolation}")
+            if event.workers > 1:
+                self.say(f"{event.workers} workers propose at once")
             if event.notice:
                 self.say(f"note: {event.notice}")
             if event.resumed:
                 self.say(f"{plural(count_experiments(event.experiments), 'experiment')} "
                          "in the log")
         elif isinstance(event, ExperimentDecided):
-            self.say(format_experiment(event.experiment, self.unit))
+            line = format_experiment(event.experiment, self.unit)
+            worker = event.experiment.worker
+            if self.workers > 1 and worker:
+                line = f"[w{worker}] {line}"  # which worker proposed it
+                counts = self.per_worker.setdefault(worker, {})
+                status = str(event.experiment.status)
+                counts[status] = counts.get(status, 0) + 1
+            self.say(line)
             out = self.out or sys.stdout
             if event.new_best and event.experiment.status is Status.KEEP and out.isatty():
                 out.write("\a")  # a new best rings the terminal bell
@@ -118,6 +131,11 @@ class LinePrinter:
         elif isinstance(event, SessionEnded):
             for line in format_summary(event.summary):
                 self.say(line)
+            for worker, counts in sorted(self.per_worker.items()):
+                done = ", ".join(f"{v} {k}" for k, v in sorted(counts.items(),
+                                                              key=lambda kv: -kv[1]))
+                self.say(f"  worker {worker}: {plural(sum(counts.values()), 'experiment')}"
+                         f" ({done})")
 
     def say(self, line: str) -> None:
         print(line, file=self.out or sys.stdout, flush=True)

@@ -3,6 +3,7 @@ events) and the behaviour of N workers on real repositories with the scripted ag
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -213,3 +214,28 @@ def test_three_workers_rebase_stale_numbers_and_one_slot(project: Project) -> No
                                           WorkerState.IDLE, WorkerState.STOPPED}
     decided = [e for e in events if isinstance(e, ExperimentDecided) and e.experiment.n]
     assert all(e.worker == e.experiment.worker != 0 for e in decided)
+
+
+def test_headless_lines_name_their_worker(project: Project) -> None:
+    """`run --headless --workers 2`: each experiment line says which worker proposed it,
+    the summary gives per-worker figures, and every patch is taken exactly once."""
+    project.patch("01-a.patch", {"nums/a.txt": "10\n"}, "a to 10")
+    project.patch("02-b.patch", {"nums/b.txt": "-3\n"}, "b to -3")
+    project.patch("03-c.patch", {"nums/c.txt": "-1\n"}, "add c")
+    project.config()
+    project.commit("patches")
+    done = subprocess.run([sys.executable, "-m", "app", "run", "--headless", "--workers", "2"],
+                          cwd=project.root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "2 workers propose at once" in lines
+    numbered = [line for line in lines if line.startswith("[w")]
+    assert len(numbered) == 3, done.stdout
+    assert all(line.split()[0] in ("[w1]", "[w2]") for line in numbered)
+    assert sorted(line.split()[1] for line in numbered) == ["#1", "#2", "#3"]
+    assert any(line.startswith("#0 baseline") for line in lines)  # the session's, no worker
+    assert any(line.strip().startswith("worker 1:") for line in lines) or \
+        any(line.strip().startswith("worker 2:") for line in lines)
+    for name in ("a to 10", "b to -3", "add c"):
+        assert sum(name in line for line in numbered) == 1
