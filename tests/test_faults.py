@@ -454,3 +454,50 @@ print(f"{-1000 + total} ms")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "#0 baseline -950" in result.stdout
     assert "#1 keep -951" in result.stdout
+
+
+# -- parallel workers (issue #14) -----------------------------------------------------------------
+
+PARALLEL_KILLS = [Kill("propose", 2), Kill("snapshot", 3), Kill("measure", 4), Kill("keep", 1),
+                  Kill("keep-logged", 1), Kill("discard", 2), Kill("checks", 2)]
+
+
+@pytest.mark.slow  # real sessions of three workers, killed and restarted
+@pytest.mark.parametrize("kill", PARALLEL_KILLS, ids=[f"{k.point}:{k.hit}"
+                                                      for k in PARALLEL_KILLS])
+def test_sigkill_with_three_workers_then_restart_loses_nothing(project: Project,
+                                                                kill: Kill) -> None:
+    """Attack: SIGKILL while three workers are in flight. On restart every started number
+    has exactly one record (the in-flight ones `interrupted`), none is lost or duplicated,
+    every patch is tried once, and no worker worktree is left behind."""
+    setup_patches(project)
+    before = project.snapshot_user_state()
+    killed = headless(project, "--workers", "3", faults=f"{kill.point}:{kill.hit}")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout,
+                                                  killed.stderr)
+    state = session_dir(project)
+    started = {r["n"] for r in read_log(state / "log.jsonl").of_type("experiment_started")}
+    logged_before = {e.n for e in read_log(state / "log.jsonl").experiments}
+    in_flight = started - logged_before
+    assert in_flight, "the kill came while experiments were in flight"
+
+    restarted = headless(project, "--workers", "3")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "Traceback" not in restarted.stderr
+    statuses = check_invariants(project, before, torn=False)
+    records = [r for r in read_log(state / "log.jsonl").records
+               if r.get("type") == "experiment"]
+    assert set(statuses) >= started
+    recovered = {r["n"]: r for r in records if r["n"] in in_flight}
+    assert set(recovered) == in_flight  # each exactly once (check_invariants: no duplicate)
+    for n, r in recovered.items():
+        assert r["status"] in ("interrupted", "keep"), (n, r)
+        if r["status"] == "interrupted":
+            assert "killed" in r["reason"]
+    sources = [r.get("source") for r in records if r.get("source")]
+    assert len(sources) == len(set(sources)) == 5, sources
+    for r in records:
+        if r["n"] and r["status"] not in ("interrupted",):
+            assert r["status"] == EXPECTED[int(r["source"][:2])], (r["n"], r["status"])
+    assert not (project.root / ".autoresearch" / "workers").exists()
+    assert "/.autoresearch/workers/" not in git(project.root, "worktree", "list")
