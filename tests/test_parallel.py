@@ -239,3 +239,40 @@ def test_headless_lines_name_their_worker(project: Project) -> None:
         any(line.strip().startswith("worker 2:") for line in lines)
     for name in ("a to 10", "b to -3", "add c"):
         assert sum(name in line for line in numbered) == 1
+
+
+AGENT_SH = """\
+sleep 0.5
+mkdir -p out
+{ echo "arg=$1 env=$AUTORESEARCH_WORKER"; sed -n '/Other workers/,$p' "$2"; } \\
+  > "out/w$1-$AUTORESEARCH_EXPERIMENT.txt"
+echo "DESCRIPTION: note from worker $1"
+"""
+
+
+def test_command_agent_knows_its_worker_and_what_the_others_try(project: Project) -> None:
+    """The command agent gets `{worker}` and AUTORESEARCH_WORKER (they agree with the
+    record's worker), and its prompt lists the other workers' experiments in flight."""
+    project.write("agent.sh", AGENT_SH)
+    project.config('\n[parallel]\nworkers = 2\n[session]\nmax_experiments = 4\n',
+                   repeats=1, max_repeats=1, calibration_runs=2)
+    text = (project.root / "autoresearch.toml").read_text().replace(
+        '[agent]\nkind = "scripted"',
+        '[agent]\nkind = "command"\n\n[agent.command]\n'
+        'command = "sh agent.sh {worker} {prompt_file}"')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("command agent")
+    status, _, engine = run_session(project)
+    assert status == 0
+    done = [e for e in engine.experiments if e.n > 0]
+    assert sorted(e.n for e in done) == [1, 2, 3, 4]
+    listed_others = 0
+    for e in done:
+        assert e.candidate, e
+        note = project.git("show", f"{e.candidate}:out/w{e.worker}-{e.n}.txt")
+        assert note.startswith(f"arg={e.worker} env={e.worker}\n"), note
+        assert e.description == f"note from worker {e.worker}"
+        others = [line for line in note.splitlines() if line.startswith("- #")]
+        assert all(f"(worker {e.worker})" not in line for line in others), note
+        listed_others += bool(others)
+    assert listed_others >= 1
