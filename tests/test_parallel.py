@@ -16,7 +16,7 @@ from app.config import load_config
 from app.engine.agents.base import AgentContext, Proposal
 from app.engine.agents.scripted import ScriptedAgent
 from app.engine.controller import LoopController
-from app.engine.events import ExperimentDecided, WorkerChanged, WorkerState
+from app.engine.events import BudgetReached, ExperimentDecided, WorkerChanged, WorkerState
 from app.engine.gitops import parse_result_trailer
 from app.engine.history import read_log
 from app.engine.launch import LaunchOptions
@@ -158,6 +158,7 @@ def kept_chain(project: Project, branch: str) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow  # real sessions of several workers
 def test_three_workers_rebase_stale_numbers_and_one_slot(project: Project) -> None:
     """Attack: three candidates proposed on the same champion; two of them change the same
     line. Whichever keeps first, the other of those two no longer applies (`stale`, not
@@ -216,6 +217,7 @@ def test_three_workers_rebase_stale_numbers_and_one_slot(project: Project) -> No
     assert all(e.worker == e.experiment.worker != 0 for e in decided)
 
 
+@pytest.mark.slow  # real sessions of several workers
 def test_headless_lines_name_their_worker(project: Project) -> None:
     """`run --headless --workers 2`: each experiment line says which worker proposed it,
     the summary gives per-worker figures, and every patch is taken exactly once."""
@@ -250,6 +252,7 @@ echo "DESCRIPTION: note from worker $1"
 """
 
 
+@pytest.mark.slow  # real sessions of several workers
 def test_command_agent_knows_its_worker_and_what_the_others_try(project: Project) -> None:
     """The command agent gets `{worker}` and AUTORESEARCH_WORKER (they agree with the
     record's worker), and its prompt lists the other workers' experiments in flight."""
@@ -276,3 +279,78 @@ def test_command_agent_knows_its_worker_and_what_the_others_try(project: Project
         assert all(f"(worker {e.worker})" not in line for line in others), note
         listed_others += bool(others)
     assert listed_others >= 1
+
+
+PINNED_BENCH = """\
+import os
+print(f"METRIC score={len(os.sched_getaffinity(0))}")
+print(f"METRIC gpu={os.environ.get('CUDA_VISIBLE_DEVICES', '-1').split(',')[-1]}")
+"""
+
+
+@pytest.mark.slow  # a real session
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or (os.cpu_count() or 1) < 2,
+                    reason="needs Linux and two cores")
+def test_slots_pin_their_commands_to_cores_and_gpus(project: Project) -> None:
+    """`cpus_per_slot = 1`: the benchmark (and what it starts) sees one core, not all;
+    `gpus_per_slot = 2`: it sees CUDA devices 0,1."""
+    project.write("bench.py", PINNED_BENCH)
+    project.config("\n[parallel]\ncpus_per_slot = 1\ngpus_per_slot = 2\n"
+                   "[session]\nmax_experiments = 1\n", calibration_runs=1, repeats=1,
+                   max_repeats=1)
+    project.commit("a benchmark that reports its cores")
+    status, _, engine = run_session(project)
+    assert status == 0
+    baseline = engine.experiments[0]
+    assert baseline.metric == 1.0, baseline.samples
+    assert baseline.metrics["gpu"] == 1.0
+
+
+@pytest.mark.slow  # real sessions of several workers
+def test_budget_counts_every_worker_and_those_in_flight(project: Project) -> None:
+    """Attack: three workers, `max_experiments = 2`, five patches. Three workers starting
+    at once must not run three experiments: the budget counts those in flight."""
+    for i in range(5):
+        project.patch(f"0{i}-x.patch", {f"nums/x{i}.txt": "-1\n"}, f"shave {i}")
+    three_workers(project, "[session]\nmax_experiments = 2\n")
+    project.commit("patches")
+    status, events, engine = run_session(project)
+    assert status == 0
+    assert [e.n for e in engine.experiments] == [0, 1, 2] or \
+        sorted(e.n for e in engine.experiments) == [0, 1, 2]
+    assert [e.reason for e in events if isinstance(e, BudgetReached)] == [
+        "reached max_experiments (2)"]
+    started = read_log(engine.paths.log).of_type("experiment_started")
+    assert sorted(r["n"] for r in started) == [1, 2]
+
+
+@pytest.mark.slow  # real sessions of several workers
+def test_a_veto_in_review_mode_reaches_only_that_worker(project: Project) -> None:
+    """Review mode with two workers: vetoing worker 2's proposal vetoes exactly that one;
+    worker 1's is approved and measured."""
+    project.patch("01-a.patch", {"nums/a.txt": "10\n"}, "a to 10")
+    project.patch("02-b.patch", {"nums/x.txt": "-1\n"}, "add x")
+    project.config("\n[parallel]\nworkers = 2\n")
+    project.commit("patches")
+    controller = LoopController(review=True)
+    events: list[Any] = []
+    acted: set[int] = set()
+
+    def sink(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, WorkerChanged) and event.state is WorkerState.REVIEW \
+                and event.worker not in acted:
+            acted.add(event.worker)
+            if event.worker == 2:
+                threading.Thread(target=controller.veto, args=("not this one", 2)).start()
+            else:
+                threading.Thread(target=controller.approve, args=(1,)).start()
+
+    engine = open_session(LaunchOptions(cwd=project.root))
+    try:
+        assert engine.run(sink, controller) == 0
+    finally:
+        engine.close()
+    by_worker = {e.worker: e for e in engine.experiments if e.n}
+    assert by_worker[2].status is Status.VETOED and "not this one" in by_worker[2].reason
+    assert by_worker[1].status is Status.KEEP, by_worker[1]

@@ -48,6 +48,7 @@ from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampere
 from app.engine.loop_setup import LoopSetup
 from app.engine.pipeline import Pipeline
 from app.engine.records import Experiment, Status, summarize
+from app.engine.scheduler import pin, slot_cpus, slot_gpus
 from app.engine.stall import stall_reason
 from app.engine.worker_state import WorkerTracker
 from app.errors import FatalSessionError, UsageError
@@ -71,6 +72,9 @@ class Loop:
         self.champion_state = ChampionState.from_log(self.git.champion(), self._segment(),
                                                      setup.drift_samples)
         self.bench = Bench(setup, self.champion_state, controller, self.emit)
+        parallel = setup.config.parallel
+        pin(self.bench, slot_cpus(1, parallel.cpus_per_slot)[0],
+            slot_gpus(1, parallel.gpus_per_slot)[0])  # slot 0's cores and GPUs
         self.tracker = WorkerTracker(0, self.emit)
         """Worker 0's WorkerChanged events (the sequential loop is one worker)."""
         self.pipeline = Pipeline(setup, agent, controller, self.bench, self.champion_state,

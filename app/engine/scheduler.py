@@ -53,12 +53,21 @@ def slot_gpus(slots: int, per_slot: int) -> list[tuple[int, ...]]:
     return [tuple(range(i * per_slot, (i + 1) * per_slot)) for i in range(slots)]
 
 
+def pin(bench: Any, cpus: tuple[int, ...], gpus: tuple[int, ...]) -> None:
+    """A bench's measured commands run on `cpus` and see the CUDA devices `gpus`."""
+    bench.cpus = cpus
+    if gpus:
+        bench.env = {**bench.env, "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
+
+
 class Scheduler:
     def __init__(self, benches: list[Any], *, cpus_per_slot: int = 0,
                  gpus_per_slot: int = 0) -> None:
         cpus = slot_cpus(len(benches), cpus_per_slot)
         gpus = slot_gpus(len(benches), gpus_per_slot)
         self.slots = [Slot(i, bench, cpus[i], gpus[i]) for i, bench in enumerate(benches)]
+        for slot in self.slots:
+            pin(slot.bench, slot.cpus, slot.gpus)
         self._lock = threading.Condition()
         self._queue: list[int] = []
         """Workers waiting for a slot, first come first served."""
