@@ -151,7 +151,10 @@ async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers
         await handled(app, pilot, events)
         await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
                     "both workers waiting in the controller")
-        # w1 is selected and measures: `a` must not approve w2's or w3's proposal unseen.
+        # w1 is selected and measures; the status line says who waits, and which key.
+        status = app.main.query_one("#status").render().plain  # type: ignore[union-attr]
+        assert "w2,w3 waiting (press 2/3)" in status
+        # `a` must not approve w2's or w3's proposal unseen.
         await pilot.press("a")
         await pilot.pause(0.2)
         assert source.answers == {}, "a approved a proposal of a worker not selected"

@@ -58,6 +58,8 @@ class StatusInfo:
     """The user's standing notes to the agent."""
     worker: str = ""
     """With parallel workers: the selected worker (`w2`), whose state the line shows."""
+    others_waiting: tuple[str, ...] = ()
+    """With parallel workers: the other workers whose proposal waits for approval (`w3`)."""
 
 
 def format_duration(seconds: float) -> str:
@@ -167,6 +169,13 @@ class StatusLine(Widget):
             line.append(f"  #{info.n}")
         if info.state_since is not None and info.state not in ("done", "stopped"):
             line.append(f"  {format_duration(now - info.state_since)}", self._style("muted"))
+        if info.others_waiting:
+            # Another worker's proposal waits for approval while this one is shown: say
+            # which key shows it (its label's digit), or it would wait unseen. Before the
+            # badge and the branch, which an 80-column line cuts first.
+            keys = "/".join(label.removeprefix("w") for label in info.others_waiting)
+            line.append(f"  {','.join(info.others_waiting)} waiting (press {keys})",
+                        self._style("warned"))
         if info.review:
             line.append("  ")
             line.append(" REVIEW ", self._style("badge"))

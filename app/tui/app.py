@@ -502,8 +502,9 @@ class AutoresearchApp(App[int]):
         if v.parallel:
             if e.worker == v.selected_worker:
                 self._follow_selected(moved=v.current != w.n, chosen=False)
+            else:
+                self.refresh_status()  # e.g. "w3 waits for approval (3)"
             self.shown.update_workers(v)
-            self._refresh_keys()
         self._seen()
 
     @on(WorkerSelectRequested)
@@ -657,7 +658,8 @@ class AutoresearchApp(App[int]):
             tokens=v.tokens.total, cost_usd=v.cost_usd,
             queued=self.controller.pending_cherry_picks, error=v.error,
             pause_key=self.key_of("pause"), started=bool(v.experiments),
-            notes=v.standing_notes, worker=self._worker_badge())
+            notes=v.standing_notes, worker=self._worker_badge(),
+            others_waiting=self._others_waiting())
         self.shown.update_status(info)
         self._refresh_keys()
 
@@ -669,6 +671,17 @@ class AutoresearchApp(App[int]):
         if not v.parallel or v.state.over or v.state in (UiState.PAUSED, UiState.STARTING):
             return ""
         return worker_label(v.selected_worker)
+
+    def _others_waiting(self) -> tuple[str, ...]:
+        """The workers other than the selected one whose proposal waits for approval."""
+        from widgets.workers_strip import worker_label
+
+        v = self.view
+        if not v.parallel or self.session_over:
+            return ()
+        return tuple(worker_label(w.worker) for w in sorted(
+            v.workers.values(), key=lambda w: w.worker)
+            if w.waiting_approval and w.worker != v.selected_worker and w.worker in v.worker_ids)
 
     # -- actions ----------------------------------------------------------------------------
     @property
