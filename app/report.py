@@ -128,6 +128,7 @@ def build_report(state_dir: Path, experiments: Sequence[Experiment],
     lines += _kept_section(tail, final, kept_columns or {})
     for heading, body in extra_sections:
         lines += [f"## {heading}", "", body.rstrip(), ""]
+    lines += _workers_section(experiments)
     lines += _dead_ends(experiments, segments, tag)
     lines += _segments_section(segments, tail)
     lines += _confidence_section(tail, final)
@@ -223,6 +224,25 @@ def _kept_section(tail: Sequence[Segment], final: Segment,
         lines += ["", f"{plural(len(worse), 'keep')} measured worse than the champion they "
                   "replaced (confirmation or clean-up runs kept by the tool that wrote the log): "
                   + ", ".join(f"#{e.n}" for e in worse) + "."]
+    return lines + [""]
+
+
+def _workers_section(experiments: Sequence[Experiment]) -> list[str]:
+    """Per-worker figures when parallel workers proposed (`[parallel] workers`)."""
+    done = [e for e in experiments if e.status is not Status.BASELINE]
+    workers = sorted({e.worker for e in done if e.worker})
+    if not workers:
+        return []
+    lines = ["## Workers", "", "| worker | experiments | keep | discard | stale | other | "
+             "time |", "|---|---|---|---|---|---|---|"]
+    for w in workers:
+        mine = [e for e in done if e.worker == w]
+        counts = {s: sum(e.status is s for e in mine)
+                  for s in (Status.KEEP, Status.DISCARD, Status.STALE)}
+        other = len(mine) - sum(counts.values())
+        lines.append(f"| {w} | {len(mine)} | {counts[Status.KEEP]} | "
+                     f"{counts[Status.DISCARD]} | {counts[Status.STALE]} | {other} | "
+                     f"{_duration(sum(e.duration_s for e in mine))} |")
     return lines + [""]
 
 

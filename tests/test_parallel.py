@@ -241,6 +241,17 @@ def test_headless_lines_name_their_worker(project: Project) -> None:
         any(line.strip().startswith("worker 2:") for line in lines)
     for name in ("a to 10", "b to -3", "add c"):
         assert sum(name in line for line in numbered) == 1
+    # the report has per-worker figures
+    out = project.root.parent / "report.md"
+    report = subprocess.run([sys.executable, "-m", "app", "report", "--out", str(out)],
+                            cwd=project.root, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert report.returncode == 0, report.stderr
+    text = out.read_text()
+    assert "## Workers" in text
+    section = text.split("## Workers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert sum(int(row.split("|")[2]) for row in rows) == 3, rows
 
 
 AGENT_SH = """\
