@@ -295,11 +295,13 @@ class Worker:
         """Wait for a measurement slot, then put the candidate on the current champion."""
         run, facts = self.run_, trial.facts
         run.described(trial.n, facts.description)
-        self.slot = run.scheduler.acquire(
-            self.worker, self.controller.cancel,
-            on_queued=lambda: self.tracker.enter(WorkerState.QUEUED, trial.n))
+        if self.slot is None:  # (held already when measured again after a lost node)
+            self.slot = run.scheduler.acquire(
+                self.worker, self.controller.cancel,
+                on_queued=lambda: self.tracker.enter(WorkerState.QUEUED, trial.n))
+            facts.measured_from = time.time()
         slot = self.slot
-        facts.slot, facts.measured_from = slot.index, time.time()
+        facts.slot = slot.index
         run.loop.controller.measuring(self.worker, True)
         bench = slot.bench
         bench.emit, bench.controller = self.tracker.emit, self.controller
