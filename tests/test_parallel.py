@@ -365,3 +365,24 @@ def test_a_veto_in_review_mode_reaches_only_that_worker(project: Project) -> Non
     by_worker = {e.worker: e for e in engine.experiments if e.n}
     assert by_worker[2].status is Status.VETOED and "not this one" in by_worker[2].reason
     assert by_worker[1].status is Status.KEEP, by_worker[1]
+
+
+@pytest.mark.slow  # a real session of two workers
+def test_two_slots_measure_at_once_and_a_late_keep_is_measured_again(project: Project) -> None:
+    """Attack: with two slots, two candidates proposed on the same champion are measured
+    side by side; the first keeps. The second must not keep on a comparison with the old
+    champion: it is re-applied onto the new one and measured again before its keep."""
+    project.patch("01-a.patch", {"nums/a.txt": "10\n"}, "a to 10")
+    project.patch("02-x.patch", {"nums/x.txt": "-5\n"}, "add x")
+    project.config("\n[parallel]\nworkers = 2\nmeasure_slots = 2\n")
+    project.commit("patches")
+    status, _, engine = run_session(project, agent=BarrierAgent(project.root / "patches", 2))
+    assert status == 0
+    done = {e.n: e for e in read_log(engine.paths.log).experiments if e.n}
+    assert sorted(str(e.status) for e in done.values()) == ["keep", "keep"], done
+    assert {e.slot for e in done.values()} == {0, 1}
+    chain = [t for t in kept_chain(project, engine.branch) if "n" in t]
+    first, second = done[chain[-1]["n"]], done[chain[0]["n"]]
+    assert second.parent == first.commit and "re-applied onto" in second.reason
+    assert second.champion_metric == first.metric  # measured against the new champion
+    assert not (project.root / ".autoresearch" / "workers").exists()

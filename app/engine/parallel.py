@@ -78,6 +78,9 @@ class ParallelRun:
         self.scheduler = Scheduler([loop.bench] + [self._slot_bench(i) for i in range(
             1, parallel.measure_slots)], cpus_per_slot=parallel.cpus_per_slot,
             gpus_per_slot=parallel.gpus_per_slot)
+        self.keep_lock = threading.Lock()
+        """Held from the last check that a candidate sits on the champion to its logged
+        record: with several slots, two keeps never race."""
         self.stale_notes: dict[int, str] = {}
         """Worker -> what its agent is told in its next prompt (its candidate went stale)."""
 
@@ -194,6 +197,16 @@ class ParallelRun:
         take_slot.__name__ = "take_slot"
         return take_slot
 
+    def settle_stage(self) -> Stage:
+        """`on_champion`: the stage before `keep` (see `Worker.on_champion`)."""
+
+        def on_champion(p: Pipeline, trial: Trial) -> Verdict:
+            worker: Worker = p.parallel
+            return worker.on_champion(p, trial)
+
+        on_champion.__name__ = "on_champion"
+        return on_champion
+
 
 class Worker:
     """One worker: its worktree, agent, pipeline and thread."""
@@ -209,7 +222,9 @@ class Worker:
         self.controller = loop.controller.for_worker(worker)
         self.agent = _agent_for(loop.pipeline.agent, worker)
         stages = list(stages_module.STAGES)
-        stages.insert(stages.index(stages_module.measure), run.slot_stage())
+        self.take_slot_stage = run.slot_stage()
+        stages.insert(stages.index(stages_module.measure), self.take_slot_stage)
+        stages.insert(stages.index(stages_module.keep), run.settle_stage())
         self.pipeline = Pipeline(dataclasses.replace(setup, git=self.git), self.agent,
                                  self.controller, loop.bench, loop.champion_state,
                                  self.tracker.emit, loop.experiments, loop._segment,
@@ -219,6 +234,8 @@ class Worker:
         self.pipeline.steering = loop.pipeline.steering
         self.pipeline.duplicates = loop.pipeline.duplicates
         self.slot: Slot | None = None
+        self.keeping = False
+        """Holds `run.keep_lock` (released once the record is logged)."""
 
     def prepare(self) -> None:
         self.git.ensure_worktree()
@@ -286,6 +303,9 @@ class Worker:
             run.end(outcome.then)
 
     def _give_back(self) -> None:
+        if self.keeping:
+            self.keeping = False
+            self.run_.keep_lock.release()
         if self.slot is not None:
             self.run_.scheduler.release(self.slot)
             self.run_.loop.controller.measuring(self.worker, False)
@@ -307,6 +327,25 @@ class Worker:
         bench.emit, bench.controller = self.tracker.emit, self.controller
         p.bench = bench
         self.tracker.enter(WorkerState.MEASURING, trial.n)
+        return self._onto_champion(p, trial)
+
+    def on_champion(self, p: Pipeline, trial: Trial) -> Verdict:
+        """Before a keep: the keep lock, and the candidate still on the champion. With
+        several slots another keep may have landed while it was measured: then it is
+        re-applied and measured again against the new champion."""
+        self.run_.keep_lock.acquire()
+        self.keeping = True
+        if trial.facts.parent == self.git.champion():
+            return PASS
+        self.keeping = False
+        self.run_.keep_lock.release()
+        verdict = self._onto_champion(p, trial)
+        if not verdict.passed:
+            return verdict
+        return p._stages(trial, after=self.take_slot_stage)
+
+    def _onto_champion(self, p: Pipeline, trial: Trial) -> Verdict:
+        run, facts = self.run_, trial.facts
         champion = self.git.champion()
         p.champion.commit = champion
         if facts.parent == champion:
@@ -323,7 +362,7 @@ class Worker:
         facts.parent = champion
         facts.champion_metric = p.champion.median
         facts.champion_samples = list(p.champion.samples)
-        trial.notes.append(f"re-applied onto the champion {champion[:7]}")
+        trial.notes = [f"re-applied onto the champion {champion[:7]}"]  # measured anew
         return PASS
 
 
