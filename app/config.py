@@ -460,9 +460,10 @@ def _check_parallel(p: ParallelConfig, bad: Callable[[str, str], UsageError]) ->
         raise bad("parallel.cpus_per_slot", f"is {p.cpus_per_slot}; it must be 0 (no "
                   f"pinning) or at most {cpus // p.measure_slots} so that "
                   f"{p.measure_slots} slot(s) fit on this machine's {cpus} cores")
-    if p.gpus_per_slot < 0:
-        raise bad("parallel.gpus_per_slot", "must be 0 (leave CUDA_VISIBLE_DEVICES as it "
-                  "is) or a number of GPUs, such as 1")
+    if not 0 <= p.gpus_per_slot <= MAX_WORKERS:
+        raise bad("parallel.gpus_per_slot", f"is {p.gpus_per_slot}; it must be 0 (leave "
+                  f"CUDA_VISIBLE_DEVICES as it is) or a number of GPUs up to {MAX_WORKERS}, "
+                  "such as 1")
 
 
 def _check_executor(e: ExecutorConfig, bad: Callable[[str, str], UsageError]) -> None:

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ("measure_slots = 0", "`parallel.measure_slots` is 0"),
     ("cpus_per_slot = -1", "`parallel.cpus_per_slot` is -1"),
     ("cpus_per_slot = 100000", "`parallel.cpus_per_slot` is 100000"),
-    ("gpus_per_slot = -2", "`parallel.gpus_per_slot` must be 0"),
+    ("gpus_per_slot = -2", "`parallel.gpus_per_slot` is -2"),
+    ("gpus_per_slot = 9223372036854775807", "`parallel.gpus_per_slot` is 9223372036854775807"),
     ("workers = \"4\"", "`parallel.workers` must be a whole number"),
 ])
 def test_bad_parallel_settings_are_one_sentence(project: Project, table: str,
