@@ -70,3 +70,34 @@ def test_a_session_measured_on_local_ray(project: Project, tmp_path: Path) -> No
     assert engine.setup.remote.runs >= 3 + 2 * 2 + 2  # baseline, pairs, checks
     assert (cache / "autoresearch-node").is_dir()
     assert (project.root / "check.py").read_text().startswith("import os")  # untouched here
+
+
+def test_one_ray_task_per_decision(project: Project, tmp_path: Path) -> None:
+    """The loop sends each decision's interleaved runs to the node as one task (streamed
+    back run by run), not one task per run: a baseline (3 runs and the checks), a keep
+    (3 pairs, then the checks) and a discard (3 pairs) are 4 tasks, where one task per run
+    made 4 + 7 + 6 = 17; every sample still arrives as its own event."""
+    need_ray()
+    from app.engine.events import SampleMeasured
+
+    project.config(f'''
+        [executor]
+        kind = "ray"
+        address = "local"
+
+        [executor.runtime_env.env_vars]
+        AUTORESEARCH_NODE_CACHE = "{tmp_path / 'node-cache'}"
+    ''', repeats=3, max_repeats=3, calibration_runs=3)
+    project.commit("measured on ray")
+    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.patch("0002.patch", {"nums/b.txt": "40\n"}, "grow b")
+    project.commit("patches")
+    status, events, engine = run_session(project)
+    assert status == 0
+    assert [e.status for e in engine.experiments] == [Status.BASELINE, Status.KEEP,
+                                                      Status.DISCARD]
+    samples = [(e.n, e.role) for e in events if isinstance(e, SampleMeasured)]
+    assert samples.count((1, "candidate")) == samples.count((1, "champion")) == 3
+    assert samples.count((2, "candidate")) == samples.count((2, "champion")) == 3
+    assert engine.setup.remote.runs == 4 + 7 + 6
+    assert engine.setup.remote.executor.tasks == 4

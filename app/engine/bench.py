@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from app.engine import decide, formats, outside_clock
 from app.engine.champion import ChampionState
@@ -104,6 +104,22 @@ class HeldOut:
 Rule = Callable[[Measured, list[float], int, int], decide.Decision]
 """(the candidate's runs, champion samples, look, max looks) -> the keep rule's decision."""
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _plan_ends(method: Callable[Concatenate[Bench, P], R]) -> Callable[Concatenate[Bench, P], R]:
+    """On a cluster, what `method` planned (`Bench._plan`) and did not use is cancelled on
+    the node when it returns or raises (a failure, or the rule decided early)."""
+    def wrapper(self: Bench, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if self.s.remote is not None:
+                self.s.remote.end_plan()
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
 
 class Bench:
     def __init__(self, setup: LoopSetup, champion: ChampionState, controller: Control,
@@ -144,6 +160,18 @@ class Bench:
 
     def state(self, state: LoopState, detail: str = "", n: int | None = None) -> None:
         self.emit(StateChanged(state, detail, n))
+
+    def _plan(self, n: int, runs: list[tuple[str, str, bool]]) -> None:
+        """On a cluster: the runs about to be made ((commit, run name, held-out?) each),
+        sent to one node as one task (app/engine/executors/remote_bench.py); here: nothing."""
+        if self.s.remote is None:
+            return
+        holdout = self.config.holdout
+        self.s.remote.plan(n, [
+            (commit, name, holdout.command or "", holdout.timeout_s) if held else
+            (commit, name, self.config.checks.command or "", self.config.checks.timeout_s)
+            if name == "checks" else (commit, name, self.metric.command, self.metric.timeout_s)
+            for commit, name, held in runs], cancel=self.controller.cancel)
 
     # -- one run ----------------------------------------------------------------------------
     def run(self, n: int, source: str, name: str, command: str, timeout_s: float,
@@ -282,11 +310,16 @@ class Bench:
             self.git.restore_candidate(candidate, self.champion.commit)
 
     # -- ways of gathering samples ----------------------------------------------------------
+    @_plan_ends
     def calibrate(self, n: int) -> Calibration:
         """The baseline: calibration runs, the checks and the held-out benchmark on the
         unchanged champion. Raises UsageError when one of them fails there."""
         runs = self.metric.calibration_runs
-        self.measuring = self.champion.commit
+        self.measuring = champ = self.champion.commit
+        self._plan(n, [(champ, f"bench-{i + 1}", False) for i in range(runs)]
+                   + [(champ, "checks", False)] * bool(self.config.checks.command)
+                   + [(champ, f"holdout-{i + 1}", True) for i in range(runs)
+                      if self.config.holdout.command])
         measured = Measured()
         self.outputs.reset()
         if self.clock is not None:
@@ -324,6 +357,7 @@ class Bench:
             self._in_baseline = False
         return Calibration(measured, holdout, counts, bool(self.config.checks.command))
 
+    @_plan_ends
     def compare(self, n: int, candidate: str, rule: Rule) -> Comparison:
         """The candidate's samples, `repeats` at first and then one more per look while
         the rule says "more"; with `interleave`, each candidate run follows a fresh champion
@@ -337,6 +371,9 @@ class Bench:
         planned = m.repeats
         while True:
             target = m.repeats if look == 0 else len(cand.values) + 1
+            self._plan(n, [run for i in range(len(cand.values), target) for run in (
+                [(self.champion.commit, f"champion-{i + 1}", False)]
+                * bool(self.interleave and champion) + [(candidate, f"bench-{i + 1}", False)])])
             while len(cand.values) < target:
                 if self.interleave and champion:
                     fresh = Measured()
@@ -363,12 +400,16 @@ class Bench:
                 return Comparison(cand, champion, decision)
             planned = len(cand.values) + 1
 
+    @_plan_ends
     def holdout(self, n: int, candidate: str) -> HeldOut:
         """Candidate and champion alternate on the held-out benchmark, so a machine that
         got slower since the champion was measured cannot hide an overfit. Stops at the
         candidate's first failure (see `HeldOut.candidate.failure`)."""
         held, fresh = Measured(), Measured()
         runs = max(self.metric.repeats, 3)
+        self._plan(n, [run for i in range(runs) for run in (
+            (self.champion.commit, f"holdout-champion-{i + 1}", True),
+            (candidate, f"holdout-{i + 1}", True))])
         for i in range(runs):
             self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
             self.to_champion()
@@ -378,9 +419,12 @@ class Bench:
                 break
         return HeldOut(held, fresh, runs)
 
+    @_plan_ends
     def pair(self, n: int, index: int, planned: int, candidate: str, label: str) -> bool:
         """One more run of the champion, then one of the candidate, in the middle of the
         candidate's measurement (the outside clock's fresh pairs); False when one failed."""
+        self._plan(n, [(self.champion.commit, f"champion-{index + 1}", False),
+                       (candidate, f"bench-{index + 1}", False)])
         self.state(LoopState.MEASURING, f"{label}: champion {index + 1} of {planned}", n)
         self.to_champion()
         try:
@@ -391,6 +435,7 @@ class Bench:
         self.state(LoopState.MEASURING, f"{label}: candidate {index + 1} of {planned}", n)
         return self.once(n, "candidate", index, planned, Measured())
 
+    @_plan_ends
     def top_up(self, n: int, have: int) -> list[float]:
         """Fresh runs of the new champion up to `calibration_runs` samples.
 
@@ -401,6 +446,8 @@ class Bench:
         extra = Measured()
         want = self.metric.calibration_runs - have
         self.measuring = self.champion.commit
+        self._plan(n, [(self.champion.commit, f"champion-{have + i + 1}", False)
+                       for i in range(max(0, want))])
         try:
             for i in range(max(0, want)):
                 self.state(LoopState.MEASURING, f"new champion {i + 1} of {want}", n)
@@ -414,11 +461,13 @@ class Bench:
             self.emit(WarningRaised(f"topping up the new champion's samples: {exc}"))
         return extra.values
 
+    @_plan_ends
     def remeasure(self, n: int) -> Measured:
         """`repeats` runs of the unchanged champion (raises Cancelled and Tampered)."""
         measured = Measured()
         self.measuring = self.champion.commit
         runs = self.metric.repeats
+        self._plan(n, [(self.champion.commit, f"champion-{i + 1}", False) for i in range(runs)])
         for i in range(runs):
             self.state(LoopState.MEASURING, f"re-measuring the champion {i + 1} of {runs}", n)
             if not self.once(n, "champion", i, runs, measured):

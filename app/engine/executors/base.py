@@ -9,6 +9,7 @@ Ray cluster (app/engine/executors/ray_exec.py).
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -86,5 +87,9 @@ class Executor(Protocol):
 
     def measure(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
                 cancel: threading.Event | None = None) -> JobResult: ...
+
+    def stream(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
+               cancel: threading.Event | None = None) -> Generator[JobResult, None, None]: ...
+    """The job's runs as they end (one result each); closing it early stops the job."""
 
     def close(self) -> None: ...

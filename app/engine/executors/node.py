@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Generator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -40,7 +41,27 @@ def cache_root() -> Path:
 
 def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = None,
             executor: str = "local") -> JobResult:
+    """All of `job` at once: the runs of `iter_job` gathered into one result."""
+    outputs: list[RunOutput] = []
+    last: JobResult | None = None
+    for part in iter_job(job, bundle, cancel, executor):
+        outputs.extend(part.runs)
+        last = part
+        if part.status != "ok":
+            break
+    assert last is not None, "iter_job yields at least once"
+    last.runs = outputs
+    return last
+
+
+def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = None,
+             executor: str = "local") -> Generator[JobResult, None, None]:
+    """The job's runs one by one, as each ends: a result with that one run (status "ok"),
+    or one result with another status that ends the job (nothing to measure on, setup
+    failed, cancelled). Streamed by the Ray executor, so the harness sees every sample as
+    it is measured while the whole decision is one task."""
     started = time.monotonic()
+    host = socket.gethostname()
     home = cache_root() / job.key
     home.mkdir(parents=True, exist_ok=True)
     repo_dir = home / "repo"
@@ -48,12 +69,14 @@ def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = Non
     timings: dict[str, float] = {}
     with _locked(home / "repo.lock"):
         if job.basis and not has_commits(repo_dir, list(job.basis)):
-            return JobResult("needs_full_bundle", reason="the node's cache lacks the basis",
-                             executor=executor, host=socket.gethostname())
+            yield JobResult("needs_full_bundle", reason="the node's cache lacks the basis",
+                            executor=executor, host=host)
+            return
         problem = receive_bundle(repo_dir, bundle)
         if problem or not has_commits(repo_dir, commits):
-            return JobResult("needs_full_bundle", reason=problem or "commits missing",
-                             executor=executor, host=socket.gethostname())
+            yield JobResult("needs_full_bundle", reason=problem or "commits missing",
+                            executor=executor, host=host)
+            return
     timings["receive"] = time.monotonic() - started
     with ExitStack() as stack:
         slot = _take_slot(home, stack)
@@ -76,10 +99,11 @@ def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = Non
                 timings["setup"] = time.monotonic() - t1
                 if not setup.ok:
                     tree.remove()
-                    return JobResult("setup_failed", reason=f"`session.setup` failed on "
-                                     f"the node ({setup.failure()}): {setup.output_tail}",
-                                     executor=executor, host=socket.gethostname(),
-                                     isolation=sandbox.kind, timings=timings)
+                    yield JobResult("setup_failed", reason=f"`session.setup` failed on "
+                                    f"the node ({setup.failure()}): {setup.output_tail}",
+                                    executor=executor, host=host,
+                                    isolation=sandbox.kind, timings=timings)
+                    return
                 tree.kept = tree.untracked_outputs()
             kept_file.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
         else:
@@ -87,13 +111,16 @@ def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = Non
                 tree.kept = set(json.loads(kept_file.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 tree.kept = set()
-        outputs: list[RunOutput] = []
         t2 = time.monotonic()
-        for spec in job.runs:
+        for i, spec in enumerate(job.runs):
             if cancel is not None and cancel.is_set():
-                return JobResult("cancelled", outputs, executor=executor,
-                                 host=socket.gethostname(), isolation=sandbox.kind)
-            tree.reset(spec.commit)
+                yield JobResult("cancelled", executor=executor, host=host,
+                                isolation=sandbox.kind)
+                return
+            # The first run of this task finds the tree as another task left it (a full
+            # reset); after that, each run's own reset leaves it exact, so switching to the
+            # next commit checks out only what differs.
+            tree.prepare(spec.commit) if i else tree.reset(spec.commit)
             before = _hashes(tree.path, job.protected)
             with formats.output_file(spec.command) as (command, out):
                 began = time.time()
@@ -112,13 +139,15 @@ def run_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = Non
             changed = sorted(k for k in before.keys() | after.keys()
                              if before.get(k) != after.get(k))
             left = tree.reset(spec.commit)
-            outputs.append(RunOutput(spec, result, text, changed, left, began, ended))
+            output = RunOutput(spec, result, text, changed, left, began, ended)
             if result.cancelled:
-                return JobResult("cancelled", outputs, executor=executor,
-                                 host=socket.gethostname(), isolation=sandbox.kind)
-        timings["runs"] = time.monotonic() - t2
-        return JobResult("ok", outputs, executor=executor, host=socket.gethostname(),
-                         isolation=sandbox.kind, bundle_bytes=len(bundle), timings=timings)
+                yield JobResult("cancelled", [output], executor=executor, host=host,
+                                isolation=sandbox.kind)
+                return
+            timings["runs"] = time.monotonic() - t2
+            yield JobResult("ok", [output], executor=executor, host=host,
+                            isolation=sandbox.kind, bundle_bytes=len(bundle),
+                            timings=dict(timings))
 
 
 def _locked(path: Path) -> ExitStack:

@@ -18,14 +18,15 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from app.config import ExecutorConfig
 from app.engine.executors import require_ray
-from app.engine.executors.base import InfraError, JobResult, MeasureJob
-from app.engine.executors.node import run_job
+from app.engine.executors.base import InfraError, JobResult, MeasureJob, RunOutput
+from app.engine.executors.node import iter_job
 from app.engine.gitops import make_bundle
 from app.errors import UsageError
 
@@ -34,14 +35,16 @@ MAX_BASIS = 64
 CANCEL_GRACE_S = 5.0
 
 
-def _remote_run_job(job: MeasureJob, bundle: bytes) -> JobResult:
-    """Runs on the node (a Ray worker process)."""
+def _remote_iter_job(job: MeasureJob, bundle: bytes) -> Generator[JobResult, None, None]:
+    """Runs on the node (a Ray worker process): a streaming task that yields each run's
+    result as it ends (`iter_job`)."""
     import ray
 
-    result = run_job(job, bundle, None, "ray")
-    result.node = ray.get_runtime_context().get_node_id()
-    result.gpus = [str(g) for g in ray.get_gpu_ids()]
-    return result
+    context = ray.get_runtime_context()
+    node, gpus = context.get_node_id(), [str(g) for g in ray.get_gpu_ids()]
+    for part in iter_job(job, bundle, None, "ray"):
+        part.node, part.gpus = node, gpus
+        yield part
 
 
 def connect(config: ExecutorConfig, *, num_cpus: int | None = None) -> None:
@@ -86,7 +89,9 @@ class RayExecutor:
             connect(config)
         if connect_now and config.address == "local":
             self._check_feasible()
-        self._task = self.ray.remote(max_retries=0)(_remote_run_job)
+        self._task = self.ray.remote(max_retries=0)(_remote_iter_job)
+        self.tasks = 0
+        """Tasks submitted so far (the benchmark and the tests read it)."""
         self._known: dict[tuple[str, str], list[str]] = {}
         """(node id, job key) -> commits that node's cache for that key received."""
         self._last_node: str | None = None
@@ -120,8 +125,23 @@ class RayExecutor:
 
     def measure(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
                 cancel: threading.Event | None = None) -> JobResult:
-        """Run `job` on one node: `node` when given (hard), else preferably the last one
-        used (its cache holds most commits already)."""
+        """All of `job` on one node (`stream`, gathered)."""
+        outputs: list[RunOutput] = []
+        last: JobResult | None = None
+        for part in self.stream(job, common_dir=common_dir, node=node, cancel=cancel):
+            outputs.extend(part.runs)
+            last = part
+        assert last is not None
+        last.runs = outputs
+        return last
+
+    def stream(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
+               cancel: threading.Event | None = None) -> Generator[JobResult, None, None]:
+        """Run `job` as one task on one node, `node` when given (hard), else preferably
+        the last one used (its cache holds most commits already); yields each run's result
+        as it ends, then stops (after a result whose status is not "ok": cancelled, setup
+        failed). Closing the iterator early cancels the task. Raises InfraError when the
+        node is lost or cannot receive the commits."""
         assert isinstance(common_dir, Path)
         commits = list(dict.fromkeys(r.commit for r in job.runs))
         with self._lock:
@@ -130,62 +150,96 @@ class RayExecutor:
                 if target else ()
         if self._slots is not None:
             self._slots.acquire()
+        parts: Generator[JobResult, None, None] | None = None
         try:
-            result = self._submit(replace(job, basis=basis),
-                                  make_bundle(common_dir, commits, basis), target,
-                                  node is not None, cancel)
-            if result.status == "needs_full_bundle":
+            parts = self._submit(replace(job, basis=basis),
+                                 make_bundle(common_dir, commits, basis), target,
+                                 node is not None, cancel)
+            first = next(parts, None)
+            if first is not None and first.status == "needs_full_bundle":
                 with self._lock:
-                    self._known.pop((result.node, job.key), None)
-                result = self._submit(replace(job, basis=()), make_bundle(common_dir, commits),
-                                      result.node or target, True, cancel)
+                    self._known.pop((first.node, job.key), None)
+                parts = self._submit(replace(job, basis=()), make_bundle(common_dir, commits),
+                                     first.node or target, True, cancel)
+                first = next(parts, None)
+            if first is None:
+                raise InfraError("the measurement task ended without a result")
+            if first.status == "needs_full_bundle":
+                raise InfraError(f"the node could not receive the commits: {first.reason}")
+            if first.status == "ok":
+                with self._lock:
+                    have = self._known.setdefault((first.node, job.key), [])
+                    have.extend(c for c in commits if c not in have)
+                    self._last_node = first.node
+            yield first
+            yield from parts
         finally:
+            if parts is not None:
+                parts.close()  # stopped early: the task is cancelled
             if self._slots is not None:
                 self._slots.release()
-        if result.status == "needs_full_bundle":
-            raise InfraError(f"the node could not receive the commits: {result.reason}")
-        with self._lock:
-            have = self._known.setdefault((result.node, job.key), [])
-            have.extend(c for c in commits if c not in have)
-            self._last_node = result.node
-        return result
 
     def _submit(self, job: MeasureJob, bundle: bytes, node: str | None, hard: bool,
-                cancel: threading.Event | None) -> JobResult:
+                cancel: threading.Event | None) -> Generator[JobResult, None, None]:
+        """The task's results as they come; cancels the task when the consumer stops early
+        or `cancel` is set (then a last "cancelled" result)."""
         ray = self.ray
         exceptions = ray.exceptions
-        ref = self._task.options(**self._options(node, hard)).remote(job, ray.put(bundle))
-        while True:
-            ready, _ = ray.wait([ref], timeout=0.2)
-            if ready:
-                break
-            if cancel is not None and cancel.is_set():
-                self._cancel(ref)
-                return JobResult("cancelled", executor="ray", node=node or "",
-                                 reason="stopped")
+        self.tasks += 1
+        gen = self._task.options(**self._options(node, hard)).remote(job, ray.put(bundle))
+        ended = False
         try:
-            result: JobResult = ray.get(ref)
-        except exceptions.TaskCancelledError:
-            return JobResult("cancelled", executor="ray", node=node or "", reason="stopped")
-        except exceptions.RayTaskError as exc:  # the node's code raised (not the benchmark)
-            raise InfraError(f"the measurement task failed on node {node or '?'}: "
-                             f"{_first_line(exc)}") from None
-        except exceptions.RayError as exc:  # node died, worker crashed, object lost
-            raise InfraError(f"the Ray node {(node or '?')[:12]} was lost during the "
-                             f"measurement ({type(exc).__name__}: {_first_line(exc)})"
-                             ) from None
-        result.bundle_bytes = len(bundle)
-        return result
+            while True:
+                ready, _ = ray.wait([gen], timeout=0.2)
+                if not ready:
+                    if cancel is not None and cancel.is_set():
+                        self._cancel(gen)
+                        ended = True
+                        yield JobResult("cancelled", executor="ray", node=node or "",
+                                        reason="stopped")
+                        return
+                    continue
+                try:
+                    ref = next(gen)
+                except StopIteration:
+                    ended = True
+                    return
+                try:
+                    part: JobResult = ray.get(ref)
+                except exceptions.TaskCancelledError:
+                    ended = True
+                    yield JobResult("cancelled", executor="ray", node=node or "",
+                                    reason="stopped")
+                    return
+                except exceptions.RayTaskError as exc:  # the node's code raised
+                    ended = True
+                    raise InfraError(f"the measurement task failed on node {node or '?'}: "
+                                     f"{_first_line(exc)}") from None
+                except exceptions.RayError as exc:  # node died, worker crashed, object lost
+                    ended = True
+                    raise InfraError(f"the Ray node {(node or '?')[:12]} was lost during the "
+                                     f"measurement ({type(exc).__name__}: {_first_line(exc)})"
+                                     ) from None
+                part.bundle_bytes = len(bundle)
+                node = part.node or node
+                if part.status != "ok":
+                    ended = True
+                yield part
+                if ended:
+                    return
+        finally:
+            if not ended:  # the consumer stopped early: the rest is not wanted
+                self._cancel(gen)
 
-    def _cancel(self, ref: Any) -> None:
+    def _cancel(self, gen: Any) -> None:
         """Interrupt the task (its commands' process groups are killed as run_command
         unwinds); force-kill its worker if it does not end within the grace period."""
         ray = self.ray
         try:
-            ray.cancel(ref, force=False)
-            ready, _ = ray.wait([ref], timeout=CANCEL_GRACE_S)
+            ray.cancel(gen, force=False)
+            ready, _ = ray.wait([gen.completed()], timeout=CANCEL_GRACE_S)
             if not ready:
-                ray.cancel(ref, force=True)
+                ray.cancel(gen, force=True)
         except Exception:  # noqa: BLE001 - already finished or gone: nothing to stop
             pass
 

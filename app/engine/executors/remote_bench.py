@@ -1,13 +1,15 @@
 """The loop's measured commands sent through an executor (`[executor] kind = "ray"`).
 
 The loop keeps its own rule: it plans the runs (calibration, champion and candidate
-interleaved, sequential looks, checks, holdout), parses every output and decides. Each run
-goes to the cluster as one task, and every run of one experiment is pinned to the node of
-its first run (their samples are only comparable on one machine); between experiments the
-last node is preferred, so its cache already holds the commits. What comes back is the raw
-`CommandResult` (the node's own wall and CPU time for the outside clock), the `{output}`
-file's text, and which protected files the run changed or planted, which the loop judges
-as it judges a local run.
+interleaved, sequential looks, checks, holdout), parses every output and decides. What the
+bench is about to run (`plan`: a look's interleaved pairs, the baseline's runs, the
+holdout's alternation, a top-up) goes to one node as one task, streamed back run by run,
+so each sample still arrives as it is measured; a run that was not planned is a task of
+its own. Every run of one experiment is pinned to the node of its first run (their samples
+are only comparable on one machine); between experiments the last node is preferred, so
+its cache already holds the commits. What comes back is the raw `CommandResult` (the
+node's own wall and CPU time for the outside clock), the `{output}` file's text, and which
+protected files the run changed or planted, which the loop judges as it judges a local run.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import shlex
 import threading
+from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.config import Config
-from app.engine.executors.base import InfraError, MeasureJob, RunSpec
+from app.engine.executors.base import InfraError, JobResult, MeasureJob, RunSpec
 from app.engine.process import CommandResult
 
 
@@ -54,6 +58,7 @@ class RemoteBench:
         """Experiment number -> the node that measured it."""
         self.runs = 0
         """Runs measured remotely (a test and the summary read it)."""
+        self._plan: _Plan | None = None
 
     def pinned(self, n: int) -> str | None:
         """The node experiment `n` is measured on (None before its first run)."""
@@ -69,17 +74,57 @@ class RemoteBench:
         """Measure experiment `n` elsewhere from now on (its node was lost)."""
         self._pins.pop(n, None)
 
+    def plan(self, n: int, runs: list[tuple[str, str, str, float]], *,
+             cancel: threading.Event | None) -> None:
+        """The runs the bench is about to ask for, in order ((commit, name, command,
+        timeout) each): they go to the node as one task, and `run` hands out their
+        results as they come. A run asked for that is not the next planned one ends the
+        plan (the rest of the task is cancelled) and is measured on its own."""
+        self.end_plan()
+        if not runs:
+            return
+        specs = tuple(RunSpec(name, commit, command, timeout, name)
+                      for commit, name, command, timeout in runs)
+        parts = self.executor.stream(self._job(specs), common_dir=self.common_dir,
+                                     node=self._pins.get(n), cancel=cancel)
+        self._plan = _Plan(n, deque(specs), parts)
+
+    def end_plan(self) -> None:
+        """Cancel what is left of the planned task (the bench no longer needs it)."""
+        plan, self._plan = self._plan, None
+        if plan is not None:
+            plan.parts.close()
+
+    def _job(self, specs: tuple[RunSpec, ...]) -> MeasureJob:
+        s = self.config.session
+        return MeasureJob(self.key, specs, setup=s.setup, sandbox=s.sandbox,
+                          network=s.network, env=tuple(s.env),
+                          env_secrets=tuple(s.env_secrets), protected=self.protected)
+
     def run(self, n: int, commit: str, name: str, command: str, timeout_s: float, *,
             output: Path | None, cancel: threading.Event | None) -> RemoteRun:
         if output is not None:  # the node makes its own `{output}` path
             command = command.replace(shlex.quote(str(output)), "{output}")
-        s = self.config.session
-        job = MeasureJob(self.key, (RunSpec(name, commit, command, timeout_s, name),),
-                         setup=s.setup, sandbox=s.sandbox, network=s.network,
-                         env=tuple(s.env), env_secrets=tuple(s.env_secrets),
-                         protected=self.protected)
-        result = self.executor.measure(job, common_dir=self.common_dir,
-                                       node=self._pins.get(n), cancel=cancel)
+        plan = self._plan
+        if plan is not None and plan.n == n and plan.specs and \
+                (plan.specs[0].commit, plan.specs[0].name, plan.specs[0].command) == \
+                (commit, name, command):
+            plan.specs.popleft()
+            try:
+                result = next(plan.parts)
+            except StopIteration:
+                self._plan = None
+                raise InfraError(f"the measurement task ended before its run {name}") from None
+            except BaseException:
+                self._plan = None
+                raise
+            if not plan.specs or result.status != "ok":
+                self.end_plan()
+        else:
+            self.end_plan()
+            result = self.executor.measure(
+                self._job((RunSpec(name, commit, command, timeout_s, name),)),
+                common_dir=self.common_dir, node=self._pins.get(n), cancel=cancel)
         info = NodeInfo(result.node, result.host, list(result.gpus))
         if result.status == "cancelled":
             return RemoteRun(CommandResult(command, None, 0.0, "", "", cancelled=True),
@@ -96,3 +141,11 @@ class RemoteBench:
         if output is not None and run.output_file is not None:
             output.write_text(run.output_file, encoding="utf-8")
         return RemoteRun(run.result, list(run.changed), list(run.left), info)
+
+
+@dataclass
+class _Plan:
+    n: int
+    specs: deque[RunSpec]
+    """Planned runs not handed out yet."""
+    parts: Generator[JobResult, None, None]
