@@ -258,6 +258,9 @@ async def test_agent_text_of_parallel_workers_is_not_interleaved_into_one_line()
         assert any(line.startswith("w1 bench") and "METRIC time_ms=571.2" in line
                    for line in lines)
         assert any("experiment #7 · w2" in line for line in lines)
+        # The session's own experiments (the baseline, worker 0) belong to no worker.
+        assert not any("w0" in line for line in lines), lines
+        assert any(line.startswith("── experiment #0 ──") for line in lines), lines
         app.controller.stop()
 
 

@@ -668,8 +668,9 @@ class AutoresearchApp(App[int]):
         from widgets.workers_strip import worker_label
 
         v = self.view
-        if not v.parallel or v.state.over or v.state in (UiState.PAUSED, UiState.STARTING):
-            return ""
+        if not v.parallel or v.state.over or v.selected.n is None or v.state in (
+                UiState.PAUSED, UiState.STARTING, UiState.RESUMING):
+            return ""  # the state shown is the session's, not the worker's
         return worker_label(v.selected_worker)
 
     def _others_waiting(self) -> tuple[str, ...]:

@@ -196,7 +196,7 @@ class EventBridge:
             # for an experiment that never happened.
             header = activity_line(event)
             if header is not None:
-                if self.workers > 1:
+                if self.workers > 1 and worker:
                     header = (header[0], header[1],
                               (f"{header[2][0]} · w{worker}",))
                 self._pending_headers[worker] = header
@@ -206,7 +206,7 @@ class EventBridge:
             line = activity_line(event)
             if line is not None:
                 kind, source, lines = line
-                if self.workers > 1 and source and hasattr(event, "worker"):
+                if source and hasattr(event, "worker"):
                     source = self._source(worker, source)
                 self._push_activity(kind, source, lines, worker)
             elif isinstance(event, (ProposalReady, ExperimentDecided)):
@@ -216,7 +216,9 @@ class EventBridge:
             self.post(message(event))
 
     def _source(self, worker: int, source: str) -> str:
-        return worker_source(worker, source) if self.workers > 1 else source
+        # Worker 0 with parallel workers is the session itself (the baseline, drift
+        # checks): its lines are nobody's worker's.
+        return worker_source(worker, source) if self.workers > 1 and worker else source
 
     def _agent_lines(self, worker: int, fragment: str) -> None:
         text = self._agent_text.get(worker, "") + fragment
