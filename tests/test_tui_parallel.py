@@ -21,6 +21,7 @@ from app.engine.events import Event, LoopState, StateChanged, WorkerChanged, Wor
 from app.tui.app import AutoresearchApp
 from app.tui.launch import make_app
 from app.tui.state import AppOptions
+from tests.conftest import Project
 from tests.test_tui_snapshots import replay_app, settled
 from tests.tui_replay import (
     ReplaySource,
@@ -286,3 +287,46 @@ class TestParallelSnapshots:
         assert snap_compare(app, terminal_size=(120, 40),
                             run_before=settled(app, events, select_w3))
 
+
+
+@pytest.mark.slow  # a real session of three workers
+async def test_real_engine_three_workers_a_measures_only_the_selected_workers_proposal(
+        project: Project) -> None:
+    """The real engine at three workers in review mode: all three proposals wait; the user
+    selects the highest-numbered worker (the controller's own default would pick the
+    lowest) and presses a: exactly that worker's experiment is measured and recorded,
+    the others still wait, unmeasured."""
+    from tests.test_tui_engine import engine_app, finish, logged
+
+    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
+    project.config("\n[parallel]\nworkers = 3\n")
+    project.commit("patches, three workers")
+    app = engine_app(project, review=True)
+    async with app.run_test(size=SIZE) as pilot:
+        async def all_waiting() -> None:
+            for _ in range(1200):
+                if app.controller.awaiting_approval == (1, 2, 3) and all(
+                        app.view.worker(w).waiting_approval for w in (1, 2, 3)):
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError("three proposals did not come to wait for approval")
+
+        await all_waiting()
+        assert len(strip_lines(app)) == 3
+        chosen = app.view.worker(3).n
+        assert chosen is not None
+        await pilot.press("3")
+        assert app.main.showing_proposal(chosen)
+        await pilot.press("a")
+        for _ in range(1200):
+            if any(e.n == chosen for e in logged(app)):
+                break
+            await pilot.pause(0.05)
+        measured = [e for e in logged(app) if e.n > 0]
+        assert [(e.n, e.worker) for e in measured] == [(chosen, 3)], measured
+        assert app.controller.awaiting_approval == (1, 2), "w1 and w2 must still wait"
+        assert not any(e.n in (app.view.worker(1).n, app.view.worker(2).n)
+                       for e in logged(app))
+        await finish(app)
