@@ -3,10 +3,11 @@
 It builds the demo repository in a temporary folder, runs the real App on it headless (the
 scripted agent, the real engine, real git) and saves Textual's SVG screenshots at moments
 worth showing: mid-run, review mode waiting, the history, the help, the end-of-session
-summary, and the main screen at 80x24. Each SVG is also turned into a PNG with
+summary, the main screen at 80x24, and three parallel workers (the workers strip, at 120x36
+and 80x24). Each SVG is also turned into a PNG with
 `rsvg-convert` (Debian: librsvg2-bin, with fonts-firacode).
 
-    .venv/bin/python scripts/screenshots.py [--out screenshots]
+    .venv/bin/python scripts/screenshots.py [--out screenshots] [--only parallel]
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ async def until(pilot: Any, condition: Callable[[], bool], what: str,
         await pilot.pause(0.1)
 
 
-def demo_app(repo: Path, *, review: bool = False) -> AutoresearchApp:
+def demo_app(repo: Path, *, review: bool = False, workers: int | None = None
+             ) -> AutoresearchApp:
     def open_source() -> Any:
         from app.engine.launch import LaunchOptions
         from app.engine.session import open_session
 
-        return open_session(LaunchOptions(cwd=repo))
+        return open_session(LaunchOptions(cwd=repo, workers=workers))
 
     return make_app(AppOptions(open_source=open_source, review=review))
 
@@ -136,9 +138,32 @@ async def session_pictures(repo: Path, out: Path) -> None:
         await pilot.press("q")
 
 
+async def parallel_pictures(repo: Path, out: Path) -> None:
+    """`--workers 3`: the workers strip while the three work at once."""
+    app = demo_app(repo, workers=3)
+
+    def busy() -> bool:
+        v = app.view
+        working = [w for w in v.workers.values() if w.n is not None and w.worker]
+        return (decided(app) >= 2 and len(working) == 3 and v.selected.state == "measuring"
+                and bool(v.selected.description))
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, busy, "two decided experiments and three workers at work", 900)
+        await shoot(app, pilot, out, "workers")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.5)
+        await shoot(app, pilot, out, "workers-80x24")
+        app.controller.stop("pictures taken")
+        await until(pilot, app.loop_finished.is_set, "the loop to stop", 120)
+        await pilot.press("q")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "screenshots"), help="output folder")
+    parser.add_argument("--only", choices=["parallel"], help="only the parallel workers' "
+                        "pictures")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +174,12 @@ def main() -> int:
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg")  # no personal keymap/theme
         create_sample_repo(repo, agent="scripted")
         os.chdir(repo)
-        asyncio.run(session_pictures(repo, out))
+        if args.only is None:
+            asyncio.run(session_pictures(repo, out))
+        parallel = Path(tmp) / "demo-parallel"
+        create_sample_repo(parallel, agent="scripted")
+        os.chdir(parallel)
+        asyncio.run(parallel_pictures(parallel, out))
     return 0
 
 
