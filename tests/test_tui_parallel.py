@@ -139,6 +139,8 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
         # p pauses every worker: one controller flag that all workers read.
         await pilot.press("p")
         assert app.controller.paused
+        status = app.main.query_one("#status").render().plain  # type: ignore[union-attr]
+        assert "(pausing every worker)" in status
         app.controller.stop()
 
 
@@ -237,6 +239,8 @@ async def test_help_lists_the_worker_keys_only_with_workers() -> None:
             assert isinstance(app.screen, HelpScreen)
             keys = [row[0] for row in app.screen.key_rows()]
             assert ("tab" in keys and "1-3" in keys) is listed, keys
+            panes = str(app.screen.query_one("#help-panes").render())
+            assert ("one line per parallel worker" in panes) is listed
             app.controller.stop()
 
 

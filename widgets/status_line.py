@@ -58,6 +58,8 @@ class StatusInfo:
     """The user's standing notes to the agent."""
     worker: str = ""
     """With parallel workers: the selected worker (`w2`), whose state the line shows."""
+    workers: int = 1
+    """Parallel workers: a pause stops each at its next safe point, not after one `n`."""
     others_waiting: tuple[str, ...] = ()
     """With parallel workers: the other workers whose proposal waits for approval (`w3`)."""
 
@@ -155,7 +157,8 @@ class StatusLine(Widget):
         state = info.state + (f" {measuring_words(info.state, one_line(info.detail))}"
                               if info.detail else "")
         if info.pause_requested and info.state != "paused":
-            state += (f" (pauses when #{info.n} is decided)" if info.n is not None
+            state += (" (pausing every worker)" if info.workers > 1 else
+                      f" (pauses when #{info.n} is decided)" if info.n is not None
                       else " (pausing after this step)")
         elif info.state == "paused":
             state += (f" (press {info.pause_key} to resume)" if info.started

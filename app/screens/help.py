@@ -29,6 +29,8 @@ STATUSES = [
     ("agent_error", "the agent failed to propose a change"),
     ("interrupted", "stopped by quitting"),
     ("duplicate", "the same change was already measured on this champion: not measured again"),
+    ("stale", "parallel workers: the champion moved while it waited and the change no longer "
+     "applies; not measured"),
 ]
 
 PANES = """\
@@ -37,6 +39,10 @@ table row shows that one's, and [b].[/b] follows the running experiment again.
 [b]chart[/b] every measured experiment by status; the line is the champion, the flat line \
 the baseline.
 [b]activity[/b] the agent's tool calls and text, then the benchmark's and checks' output."""
+
+WORKERS_PANE = """
+[b]workers[/b] one line per parallel worker: its state, experiment, time in that state and \
+proposal; the selected one (▸) is the one the diff pane, the status line, a and v follow."""
 
 HISTORY_PANES = """\
 [b]table[/b] every experiment of this session, then the repository's other sessions; the \
@@ -83,7 +89,8 @@ class HelpScreen(Screen[None]):
             yield Label("Statuses", classes="dialog-title")
             yield Static(self._statuses_table(), id="help-statuses")
             yield Label("Panes", classes="dialog-title")
-            yield Static(HISTORY_PANES if self.of == "history" else PANES, id="help-panes")
+            yield Static(HISTORY_PANES if self.of == "history" else PANES + (
+                WORKERS_PANE if self.worker_count > 1 else ""), id="help-panes")
             yield Label("Remapping keys", classes="dialog-title")
             yield Static(self._remap_text(), id="help-remap")
 

@@ -658,7 +658,7 @@ class AutoresearchApp(App[int]):
             tokens=v.tokens.total, cost_usd=v.cost_usd,
             queued=self.controller.pending_cherry_picks, error=v.error,
             pause_key=self.key_of("pause"), started=bool(v.experiments),
-            notes=v.standing_notes, worker=self._worker_badge(),
+            notes=v.standing_notes, worker=self._worker_badge(), workers=v.worker_count,
             others_waiting=self._others_waiting())
         self.shown.update_status(info)
         self._refresh_keys()
