@@ -101,3 +101,53 @@ def test_one_ray_task_per_decision(project: Project, tmp_path: Path) -> None:
     assert samples.count((2, "candidate")) == samples.count((2, "champion")) == 3
     assert engine.setup.remote.runs == 4 + 7 + 6
     assert engine.setup.remote.executor.tasks == 4
+
+
+SETUP_BENCH = '''\
+import os, sys
+if not os.path.exists("deps/where"):
+    sys.exit("`session.setup` did not run where the benchmark runs")
+words = len(open("data/words.dat").read().split())
+total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
+print(f"METRIC score={total + words}")
+'''
+
+
+def test_on_ray_nothing_is_set_up_or_measured_here(project: Project, tmp_path: Path) -> None:
+    """With every measurement on the cluster, no measurement tree is made here and
+    `[session] setup` runs only on the node (where the benchmark finds its outputs); the
+    data the benchmark reads without naming it is still found (a traced run on the node)
+    and protected: a patch that shrinks it is `rejected`."""
+    need_ray()
+    from tests.conftest import require_tool
+
+    require_tool("strace")
+    project.write("bench.py", SETUP_BENCH)
+    project.write("data/words.dat", "a b c d e f\n")
+    project.config(f'''
+        [session]
+        setup = "mkdir -p deps && pwd > deps/where"
+
+        [executor]
+        kind = "ray"
+        address = "local"
+
+        [executor.runtime_env.env_vars]
+        AUTORESEARCH_NODE_CACHE = "{tmp_path / 'node-cache'}"
+    ''')
+    project.commit("setup, data, ray")
+    project.patch("0001.patch", {"data/words.dat": "a\n"}, "fewer words")
+    project.patch("0002.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.commit("patches")
+    status, _, engine = run_session(project)
+    assert status == 0
+    exps = {e.n: e for e in engine.experiments}
+    assert (exps[1].status, exps[2].status) == (Status.REJECTED, Status.KEEP), \
+        [(e.status, e.reason) for e in engine.experiments]
+    assert "data/words.dat" in exps[1].reason
+    start = json.loads(engine.paths.log.read_text().splitlines()[0])
+    assert start["data_files"] == ["data/words.dat"]
+    assert not (project.root / ".autoresearch" / "measure").exists()
+    assert not (engine.paths.worktree / "deps").exists()
+    wheres = list((tmp_path / "node-cache").rglob("deps/where"))
+    assert wheres and all(str(tmp_path / "node-cache") in w.read_text() for w in wheres)

@@ -299,12 +299,12 @@ class Bench:
     # -- where the commands run -------------------------------------------------------------
     def to_champion(self) -> None:
         self.measuring = self.champion.commit
-        if self.s.tree is None:
+        if self.s.tree is None and self.s.remote is None:
             self.git.reset_to(self.champion.commit)
 
     def to_candidate(self, candidate: str) -> None:
         """Back to the candidate after champion runs in between."""
-        if self.s.tree is not None:
+        if self.s.tree is not None or self.s.remote is not None:
             self.measuring = candidate  # the agent's worktree still holds the candidate
         else:
             self.git.restore_candidate(candidate, self.champion.commit)

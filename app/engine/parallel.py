@@ -88,8 +88,11 @@ class ParallelRun:
         from app.engine.gitops import MeasurementTree
         from app.engine.session import prepare_slot_tree
 
-        tree: MeasurementTree = prepare_slot_tree(self.setup, index)
-        setup = dataclasses.replace(self.setup, tree=tree)
+        # On a cluster the slot's commands run on nodes: no tree here, its own plan there.
+        tree: MeasurementTree | None = None if self.setup.remote is not None else \
+            prepare_slot_tree(self.setup, index)
+        setup = dataclasses.replace(self.setup, tree=tree, remote=self.setup.remote.for_slot()
+                                    if self.setup.remote is not None else None)
         bench = Bench(setup, self.loop.champion_state, self.loop.controller, self.loop.emit)
         bench.interleave = self.loop.bench.interleave
         return bench

@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -368,8 +369,11 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     experiments = contents.experiments
     recovered = _recover(git, writer, experiments, contents.of_type("experiment_started"))
     git.reset_to(git.champion())
-    outputs_gone = _setup_outputs_gone(paths) if config.session.setup else []
-    if config.session.setup and (worktree_made or outputs_gone):
+    # On a cluster nothing is measured here: `[session] setup` runs on the nodes, in
+    # their measurement trees (this machine may not even be able to run it: no GPU).
+    remote = executor is not None
+    outputs_gone = _setup_outputs_gone(paths) if config.session.setup and not remote else []
+    if config.session.setup and not remote and (worktree_made or outputs_gone):
         fault_point("setup")
         if outputs_gone and not worktree_made:
             notice = "; ".join(x for x in (notice, (
@@ -382,7 +386,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
             raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
                              f"fix the command. Last output:\n{result.output_tail}")
         _record_setup_outputs(paths, git.ignored_entries())
-    tree = _measurement_tree(config, repo, paths, git, sandbox)
+    tree = None if remote else _measurement_tree(config, repo, paths, git, sandbox)
     tracked = git.tracked_files()
     base_commit = (contents.of_type("session_start") or [{}])[0].get("base_commit") \
         or git.champion()
@@ -390,7 +394,9 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     guard = Guard.from_config(config, paths.worktree, base_tracked)
     digest = config_digest(config_path)
     starts = contents.of_type("session_start")
-    data_files, data_warning = _data_files(config, tree.path, base_tracked, starts, digest)
+    data_files, data_warning = _data_files(config, tree.path if tree else None, base_tracked,
+                                           starts, digest, lambda: _audit_on_node(
+                                               executor, config, paths, repo, git, base_tracked))
     data_files = [p for p in data_files if not any(  # `[guard] unprotected` wins
         glob_match(p, g) for g in config.guard.unprotected)]
     guard.protected_paths |= set(data_files)
@@ -440,6 +446,14 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                   review=bool(reviews and reviews[-1].get("on")))
 
 
+def _audit_on_node(executor: Any, config: Config, paths: SessionPaths, repo: RepoPaths,
+                   git: SessionGit, tracked: list[str]) -> tuple[list[str], str]:
+    from app.engine.executors.remote_bench import audit_on_node, session_key
+
+    return audit_on_node(executor, config, key=session_key(paths.tag, repo.common_dir),
+                         common_dir=repo.common_dir, commit=git.champion(), tracked=tracked)
+
+
 def _remote_bench(executor: Any, config: Config, repo: RepoPaths, paths: SessionPaths,
                   guard: Guard, tracked: list[str]) -> Any:
     """Measured commands through `executor` (None: here): the node hashes the protected
@@ -454,15 +468,19 @@ def _remote_bench(executor: Any, config: Config, repo: RepoPaths, paths: Session
                        protected=protected)
 
 
-def _data_files(config: Config, worktree: Path, tracked: list[str],
-                starts: list[dict[str, object]], digest: str) -> tuple[list[str], str]:
+def _data_files(config: Config, worktree: Path | None, tracked: list[str],
+                starts: list[dict[str, object]], digest: str,
+                on_node: Callable[[], tuple[list[str], str]]) -> tuple[list[str], str]:
     """The repository data the benchmark and the holdout read (app/engine/data_reads.py):
     found by one traced run of each at a session's first launch (or after the config
-    changed), then taken from the session start record."""
+    changed), then taken from the session start record. Without a measurement tree here
+    (a cluster) the traced runs are made on a node (`on_node`)."""
     last = starts[-1] if starts else {}
     recorded = last.get("data_files")
     if isinstance(recorded, list) and last.get("config_sha256") == digest:
         return [p for p in recorded if isinstance(p, str)], ""
+    if worktree is None:
+        return on_node()
     from app.engine import data_reads
 
     return data_reads.audit((config.metric.command, config.holdout.command), worktree,

@@ -58,6 +58,8 @@ class RunOutput:
     """Paths the run left that are not the commit's (the harness judges them)."""
     started: float = 0.0
     ended: float = 0.0
+    cwd: str = ""
+    """The measurement tree on the node the command ran in (paths a trace names)."""
     """Wall-clock (time.time) on the node, for the interleaving record."""
 
 

@@ -139,7 +139,8 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
             changed = sorted(k for k in before.keys() | after.keys()
                              if before.get(k) != after.get(k))
             left = tree.reset(spec.commit)
-            output = RunOutput(spec, result, text, changed, left, began, ended)
+            output = RunOutput(spec, result, text, changed, left, began, ended,
+                               str(tree.path))
             if result.cancelled:
                 yield JobResult("cancelled", [output], executor=executor, host=host,
                                 isolation=sandbox.kind)

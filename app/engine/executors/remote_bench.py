@@ -14,6 +14,7 @@ protected files the run changed or planted, which the loop judges as it judges a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import shlex
 import threading
@@ -25,7 +26,50 @@ from typing import Any
 
 from app.config import Config
 from app.engine.executors.base import InfraError, JobResult, MeasureJob, RunSpec
+from app.engine.formats import OUTPUT
 from app.engine.process import CommandResult
+
+
+def session_key(tag: str, common_dir: Path) -> str:
+    """The session's identity on a node (its cache folder there)."""
+    digest = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{tag}-{digest}"
+
+
+def audit_on_node(executor: Any, config: Config, *, key: str, common_dir: Path, commit: str,
+                  tracked: list[str]) -> tuple[list[str], str]:
+    """The data files the benchmark and the held-out benchmark read (app/engine/data_reads.py),
+    found by one run of each under strace on a node, in its measurement tree of `commit`:
+    on a cluster nothing runs here. (data files, a warning or '')."""
+    from app.engine import data_reads
+
+    commands = [c for c in (config.metric.command, config.holdout.command) if c]
+    s = config.session
+    specs = tuple(RunSpec("audit", commit, "strace -f -qq -e trace=open,openat -o {output} -- "
+                          f"sh -c {shlex.quote(c.replace(OUTPUT, '/dev/null'))}",
+                          config.metric.timeout_s, f"audit-{i + 1}")
+                  for i, c in enumerate(commands))
+    job = MeasureJob(key, specs, setup=s.setup, sandbox=s.sandbox, network=s.network,
+                     env=tuple(s.env), env_secrets=tuple(s.env_secrets))
+    try:
+        result = executor.measure(job, common_dir=common_dir)
+    except InfraError as exc:
+        return [], (f"the files the benchmark reads could not be traced on the node ({exc}): "
+                    "list its data files in [guard] protected")
+    found: set[str] = set()
+    for run in result.runs:
+        if not run.output_file:
+            return sorted(found), ("the benchmark could not run under strace on the node "
+                                   f"({run.result.failure() or 'no trace'}), so the files "
+                                   "it reads are not detected: list its data files in "
+                                   "[guard] protected")
+        found |= set(data_reads.data_files(data_reads.opened_paths(run.output_file),
+                                           Path(run.cwd), tracked))
+    if result.status != "ok" or len(result.runs) < len(specs):
+        return sorted(found), (f"the files the benchmark reads could not be traced on the "
+                               f"node ({result.reason or result.status}): list its data "
+                               "files in [guard] protected")
+    return sorted(found), ""
 
 
 @dataclass
@@ -50,8 +94,7 @@ class RemoteBench:
         self.executor = executor
         self.config = config
         self.common_dir = common_dir
-        digest = hashlib.sha256(str(common_dir.resolve()).encode()).hexdigest()[:12]
-        self.key = f"{tag}-{digest}"
+        self.key = session_key(tag, common_dir)
         self.protected = protected
         self._pins: dict[int, str] = {}
         self.nodes: dict[int, NodeInfo] = {}
@@ -59,6 +102,13 @@ class RemoteBench:
         self.runs = 0
         """Runs measured remotely (a test and the summary read it)."""
         self._plan: _Plan | None = None
+
+    def for_slot(self) -> RemoteBench:
+        """Another measurement slot's view: the same executor, pins and nodes, its own
+        plan (slots measure different experiments at once)."""
+        other = copy.copy(self)
+        other._plan = None
+        return other
 
     def pinned(self, n: int) -> str | None:
         """The node experiment `n` is measured on (None before its first run)."""
