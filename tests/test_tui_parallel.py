@@ -141,6 +141,18 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
         assert app.controller.paused
         status = app.main.query_one("#status").render().plain  # type: ignore[union-attr]
         assert "(pausing every worker)" in status
+        # The workers stop at their next safe point (the engine sends no session-wide
+        # PAUSED): once none is at work, the session is paused.
+        for worker in (1, 2, 3):
+            app.sink(WorkerChanged(worker, WorkerState.IDLE))
+        await until(pilot, lambda: app.view.state == "paused", "paused once all are idle")
+        await pilot.press("p")
+        assert app.view.state == "resuming"
+        app.sink(WorkerChanged(1, WorkerState.PROPOSING, 9))
+        await until(pilot, lambda: app.view.state == "proposing", "w1 at work again")
+        assert app.view.current == 9
+        app.sink(WorkerChanged(1, WorkerState.IDLE))
+        await until(pilot, lambda: app.view.state == "idle", "w1 idle, not an old state")
         app.controller.stop()
 
 

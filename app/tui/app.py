@@ -327,6 +327,7 @@ class AutoresearchApp(App[int]):
             if state is not v.session_state:
                 v.session_state_since = self.clock()
             v.session_state, v.session_detail = state, detail
+            v.session_current = True
         else:
             w = v.worker(worker)
             if state is not w.loop_state:
@@ -342,18 +343,25 @@ class AutoresearchApp(App[int]):
         is paused or over, else the selected worker's."""
         v = self.view
         session = v.session_state
+        if v.state.over:
+            return v.state, v.detail, v.state_since
         if session in (UiState.DONE, UiState.FAILED):
             return session, v.session_detail, v.session_state_since
-        if session is UiState.PAUSED and self.controller.paused:
-            return session, v.session_detail, v.session_state_since
-        if v.state is UiState.RESUMING and session is UiState.PAUSED:
+        workers = [v.worker(w) for w in v.worker_ids]
+        all_idle = all(w.state in ("idle", "stopped") for w in workers)
+        if self.controller.paused and (all_idle or session is UiState.PAUSED):
+            # The workers stop at their next safe point: paused once none is at work.
+            since = max((w.since for w in workers if w.since is not None), default=None)
+            return UiState.PAUSED, "", since
+        if v.state is UiState.RESUMING and all_idle:
             return v.state, "", v.state_since
         w = v.selected
-        if w.n is None and w.state == "idle" and session is not None:
-            return session, v.session_detail, v.session_state_since
+        if w.n is None and w.state == "idle" and session is not None and v.session_current:
+            return session, v.session_detail, v.session_state_since  # e.g. the baseline
         shown = WORKER_UI_STATE.get(w.state, UiState.IDLE)
-        if (shown is UiState.MEASURING and w.loop_state in MEASURING_STATES) or (
-                shown is UiState.PROPOSING and w.loop_state is UiState.PROPOSING):
+        fresh = w.loop_since is not None and (w.since is None or w.loop_since >= w.since)
+        if fresh and ((shown is UiState.MEASURING and w.loop_state in MEASURING_STATES) or (
+                shown is UiState.PROPOSING and w.loop_state is UiState.PROPOSING)):
             assert w.loop_state is not None
             return w.loop_state, w.detail, w.loop_since
         return shown, "", w.since
@@ -492,6 +500,8 @@ class AutoresearchApp(App[int]):
         if str(e.state) != w.state or e.experiment != w.n:
             w.since = self.clock()
         w.state = str(e.state)
+        if w.state not in ("idle", "stopped"):
+            v.session_current = False  # the workers are at work: the session's state is past
         if e.experiment != w.n:
             w.diff = v.diffs.get(e.experiment, "") if e.experiment is not None else ""
         w.n = e.experiment
@@ -500,10 +510,10 @@ class AutoresearchApp(App[int]):
         if e.experiment is not None:
             v.worker_of[e.experiment] = e.worker
         if v.parallel:
-            if e.worker == v.selected_worker:
-                self._follow_selected(moved=v.current != w.n, chosen=False)
-            else:
-                self.refresh_status()  # e.g. "w3 waits for approval (3)"
+            # Every worker's change may change what the status line says: the selected
+            # one's state, "paused" once all are idle, "w3 waiting (press 3)".
+            self._follow_selected(moved=e.worker == v.selected_worker and v.current != w.n,
+                                  chosen=False)
             self.shown.update_workers(v)
         self._seen()
 
@@ -697,6 +707,8 @@ class AutoresearchApp(App[int]):
         paused = self.controller.toggle_pause()
         if not paused and self.view.state is UiState.PAUSED:
             self.view.state, self.view.state_since = UiState.RESUMING, self.clock()
+        if self.view.parallel:  # all workers idle already: paused at once
+            self._follow_selected(moved=False, chosen=False)
         # The status line says it ("pausing after this step", then "paused"); no toast,
         # which would cost a layout on every press.
         self.refresh_status()

@@ -172,6 +172,8 @@ class SessionView:
     the baseline), beside the workers' own."""
     session_detail: str = ""
     session_state_since: float | None = None
+    session_current: bool = False
+    """Whether `session_state` is still what is happening (no worker went to work since)."""
 
     @property
     def parallel(self) -> bool:
