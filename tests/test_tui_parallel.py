@@ -136,6 +136,16 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
         assert app.view.selected_worker == 3
         await pilot.press("1")
         assert app.main.diff_title().startswith("w1 · #6")
+        # c goes through the session's one queue: the next worker to start takes it.
+        from widgets.experiment_table import ExperimentTable
+
+        table = app.main.query_one(ExperimentTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("2"))
+        await pilot.press("c")
+        assert app.controller.pending_cherry_picks == ("#2",)
+        assert "cherry-pick queued: #2" in app.main.query_one(
+            "#status").render().plain  # type: ignore[union-attr]
         # p pauses every worker: one controller flag that all workers read.
         await pilot.press("p")
         assert app.controller.paused
