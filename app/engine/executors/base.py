@@ -84,6 +84,10 @@ class InfraError(Exception):
     lost, the cluster went away): the experiment is `infra_error`, measured again."""
 
 
+class ClusterUnavailable(InfraError):
+    """No node of the cluster can take a measurement now (all gone, or no answer)."""
+
+
 class Executor(Protocol):
     kind: str
 
@@ -93,5 +97,8 @@ class Executor(Protocol):
     def stream(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
                cancel: threading.Event | None = None) -> Generator[JobResult, None, None]: ...
     """The job's runs as they end (one result each); closing it early stops the job."""
+
+    def unavailable(self) -> str: ...
+    """'' when a measurement can be sent now, else why not."""
 
     def close(self) -> None: ...

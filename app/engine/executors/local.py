@@ -27,5 +27,8 @@ class LocalExecutor:
         commits = list(dict.fromkeys(r.commit for r in job.runs))
         yield from iter_job(job, make_bundle(common_dir, commits), cancel, "local")
 
+    def unavailable(self) -> str:
+        return ""
+
     def close(self) -> None:
         pass

@@ -25,7 +25,13 @@ from typing import Any
 
 from app.config import ExecutorConfig
 from app.engine.executors import require_ray
-from app.engine.executors.base import InfraError, JobResult, MeasureJob, RunOutput
+from app.engine.executors.base import (
+    ClusterUnavailable,
+    InfraError,
+    JobResult,
+    MeasureJob,
+    RunOutput,
+)
 from app.engine.executors.node import iter_job
 from app.engine.gitops import make_bundle
 from app.errors import UsageError
@@ -111,6 +117,21 @@ class RayExecutor:
                                  f"{have.get(name, 0.0):g}; lower it, or point "
                                  "`executor.address` at a cluster that has it.")
 
+    def unavailable(self) -> str:
+        """'' when a live node of the cluster could take a measurement task, else why not
+        (every node that had the resources is gone, or the cluster does not answer)."""
+        need = {"CPU": 1.0, **self.config.resources}
+        try:
+            nodes = self.ray.nodes()
+        except Exception as exc:  # noqa: BLE001 - whatever Ray raises: the cluster is away
+            return f"the cluster does not answer: {type(exc).__name__}"
+        for node in nodes:
+            have = node.get("Resources") or {}
+            if node.get("Alive") and all(have.get(k, 0.0) >= v for k, v in need.items()):
+                return ""
+        wanted = ", ".join(f"{k} = {v:g}" for k, v in need.items())
+        return f"no live node has {wanted}"
+
     def _options(self, node: str | None, hard: bool) -> dict[str, Any]:
         resources = dict(self.config.resources)
         options: dict[str, Any] = {"num_cpus": resources.pop("CPU", 1),
@@ -144,6 +165,10 @@ class RayExecutor:
         node is lost or cannot receive the commits."""
         assert isinstance(common_dir, Path)
         commits = list(dict.fromkeys(r.commit for r in job.runs))
+        if node is None:  # unpinned, a task nothing can run would wait for ever
+            why = self.unavailable()
+            if why:
+                raise ClusterUnavailable(f"the Ray cluster cannot take measurements: {why}")
         with self._lock:
             target = node or self._last_node
             basis = tuple(self._known.get((target, job.key), [])[-MAX_BASIS:]) \

@@ -18,15 +18,18 @@ import copy
 import hashlib
 import shlex
 import threading
+import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.config import Config
+from app.engine.events import Event, LoopState, StateChanged, WarningRaised
 from app.engine.executors.base import InfraError, JobResult, MeasureJob, RunSpec
 from app.engine.formats import OUTPUT
+from app.engine.interrupts import Cancelled
 from app.engine.process import CommandResult
 
 
@@ -72,6 +75,10 @@ def audit_on_node(executor: Any, config: Config, *, key: str, common_dir: Path, 
     return sorted(found), ""
 
 
+BACKOFF_S = [2.0, 60.0]
+"""The first wait for a cluster that cannot take measurements, and the longest."""
+
+
 @dataclass
 class NodeInfo:
     node: str
@@ -109,6 +116,28 @@ class RemoteBench:
         other = copy.copy(self)
         other._plan = None
         return other
+
+    def wait_for_cluster(self, n: int, controller: Any, emit: Callable[[Event], None]) -> None:
+        """Until some node can take a measurement again: one warning per retry naming the
+        next wait (doubling from `BACKOFF_S[0]` to `BACKOFF_S[1]`), the loop's state
+        paused meanwhile. A veto or stop ends the wait (Cancelled)."""
+        why = self.executor.unavailable()
+        if not why:
+            return
+        wait, attempt, since = BACKOFF_S[0], 0, time.monotonic()
+        while why:
+            attempt += 1
+            emit(StateChanged(LoopState.PAUSED, f"waiting for the Ray cluster (retry {attempt} "
+                              f"in {wait:g} s)", n))
+            emit(WarningRaised(f"the Ray cluster cannot take measurements ({why}); waiting: "
+                               f"retry {attempt} in {wait:g} s"))
+            if controller.cancel.wait(wait):
+                raise Cancelled()
+            why = self.executor.unavailable()
+            wait = min(wait * 2, BACKOFF_S[1])
+        emit(WarningRaised(f"the Ray cluster is back after {time.monotonic() - since:.0f} s; "
+                           f"measuring #{n}"))
+        emit(StateChanged(LoopState.MEASURING, "the cluster is back", n))
 
     def pinned(self, n: int) -> str | None:
         """The node experiment `n` is measured on (None before its first run)."""

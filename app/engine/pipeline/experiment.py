@@ -115,6 +115,7 @@ class Pipeline:
                     raise
                 self.setup.remote.unpin(n)
                 self.emit(WarningRaised(f"#{n}: {exc}; measuring it again on another node"))
+                self.setup.remote.wait_for_cluster(n, self.controller, self.emit)
                 verdict = self._stages(trial, after=stages_module.intact)
             then = trial.then
         except Cancelled:
