@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from app.env_names import looks_secret
 from app.errors import UsageError
+from app.metric_spec import format_problem, metric_seconds_per_unit, seconds_per_unit
+from app.tags import validate_tag
 
 CONFIG_NAME = "autoresearch.toml"
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -358,9 +361,7 @@ def _check_semantics(config: Config, path: Path) -> None:
                 or all(p in ("", ".") for p in parts):
             raise bad("session.link", f"holds {entry!r}; list paths inside the repository, "
                       "relative to its root, such as \".venv\" or \"node_modules\"")
-    from app.engine.formats import config_problem
-
-    problem = config_problem(m.format, m.path, m.unit)
+    problem = format_problem(m.format, m.path, m.unit)
     if problem:
         key, _, rest = problem.partition(" ")
         raise bad(key, rest)
@@ -379,8 +380,6 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("holdout.min_transfer", "must be between 0 (off) and 1, such as 0.25")
     if config.holdout.max_regression < 0:
         raise bad("holdout.max_regression", "must be 0 or a positive fraction such as 0.02")
-    from app.engine.outside_clock import metric_seconds_per_unit, seconds_per_unit
-
     units = "s, ms, us or ns"
     if m.kind == "time" and seconds_per_unit(m.unit) is None:
         raise bad("metric.kind", f"is \"time\" but `metric.unit` is {m.unit!r}; set the unit "
@@ -398,8 +397,6 @@ def _check_semantics(config: Config, path: Path) -> None:
     for i, g in enumerate(config.guard.metric):
         if g.max_increase is None and g.max_decrease is None:
             raise bad(f"guard.metric[{i}]", "needs max_increase or max_decrease")
-    from app.engine.sandbox import looks_secret
-
     for name in config.session.env:
         if looks_secret(name):
             raise bad("session.env", f"lists {name}, which looks like a secret and is never "
@@ -416,8 +413,6 @@ def _check_semantics(config: Config, path: Path) -> None:
     _check_parallel(config.parallel, bad)
     tag = config.session.tag
     if tag is not None:
-        from app.tags import validate_tag
-
         validate_tag(tag, source=f"{path}: `session.tag`")
     a = config.agent
     if a.kind == "command" and "{prompt_file}" not in a.command.command:

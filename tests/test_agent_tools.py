@@ -20,7 +20,7 @@ from app.engine.agents.tools import (
     tool_schemas,
 )
 from app.engine.guard import Guard
-from app.engine.sandbox import EnvPolicy
+from app.engine.process import EnvPolicy
 
 HOLDOUT_TOKEN = "HOLDOUT_SECRET_7f3a"
 

@@ -100,3 +100,52 @@ def test_user_config(tmp_path: Path) -> None:
     path.write_text('[ui]\ncolour = "x"\n')
     with pytest.raises(UsageError, match="unknown key `ui.colour`"):
         load_user_config(path)
+
+
+CONFIG_USING_EVERY_SHARED_RULE = '''\
+[metric]
+command = "python3 bench.py"
+name = "score"
+unit = "ms"
+kind = "time"
+
+[session]
+tag = "nov29"
+env = ["MY_SETTING"]
+
+[guard]
+outside_clock = true
+'''
+
+
+def test_loading_a_config_imports_nothing_of_the_engine(tmp_path: Path) -> None:
+    # The layering (DESIGN.md): the config validates with the shared rules (tags, metric
+    # units and formats, secret-looking names), never by importing the engine's modules.
+    # Both a config that passes and ones stopped by each shared rule are loaded.
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.toml"
+    good.write_text(CONFIG_USING_EVERY_SHARED_RULE)
+    bad = {"secret": CONFIG_USING_EVERY_SHARED_RULE.replace('"MY_SETTING"', '"DB_PASSWORD"'),
+           "tag": CONFIG_USING_EVERY_SHARED_RULE.replace('"nov29"', '"../x"'),
+           "path": CONFIG_USING_EVERY_SHARED_RULE.replace('kind = "time"',
+                                                           'format = "json"\npath = "a..b"')}
+    for name, text in bad.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom app.config import load_config\n"
+        "from app.errors import UsageError\n"
+        f"load_config(Path({str(good)!r}))\n"
+        f"for name in {sorted(bad)!r}:\n"
+        "    try:\n"
+        f"        load_config(Path({str(tmp_path)!r}) / f'{{name}}.toml')\n"
+        "    except UsageError as exc:\n"
+        "        print('refused', name, exc)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('app.engine')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:-1]] == ["path", "secret", "tag"], lines
+    assert lines[-1] == "[]", f"the config imported the engine: {lines[-1]}"

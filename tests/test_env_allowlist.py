@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.config import load_config
-from app.engine.process import run_command
-from app.engine.sandbox import EnvPolicy, command_env, looks_secret
+from app.engine.process import EnvPolicy, command_env, run_command
+from app.env_names import looks_secret
 from app.errors import UsageError
 
 SOURCE = {

@@ -19,10 +19,10 @@ from app.engine.process import (
     STDOUT_KEEP,
     TAIL_BYTES,
     CappedText,
+    EnvPolicy,
     last_lines,
     run_command,
 )
-from app.engine.sandbox import EnvPolicy
 
 # -- parse_metrics -------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ import pygit2
 import pytest
 
 from app.engine.gitops import MeasurementTree
-from app.engine.process import run_command
-from app.engine.sandbox import Isolation, writers_seen
+from app.engine.process import run_command, writers_seen
+from app.engine.sandbox import Isolation
 from app.engine.session import find_repo
 from tests.conftest import Project, git
 

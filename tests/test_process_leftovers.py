@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.sandbox import become_subreaper, spared
+from app.engine.process import become_subreaper, spared
 from tests.conftest import Project
 from tests.test_clean_room import BOTH, assert_not_kept, decided, run, setup_project
 
@@ -125,8 +125,7 @@ def test_the_harness_spares_its_own_background_processes(tmp_path: Path) -> None
     """The leftover sweep kills re-parented orphans in other sessions; the harness's own
     background `git repack` (also in its own session, so a Ctrl-C does not stop it) is not
     one of them."""
-    from app.engine.process import run_command
-    from app.engine.sandbox import spare
+    from app.engine.process import run_command, spare
 
     become_subreaper()
     own = subprocess.Popen(["sleep", "30"], start_new_session=True)

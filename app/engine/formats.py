@@ -24,7 +24,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import re
 import shlex
 import shutil
 import statistics
@@ -36,21 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.measure import ParsedMetrics, parse_metrics
+from app.metric_spec import TIME_UNITS, parse_json_path
 
 OUTPUT = "{output}"
 FORMATS = ("lines", "pytest-benchmark", "hyperfine", "google-benchmark", "criterion", "pyperf",
            "json")
 STATS = ("median", "mean", "min")
 AGGREGATES = ("sum", "mean")
-TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
-"""Seconds per unit."""
-TIME_FORMATS = ("pytest-benchmark", "hyperfine", "google-benchmark", "criterion")
-"""Formats whose numbers are always times (pyperf may hold bytes or counts too)."""
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_SECONDARY = 20
 """A file with more benchmarks than this reports only the primary metric."""
-FIRST_KEY = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
-NEXT_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(-?\d+)\]")
 
 
 class FormatError(ValueError):
@@ -86,40 +80,6 @@ class Bench:
 class Reading(ParsedMetrics):
     samples: list[float] = field(default_factory=list)
     """The chosen benchmark's within-process samples, in the configured unit."""
-
-
-def parse_json_path(path: str) -> list[str | int]:
-    """`a.b[0].c` -> ["a", "b", 0, "c"]; ValueError when it is not such a path."""
-    tokens: list[str | int] = []
-    pos = 0
-    while pos < len(path):
-        match = (FIRST_KEY if pos == 0 else NEXT_TOKEN).match(path, pos)
-        if not match:
-            raise ValueError(f"cannot read it at character {pos + 1}")
-        key, index = match.groups()
-        tokens.append(int(index) if index is not None else key)
-        pos = match.end()
-    if not tokens:
-        raise ValueError("it is empty")
-    return tokens
-
-
-def config_problem(fmt: str, path: str | None, unit: str) -> str:
-    """What is wrong with this combination of keys ('' when nothing), as `key problem`."""
-    if fmt == "json":
-        if not path:
-            return "metric.path is missing; with format \"json\" set it to where the number " \
-                   "is, such as path = \"results.time\""
-        try:
-            parse_json_path(path)
-        except ValueError as exc:
-            return f"metric.path {path!r} is not a path like \"a.b[0].c\" ({exc})"
-    elif path is not None:
-        return f"metric.path is only read with format \"json\" (format is {fmt!r}); remove it"
-    if fmt in TIME_FORMATS and unit and unit not in TIME_UNITS:
-        return (f"metric.unit is {unit!r}, but {fmt} reports times; use one of "
-                f"{', '.join(u for u in TIME_UNITS if u.isascii())}, or leave it out for seconds")
-    return ""
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 import pygit2
 
 from app.engine.layout import RepoPaths, SessionPaths
-from app.engine.sandbox import spare, unspare, watch_writers, writers_seen
+from app.engine.process import spare, unspare, watch_writers, writers_seen
 
 FALLBACK_SIGNATURE = ("autoresearch-tui", "autoresearch-tui@localhost")
 EXCLUDE_LINE = "/.autoresearch/"
@@ -512,7 +512,7 @@ class MeasurementTree:
     def prepare(self, commit: str) -> None:
         """Before a run: exactly `commit`'s files, as `reset` makes them. When the tree is
         known clean (a full reset made it exact, and no command that could write it started
-        since: `sandbox.writers_seen`), the full scan is skipped: the files that differ
+        since: `process.writers_seen`), the full scan is skipped: the files that differ
         between the clean commit and `commit` are checked out, which is all that differs."""
         clean = self._clean
         if clean is not None and clean[1] == writers_seen(self.path) \
@@ -690,7 +690,7 @@ class ObjectPacker:
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         except OSError:
             return False
-        spare(self.process.pid)  # ours, not a leftover of a command (sandbox.Leftovers)
+        spare(self.process.pid)  # ours, not a leftover of a command (process.Leftovers)
         return True
 
 

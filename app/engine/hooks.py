@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine.process import run_command
-from app.engine.sandbox import EnvPolicy, Isolation
+from app.engine.process import EnvPolicy, run_command
+from app.engine.sandbox import Isolation
 
 HOOK_TIMEOUT_S = 30.0
 MAX_GUIDANCE_BYTES = 8 * 1024

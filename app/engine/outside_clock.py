@@ -32,9 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-SECONDS_PER_UNIT = {"s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-                    "ms": 1e-3, "msec": 1e-3, "us": 1e-6, "µs": 1e-6, "usec": 1e-6,
-                    "ns": 1e-9, "nsec": 1e-9}
+from app.metric_spec import FIXED_TIME_FORMATS
+
+# bench.py reads it here (an explicit re-export)
+from app.metric_spec import metric_seconds_per_unit as metric_seconds_per_unit
+
 SIGMAS = 3.0
 """How many standard errors the process's figures must fall short by."""
 SHOWN_SIGMAS = 1.0
@@ -50,28 +52,6 @@ MIN_ERROR_S = 0.001
 CHAMPION_WINDOW = 10
 """Compare with the champion's most recent runs only (older ones are the most exposed to a
 machine whose speed drifted)."""
-
-
-FIXED_TIME_FORMATS = ("pytest-benchmark", "hyperfine", "google-benchmark", "criterion",
-                      "pyperf")
-"""`[metric] format`s of tools that repeat the code for a time budget (or a count they
-choose), so the process's time does not follow the code's: off unless switched on."""
-
-
-def seconds_per_unit(unit: str) -> float | None:
-    return SECONDS_PER_UNIT.get(unit.strip().lower()) if unit else None
-
-
-def metric_seconds_per_unit(metric: Any) -> float | None:
-    """Seconds per unit of the metric (None: not a time). A tool's format without a unit
-    reports seconds."""
-    if metric.kind == "other":
-        return None
-    scale = seconds_per_unit(metric.unit)
-    if scale is None and not metric.unit and getattr(metric, "format", "lines") in \
-            FIXED_TIME_FORMATS:
-        return 1.0
-    return scale
 
 
 def enabled(config: Any) -> bool:

@@ -4,16 +4,36 @@ This is the one place the harness starts a command (benchmark, checks, holdout, 
 hooks, notify, the command agent and the API agent's `run_command` all come here). Every
 command runs through `sh -c` in a new session (so its process group holds everything it
 starts), wrapped by its `Isolation` (`sandbox.py`: bubblewrap, or nothing), with the
-environment that `sandbox.command_env` allows and a private, empty HOME and TMPDIR that are
+environment that `command_env` allows and a private, empty HOME and TMPDIR that are
 deleted after the run. On timeout or cancel the group gets SIGTERM, then SIGKILL after a
 grace period; after the command exits the group is killed too, and the leftovers (members
 of its session, orphans re-parented to the subreaper) are swept and reaped, so a daemon it
 forked can neither linger nor hold the output pipe open, and no zombie piles up. Output is
 kept capped (head and tail) for the run folder. Parsing what it printed is `measure.py`'s.
+
+One filter decides the environment of every command: `command_env`. It is an allowlist,
+not a denylist:
+
+* always: `PATH`, `LANG`, `LANGUAGE`, `LC_*`, `TERM`, `TZ`, `COLORTERM`, `NO_COLOR`,
+  plus `HOME` and `TMPDIR` pointing at a private, empty folder made for the run;
+* `[session] env = ["NAME", ...]`: passed through as they are set (this is how a code
+  injecting variable such as `PYTHONPATH` or `NODE_OPTIONS` is let through on purpose);
+* secret-looking names (`env_names.looks_secret`) are dropped even when `[session] env`
+  lists them; only `[session] env_secrets` passes one, by its exact name;
+* the command agent additionally gets `[agent.command] env` (its API key, for instance):
+  those names reach the agent, never a measured command.
+
+The harness marks itself a child subreaper (`PR_SET_CHILD_SUBREAPER`) so that descendants
+that leave the group or the session are still found, killed and reaped (`Leftovers`):
+without bwrap a double-forked daemon, with bwrap the sandboxed child of a bubblewrap that
+was killed on a timeout (it dies with its parent and would otherwise stay a zombie).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import selectors
 import shutil
@@ -24,19 +44,15 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.engine.sandbox import (
-    NO_ISOLATION,
-    EnvPolicy,
-    Isolation,
-    Leftovers,
-    become_subreaper,
-    command_env,
-    note_writers,
-)
+from app.env_names import looks_secret
+
+if TYPE_CHECKING:
+    from app.engine.sandbox import Isolation
 
 HEAD_BYTES = 16 * 1024
 TAIL_BYTES = 48 * 1024
@@ -49,6 +65,60 @@ LINE_BATCH_S = 0.1
 MAX_BATCH_LINES = 2000
 """A flood keeps only the newest lines of each batch: the stored output has the rest, and a
 UI cannot show 100,000 lines in 0.1 s anyway."""
+
+
+
+# ---------------------------------------------------------------------------------------
+# The environment
+
+BASE_NAMES = frozenset({"PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLORTERM", "NO_COLOR"})
+"""Passed to every command when set (plus `LC_*`)."""
+
+CODE_INJECTING = frozenset({
+    "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONUSERBASE", "PYTHONINSPECT",
+    "PYTHONBREAKPOINT", "PYTHONWARNINGS", "NODE_OPTIONS", "NODE_PATH", "LD_PRELOAD",
+    "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH", "PERL5LIB",
+    "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB", "BASH_ENV", "ENV", "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_GLOBAL",
+    "PYTEST_ADDOPTS", "PYTEST_PLUGINS"})
+"""Never passed by default (none is in BASE_NAMES); `[session] env` may name them."""
+
+@dataclass(frozen=True)
+class EnvPolicy:
+    """The allowlist of one session (`[session] env`, `env_secrets`)."""
+
+    passthrough: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    def names(self, source: Mapping[str, str], extra_names: Iterable[str] = ()) -> list[str]:
+        allowed = []
+        for name in source:
+            if name in self.secrets:
+                allowed.append(name)
+            elif looks_secret(name):
+                continue
+            elif name in BASE_NAMES or name.startswith("LC_") or name in self.passthrough:
+                allowed.append(name)
+        allowed.extend(n for n in extra_names if n in source and n not in allowed)
+        return allowed
+
+
+def command_env(policy: EnvPolicy | None, *, home: Path | str, tmpdir: Path | str,
+                extra: Mapping[str, str] | None = None,
+                agent_names: Iterable[str] = (),
+                source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of one command: the allowlist applied to `source` (default: this
+    process's environment), a private HOME and TMPDIR, then `extra` (values the harness
+    itself sets, e.g. AUTORESEARCH_EXPERIMENT). `agent_names` are passed as well, whatever
+    they look like: only the command agent gets them (`[agent.command] env`)."""
+    source = os.environ if source is None else source
+    policy = policy or EnvPolicy()
+    env = {name: source[name] for name in policy.names(source, agent_names)}
+    env.setdefault("PATH", os.defpath)
+    env["HOME"] = str(home)
+    env["TMPDIR"] = str(tmpdir)
+    env.update(extra or {})
+    return env
 
 
 _LIVE: set[int] = set()
@@ -159,13 +229,12 @@ def run_command(command: str, cwd: Path, timeout_s: float, *,
     is the session's allowlist; `agent_env` names passed only to the command agent;
     `cpus` the cores the command and its children are pinned to (Linux; empty: any).
     """
-    isolation = isolation or NO_ISOLATION
-    become_subreaper()  # orphans come to us, to be killed and reaped (sandbox.Leftovers)
+    become_subreaper()  # orphans come to us, to be killed and reaped (Leftovers)
     scratch = Path(tempfile.mkdtemp(prefix="autoresearch-run-"))
     home, tmpdir = scratch / "home", scratch / "tmp"
     home.mkdir()
     tmpdir.mkdir()
-    if not isolation.private_home:
+    if isolation is not None and not isolation.private_home:
         home = Path(os.path.expanduser("~"))
     stdin_path = None
     if stdin_text is not None:
@@ -189,13 +258,16 @@ _PIN = ("import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1].sp
 
 def _run(command: str, cwd: Path, timeout_s: float,
          on_lines: Callable[[list[str]], None] | None, cancel: threading.Event | None,
-         isolation: Isolation, env: dict[str, str], home: Path, tmpdir: Path,
+         isolation: Isolation | None, env: dict[str, str], home: Path, tmpdir: Path,
          merge_stderr: bool, stdin_path: Path | None,
          cpus: tuple[int, ...] = ()) -> CommandResult:
     started = time.monotonic()
     output = CappedText()
     stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
-    argv = isolation.wrap(["sh", "-c", command], cwd=cwd, home=home, tmpdir=tmpdir)
+    argv = ["sh", "-c", command]
+    if isolation is not None:
+        argv = isolation.wrap(argv, cwd=cwd, home=home, tmpdir=tmpdir)
+    kind = isolation.kind if isolation is not None else "none"
     if cpus:  # pinned before it starts, so every process it makes inherits the cores
         argv = [sys.executable, "-c", _PIN, ",".join(map(str, cpus)), *argv]
     try:
@@ -208,7 +280,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
             _LIVE.add(proc.pid)
     except OSError as exc:
         return CommandResult(command, 127, 0.0, "", f"cannot start: {exc}",
-                             isolation=isolation.kind)
+                             isolation=kind)
     assert proc.stdout is not None
     streams = [proc.stdout] if merge_stderr else [proc.stdout, proc.stderr]
     selector = selectors.DefaultSelector()
@@ -331,7 +403,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
         command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
         duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
         output=output.text(), timed_out=timed_out, cancelled=cancelled,
-        output_bytes=output.total, isolation=isolation.kind,
+        output_bytes=output.total, isolation=kind,
         leftovers_killed=len(sweeper.killed),
         wall_s=usage[0] if usage and not (timed_out or cancelled) else None,
         cpu_s=usage[1] if usage and not (timed_out or cancelled) else None)
@@ -364,3 +436,161 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+# ---------------------------------------------------------------------------------------
+# Who may have written a watched folder (the measurement tree) since the harness last
+# verified it: every command started whose isolation can write there counts, at its start
+# and at its end (so one running across a check counts as well).
+
+_WRITERS: dict[Path, int] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def watch_writers(folder: Path) -> None:
+    """Start counting the commands that could write `folder`."""
+    with _WRITERS_LOCK:
+        _WRITERS.setdefault(folder, 0)
+
+
+def writers_seen(folder: Path) -> int:
+    """How many times a command that could write `folder` started or ended (watched)."""
+    with _WRITERS_LOCK:
+        return _WRITERS.get(folder, -1)
+
+
+def note_writers(isolation: Isolation | None) -> None:
+    """A command under `isolation` starts or ends (`run_command` calls this)."""
+    with _WRITERS_LOCK:
+        for folder in _WRITERS:
+            if isolation is None or isolation.may_write(folder):
+                _WRITERS[folder] += 1
+
+
+# ---------------------------------------------------------------------------------------
+# Descendants that left the process group (the fallback without a PID namespace)
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.lru_cache(maxsize=1)
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); True if it is."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except OSError:
+        return False
+
+
+def _proc_stat(pid: int) -> tuple[int, int, int, str] | None:
+    """(ppid, pgid, sid, state) of a process from /proc, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    return int(fields[1]), int(fields[2]), int(fields[3]), fields[0]
+
+
+def _my_children() -> set[int] | None:
+    """PIDs of this process's children (all threads), or None where /proc cannot say."""
+    out: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            text = Path(f"/proc/self/task/{tid}/children").read_text()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        out.update(int(x) for x in text.split())
+    return out
+
+
+def _scan_all() -> set[int]:
+    return {int(e.name) for e in os.scandir("/proc") if e.name.isdigit()}
+
+
+_SPARED: set[int] = set()
+"""Processes the harness started itself in their own session (the background `git
+repack`): never leftovers of a command."""
+
+
+def spare(pid: int) -> None:
+    """Tell the leftover sweep that `pid` is the harness's own (see `_SPARED`)."""
+    _SPARED.add(pid)
+
+
+def unspare(pid: int) -> None:
+    _SPARED.discard(pid)
+
+
+def spared() -> frozenset[int]:
+    return frozenset(_SPARED)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+@dataclass
+class Leftovers:
+    """Processes a finished command left behind: members of its session and, with the
+    subreaper, descendants re-parented to us (their parent died) that are not the harness's
+    own children. Killing one re-parents its children to us: repeat until none is left."""
+
+    killed: list[int] = field(default_factory=list)
+
+    def sweep(self, session_id: int, known_children: set[int]) -> None:
+        import signal
+        import time
+
+        if not Path("/proc/self/stat").exists():
+            return
+        me = os.getpid()
+        my_sid = os.getsid(0)
+        for _ in range(50):
+            # Orphans come to us (the subreaper): our children list is enough, and much
+            # cheaper than reading every process's stat (50 ms on a busy machine).
+            pids = _my_children()
+            if pids is None:
+                pids = _scan_all()
+            found = []
+            for pid in pids:
+                info = _proc_stat(pid)
+                if info is None or pid == me:
+                    continue
+                ppid, _pgid, sid, state = info
+                if pid in _SPARED:
+                    if state == "Z" and ppid == me:  # finished: reap it, no zombie stays
+                        _reap(pid)
+                        unspare(pid)
+                    continue
+                if sid == session_id or (ppid == me and sid != my_sid
+                                         and pid not in known_children):
+                    found.append((pid, ppid, state))
+            if not found:
+                return
+            for pid, _ppid, state in found:
+                if state != "Z":
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        self.killed.append(pid)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            for pid, ppid, _state in found:
+                if ppid == me:
+                    try:
+                        os.waitpid(pid, 0)
+                    except (ChildProcessError, OSError):
+                        pass
+            time.sleep(0.005)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from app.engine.sandbox import EnvPolicy, Isolation
+from app.engine.process import EnvPolicy
+from app.engine.sandbox import Isolation
 
 MAX_OUTPUT_CHARS = 20_000
 """The cap on any one tool result (about 5k tokens)."""
@@ -143,7 +144,7 @@ class Sandbox:
     isolation: Isolation | None = None
     """How `run_command` is isolated (the session's sandbox; None: not at all)."""
     policy: EnvPolicy | None = None
-    """The session's environment allowlist (`sandbox.command_env`: no secrets)."""
+    """The session's environment allowlist (`process.command_env`: no secrets)."""
     changed: set[str] = field(default_factory=set)
     """Repo-relative paths the tools wrote or deleted (for the 'did anything change' test)."""
 
