@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from app import __version__
+from app.command_options import (
+    CommandOptions,
+    DemoOptions,
+    DoctorOptions,
+    FinalizeOptions,
+    HistoryOptions,
+    InitOptions,
+    InstructOptions,
+    PruneOptions,
+    ReportOptions,
+    SessionsOptions,
+)
 from app.engine.launch import LaunchOptions
 from app.errors import AutoresearchError
 
@@ -142,40 +154,70 @@ def _launch(args: argparse.Namespace) -> int:
     return run_tui(options)
 
 
-def _handler(command: str | None, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    if command is None or command == "run":
-        return _launch
+def command_options(args: argparse.Namespace) -> CommandOptions:
+    """The one place a subcommand's flags are read: its typed options."""
+    command = args.command
     if command == "init":
+        return InitOptions(bench=args.bench, checks=args.checks, direction=args.direction,
+                           metric=args.metric, unit=args.unit, agent=args.agent, yes=args.yes)
+    if command == "demo":
+        return DemoOptions(agent=args.agent, dir=args.dir, headless=args.headless,
+                           workers=args.workers)
+    if command == "history":
+        return HistoryOptions(tag=args.tag, import_path=args.import_path, export=args.export,
+                              repair=args.repair)
+    if command == "report":
+        return ReportOptions(tag=args.tag, out=args.out)
+    if command == "finalize":
+        return FinalizeOptions(tag=args.tag, config=args.config, dry_run=args.dry_run,
+                               include_unverified=args.include_unverified)
+    if command == "doctor":
+        return DoctorOptions(config=args.config, runs=args.runs)
+    if command == "instruct":
+        return InstructOptions(text=" ".join(args.text), tag=args.tag, config=args.config,
+                               standing=args.standing, clear=args.clear)
+    if command == "sessions":
+        return SessionsOptions()
+    if command == "prune":
+        return PruneOptions(tag=args.tag, yes=args.yes)
+    raise ValueError(f"no options for the command {command!r}")
+
+
+def _run_command(options: CommandOptions) -> int:
+    """Hand the options to their command's module (imported only now)."""
+    if isinstance(options, InitOptions):
         from app.onboard import run_init
 
-        return run_init
-    if command == "demo":
+        return run_init(options)
+    if isinstance(options, DemoOptions):
         from app.demo import run_demo
 
-        return run_demo
-    if command == "history":
+        return run_demo(options)
+    if isinstance(options, HistoryOptions):
         from app.interop import run_history
 
-        return run_history
-    if command == "doctor":
+        return run_history(options)
+    if isinstance(options, DoctorOptions):
         from app.doctor import run_doctor
 
-        return run_doctor
-    if command == "report":
+        return run_doctor(options)
+    if isinstance(options, ReportOptions):
         from app.report import run_report
 
-        return run_report
-    if command == "instruct":
+        return run_report(options)
+    if isinstance(options, InstructOptions):
         from app.instruct import run_instruct
 
-        return run_instruct
-    if command == "finalize":
+        return run_instruct(options)
+    if isinstance(options, FinalizeOptions):
         from app.finalize import run_finalize
 
-        return run_finalize
+        return run_finalize(options)
     from app.housekeeping import run_prune, run_sessions
 
-    return run_sessions if command == "sessions" else run_prune
+    if isinstance(options, SessionsOptions):
+        return run_sessions(options)
+    return run_prune(options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 1 <= args.workers <= MAX_WORKERS:
             parser.error(f"--workers must be between 1 and {MAX_WORKERS}")
     try:
-        return _handler(args.command, args)(args)
+        if args.command in (None, "run"):
+            return _launch(args)
+        return _run_command(command_options(args))
     except AutoresearchError as exc:
         print(f"autoresearch-tui: {exc}", file=sys.stderr)
         return exc.exit_status

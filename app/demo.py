@@ -9,7 +9,6 @@ one that crashes. With `--agent anthropic` the real agent works on the same samp
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import shutil
@@ -19,6 +18,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from app.command_options import DemoOptions
 from app.config import CONFIG_NAME, load_config
 from app.engine.launch import LaunchOptions
 from app.errors import UsageError
@@ -42,17 +42,17 @@ the champion, so other work on the machine hardly moves them; `story_check` says
 machine was still too noisy for one of them."""
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Create the sample repo (at `args.dir` or a printed temporary folder) and run on it."""
-    agent = getattr(args, "agent", "scripted") or "scripted"
+def run_demo(options: DemoOptions) -> int:
+    """Create the sample repo (at `options.dir` or a printed temporary folder) and run on it."""
+    agent = options.agent
     if agent == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError("`demo --agent anthropic` needs ANTHROPIC_API_KEY; export your key, "
                          "or run `autoresearch-tui demo` for the offline scripted demo.")
     # Before the chdir below: a relative argv[0] (`make demo` runs .venv/bin/...) would
     # otherwise resolve inside the demo's folder, where no such file exists.
     exe = program_command()
-    target = _target_dir(getattr(args, "dir", None))
-    existed = getattr(args, "dir", None) is not None and target.is_dir()
+    target = _target_dir(options.dir)
+    existed = options.dir is not None and target.is_dir()
     try:
         create_sample_repo(target, agent=agent)
     except BaseException:
@@ -61,15 +61,15 @@ def run_demo(args: argparse.Namespace) -> int:
         raise
     print(f"Sample project: {target}", flush=True)
     os.chdir(target)
-    options = LaunchOptions(cwd=target, workers=getattr(args, "workers", None))
+    launch = LaunchOptions(cwd=target, workers=options.workers)
     try:
-        if args.headless:
+        if options.headless:
             from app.headless import run_headless
 
-            return run_headless(options)
+            return run_headless(launch)
         from app.tui.launch import run_tui
 
-        return run_tui(options)
+        return run_tui(launch)
     finally:
         # Also after Ctrl-C or an error: the repo and its log stay, worth a look.
         if agent == "scripted":

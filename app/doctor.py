@@ -12,7 +12,6 @@ or the benchmark does not run.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import random
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from app.command_options import DoctorOptions
 from app.config import CONFIG_NAME, Config, load_config
 from app.engine import git_cli
 from app.engine.git_cli import GitError
@@ -312,19 +312,19 @@ def runs_needed(noise: float, improvement: float, config: Config) -> RunsNeeded:
 # The command
 
 
-def run_doctor(args: argparse.Namespace) -> int:
+def run_doctor(options: DoctorOptions) -> int:
     from app.engine.layout import find_repo
 
     out: TextIO = sys.stdout
     repo = find_repo(Path.cwd())
-    path = Path(args.config) if getattr(args, "config", None) else repo.root / CONFIG_NAME
+    path = Path(options.config) if options.config else repo.root / CONFIG_NAME
     if not path.is_absolute():
         path = (Path.cwd() / path).resolve()
     if not path.exists():
         raise UsageError(f"no {path.name} in {path.parent}; create one with "
                          "`autoresearch-tui init` (or pass --config PATH), then run doctor.")
     config = load_config(path)
-    runs = getattr(args, "runs", None) or max(DEFAULT_RUNS, config.metric.calibration_runs)
+    runs = options.runs or max(DEFAULT_RUNS, config.metric.calibration_runs)
     if runs < 3:
         raise UsageError("--runs must be at least 3 to measure noise.")
 

@@ -23,7 +23,6 @@ selected experiments); `run_finalize` is the command.
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import time
@@ -46,6 +45,7 @@ from app.attribution import (
     scratch_worktree,
     write_attribution,
 )
+from app.command_options import FinalizeOptions
 from app.config import CONFIG_NAME, Config, load_config
 from app.engine.gitops import _walk_tree, parse_result_trailer, signature, tree_diff
 from app.engine.guard import Guard
@@ -620,9 +620,9 @@ def _short(text: str, limit: int) -> str:
 # -- the command -------------------------------------------------------------------------------
 
 
-def run_finalize(args: argparse.Namespace) -> int:
+def run_finalize(options: FinalizeOptions) -> int:
     """`finalize [--tag TAG] [--dry-run]`."""
-    config_arg = getattr(args, "config", None)
+    config_arg = options.config
     repo = find_repo(Path.cwd())
     config = None
     if config_arg:
@@ -632,19 +632,19 @@ def run_finalize(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"--config {config_arg} does not exist; fix the path.")
         config = load_config(path)
-    plan = plan_groups(tag=getattr(args, "tag", None), config=config, repo=repo)
+    plan = plan_groups(tag=options.tag, config=config, repo=repo)
     if not plan.groups:
         print(f"session {plan.tag} kept no experiments: there is nothing to finalize.")
         return 0
     print(plan.describe())
-    if getattr(args, "dry_run", False):
+    if options.dry_run:
         print("dry run: nothing was created; run without --dry-run to verify and create the "
               "branches.")
         return 0
     lock = SessionLock(plan.state_dir / "lock")
     lock.acquire()  # a running session would move the branch under us
     try:
-        result = finalize(plan, include_unverified=getattr(args, "include_unverified", False))
+        result = finalize(plan, include_unverified=options.include_unverified)
     finally:
         lock.release()
     print("")
@@ -653,7 +653,7 @@ def run_finalize(args: argparse.Namespace) -> int:
     for name in result.branches:
         print(f"  {name}  ({verdicts.get(name, '')})")
     for name, why in result.unverified:
-        made = getattr(args, "include_unverified", False)
+        made = options.include_unverified
         where = f"created as {name.replace(f'/{plan.tag}/', f'/{plan.tag}/unverified/', 1)}" \
             if made else "not created"
         print(f"  {name}: {where}: NOT verified: {why}")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
+from app.command_options import PruneOptions, SessionsOptions
 from app.engine.history import read_log
 from app.engine.layout import SessionLock, find_repo, list_sessions
 from app.engine.records import Status, change_words, summarize
@@ -14,7 +14,7 @@ from app.errors import UsageError
 from app.tags import validate_tag
 
 
-def run_sessions(args: argparse.Namespace) -> int:
+def run_sessions(options: SessionsOptions) -> int:
     repo = find_repo(Path.cwd())
     sessions = list_sessions(repo)
     if not sessions:
@@ -39,12 +39,12 @@ def run_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_prune(args: argparse.Namespace) -> int:
+def run_prune(options: PruneOptions) -> int:
     import pygit2
 
     from app.engine.gitops import SessionGit
 
-    tag = validate_tag(args.tag)
+    tag = validate_tag(options.tag)
     repo = find_repo(Path.cwd())
     paths = repo.session(tag)
     git = SessionGit(repo, paths)
@@ -53,7 +53,7 @@ def run_prune(args: argparse.Namespace) -> int:
     refs = git.candidate_numbers()
     print(f"This removes session {tag!r}: its worktree {paths.worktree}, branch {paths.branch},"
           f" {len(refs)} candidate refs and its log in {paths.state_dir}.")
-    if not args.yes:
+    if not options.yes:
         if not sys.stdin.isatty():
             raise UsageError("prune needs confirmation; run it in a terminal or pass --yes.")
         if input("Remove it? [y/N] ").strip().lower() not in ("y", "yes"):

@@ -4,29 +4,29 @@ for the agent, from another shell, picked up by the running session at its next 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from app.command_options import InstructOptions
 from app.config import CONFIG_NAME, load_config
 from app.engine.layout import SessionLock, choose_tag, find_repo
 from app.engine.steering import Note, clean_text, post
 from app.errors import UsageError
 
 
-def run_instruct(args: argparse.Namespace) -> int:
-    text = " ".join(getattr(args, "text", None) or [])
-    clear, standing = bool(args.clear), bool(args.standing)
+def run_instruct(options: InstructOptions) -> int:
+    text = options.text
+    clear, standing = options.clear, options.standing
     if clear and (text.strip() or standing):
         raise UsageError("--clear takes no note and no --standing; run it alone to clear the "
                          "standing notes, then add a new note if you want one.")
     note = Note(clear=True) if clear else Note(text=clean_text(text), standing=standing)
     repo = find_repo(Path.cwd())
-    config_path = Path(args.config) if getattr(args, "config", None) else \
+    config_path = Path(options.config) if options.config else \
         repo.root / CONFIG_NAME
     config_tag = load_config(config_path).session.tag if config_path.is_file() else None
-    tag, exists = choose_tag(repo, cli_tag=getattr(args, "tag", None), config_tag=config_tag,
+    tag, exists = choose_tag(repo, cli_tag=options.tag, config_tag=config_tag,
                              new=False)
-    if not exists and (getattr(args, "tag", None) or config_tag):
+    if not exists and (options.tag or config_tag):
         raise UsageError(f"there is no session {tag!r} in this repository; check the tag "
                          "(--tag or [session] tag), or start it with `autoresearch-tui`.")
     if not exists:

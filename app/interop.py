@@ -24,7 +24,6 @@ Reading our own session logs (segments, loading) is `app.session_data`'s, which 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.command_options import HistoryOptions
 from app.engine.history import LogWriter, parse_record, read_log, repair_log
 from app.engine.records import (
     Experiment,
@@ -495,11 +495,11 @@ def _print_lines(lines: list[str]) -> None:
         os.close(devnull)
 
 
-def run_history(args: argparse.Namespace) -> int:
+def run_history(options: HistoryOptions) -> int:
     """`history [--tag TAG] [--import PATH] [--export FILE] [--repair]`."""
     width = shutil.get_terminal_size((120, 40)).columns
-    import_path = getattr(args, "import_path", None)
-    export = getattr(args, "export", None)
+    import_path = options.import_path
+    export = options.export
     if import_path:
         imported = read_foreign_log(Path(import_path).expanduser())
         from app.engine.layout import find_repo
@@ -513,8 +513,8 @@ def run_history(args: argparse.Namespace) -> int:
         print(f"imported {imported.source} ({imported.format}) as read-only session "
               f"{data.tag!r}; `autoresearch-tui report --tag {data.tag}` writes its report.")
     else:
-        _, state_dir = locate_session(getattr(args, "tag", None))
-        if getattr(args, "repair", False):
+        _, state_dir = locate_session(options.tag)
+        if options.repair:
             moved = repair_log(state_dir / "log.jsonl")
             if moved is None:
                 print("the log's hash chain is whole; nothing to repair")

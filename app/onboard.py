@@ -14,7 +14,6 @@ answer is validated, and a failed commit leaves the repository as it was.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from typing import Any
 
 import tomli_w
 
+from app.command_options import InitOptions
 from app.config import CONFIG_NAME, load_config
 from app.engine import git_cli
 from app.engine.git_cli import GitError
@@ -654,41 +654,42 @@ def _git(cwd: Path, *args: str) -> str:
 Ask = Callable[[str], str]
 
 
-def run_init(args: argparse.Namespace) -> int:
+def run_init(options: InitOptions) -> int:
     """`autoresearch-tui init`: questions on a terminal, flags for scripts."""
     root = repo_root(Path.cwd())
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    yes = bool(getattr(args, "yes", False))
+    yes = options.yes
     detection = detect_project(root)
     if not interactive:
-        missing = [flag for flag, value in (("--bench CMD", getattr(args, "bench", None)),
+        missing = [flag for flag, value in (("--bench CMD", options.bench),
                                             ("--direction lower|higher",
-                                             getattr(args, "direction", None)),
+                                             options.direction),
                                             ("--yes", yes or None)) if not value]
         if missing:
             raise UsageError(f"init without a terminal needs {' and '.join(missing)}; pass "
                              f"{'them' if len(missing) > 1 else 'it'}, or run init in a "
                              "terminal to be asked.")
-        return _init_from_flags(root, args, detection)
+        return _init_from_flags(root, options, detection)
     try:
-        return _init_interactive(root, args, detection, input)
+        return _init_interactive(root, options, detection, input)
     except EOFError:
         raise UsageError("init stopped at end of input before all questions were answered; "
                          "nothing was written.") from None
 
 
-def _init_from_flags(root: Path, args: argparse.Namespace, detection: Detection) -> int:
+def _init_from_flags(root: Path, options: InitOptions, detection: Detection) -> int:
     if (root / CONFIG_NAME).exists():
         raise UsageError(f"{root / CONFIG_NAME} already exists; edit it, or remove it and run "
                          "init again.")
-    agent = getattr(args, "agent", None) or "anthropic"
+    agent = options.agent or "anthropic"
     if agent == "command":
         raise UsageError("--agent command needs a command template that init cannot take as "
                          "a flag; run init in a terminal, or use --agent anthropic and edit "
                          "[agent] afterwards.")
-    checks = getattr(args, "checks", None)
-    answers = InitAnswers(bench=args.bench, direction=args.direction,
-                          metric=getattr(args, "metric", None), unit=getattr(args, "unit", None),
+    assert options.bench and options.direction  # run_init refuses flags without them
+    checks = options.checks
+    answers = InitAnswers(bench=options.bench, direction=options.direction,
+                          metric=options.metric, unit=options.unit,
                           checks=checks if checks is not None else detection.checks,
                           agent=agent, link=list(detection.link), scope=list(detection.scope))
     _raise_first(validate_answers(answers))
@@ -727,7 +728,7 @@ def _print_done(path: Path, committed: bool) -> None:
           "`autoresearch-tui` (or `autoresearch-tui run --headless`).")
 
 
-def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection,
+def _init_interactive(root: Path, options: InitOptions, detection: Detection,
                       ask: Ask) -> int:
     print(_detected_line(detection))
     overwrite = False
@@ -735,17 +736,17 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
         if not _yes_no(ask, f"{CONFIG_NAME} already exists. Overwrite it?", False):
             raise UsageError(f"{CONFIG_NAME} already exists and was kept; edit it instead.")
         overwrite = True
-    checks = getattr(args, "checks", None) or _question(
+    answer = options.checks or _question(
         ask, "Checks command (your test suite; '-' for none)", detection.checks or "-")
-    checks = None if checks.strip() in ("-", "") else checks.strip()
+    checks = None if answer.strip() in ("-", "") else answer.strip()
     link = list(detection.link)
     if link and not _yes_no(ask, f"Link {', '.join(link)} from your checkout into the "
                             "session's worktree (so it needs no reinstall)?", True):
         link = []
     setup_answer = _question(ask, "Setup command run once in a new worktree ('-' for none)", "-")
     setup = None if setup_answer.strip() in ("-", "") else setup_answer.strip()
-    bench = getattr(args, "bench", None)
-    metric = getattr(args, "metric", None)
+    bench = options.bench
+    metric = options.metric
     while True:
         if not bench:
             bench = _question(ask, "Benchmark command (prints `METRIC name=value` or a "
@@ -762,10 +763,10 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
     print(f"Parsed: {trial.summary()}")
     metric = metric or _ask_valid(ask, "Metric name", trial.metric or "metric",
                                   validate_metric_name)
-    direction = getattr(args, "direction", None) or _ask_valid(
+    direction = options.direction or _ask_valid(
         ask, "Which way is better, lower or higher", guess_direction(metric),
         lambda a: None if a in ("lower", "higher") else "Answer lower or higher.")
-    unit = getattr(args, "unit", None)
+    unit = options.unit
     if unit is None:
         unit = _question(ask, "Unit", trial.unit or guess_unit(metric) or "-")
         unit = "" if unit == "-" else unit
@@ -773,7 +774,7 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
                             ", ".join(detection.scope) or "."))
     protected = _list(_question(ask, "Extra files it must not change (globs, comma-separated; "
                                 "'-' for none)", "-"))
-    agent = getattr(args, "agent", None) or _ask_valid(
+    agent = options.agent or _ask_valid(
         ask, "Agent kind (anthropic, command, scripted)", "anthropic",
         lambda a: None if a in AGENT_KINDS else f"Answer one of {', '.join(AGENT_KINDS)}.")
     agent_command = None
@@ -790,7 +791,7 @@ def _init_interactive(root: Path, args: argparse.Namespace, detection: Detection
     print(f"\n{config_text}")
     keep_program = (root / PROGRAM_NAME).exists() and _yes_no(
         ask, f"{PROGRAM_NAME} exists. Keep it as it is?", True)
-    commit = bool(getattr(args, "yes", False)) or _yes_no(
+    commit = options.yes or _yes_no(
         ask, f"Write {CONFIG_NAME} and {PROGRAM_NAME} and commit them?", True)
     if not commit and not _yes_no(ask, "Write them without committing?", False):
         print("Nothing written.")

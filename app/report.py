@@ -11,7 +11,6 @@ dead ends with their reasons; and closes with how much the final result can be t
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import shutil
 import statistics
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.chart_svg import progress_chart
+from app.command_options import ReportOptions
 from app.engine.history import read_log
 from app.engine.records import (
     Experiment,
@@ -475,9 +475,9 @@ def _render_png(svg_path: Path, png_path: Path) -> bool:
 # -- the command -----------------------------------------------------------------------------
 
 
-def run_report(args: argparse.Namespace) -> int:
+def run_report(options: ReportOptions) -> int:
     """`report [--tag TAG] [--out FILE]`."""
-    out_arg = getattr(args, "out", None)
+    out_arg = options.out
     out: Path | None = None
     if out_arg:
         out = Path(out_arg).expanduser().absolute()
@@ -487,7 +487,7 @@ def run_report(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise UsageError(f"the folder {out.parent} does not exist; create it or pass "
                              "another --out.")
-    _, state_dir = locate_session(getattr(args, "tag", None))
+    _, state_dir = locate_session(options.tag)
     data = load_session(state_dir)
     if not data.experiments:
         raise UsageError(f"session {data.tag!r} has no experiments yet; run it first, then "

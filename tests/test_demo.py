@@ -10,7 +10,6 @@ acceptance test, marked slow.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from app.command_options import DemoOptions
 from app.config import load_config
 from app.demo import STORY, create_sample_repo, run_demo, story_check
 from app.engine.fingerprints import parse_fingerprint
@@ -234,7 +234,7 @@ def test_anthropic_variant_drops_the_patches(tmp_path: Path) -> None:
 
 def test_anthropic_needs_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    args = argparse.Namespace(agent="anthropic", dir=str(tmp_path / "x"), headless=True)
+    args = DemoOptions(agent="anthropic", dir=str(tmp_path / "x"), headless=True)
     with pytest.raises(UsageError, match="ANTHROPIC_API_KEY"):
         run_demo(args)
     assert not (tmp_path / "x").exists()
@@ -242,7 +242,7 @@ def test_anthropic_needs_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_refuses_a_non_empty_dir(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    args = argparse.Namespace(agent="scripted", dir=str(tmp_path), headless=True)
+    args = DemoOptions(agent="scripted", dir=str(tmp_path), headless=True)
     with pytest.raises(UsageError, match="not empty"):
         run_demo(args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

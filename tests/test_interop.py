@@ -434,7 +434,10 @@ def test_cli_reports_usage_errors_with_status_2(repo: Path,
 
 def main_raising(argv: list[str]) -> int:
     """Run the subcommand's handler directly so the UsageError itself can be inspected."""
-    from app.cli import build_parser
+    from app.cli import build_parser, command_options
+    from app.command_options import HistoryOptions
     from app.interop import run_history
 
-    return run_history(build_parser().parse_args(argv))
+    options = command_options(build_parser().parse_args(argv))
+    assert isinstance(options, HistoryOptions)
+    return run_history(options)

@@ -210,22 +210,29 @@ def test_nice_ticks_and_labels() -> None:
     assert tick_label(2.5, 2.5) == "2.5"
 
 
-def test_report_bad_inputs(repo: Path, tmp_path: Path) -> None:
-    from app.cli import build_parser
+def report(*argv: str) -> int:
+    """`report ARGV...` through the real parser, with the UsageError raised, not printed."""
+    from app.cli import build_parser, command_options
+    from app.command_options import ReportOptions
 
+    options = command_options(build_parser().parse_args(["report", *argv]))
+    assert isinstance(options, ReportOptions)
+    return run_report(options)
+
+
+def test_report_bad_inputs(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no autoresearch sessions yet"):
-        run_report(build_parser().parse_args(["report"]))
+        report()
     own_session(repo)
     with pytest.raises(UsageError, match="does not exist; create it"):
-        run_report(build_parser().parse_args(["report", "--out",
-                                              str(tmp_path / "no" / "r.md")]))
+        report("--out", str(tmp_path / "no" / "r.md"))
     with pytest.raises(UsageError, match="is a folder"):
-        run_report(build_parser().parse_args(["report", "--out", str(tmp_path)]))
+        report("--out", str(tmp_path))
     empty = common_dir(repo) / "autoresearch" / "sessions" / "empty"
     writer = LogWriter(empty / "log.jsonl")
     writer.append({"type": "session_start", "tag": "empty", "metric_name": "x", "unit": "",
                    "direction": "lower"})
     writer.close()
     with pytest.raises(UsageError, match="has no experiments yet"):
-        run_report(build_parser().parse_args(["report", "--tag", "empty"]))
+        report("--tag", "empty")
     assert not (empty / "report.md").exists()
