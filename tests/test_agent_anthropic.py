@@ -20,6 +20,7 @@ from app.engine.agents.base import AgentContext, AgentError, AgentFatalError
 from app.engine.events import AgentActivity, Event
 from app.engine.guard import Guard
 from app.engine.records import Experiment, Status
+from tests.conftest import init_repo
 from tests.fake_messages_api import FakeMessagesAPI, Reply, error, text, tool_calls
 
 KEY = "sk-test-SECRET"
@@ -35,10 +36,7 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
     wt = tmp_path / "wt"
-    wt.mkdir()
-    for args in (["init", "-q"], ["config", "user.name", "Test"],
-                 ["config", "user.email", "test@example.com"]):
-        subprocess.run(["git", *args], cwd=wt, check=True)
+    init_repo(wt)
     (wt / "slow.py").write_text("def lookup(xs, v):\n    return v in list(xs)\n")
     (wt / "bench.py").write_text("print(1.0)\n")
     (wt / "big.txt").write_text("".join(f"{i:04} " + "z" * 95 + "\n" for i in range(1000)))

@@ -16,15 +16,13 @@ from app.engine.agents.base import AgentContext, AgentError
 from app.engine.agents.command import CommandAgent, parse_fields, render_command
 from app.engine.events import AgentActivity, Event
 from app.engine.records import Experiment, Status
+from tests.conftest import init_repo
 
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
     wt = tmp_path / "work tree"  # a space in the path: the command must quote it
-    wt.mkdir()
-    for args in (["init", "-q"], ["config", "user.name", "Test"],
-                 ["config", "user.email", "test@example.com"]):
-        subprocess.run(["git", *args], cwd=wt, check=True)
+    init_repo(wt)
     (wt / "slow.py").write_text("N = 1000\n")
     subprocess.run(["git", "add", "."], cwd=wt, check=True)
     subprocess.run(["git", "commit", "-qm", "init"], cwd=wt, check=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from app.engine.events import SessionStarted
-from tests.conftest import Project, require_tool, run_session
+from tests.conftest import PYTEST_CHECKS, Project, require_tool, run_session
 
 # The benchmark (protected) sums nums/*.txt and lets src/lib.py (the code under study,
 # not protected) turn the total into the score; lower is better.
@@ -61,8 +61,7 @@ def setup_project(project: Project, sandbox: str, *, checks: bool = False,
     project.write("bench.py", BENCH)
     project.write("src/lib.py", LIB)
     project.write("tests/test_lib.py", TEST_LIB)
-    checks_line = (f'[checks]\ncommand = "{sys.executable} -m pytest -q -p no:cacheprovider '
-                   'tests"\n' if checks else "")
+    checks_line = f'[checks]\ncommand = "{PYTEST_CHECKS} tests"\n' if checks else ""
     (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
         [session]
         sandbox = "{sandbox}"

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from app.onboard import (
     validate_metric_name,
     write_and_commit,
 )
+from tests.conftest import PYTEST_CHECKS, init_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "autoresearch-tui"
@@ -53,10 +53,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def make_repo(path: Path, files: dict[str, str]) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test")
-    git(path, "config", "user.email", "test@localhost")
+    init_repo(path)
     for name, text in files.items():
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -221,13 +218,15 @@ def test_go_repo_init_with_flags(tmp_path: Path) -> None:
     assert (config.metric.name, config.metric.unit) == ("time_us", "us")
 
 
-@pytest.mark.parametrize("language", ["python", "node", "go"])
+@pytest.mark.parametrize("language", [
+    "python",
+    # The same path with another toolchain (npm, go build: tens of seconds): test-slow.
+    pytest.param("node", marks=pytest.mark.slow), pytest.param("go", marks=pytest.mark.slow)])
 def test_initialised_repo_runs_headless(tmp_path: Path, language: str) -> None:
     """The config init writes is one a session accepts: baseline, then the loop."""
     if language == "python":
         repo = python_repo(tmp_path / "py")
-        flags = ["--bench", "python3 bench.py", "--checks",
-                 f"{sys.executable} -m pytest -q -p no:cacheprovider"]
+        flags = ["--bench", "python3 bench.py", "--checks", PYTEST_CHECKS]
     elif language == "node":
         need("node")
         need("npm")

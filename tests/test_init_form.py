@@ -12,6 +12,7 @@ from textual.widgets import Input, Select
 
 from app.config import load_config
 from app.screens.init_form import InitApp, InitScreen
+from tests.conftest import init_repo
 
 pytestmark = pytest.mark.anyio
 
@@ -25,11 +26,7 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test")
-    git(root, "config", "user.email", "test@localhost")
+    root = init_repo(tmp_path / "repo")
     (root / "tests").mkdir()
     (root / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
     (root / "bench.py").write_text("print('METRIC score=0.75')\n")

@@ -14,14 +14,11 @@ from app.engine.fingerprints import parse_fingerprint
 from app.engine.measure import parse_metrics
 from app.engine.process import run_command
 from app.onboard import BENCH_TEMPLATES, InitAnswers, render_config, trial_run
-from tests.conftest import git, require_tool
+from tests.conftest import git, init_repo, require_tool
 
 
 def repo_with(path: Path, files: dict[str, str]) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test")
-    git(path, "config", "user.email", "test@localhost")
+    init_repo(path)
     for name, text in files.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)

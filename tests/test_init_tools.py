@@ -90,8 +90,7 @@ def test_format_from_the_commands_own_flags(command: str, fmt: str) -> None:
     assert format_of_command(command) == fmt
 
 
-def test_init_with_the_proposed_pytest_benchmark_command_runs_a_session(
-        tmp_path: Path) -> None:
+def init_with_the_proposed_pytest_benchmark_command(tmp_path: Path) -> Path:
     repo = make_repo(tmp_path / "py", {
         "requirements-dev.txt": "pytest\npytest-benchmark\n",
         "mod.py": "def work():\n    return sum(i * i for i in range(2000))\n",
@@ -108,6 +107,19 @@ def test_init_with_the_proposed_pytest_benchmark_command_runs_a_session(
     config = load_config(repo / "autoresearch.toml")
     assert (config.metric.format, config.metric.name) == ("pytest-benchmark", "metric")
     assert config.metric.unit in ("ns", "us", "ms")
+    return repo
+
+
+def test_init_with_the_proposed_pytest_benchmark_command_writes_a_working_config(
+        tmp_path: Path) -> None:
+    # init's trial run parses the tool's file; the session on it is the slow test below.
+    init_with_the_proposed_pytest_benchmark_command(tmp_path)
+
+
+@pytest.mark.slow  # a whole session of pytest-benchmark runs (each at least a second)
+def test_init_with_the_proposed_pytest_benchmark_command_runs_a_session(
+        tmp_path: Path) -> None:
+    repo = init_with_the_proposed_pytest_benchmark_command(tmp_path)
     (repo / "patches").mkdir()
     ran = run_one(repo)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]

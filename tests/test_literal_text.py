@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from app.engine.controller import LoopController
@@ -200,8 +201,11 @@ async def show_everywhere(text: str) -> None:
         await pilot.press("escape")
 
 
-@settings(max_examples=5, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+"""Each example drives the whole app (a second or more)."""
+
+
+@settings(deadline=None, phases=[Phase.explicit], suppress_health_check=SLOW_EXAMPLES)
 @given(texts)
 @example("fix [/tmp] leak")
 @example("use list[str] and [link]")
@@ -209,6 +213,14 @@ async def show_everywhere(text: str) -> None:
 @example("[/] \x1b[31mred\x1b[0m \x07")
 @example("\r0")
 def test_outside_text_is_shown_literally_everywhere(text: str) -> None:
+    asyncio.run(show_everywhere(text))
+
+
+@pytest.mark.slow  # the hand-picked attacks above run in `make test`; generated ones here
+@settings(max_examples=5, deadline=None, phases=[Phase.generate],
+          suppress_health_check=SLOW_EXAMPLES)
+@given(texts)
+def test_generated_outside_text_is_shown_literally_everywhere(text: str) -> None:
     asyncio.run(show_everywhere(text))
 
 

@@ -15,7 +15,7 @@ from app.engine.agents.anthropic import AnthropicAgent
 from app.engine.agents.base import AgentContext
 from app.engine.memory import Champion, digest
 from app.engine.records import Experiment, Status
-from tests.conftest import run_session
+from tests.conftest import init_repo, run_session
 from tests.fake_messages_api import FakeMessagesAPI, tool_calls
 from tests.memory_history import simulated_session
 from tests.test_memory import represented
@@ -30,10 +30,7 @@ def worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-SECRET")
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     wt = tmp_path / "wt"
-    wt.mkdir()
-    for args in (["init", "-q"], ["config", "user.name", "Test"],
-                 ["config", "user.email", "test@example.com"]):
-        subprocess.run(["git", *args], cwd=wt, check=True)
+    init_repo(wt)
     (wt / "slow.py").write_text("def lookup(xs, v):\n    return v in list(xs)\n")
     subprocess.run(["git", "add", "."], cwd=wt, check=True)
     subprocess.run(["git", "commit", "-qm", "init"], cwd=wt, check=True)

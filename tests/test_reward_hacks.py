@@ -10,7 +10,6 @@ Each test says what stops the attack. docs/safety.md lists them all.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from app.cli import main
 from app.engine.history import read_log
 from app.engine.launch import LaunchOptions
 from app.engine.session import open_session
-from tests.conftest import Project, require_tool, run_session
+from tests.conftest import PYTEST_CHECKS, Project, require_tool, run_session
 
 WORK_PY = '''\
 OPS = 0
@@ -68,7 +67,7 @@ BROKEN = WORK_PY.replace("    s = 0\n", "    return 0\n    s = 0\n")
 FORMULA = WORK_PY.replace("    s = 0\n", "    return n * (n - 1) // 2\n    s = 0\n")
 """An honest improvement: right, and free to run."""
 
-CHECKS = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+CHECKS = PYTEST_CHECKS
 
 
 @pytest.fixture

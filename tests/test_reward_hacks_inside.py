@@ -25,7 +25,7 @@ from app.engine.controller import LoopController
 from app.engine.launch import LaunchOptions
 from app.engine.session import open_session
 from app.errors import UsageError
-from tests.conftest import Project, run_session
+from tests.conftest import PYTEST_CHECKS, Project, run_session
 
 SLOW = '''\
 def work(n):
@@ -115,7 +115,7 @@ def timed_project(project: Project, *, n: int = 400_000, setup_s: float = 0.0,
         timeout_s = 60
 
         [checks]
-        command = "{sys.executable} -m pytest -q -p no:cacheprovider tests"
+        command = "{PYTEST_CHECKS} tests"
 
         [agent]
         kind = "scripted"

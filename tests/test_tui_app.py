@@ -11,21 +11,12 @@ from textual.message import Message
 
 from app.engine.events import DiffUpdated, OutputLines
 from app.tui.activity import ActivityBuffer
-from app.tui.app import AutoresearchApp
 from app.tui.bridge import ActivityBuffered, DiffRefreshed
 from app.tui.launch import make_app
 from app.tui.state import AppOptions
-from tests.tui_replay import ReplaySource, count_messages, fixed_clock, mid_run_events
+from tests.tui_replay import ReplaySource, count_messages, fixed_clock, mid_run_events, settle
 
 pytestmark = pytest.mark.anyio
-
-
-async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
-    for _ in range(500):
-        if app.events_seen >= expected:
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause(0.1)
 
 
 async def test_theme_comes_from_the_user_config() -> None:

@@ -3,18 +3,16 @@ is recorded as `interrupted`, the worktree returns to the champion, exit status 
 
 from __future__ import annotations
 
-import shlex
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from app.engine.history import read_log
 from app.engine.records import Status
-from tests.conftest import Project, require_tool
+from tests.conftest import Project
 from tests.test_tui_engine import SIZE, engine_app, state, story, until
-from tests.test_tui_tmux import EXE, capture, wait_for
+from tests.test_tui_tmux import capture, demo_in_tmux, wait_for
 
 __all__ = ["story"]  # the fixture, imported for pytest
 
@@ -39,16 +37,7 @@ async def test_ctrl_c_records_interrupted_and_exits_130(story: Project) -> None:
 @pytest.mark.tmux
 @pytest.mark.slow
 def test_ctrl_c_in_a_real_terminal_exits_130(tmp_path: Path) -> None:
-    require_tool("tmux")
-    if not EXE.exists():
-        pytest.skip(f"{EXE} is not installed (make installs it)")
-    demo = tmp_path / "demo"
-    session = f"ar-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {shlex.quote(str(tmp_path))} && XDG_CONFIG_HOME={shlex.quote(str(tmp_path))}"
-               f" {shlex.quote(str(EXE))} demo --dir {shlex.quote(str(demo))}; "
-               f"echo EXIT=$?; sleep 60")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                    command], check=True)
+    session, demo = demo_in_tmux(tmp_path)
     try:
         wait_for(session, "experiment #1", 120)  # the baseline is in; #1 has begun
         subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)

@@ -3,7 +3,6 @@ selection, log warnings, experiments decided while the history screen is open.""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -27,20 +26,12 @@ from tests.tui_replay import (
     fixed_clock,
     recorded_history,
     session_started,
+    settle,
 )
 from widgets.diff_view import DiffView
 from widgets.experiment_table import ExperimentTable
 
 pytestmark = pytest.mark.anyio
-
-
-async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
-    for _ in range(500):
-        if app.events_seen >= expected:
-            break
-        await asyncio.sleep(0.01)
-    assert app.events_seen >= expected
-    await pilot.pause(0.1)
 
 
 class SlowDiffSource(ReplaySource):

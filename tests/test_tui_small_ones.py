@@ -3,9 +3,6 @@ when it runs, the baseline is no "New best", the status line has no empty segmen
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 
 from app.engine.events import ExperimentDecided, ExperimentStarted
@@ -21,20 +18,12 @@ from tests.tui_replay import (
     fixed_clock,
     recorded_history,
     session_started,
+    settle,
 )
 from widgets.experiment_table import ExperimentTable
 from widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.anyio
-
-
-async def settle(app: AutoresearchApp, expected: int, pilot: Any) -> None:
-    for _ in range(500):
-        if app.events_seen >= expected:
-            break
-        await asyncio.sleep(0.01)
-    assert app.events_seen >= expected
-    await pilot.pause(0.1)
 
 
 def toasts(app: AutoresearchApp) -> list[tuple[str, str]]:

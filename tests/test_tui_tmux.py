@@ -38,9 +38,9 @@ def wait_for(session: str, text: str, timeout: float) -> str:
                          f"{screen}")
 
 
-@pytest.mark.tmux
-@pytest.mark.slow
-def test_demo_pauses_and_quits_cleanly_in_tmux(tmp_path: Path) -> None:
+def demo_in_tmux(tmp_path: Path) -> tuple[str, Path]:
+    """Start `autoresearch-tui demo --dir <tmp_path>/demo` in a new 120x36 tmux session:
+    (the tmux session's name, the demo's folder). The pane echoes EXIT=<status> at the end."""
     require_tool("tmux")
     if not EXE.exists():
         pytest.skip(f"{EXE} is not installed (make installs it)")
@@ -51,6 +51,13 @@ def test_demo_pauses_and_quits_cleanly_in_tmux(tmp_path: Path) -> None:
                f"echo EXIT=$?; sleep 60")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
                     command], check=True)
+    return session, demo
+
+
+@pytest.mark.tmux
+@pytest.mark.slow
+def test_demo_pauses_and_quits_cleanly_in_tmux(tmp_path: Path) -> None:
+    session, demo = demo_in_tmux(tmp_path)
     try:
         wait_for(session, "autoresearch/", 60)  # the status line names the session branch
         subprocess.run(["tmux", "send-keys", "-t", session, "p"], check=True)

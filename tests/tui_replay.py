@@ -8,9 +8,11 @@ waiting. Nothing here touches git: diffs and outputs are canned.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.engine.controller import LoopController
 from app.engine.events import (
@@ -266,3 +268,13 @@ def parallel_events(review: bool = False) -> list[Event]:
     else:
         events += [WorkerChanged(3, WorkerState.QUEUED, 8, "Split on whitespace, no regex")]
     return events
+
+async def settle(app: Any, expected: int, pilot: Any) -> None:
+    """Wait until the App has handled `expected` replayed events (`count_messages`), then
+    let it paint."""
+    for _ in range(500):
+        if app.events_seen >= expected:
+            break
+        await asyncio.sleep(0.01)
+    assert app.events_seen >= expected
+    await pilot.pause(0.1)

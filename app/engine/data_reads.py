@@ -15,10 +15,12 @@ what the agent is there to change.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -45,6 +47,20 @@ def strace_available() -> bool:
     return shutil.which("strace") is not None
 
 
+@functools.lru_cache(maxsize=1)
+def _seccomp_flag() -> str:
+    """`--seccomp-bpf` where this strace takes it (5.3 and later): only the traced calls
+    stop the process, so a Python benchmark runs about 2-4x faster under it than when every
+    system call stops it. Where the kernel refuses the filter, strace traces as usual."""
+    try:
+        done = subprocess.run(["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=openat",
+                               "-o", os.devnull, "--", "true"], capture_output=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return "--seccomp-bpf " if done.returncode == 0 else ""
+
+
 def opened_paths(trace: str) -> set[str]:
     """Paths that open/openat calls of an strace log opened successfully (or may have:
     a call interrupted by another process's line counts too)."""
@@ -69,7 +85,8 @@ def files_read_by(command: str, cwd: Path, timeout_s: float) -> set[str] | None:
     handle, trace_path = tempfile.mkstemp(prefix="autoresearch-strace-", suffix=".log")
     os.close(handle)
     try:
-        traced = (f"strace -f -qq -e trace=open,openat -o {shlex.quote(trace_path)} -- "
+        traced = (f"strace -f -qq {_seccomp_flag()}-e trace=open,openat "
+                  f"-o {shlex.quote(trace_path)} -- "
                   f"sh -c {shlex.quote(command)}")
         result = run_command(traced, cwd, timeout_s)
         try:
