@@ -137,3 +137,15 @@ def test_the_state_module_does_not_load_the_app_or_textual() -> None:
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_app_reads_no_private_binding_tables() -> None:
+    # Textual's `_bindings` maps are private: the footer's word for p (Pause/Resume) comes
+    # from two bindings and `check_action` (keys.RESUME), the hint keys from the key table
+    # and the user's keymap. A pinned Textual only delays the break of private reads.
+    readers = []
+    for path in sorted([*(ROOT / "app").rglob("*.py"), *(ROOT / "widgets").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "_bindings":
+                readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert readers == []

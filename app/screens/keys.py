@@ -13,8 +13,8 @@ from textual.binding import Binding
 
 from widgets.experiment_table import TABLE_KEYS
 
-__all__ = ["HISTORY_KEYS", "HISTORY_QUIET", "KEYS", "SCREEN_KEYS", "TABLE_KEYS", "WORKER_KEYS",
-           "default_key", "keys_of_screen"]
+__all__ = ["HISTORY_KEYS", "HISTORY_QUIET", "KEYS", "RESUME", "SCREEN_KEYS", "TABLE_KEYS",
+           "WORKER_KEYS", "default_key", "keys_of_screen"]
 
 
 WORKER_KEYS: list[Binding] = [
@@ -106,6 +106,15 @@ HISTORY_KEYS: list[Binding] = [
 """The history screen's own keys (the App's pause, veto, approve, review, help and quit
 apply there too: see `HISTORY_QUIET`). `history`, `cherry_pick` and `search` share their
 ids with the main screen's keys, so one `[keymap]` line remaps the key on both screens."""
+
+
+_PAUSE = next(b for b in KEYS if b.id == "pause")
+RESUME = Binding(_PAUSE.key, "resume", "Resume", key_display=_PAUSE.key_display, id="pause",
+                 tooltip=_PAUSE.tooltip)
+"""The pause key's word while paused. Bound before `pause` (with its id, so `[keymap]` remaps
+both): its action applies only while paused (`check_action`), and the footer shows the first
+binding of a key that applies, so it reads `p Resume` then and `p Pause` otherwise (Textual's
+dynamic actions). The help and the palette list `pause`, which works either way."""
 
 
 HISTORY_QUIET: list[Binding] = [

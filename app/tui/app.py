@@ -29,7 +29,7 @@ from app.engine.controller import LoopController
 from app.engine.events import BudgetReached, Event
 from app.engine.records import Experiment, Status, Tokens
 from app.errors import AutoresearchError, UsageError
-from app.screens.keys import KEYS, SCREEN_KEYS, default_key
+from app.screens.keys import KEYS, RESUME, SCREEN_KEYS, default_key
 from app.tui.activity import ActivityBuffer
 from app.tui.bridge import (
     ActivityBuffered,
@@ -83,6 +83,7 @@ class AutoresearchApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "autoresearch"
     BINDINGS: ClassVar[list[BindingType]] = [
+        RESUME,  # before pause: the footer shows the first key that applies
         *[b for b in KEYS if b.id not in SCREEN_KEYS],
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit_now",
                 tooltip="Quit (asks first while a session runs)."),
@@ -109,7 +110,6 @@ class AutoresearchApp(App[int]):
         """Ctrl+C was pressed: the app exits with status 130 once the loop has stopped."""
         self._review_explained = False
         self._review_lock = threading.Lock()
-        self._pause_label = "Pause"
         self._keys_applied: tuple[object, ...] = ()
         self._vetoes: dict[int, str] = {}
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
@@ -602,8 +602,11 @@ class AutoresearchApp(App[int]):
         """The footer shows only the keys that apply now (False hides a key; it then does
         nothing, so no warning toasts either)."""
         v = self.view
-        if action in ("toggle_pause", "toggle_review", "cherry_pick") and self.session_over:
+        if action in ("toggle_pause", "resume", "toggle_review", "cherry_pick") and \
+                self.session_over:
             return False
+        if action == "resume":
+            return self.controller.paused
         if action == "next_worker":
             return True  # with one worker, tab moves the focus (MainScreen)
         if action == "select_worker":
@@ -617,35 +620,15 @@ class AutoresearchApp(App[int]):
             return v.current is not None and v.loop_running and not self.session_over
         return True
 
-    def _key_label(self, binding_id: str, description: str) -> None:
-        """Change the footer's word for a key (`p Pause` / `p Resume`)."""
-        from dataclasses import replace
-
-        for key, bindings in self._bindings.key_to_bindings.items():
-            self._bindings.key_to_bindings[key] = [
-                replace(b, description=description) if b.id == binding_id else b
-                for b in bindings]
-
     def key_of(self, binding_id: str) -> str:
-        """The key bound to `binding_id` now (after the user's keymap), for hints."""
+        """The key bound to `binding_id` now (after the user's keymap), for hints: the
+        keymap is the only thing that rebinds a key table's binding."""
         if self.user_keymap.get(binding_id):
             return self.user_keymap[binding_id].split(",")[0].strip()
-        main = getattr(self, "main", None)
-        for node in (self, main):
-            if node is None:
-                continue
-            for key, bindings in node._bindings.key_to_bindings.items():
-                for b in bindings:
-                    if b.id == binding_id:
-                        return b.key_display or key
         return default_key(binding_id) or binding_id
 
     def _refresh_keys(self) -> None:
-        paused = self.controller.paused and not self.session_over
-        label = "Resume" if paused else "Pause"
-        if self._pause_label != label:
-            self._pause_label = label
-            self._key_label("pause", label)
+        label = "Resume" if self.controller.paused and not self.session_over else "Pause"
         # Recomposing the footer on every event would cost key latency: only on a change.
         applies = (label, self.session_over, self.check_action("approve", ()),
                    self.check_action("veto", ()), self.view.parallel)
@@ -699,6 +682,10 @@ class AutoresearchApp(App[int]):
     def session_over(self) -> bool:
         """The loop ran and ended (before it starts, keys such as pause still apply)."""
         return self.view.state.over or self.loop_finished.is_set()
+
+    def action_resume(self) -> None:
+        """`p` while paused (see `keys.RESUME`)."""
+        self.action_toggle_pause()
 
     def action_toggle_pause(self) -> None:
         if self.session_over:
