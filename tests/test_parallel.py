@@ -148,6 +148,10 @@ def three_workers(project: Project, extra: str = "") -> None:
     project.config("\n[parallel]\nworkers = 3\n" + extra)
 
 
+def decided_events(events: list[Any]) -> list[ExperimentDecided]:
+    return [e for e in events if isinstance(e, ExperimentDecided) and e.experiment.n]
+
+
 def kept_chain(project: Project, branch: str) -> list[dict[str, Any]]:
     """The session branch from its tip down to the base: each commit's Result trailer."""
     out = []
@@ -212,6 +216,10 @@ def test_three_workers_rebase_stale_numbers_and_one_slot(project: Project) -> No
     # every worker said what it did and stopped
     changes = [e for e in events if isinstance(e, WorkerChanged)]
     assert {e.worker for e in changes} == {1, 2, 3}
+    for e in decided_events(events):  # right after its record, its worker is idle again
+        after = [c for c in changes if c.worker == e.worker and
+                 events.index(c) > events.index(e)]
+        assert after and after[0].state is WorkerState.IDLE, (e.experiment.n, after[:1])
     assert {e.state for e in changes} >= {WorkerState.PROPOSING, WorkerState.MEASURING,
                                           WorkerState.IDLE, WorkerState.STOPPED}
     decided = [e for e in events if isinstance(e, ExperimentDecided) and e.experiment.n]

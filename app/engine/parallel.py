@@ -300,6 +300,7 @@ class Worker:
                 run.loop._maybe_remeasure()
         finally:
             self._give_back()
+        self.tracker.enter(WorkerState.IDLE)
         if outcome.then is not None:
             if isinstance(outcome.then, StopRequested):
                 run.loop.controller.stop(run.loop.controller.stop_reason or "stopped")
