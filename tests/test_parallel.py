@@ -136,7 +136,11 @@ class BarrierAgent(ScriptedAgent):
     def for_worker(self, worker: int) -> BarrierAgent:
         return BarrierAgent(self.patches_dir, self.workers, self._claims, self.barrier)
 
+    prompts: list[tuple[int, int, str]] = []
+    """(worker, experiment, what the prompt said about the others), every agent's."""
+
     def propose(self, ctx: AgentContext) -> Proposal:
+        self.prompts.append((ctx.worker, ctx.n, ctx.others))
         proposal = super().propose(ctx)
         if not self.waited:
             self.waited = True
@@ -395,3 +399,27 @@ def test_two_slots_measure_at_once_and_a_late_keep_is_measured_again(project: Pr
     assert second.parent == first.commit and "re-applied onto" in second.reason
     assert second.champion_metric == first.metric  # measured against the new champion
     assert not (project.root / ".autoresearch" / "workers").exists()
+
+
+@pytest.mark.slow  # a real session of two workers
+def test_a_stale_workers_agent_is_told_in_its_next_prompt(project: Project) -> None:
+    """The worker whose candidate went stale hears it in its next prompt, with the reason."""
+    project.patch("01-a10.patch", {"nums/a.txt": "10\n"}, "a to 10")
+    project.patch("02-a20.patch", {"nums/a.txt": "20\n"}, "a to 20")
+    project.patch("03-x.patch", {"nums/x.txt": "-1\n"}, "add x")
+    project.patch("04-y.patch", {"nums/y.txt": "-1\n"}, "add y")
+    project.config("\n[parallel]\nworkers = 2\n")
+    project.commit("patches")
+    BarrierAgent.prompts = []
+    status, _, engine = run_session(project, agent=BarrierAgent(project.root / "patches", 2))
+    assert status == 0
+    stale = [e for e in engine.experiments if e.status is Status.STALE]
+    assert len(stale) == 1, engine.experiments
+    later = [(n, text) for w, n, text in BarrierAgent.prompts
+             if w == stale[0].worker and n > stale[0].n]
+    assert later, BarrierAgent.prompts  # the keeper took 03 first; it proposed 04
+    text = later[0][1]
+    assert f"Your last proposal (#{stale[0].n}" in text and "went stale" in text
+    assert "conflicts in nums/a.txt" in text
+    told = [t for _, _, t in BarrierAgent.prompts if "went stale" in t]
+    assert len(told) == 1  # once, and only to that worker
