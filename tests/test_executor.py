@@ -211,3 +211,33 @@ def test_remote_bench_hands_the_nodes_output_file_to_the_local_parser(
         assert str(output) not in run.result.command  # the node used its own path
         assert formats.read_run(config.metric, run.result.stdout, output).value == 7.0
     assert bench.pinned(3) == "" and bench.runs == 1
+
+
+def test_the_history_shows_which_machine_measured_an_experiment(project: Project,
+                                                                 node_cache: Path) -> None:
+    """Records measured through an executor carry executor, node, host and GPUs (through
+    the log and back), and the history's notes show them as a host fingerprint, literally
+    (a host name is outside text); a record measured here says nothing of it."""
+    import dataclasses
+    import socket
+
+    from app.engine.executors.remote_bench import RemoteBench
+    from app.engine.records import Experiment, Status
+    from app.screens.history import notes_text
+
+    champion, candidate = two_commits(project)
+    config = load_config(project.root / "autoresearch.toml")
+    bench = RemoteBench(LocalExecutor(), config, common_dir=project.root / ".git",
+                        tag="t", protected=())
+    bench.run(4, candidate, "bench-1", "true", 20, output=None, cancel=None)
+    measured = Experiment(n=4, status=Status.KEEP)
+    bench.note_node(measured)
+    assert (measured.executor, measured.host) == ("local", socket.gethostname())
+    remote = Experiment.from_json(dataclasses.replace(
+        measured, executor="ray", node="f" * 56, host="gpu-[b]box[/b]",
+        gpus=["0", "3"]).to_json())
+    assert (remote.node, remote.host, remote.gpus) == ("f" * 56, "gpu-[b]box[/b]", ["0", "3"])
+    notes = notes_text(remote, "t").plain
+    assert f"measured on: ray node {'f' * 12} · host gpu-[b]box[/b] · GPUs 0, 3" in notes
+    here = Experiment(n=5, status=Status.DISCARD)
+    assert "gpus" not in here.to_json() and "measured on" not in notes_text(here, "t").plain

@@ -122,6 +122,8 @@ class Experiment:
     """The Ray node id that measured it."""
     host: str = ""
     """That node's host name."""
+    gpus: list[str] = field(default_factory=list)
+    """The GPUs Ray gave the measurement on that node (ids as Ray names them)."""
     instructions: list[str] = field(default_factory=list)
     """The user's notes the agent was given for this experiment (app/engine/steering.py)."""
     duplicate_of: int | None = None
@@ -140,7 +142,7 @@ class Experiment:
         data["status"] = str(self.status)
         if not data["note"]:
             del data["note"]  # notes are records of their own
-        for key in ("executor", "node", "host"):  # measured here: nothing to say
+        for key in ("executor", "node", "host", "gpus"):  # measured here: nothing to say
             if not data[key]:
                 del data[key]
         for key in ("duplicate_of", "measured_from", "measured_to", "slot"):

@@ -92,6 +92,18 @@ def samples_text(e: Experiment) -> Content:
     return join_lines(lines)
 
 
+def host_fingerprint(e: Experiment) -> str:
+    """Which machine measured `e`: '' for this one, else the executor, node, host and GPUs
+    (samples are only comparable between experiments measured on one machine)."""
+    if not e.executor:
+        return ""
+    parts = [f"{e.executor} node {e.node[:12]}" if e.node else e.executor]
+    if e.host:
+        parts.append(f"host {e.host}")
+    parts.append(f"GPUs {', '.join(e.gpus)}" if e.gpus else "no GPU")
+    return " · ".join(parts)
+
+
 def notes_text(e: Experiment, tag: str) -> Content:
     """The agent's notes and the record's fields; everything but our labels is literal."""
     bold = "bold"
@@ -110,7 +122,7 @@ def notes_text(e: Experiment, tag: str) -> Content:
         field("candidate commit", commit),
         field("kept as commit", e.commit if e.commit != commit else ""),
         field("parent", e.parent or ""), field("source", e.source or ""),
-        field("diffstat", e.diffstat),
+        field("diffstat", e.diffstat), field("measured on", host_fingerprint(e)),
         assemble(("tokens:", bold), f" {e.tokens.input:,} in · {e.tokens.output:,} out · "
                  f"{e.tokens.cache_read:,} cache read · {e.tokens.cache_write:,} cache write   ",
                  ("cost:", bold), f" ${e.cost_usd:.4f}   ", ("duration:", bold),

@@ -147,7 +147,8 @@ class RemoteBench:
         """Which machine measured `exp` (an Experiment), in its record."""
         node = self.nodes.get(exp.n)
         if node is not None:
-            exp.executor, exp.node, exp.host = "ray", node.node, node.host
+            exp.executor, exp.node, exp.host = self.executor.kind, node.node, node.host
+            exp.gpus = list(node.gpus)
 
     def unpin(self, n: int) -> None:
         """Measure experiment `n` elsewhere from now on (its node was lost)."""
