@@ -11,7 +11,7 @@ agent is the command agent: `sleep L`, then a real patch that changes nothing me
 new module file per experiment), so every decision should be a discard: any keep is a
 false keep. Throughput counts decided experiments from the first proposal's start to the
 last decision; slot utilisation is the share of that time a measurement slot was held
-(from the records' measured_from/measured_to).
+(from the records' measured_from/measured_to; the sequential loop, K = 1, records none).
 
 Goals: K = 4 at least 3.2x K = 1 (the agent-bound limit is 4x); false keeps at K = 4 no
 worse than at K = 1 (both <= 5%).
@@ -20,6 +20,7 @@ worse than at K = 1 (both <= 5%).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -136,7 +137,7 @@ def one_run(root: Path, workers: int, experiments: int) -> dict[str, float]:
                if e.measured_from is not None)
     measured = [e for e in done if e.status in (Status.KEEP, Status.DISCARD)]
     return {"per_hour": len(done) / span * 3600, "span_s": span, "done": len(done),
-            "utilisation": held / span,
+            "utilisation": held / span if held else float("nan"),  # K = 1: not recorded
             "false_keeps": sum(e.status is Status.KEEP for e in measured),
             "measured": len(measured),
             "other": sum(e.status not in (Status.KEEP, Status.DISCARD) for e in done)}
@@ -163,9 +164,11 @@ def main() -> int:
                 root = make_project(Path(tmp), args.latency, loops)
                 got = one_run(root, k, args.experiments)
             rates.setdefault(k, []).append(got["per_hour"])
+            busy = got["utilisation"]
+            busy_text = "n/a" if math.isnan(busy) else f"{busy:.0%}"
             print(f"K={k} run {r + 1}: {got['per_hour']:.0f} experiments/h "
                   f"({got['done']:.0f} in {got['span_s']:.1f} s), slot busy "
-                  f"{got['utilisation']:.0%}, false keeps {got['false_keeps']:.0f} of "
+                  f"{busy_text}, false keeps {got['false_keeps']:.0f} of "
                   f"{got['measured']:.0f} measured, other statuses {got['other']:.0f}",
                   flush=True)
     base = statistics.median(rates[ks[0]])
