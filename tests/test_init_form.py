@@ -216,16 +216,25 @@ def test_tests_at_the_repository_root_are_detected(tmp_path: Path) -> None:
     assert detect_project(tmp_path).checks == "python3 -m pytest -q"
 
 
+async def steady_cursor(pilot) -> None:  # type: ignore[no-untyped-def]
+    """The focused field's cursor shown without blinking: it blinks every 0.5 s, and a
+    loaded machine took the failure snapshot in the half second it was hidden."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
 class TestInitFormSnapshots:
     """What the form looks like, empty and with a benchmark failure under its field."""
 
     def test_empty_form(self, snap_compare: Any, repo: Path) -> None:
-        assert snap_compare(InitApp(repo), terminal_size=(100, 40))
+        assert snap_compare(InitApp(repo), terminal_size=(100, 40), run_before=steady_cursor)
 
     def test_benchmark_failure(self, snap_compare: Any, repo: Path) -> None:
         async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
             await fill(pilot, {"bench": "python3 broken.py", "agent": "scripted"})
             await submit_and_wait(pilot)
+            await steady_cursor(pilot)
 
         assert snap_compare(InitApp(repo, timeout_s=60), terminal_size=(100, 40),
                             run_before=run_before)
