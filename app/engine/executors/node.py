@@ -94,7 +94,7 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
             kept_file.unlink(missing_ok=True)
             if job.setup:
                 t1 = time.monotonic()
-                setup = run_command(job.setup, tree.path, 3600, cancel=cancel,
+                setup = run_command(job.setup, tree.path, 3600, cancel=cancel, env=_gpu_env(),
                                     isolation=sandbox.setup(tree.path), policy=sandbox.policy)
                 timings["setup"] = time.monotonic() - t1
                 if not setup.ok:
@@ -125,7 +125,7 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
             with formats.output_file(spec.command) as (command, out):
                 began = time.time()
                 result = run_command(
-                    command, tree.path, spec.timeout_s, cancel=cancel,
+                    command, tree.path, spec.timeout_s, cancel=cancel, env=_gpu_env(),
                     isolation=sandbox.measure(tree.path, read_only=[
                         tree.path / p for p in tree.kept],
                         writable=(out.parent,) if out is not None else ()),
@@ -149,6 +149,12 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
             yield JobResult("ok", [output], executor=executor, host=host,
                             isolation=sandbox.kind, bundle_bytes=len(bundle),
                             timings=dict(timings))
+
+
+def _gpu_env() -> dict[str, str]:
+    """The GPUs Ray gave this task (`resources = { GPU = n }` sets CUDA_VISIBLE_DEVICES in
+    the worker): the command sees those only, whatever the environment allowlist says."""
+    return {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES",) if k in os.environ}
 
 
 def _locked(path: Path) -> ExitStack:
