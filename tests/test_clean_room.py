@@ -161,6 +161,56 @@ def test_a_stale_ignored_file_from_an_earlier_experiment_takes_no_part(
     assert engine.experiments[-1].samples == [50.0] * len(engine.experiments[-1].samples)
 
 
+def _unchecked_pyc(module: str, source: str) -> tuple[str, bytes]:
+    """(the file name `python3` looks for under `__pycache__/` for `<module>.py`, the bytes
+    of `source` compiled as an unchecked hash-based pyc: imported without a look at the
+    .py file)."""
+    script = textwrap.dedent(f'''\
+        import importlib.util, os, py_compile, sys, tempfile
+        src = os.path.join(tempfile.mkdtemp(), "{module}.py")
+        open(src, "w").write(sys.stdin.read())
+        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+        out = py_compile.compile(src, doraise=True, invalidation_mode=mode)
+        print(os.path.basename(importlib.util.cache_from_source(src)))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(open(out, "rb").read())
+        ''')
+    done = subprocess.run(["python3", "-c", script], input=source.encode(),
+                          capture_output=True, check=True)
+    name, _, data = done.stdout.partition(b"\n")
+    return name.decode(), data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_stale_pyc_under_an_ignored_pycache_takes_no_part(
+        project: Project, sandbox: str) -> None:
+    """The issue's stale `.pyc`: a patch adds `src/helper.py` (the honest score) and plants
+    `src/__pycache__/helper.*.pyc` (ignored, so never in the commit), compiled from a 100x
+    "faster" helper as an unchecked hash-based pyc, which Python imports without comparing
+    it with helper.py. Measured where the agent worked, it was kept; in the measurement
+    tree it is absent: `discard` on the honest samples."""
+    setup_project(project, sandbox)
+    name, pyc = _unchecked_pyc("helper", "def score(total):\n    return total / 100\n")
+    pyc_path = project.root / "src" / "__pycache__" / name
+    pyc_path.parent.mkdir(parents=True, exist_ok=True)
+    pyc_path.write_bytes(pyc)
+    project.write("src/helper.py", "def score(total):\n    return total\n")
+    project.write("src/lib.py", "from helper import score  # noqa: F401\n")
+    project.git("add", "-f", "-A", "--", "src")
+    diff = project.git("diff", "--cached", "--binary")
+    project.git("reset", "-q", "--hard", "HEAD")
+    (project.root / "patches" / "01.patch").write_text(
+        "Subject: [PATCH] the score in a helper module\n\n" + diff)
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "discard", "")
+    samples = next(e.samples for e in engine.experiments if e.n == 1)
+    assert samples and set(samples) == {50.0}, samples
+    candidate = engine.setup.git.candidate(1) or ""
+    assert name not in project.git("ls-tree", "-r", "--name-only", candidate)
+
+
 # -- state carried between runs -------------------------------------------------------------
 
 CACHE_LIB = '''\
@@ -311,6 +361,29 @@ def test_a_forged_log_record_cannot_be_written_from_the_benchmark(project: Proje
     assert "1000000000" not in log and "1e+09" not in log
     engine2, _ = run(project)
     assert_not_kept(engine2, 2, "discard")
+
+
+@pytest.mark.slow
+def test_a_log_record_forged_from_the_benchmark_without_bwrap_stops_the_next_launch(
+        project: Project) -> None:
+    """Without bwrap the benchmark can reach the git dir (docs/safety.md says so), and the
+    forged record lands in the log. What stops it then is the log's hash chain (issue #12):
+    this launch never reads it back (experiment 2 is still `discard` on the real samples),
+    and the next launch refuses the log, naming the forged line."""
+    from app.errors import UsageError
+
+    setup_project(project, "none")
+    project.patch("01.patch", {"src/lib.py": FORGER}, "forge the log")
+    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert decided(engine)[1][0] == "crash"
+    assert_not_kept(engine, 2, "discard")
+    lines = (engine.state_dir / "log.jsonl").read_text().splitlines()
+    forged = [i for i, line in enumerate(lines, 1) if "1000000000" in line or "1e+09" in line]
+    assert forged, "without bwrap the benchmark reaches the log (the test's premise)"
+    with pytest.raises(UsageError, match=f"line {forged[0]} "):
+        run(project, tag=engine.tag)
 
 
 # -- processes that outlive the command ------------------------------------------------------
