@@ -113,7 +113,7 @@ def build_report(state_dir: Path, experiments: Sequence[Experiment],
             goal = goal[:MAX_GOAL_CHARS].rsplit("\n", 1)[0] + "\n…"
         lines += ["## Goal", "", *("> " + line if line else ">" for line in goal.splitlines()),
                   ""]
-    lines += _summary(experiments, tail, final, session_start)
+    lines += _summary(experiments, tail, final, session_start, _isolation(records))
     lines += ["", f"![Progress: {final.metric_name} per experiment]({svg_path.name})", ""]
     notes = []
     if has_png:
@@ -139,8 +139,28 @@ def build_report(state_dir: Path, experiments: Sequence[Experiment],
 # -- sections ----------------------------------------------------------------------------
 
 
+def _isolation(records: Sequence[Mapping[str, Any]]) -> str:
+    """The sandbox of every launch (`session_start` records), in order, each once: "bwrap,
+    no network"; "none (bwrap is not installed)" says why; several launches under different
+    sandboxes name the launches ("bwrap, no network (launches 1-2); none (...) (launch 3)")."""
+    launches = [str(r.get("isolation") or "") for r in records
+                if r.get("type") == "session_start"]
+    if not any(launches):
+        return ""
+    kinds = list(dict.fromkeys(launches))
+    if len(kinds) == 1:
+        return _inline(kinds[0])
+    parts = []
+    for kind in kinds:
+        numbers = [i for i, k in enumerate(launches, 1) if k == kind]
+        which = (f"launch {numbers[0]}" if len(numbers) == 1 else
+                 f"launches {', '.join(map(str, numbers))}")
+        parts.append(f"{_inline(kind) or 'not recorded'} ({which})")
+    return "; ".join(parts)
+
+
 def _summary(experiments: Sequence[Experiment], tail: Sequence[Segment], final: Segment,
-             session_start: Mapping[str, Any]) -> list[str]:
+             session_start: Mapping[str, Any], isolation: str = "") -> list[str]:
     unit = f" {final.unit}" if final.unit else ""
     baseline = next((s.baseline for s in tail if s.baseline is not None), None)
     best = _best(tail, final.direction)
@@ -175,6 +195,8 @@ def _summary(experiments: Sequence[Experiment], tail: Sequence[Segment], final: 
                       s is not Status.BASELINE)
     rows.append(("Experiments", f"{after} after the baseline" + (f": {parts}" if parts else "")))
     rows.append(("Time", _time_text(experiments)))
+    if isolation:
+        rows.append(("Sandbox", isolation))
     cost = sum(e.cost_usd for e in experiments)
     rows.append(("Cost", f"${cost:,.2f}" if cost else "not recorded"))
     tokens = Tokens()

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from app.engine.events import SessionStarted
+from app.engine.history import read_log
+from app.report import build_report
 from tests.conftest import PYTEST_CHECKS, Project, require_tool, run_session
 
 # The benchmark (protected) sums nums/*.txt and lets src/lib.py (the code under study,
@@ -476,7 +478,13 @@ def test_the_isolation_in_force_is_recorded_and_announced(
     assert first["type"] == "session_start" and first["isolation"] == started.isolation
     done = subprocess.run([sys.executable, "-m", "app", "run", "--headless"],
                           cwd=project.root, capture_output=True, text=True, timeout=120)
-    assert f"sandbox: {sandbox}" in done.stdout, done.stdout + done.stderr
+    opening = done.stdout.splitlines()[:3]
+    assert any(line.startswith(f"sandbox: {sandbox}") for line in opening), \
+        done.stdout + done.stderr
+    log = read_log(engine.state_dir / "log.jsonl")
+    text = build_report(engine.state_dir, log.experiments, first, engine.state_dir / "r.md",
+                        records=log.records, png=False).read_text()
+    assert f"| Sandbox | {started.isolation}" in text, text
 
 
 # -- the command agent --------------------------------------------------------------------

@@ -70,6 +70,17 @@ class TestMainScreen:
         app, _ = replay_app(events)
         assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, events))
 
+    def test_mid_run_80x24_without_a_sandbox(self, snap_compare: Any) -> None:
+        """The status line names the isolation in force: here none, and why (issue #11)."""
+        events = mid_run_events(isolation="none (bubblewrap (bwrap) is not installed)")
+        app, _ = replay_app(events)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, events))
+
+    def test_mid_run_with_bwrap(self, snap_compare: Any) -> None:
+        events = mid_run_events(isolation="bwrap, no network")
+        app, _ = replay_app(events)
+        assert snap_compare(app, terminal_size=(120, 36), run_before=settled(app, events))
+
     def test_review_mode_waiting(self, snap_compare: Any) -> None:
         events = review_waiting_events()
         app, _ = replay_app(events, review=True)

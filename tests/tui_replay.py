@@ -123,11 +123,12 @@ def recorded_history() -> list[Experiment]:
     ]
 
 
-def session_started(experiments: list[Experiment] | None = None) -> SessionStarted:
+def session_started(experiments: list[Experiment] | None = None,
+                    isolation: str = "") -> SessionStarted:
     return SessionStarted(tag="nov27", branch="autoresearch/nov27",
                           worktree="/repo/.autoresearch/worktrees/nov27", resumed=True,
                           metric_name="time_ms", unit="ms", direction="lower",
-                          experiments=tuple(experiments or ()))
+                          experiments=tuple(experiments or ()), isolation=isolation)
 
 
 def totals(experiments: list[Experiment]) -> tuple[Tokens, float]:
@@ -154,10 +155,10 @@ def decided_events(experiments: list[Experiment], toasts: bool = True) -> list[E
     return events
 
 
-def mid_run_events() -> list[Event]:
+def mid_run_events(isolation: str = "") -> list[Event]:
     """Main screen mid-run: history decided, #6 being measured (sample 2 of 3)."""
     history = recorded_history()
-    events: list[Event] = [session_started(), *decided_events(history)]
+    events: list[Event] = [session_started(isolation=isolation), *decided_events(history)]
     events += [
         ExperimentStarted(6, commit_id(3)),
         StateChanged(LoopState.PROPOSING, "", 6),

@@ -62,6 +62,9 @@ class StatusInfo:
     """Parallel workers: a pause stops each at its next safe point, not after one `n`."""
     others_waiting: tuple[str, ...] = ()
     """With parallel workers: the other workers whose proposal waits for approval (`w3`)."""
+    isolation: str = ""
+    """The sandbox measured commands run under ("bwrap, no network", "none (why)"); ""
+    before the session said it."""
 
 
 def format_duration(seconds: float) -> str:
@@ -96,6 +99,20 @@ def measuring_words(state: str, detail: str) -> str:
             if pattern.fullmatch(detail):
                 return pattern.sub(words, detail)
     return detail
+
+
+def isolation_text(isolation: str, warn: str = "", *, short: bool = False) -> Text:
+    """The sandbox in force, as the status line shows it: "bwrap, no network" as it is;
+    without bwrap "no sandbox", styled `warn`, then why ("none (bwrap is not installed)").
+    `short`: the kind only ("bwrap", "no sandbox")."""
+    text = one_line(isolation)
+    if not text.startswith("none"):
+        return Text(text.split(",")[0] if short else text)
+    why = text[len("none"):].strip()
+    out = Text("no sandbox", warn)
+    if why and not short:
+        out.append(" " + why)
+    return out
 
 
 class StatusLine(Widget):
@@ -189,9 +206,21 @@ class StatusLine(Widget):
             line.append("  ")
             line.append(" NOTE ", self._style("badge"))
             line.append(f" {one_line(' | '.join(info.notes))}")
-        if info.branch:
+        branch = one_line(info.branch)
+        if info.isolation:
+            # The sandbox in force, before the branch (also in the title): in full when it
+            # fits with the branch, else its short form ("bwrap", "no sandbox"); the
+            # headless start line and the report say why.
+            shown = isolation_text(info.isolation, self._style("bad"))
+            room = self.content_size.width - line.cell_len - 4 - (
+                len(branch) + 4 if branch else 0)
+            if shown.cell_len > room and self.content_size.width > 0:
+                shown = isolation_text(info.isolation, self._style("bad"), short=True)
             line.append("  │ ", self._style("muted"))
-            line.append(one_line(info.branch))
+            line.append_text(shown)
+        if branch:
+            line.append("  │ ", self._style("muted"))
+            line.append(branch)
         return line
 
     def _second_line(self, info: StatusInfo, now: float) -> Text:

@@ -271,8 +271,8 @@ class AutoresearchApp(App[int]):
     def _session_opened(self, message: SessionOpened) -> None:
         e = message.event
         v = self.view
-        v.tag, v.branch, v.metric_name, v.unit, v.direction = (
-            e.tag, e.branch, e.metric_name, e.unit, e.direction)
+        v.tag, v.branch, v.metric_name, v.unit, v.direction, v.isolation = (
+            e.tag, e.branch, e.metric_name, e.unit, e.direction, e.isolation)
         v.experiments = list(e.experiments)
         v.worker_count = max(1, e.workers)
         for x in v.experiments:
@@ -652,7 +652,7 @@ class AutoresearchApp(App[int]):
             queued=self.controller.pending_cherry_picks, error=v.error,
             pause_key=self.key_of("pause"), started=bool(v.experiments),
             notes=v.standing_notes, worker=self._worker_badge(), workers=v.worker_count,
-            others_waiting=self._others_waiting())
+            others_waiting=self._others_waiting(), isolation=v.isolation)
         self.shown.update_status(info)
         self._refresh_keys()
 

@@ -133,6 +133,8 @@ class SessionView:
     metric_name: str = "metric"
     unit: str = ""
     direction: str = "lower"
+    isolation: str = ""
+    """The sandbox measured commands run under, as `SessionStarted` says it."""
     experiments: list[Experiment] = field(default_factory=list)
     state: UiState = UiState.STARTING
     detail: str = ""
