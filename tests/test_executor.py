@@ -17,7 +17,7 @@ from app.engine.executors.base import MeasureJob, RunSpec
 from app.engine.executors.local import LocalExecutor
 from app.engine.gitops import make_bundle, receive_bundle
 from app.errors import UsageError
-from tests.conftest import Project
+from tests.conftest import Project, require_tool
 
 HIDE_RAY = textwrap.dedent('''\
     import sys
@@ -166,6 +166,36 @@ def test_a_run_that_writes_into_protected_files_is_reported(project: Project,
         "champion", champion, "cat check.py", 20),), sandbox="none"),
         common_dir=project.root / ".git")
     assert "print(1)" not in again.runs[0].result.stdout
+
+
+@pytest.mark.parametrize("sandbox", ["none", "bwrap"])
+def test_each_run_of_a_job_starts_from_its_commit_exactly(project: Project, node_cache: Path,
+                                                          sandbox: str) -> None:
+    """Attack: within one job, a candidate run leaves a cache file, an ignored file and a
+    changed tracked file for the runs after it. Every run (the champion's in between, the
+    candidate's repeat) sees exactly its commit: `prepare` before the run, a full scan after
+    it (executors/node.py)."""
+    if sandbox == "bwrap":
+        require_tool("bwrap")
+    project.write(".gitignore", "ignored/\n")
+    champion = project.commit("ignore a folder")
+    project.write("nums/a.txt", "20\n")
+    candidate = project.commit("shrink a")
+    show = ("cat cache.txt ignored/x nums/a.txt 2>&1; "
+            "echo cached > cache.txt; mkdir -p ignored; echo planted > ignored/x; "
+            "echo 1 >> nums/a.txt")
+    runs = tuple(RunSpec(role, commit, show, 20, f"{role}-{i}") for i, (role, commit) in
+                 enumerate([("candidate", candidate), ("champion", champion),
+                            ("candidate", candidate), ("candidate", candidate)]))
+    result = LocalExecutor().measure(MeasureJob("k5", runs, sandbox=sandbox),
+                                     common_dir=project.root / ".git")
+    assert result.status == "ok", result.reason
+    outputs = [r.result.stdout for r in result.runs]
+    for out, want in zip(outputs, ["20", "50", "20", "20"]):
+        assert "cached" not in out and "planted" not in out, outputs
+        assert out.split()[-1] == want and "1" not in out.split()[-2:], outputs
+    assert all(sorted(r.left) == ["cache.txt", "ignored", "nums/a.txt"] for r in result.runs), \
+        [r.left for r in result.runs]
 
 
 BENCH_WITH_IMPORT = "import sys\nsys.path.insert(0, 'src')\nimport lib\nprint(1.0)\n"
