@@ -85,6 +85,11 @@ class SessionGit:
         self.linked: set[str] = set()
         """`[session] link` paths: symlinks into the user's checkout, never snapshotted or
         cleaned away."""
+        self._clean: tuple[str, int] | None = None
+        """(tree id, `writers_seen`) when a scan last found the worktree's files (ignored
+        ones aside) to be exactly that tree: while no command that could write the
+        worktree has started since, they still are (see `reset_to`)."""
+        watch_writers(paths.worktree)
 
     # -- set-up ---------------------------------------------------------------------------
     @property
@@ -122,9 +127,11 @@ class SessionGit:
         ref = self.main.references[f"refs/heads/{self.paths.branch}"]
         self.main.add_worktree(self.worktree_name, str(path), ref)
         self._wt = pygit2.Repository(str(path))
+        self._clean = None
         return True
 
     def remove_worktree(self) -> None:
+        self._clean = None
         if self.paths.worktree.exists():
             shutil.rmtree(self.paths.worktree)
         if self.worktree_name in self.main.list_worktrees():
@@ -204,7 +211,10 @@ class SessionGit:
 
     def snapshot_tree(self) -> str:
         """The tree id of the worktree as it is now (what a snapshot would store)."""
-        return str(self._stage_all().write_tree())
+        seen = writers_seen(self.paths.worktree)  # before the scan: no writer is missed
+        tree = str(self._stage_all().write_tree())
+        self._clean = (tree, seen)
+        return tree
 
     def worktree_diff(self) -> str:
         """The worktree's current changes against the champion (for the live diff pane)."""
@@ -223,9 +233,11 @@ class SessionGit:
     def snapshot(self, n: int, description: str, source: str | None = None) -> Snapshot:
         """Store whatever is in the worktree as the candidate commit of experiment `n`."""
         wt = self.wt
+        seen = writers_seen(self.paths.worktree)
         index = self._stage_all()
         index.write()
         tree_id = index.write_tree()
+        self._clean = (str(tree_id), seen)
         head = wt.head.peel(pygit2.Commit)
         if tree_id == head.tree_id:
             return Snapshot(None, str(tree_id), "", "", [])
@@ -268,15 +280,38 @@ class SessionGit:
         wt = self.wt
         target = commit or self.champion()
         if str(wt.head.target) != target:
+            self._clean = None
             wt.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.HARD)
+        head_tree = wt.head.peel(pygit2.Tree)
+        clean = self._clean
+        if clean is not None and clean[1] == writers_seen(self.paths.worktree):
+            # Known to hold exactly `clean[0]` (a snapshot scanned it, and nothing that could
+            # write the worktree ran since): the two trees' difference is all there is to
+            # undo, as `MeasurementTree.prepare` does for the measurement tree.
+            paths = tree_paths_between(wt, clean[0], str(head_tree.id))
+            if not any(_is_ignore_file(p) or self._is_linked(p) for p in paths) \
+                    and not _file_and_folder(paths):
+                restore_paths(wt, head_tree, paths, keep_ignored=True)
+                self._clean = (str(head_tree.id), clean[1])
+                return
+        seen = writers_seen(self.paths.worktree)
         # HEAD is at the target: one status scan says what differs, and only that is undone
         # (a hard reset re-checks all 10,000 files of a big repo before the same scan).
         status = self._differences()
-        rules = [p for p in status if p == ".gitignore" or p.endswith("/.gitignore")]
+        rules = [p for p in status if _is_ignore_file(p)]
         if rules:
             self._undo({p: status[p] for p in rules})
             status = self._differences()
         self._undo(status)
+        self._clean = (str(head_tree.id), seen)
+
+    def forget_clean(self) -> None:
+        """Something other than a harness command may write the worktree now (the agent's
+        own file tools, the user during a pause): the next reset scans it in full."""
+        self._clean = None
+
+    def _is_linked(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self.linked)
 
     def ignored_entries(self) -> list[str]:
         """Ignored files and folders at the top of what git reports (`deps/`, not every file
@@ -289,43 +324,12 @@ class SessionGit:
 
     def _differences(self) -> dict[str, int]:
         return {path: flags for path, flags in self.wt.status(untracked_files="all").items()
-                if not any(path == p or path.startswith(p + "/") for p in self.linked)}
+                if not self._is_linked(path)}
 
     def _undo(self, status: dict[str, int]) -> None:
-        """Put the paths of `status` back as HEAD has them."""
-        wt = self.wt
-        root = Path(wt.workdir)
-        head_tree = wt.head.peel(pygit2.Tree)
-        restore: list[str] = []
-        for path, flags in status.items():
-            if flags == pygit2.enums.FileStatus.WT_NEW:
-                _remove(root / path, root)
-            elif flags != pygit2.enums.FileStatus.IGNORED:
-                restore.append(path)
-        if not restore:
-            return
-        index = wt.index
-        index.read(False)
-        back = [p for p in restore if _in_tree(head_tree, p)]
-        for path in restore:
-            full = root / path
-            if full.is_dir() and not full.is_symlink():
-                shutil.rmtree(full)  # a folder where the champion has a file
-            elif path in back:
-                full.unlink(missing_ok=True)  # rewritten below, mode included
-            elif not wt.path_is_ignored(path):
-                _remove(full, root)  # not in the champion (added by a snapshot)
-            # else: ignored by the champion's rules (a setup output that a snapshot took in
-            # because the candidate's .gitignore let it): out of the index, left on disk
-            if path not in back and path in index:
-                index.remove(path)
-        if back:
-            index.write()
-            checkout_tree(wt, head_tree, paths=back)
-            index.read(False)
-            for path in back:
-                index.add(path)
-        index.write()
+        """Put the paths of `status` back as HEAD has them; ignored files (by HEAD's rules)
+        stay on disk."""
+        undo_status(self.wt, self.wt.head.peel(pygit2.Tree), status, keep_ignored=True)
 
     def apply_commit(self, commit: str) -> str | None:
         """Re-apply a past candidate's change onto the champion, in the worktree.
@@ -395,6 +399,14 @@ def _in_tree(tree: pygit2.Tree, path: str) -> bool:
     return True
 
 
+def _file_in_tree(tree: pygit2.Tree, path: str) -> bool:
+    """Whether `tree` holds a file (or link, or submodule) at `path`, not a folder."""
+    try:
+        return tree[path].type_str != "tree"
+    except KeyError:
+        return False
+
+
 def _walk_tree(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> list[str]:
     out: list[str] = []
     for entry in tree:
@@ -425,6 +437,88 @@ def checkout_tree(repo: pygit2.Repository, tree: pygit2.Object,
         strategy |= pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH
     # pygit2 leaves checkout_tree unannotated:
     repo.checkout_tree(tree, paths=paths, strategy=strategy)  # type: ignore[no-untyped-call]
+
+
+# -- the one reset routine of both trees ------------------------------------------------------
+# The agent's worktree (`SessionGit.reset_to`) and the measurement tree
+# (`MeasurementTree.reset`/`prepare`) are put back to a commit the same way: when a scan
+# last found the files to be exactly one tree and nothing that could write them ran since
+# (`sandbox.writers_seen`), the two trees' difference is all that is undone
+# (`tree_paths_between` + `restore_paths`); otherwise one status scan lists what differs and
+# that is undone (`undo_status`). The trees differ only in what they keep: the agent's
+# worktree leaves ignored files alone (`keep_ignored`), the measurement tree removes them
+# (but for its links and setup outputs, which its callers leave out of the lists).
+
+
+def _is_ignore_file(path: str) -> bool:
+    return path == ".gitignore" or path.endswith("/.gitignore")
+
+
+def tree_paths_between(repo: pygit2.Repository, old: str, new: str) -> list[str]:
+    """Every path that differs between two trees (or commits), both names of a rename."""
+    if old == new:
+        return []
+    old_tree = repo[pygit2.Oid(hex=old)].peel(pygit2.Tree)
+    new_tree = repo[pygit2.Oid(hex=new)].peel(pygit2.Tree)
+    if old_tree.id == new_tree.id:
+        return []
+    paths: set[str] = set()
+    for delta in old_tree.diff_to_tree(new_tree).deltas:
+        paths.update((delta.old_file.path, delta.new_file.path))
+    return sorted(paths)
+
+
+def _file_and_folder(paths: list[str]) -> bool:
+    """Whether one path is a file in one tree and a folder in the other (`src` and
+    `src/a.py` both listed): the diff-based reset leaves such a switch to the full one."""
+    listed = set(paths)
+    return any(parent in listed for path in paths
+               for parent in (path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)))
+
+
+def restore_paths(repo: pygit2.Repository, tree: pygit2.Tree, paths: list[str], *,
+                  keep_ignored: bool) -> None:
+    """Each of `paths` becomes what `tree` holds there, on disk and in the index: checked
+    out when the tree has it, else removed; with `keep_ignored`, a path the repository's
+    rules ignore (a setup output a snapshot took in) only leaves the index."""
+    if not paths:
+        return
+    root = Path(repo.workdir)
+    index = repo.index
+    index.read(False)
+    back = [p for p in paths if _file_in_tree(tree, p)]
+    backs = set(back)
+    for path in paths:
+        full = root / path
+        if full.is_dir() and not full.is_symlink():
+            shutil.rmtree(full)  # a folder where the tree has a file
+        elif path in backs:
+            full.unlink(missing_ok=True)  # rewritten below, mode included
+        elif not (keep_ignored and repo.path_is_ignored(path)):
+            _remove(full, root)
+        if path not in backs and path in index:
+            index.remove(path)
+    index.write()
+    if back:
+        checkout_tree(repo, tree, paths=back)
+        index.read(False)
+        for path in back:
+            index.add(path)
+        index.write()
+
+
+def undo_status(repo: pygit2.Repository, tree: pygit2.Tree, status: dict[str, int], *,
+                keep_ignored: bool) -> None:
+    """Undo what a status scan listed: new (and listed ignored) files removed, the rest
+    put back as `tree` has it (`restore_paths`)."""
+    root = Path(repo.workdir)
+    restore: list[str] = []
+    for path, flags in status.items():
+        if flags in (pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED):
+            _remove(root / path.rstrip("/"), root)
+        else:
+            restore.append(path)
+    restore_paths(repo, tree, restore, keep_ignored=keep_ignored)
 
 
 def _remove(path: Path, root: Path) -> None:
@@ -525,19 +619,14 @@ class MeasurementTree:
     def _switch(self, old: str, new: str) -> bool:
         """From the clean `old` to `new` by their trees' difference; False when that does
         not apply (a changed path under a link or a setup output: the full reset knows)."""
-        if old == new:
-            return True
         repo = self.repo
-        old_tree = repo[pygit2.Oid(hex=old)].peel(pygit2.Tree)
-        new_tree = repo[pygit2.Oid(hex=new)].peel(pygit2.Tree)
-        paths: set[str] = set()
-        for delta in old_tree.diff_to_tree(new_tree).deltas:
-            paths.update((delta.old_file.path, delta.new_file.path))
-        if any(self._spared(p) for p in paths):
+        paths = tree_paths_between(repo, old, new)
+        if any(self._spared(p) for p in paths) or _file_and_folder(paths):
             return False
-        if paths:
-            checkout_tree(repo, new_tree, paths=sorted(paths))
-        repo.set_head(pygit2.Oid(hex=new))
+        restore_paths(repo, repo[pygit2.Oid(hex=new)].peel(pygit2.Tree), paths,
+                      keep_ignored=False)
+        if old != new:
+            repo.set_head(pygit2.Oid(hex=new))
         return True
 
     def reset(self, commit: str) -> list[str]:
@@ -553,33 +642,11 @@ class MeasurementTree:
             checkout_tree(repo, new_tree)
             repo.set_head(oid)
             self._bring_back(new_tree)
-        root = self.path
-        head_tree = repo[oid].peel(pygit2.Tree)
-        restore: list[str] = []
-        found: list[str] = []
-        for path, flags in repo.status(untracked_files="all", ignored=True).items():
-            if self._spared(path):
-                continue
-            found.append(path.rstrip("/"))
-            if flags in (pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED):
-                _remove(root / path.rstrip("/"), root)
-            else:
-                restore.append(path)
-        if restore:
-            index = repo.index
-            index.read(False)
-            back = [p for p in restore if _in_tree(head_tree, p)]
-            for path in restore:
-                full = root / path
-                if full.is_dir() and not full.is_symlink():
-                    shutil.rmtree(full)
-                elif path not in back:
-                    _remove_any(full)
-                if path not in back and path in index:
-                    index.remove(path)
-            index.write()
-            if back:
-                checkout_tree(repo, head_tree, paths=back)
+        status = {path: flags for path, flags in
+                  repo.status(untracked_files="all", ignored=True).items()
+                  if not self._spared(path)}
+        undo_status(repo, repo[oid].peel(pygit2.Tree), status, keep_ignored=False)
+        found = [path.rstrip("/") for path in status]
         self._make_links()
         self.commit = commit
         self._clean = (commit, seen)

@@ -99,8 +99,10 @@ class Pipeline:
         # The agent starts from exactly the champion: outputs of earlier measurements
         # (baseline, re-measurements) must not leak into this candidate.
         if self.at_champion != (champion, self.bench.runs):
+            self.git.forget_clean()  # a keep, a pause: not only commands may have written it
             self.git.reset_to(champion)
         self.at_champion = None
+        self.git.forget_clean()  # the agent works in it from here to the snapshot
         self.emit(ExperimentStarted(n, champion))
         trial = Trial(n, Experiment(n=n, status=Status.DISCARD, parent=champion,
                                     worker=self.worker,
