@@ -332,6 +332,14 @@ class Row:
     sandbox: str = "none"
     commands: list[float] = field(default_factory=list)
     shell_commands: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    """The 1-minute load average after each of this row's engine runs (a shared machine)."""
+
+    def load_text(self) -> str:
+        if not self.loads:
+            return "-"
+        low, high = min(self.loads), max(self.loads)
+        return f"{low:.1f}" if high - low < 0.05 else f"{low:.1f}-{high:.1f}"
 
     def goal_met(self) -> bool:
         ours = statistics.median(self.harness)
@@ -344,7 +352,8 @@ class Row:
 def print_table(rows: list[Row]) -> None:
     head = (f"{'repo':<6} {'files':>6} {'sandbox':<7}  {'harness ms/exp':>15} {'(p90)':>7}  "
             f"{'shell ms/exp':>12} {'(p90)':>7}  {'ratio':>6}  {'goal':<4}  "
-            f"{'command ms: engine':>18} {'shell':>6}  {'cycle ms: engine':>16} {'shell':>6}")
+            f"{'command ms: engine':>18} {'shell':>6}  {'cycle ms: engine':>16} {'shell':>6}  "
+            f"{'load (1 min)':>12}")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -354,14 +363,16 @@ def print_table(rows: list[Row]) -> None:
               f"{'met' if r.goal_met() else 'NOT':<4}  "
               f"{statistics.median(r.commands):>18.1f} "
               f"{statistics.median(r.shell_commands):>6.1f}  "
-              f"{statistics.median(r.cycles):>16.1f} {statistics.median(r.shell_cycles):>6.1f}")
+              f"{statistics.median(r.cycles):>16.1f} {statistics.median(r.shell_cycles):>6.1f}  "
+              f"{r.load_text():>12}")
     print(f"\nharness = cycle less agent (git apply) and measured command; it includes the "
           "clean room (measurement tree reset before and verified after the run). command = "
           "`sh -c 'echo 1'` through the harness's runner (private HOME/TMPDIR, bwrap or the "
           f"leftover sweep) vs bare in the shell loop. Goal: < {GOAL_SMALL_MS:.0f} ms on the "
           "small repo and <= the shell loop on both (issue 2); the clean room <= 2x the "
           "10,000-file harness figure before it, ~125-130 ms (issue 11). Medians over the "
-          "experiments.")
+          "experiments. load = the machine's 1-minute load average after each engine run "
+          f"({os.cpu_count()} cores here).")
 
 
 def profile_report(name: str, profile: cProfile.Profile) -> str:
@@ -415,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                         by_sandbox[side].harness += harness
                         by_sandbox[side].cycles += cycles
                         by_sandbox[side].commands += commands
+                        by_sandbox[side].loads.append(os.getloadavg()[0])
                     else:
                         git(work / name, "clone", "-q", str(template), str(root))
                         harness, cycles, commands = run_shell(

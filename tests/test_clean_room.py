@@ -543,3 +543,77 @@ def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_hol
         assert alive.stdout.strip() == "", "the agent's background job outlived it"
     finally:
         subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
+
+
+# -- data only the held-out benchmark reads --------------------------------------------------
+
+HOLDOUT_READS_DATA = '''\
+text = open("held/corpus.txt").read()
+print(f"METRIC score={len(text)}")
+'''
+
+PEEK_SH = """\
+n="$AUTORESEARCH_EXPERIMENT"
+if [ "$n" -gt 1 ]; then echo "nothing left"; exit 1; fi
+cat held/corpus.txt > peek.txt 2>&1 || echo unreadable > peek.txt
+echo -1 > nums/x1.txt
+echo "DESCRIPTION: peek at the held-out data"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_data_only_the_holdout_reads_is_hidden_from_the_agent(
+        project: Project, sandbox: str, tmp_path: Path) -> None:
+    """Attack: the held-out benchmark's data (`held/corpus.txt`, opened by holdout.py, not
+    named on its command line) is read by a command agent, which can then special-case it.
+    Stopped by: the traced first run finds the files only the holdout reads; they are hidden
+    like the holdout's own files (the file tools refuse them; under bwrap the agent's
+    commands see an empty file). Without bwrap a command agent still reads them
+    (docs/safety.md)."""
+    require_tool("strace")
+    _need(sandbox)
+    script = tmp_path / "agent.sh"
+    script.write_text(PEEK_SH)
+    project.write("held/corpus.txt", "HELD-OUT-SECRET-CORPUS\n")
+    project.write("holdout.py", HOLDOUT_READS_DATA)
+    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
+        [session]
+        sandbox = "{sandbox}"
+
+        [metric]
+        command = "python3 bench.py"
+        name = "score"
+        calibration_runs = 2
+        repeats = 2
+        timeout_s = 30
+
+        [holdout]
+        command = "python3 holdout.py"
+
+        [agent]
+        kind = "command"
+        max_consecutive_errors = 1
+
+        [agent.command]
+        command = "sh {script} {{prompt_file}}"
+        timeout_s = 30
+        '''))
+    project.commit("a held-out benchmark that reads its own data")
+    engine, _ = run(project)
+    first = json.loads((engine.state_dir / "log.jsonl").read_text().splitlines()[0])
+    assert first["holdout_data_files"] == ["held/corpus.txt"], first
+    assert "held/corpus.txt" in first["data_files"]
+    assert "nums/a.txt" not in first["holdout_data_files"], "the benchmark's data stays"
+    from app.engine.agents.tools import Sandbox, ToolError
+
+    tools = Sandbox(engine.setup.git.paths.worktree, is_hidden=engine.setup.guard.is_hidden)
+    with pytest.raises(ToolError):
+        tools.read_file("held/corpus.txt")
+    candidate = engine.setup.git.candidate(1)
+    assert candidate, decided(engine)
+    peek = project.git("show", f"{candidate}:peek.txt")
+    if sandbox == "bwrap":
+        assert "HELD-OUT-SECRET-CORPUS" not in peek, peek
+    else:
+        assert "HELD-OUT-SECRET-CORPUS" in peek, "docs/safety.md says it stays readable"

@@ -394,12 +394,15 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
     guard = Guard.from_config(config, paths.worktree, base_tracked)
     digest = config_digest(config_path)
     starts = contents.of_type("session_start")
-    data_files, data_warning = _data_files(config, tree.path if tree else None, base_tracked,
-                                           starts, digest, lambda: _audit_on_node(
-                                               executor, config, paths, repo, git, base_tracked))
+    data_files, holdout_data, data_warning = _data_files(
+        config, tree.path if tree else None, base_tracked, starts, digest,
+        lambda: _audit_on_node(executor, config, paths, repo, git, base_tracked))
     data_files = [p for p in data_files if not any(  # `[guard] unprotected` wins
         glob_match(p, g) for g in config.guard.unprotected)]
     guard.protected_paths |= set(data_files)
+    # Data only the held-out benchmark reads is held out too: hidden from the agent like
+    # the holdout's own files (its file tools; under bwrap, its commands).
+    guard.hidden_paths |= set(holdout_data)
     fingerprint = guard.fingerprint(paths.worktree, tracked)
     needs_baseline = branch_reset
     if starts and not needs_baseline:
@@ -421,7 +424,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
                    "config_sha256": digest, "protected": fingerprint, "pid": os.getpid(),
                    "goal": _goal(program_path), "resumed": bool(starts),
                    "recovered": recovered, "isolation": sandbox.describe(),
-                   "data_files": data_files})
+                   "data_files": data_files, "holdout_data_files": holdout_data})
     # The champion's samples: the latest top-up or re-measurement since the last keep.
     segment_start = contents.segment_start
     drift_samples = None if needs_baseline else latest_champion_samples(contents.records,
@@ -470,21 +473,31 @@ def _remote_bench(executor: Any, config: Config, repo: RepoPaths, paths: Session
 
 def _data_files(config: Config, worktree: Path | None, tracked: list[str],
                 starts: list[dict[str, object]], digest: str,
-                on_node: Callable[[], tuple[list[str], str]]) -> tuple[list[str], str]:
-    """The repository data the benchmark and the holdout read (app/engine/data_reads.py):
-    found by one traced run of each at a session's first launch (or after the config
-    changed), then taken from the session start record. Without a measurement tree here
-    (a cluster) the traced runs are made on a node (`on_node`)."""
+                on_node: Callable[[], tuple[list[str], str]]
+                ) -> tuple[list[str], list[str], str]:
+    """The repository data the benchmark and the holdout read (app/engine/data_reads.py),
+    and the part of it only the holdout reads: found by one traced run of each at a
+    session's first launch (or after the config changed), then taken from the session
+    start record. Without a measurement tree here (a cluster) the traced runs are made on
+    a node (`on_node`), which does not tell the holdout's own data apart."""
     last = starts[-1] if starts else {}
-    recorded = last.get("data_files")
-    if isinstance(recorded, list) and last.get("config_sha256") == digest:
-        return [p for p in recorded if isinstance(p, str)], ""
+    recorded, held = last.get("data_files"), last.get("holdout_data_files")
+    if isinstance(recorded, list) and last.get("config_sha256") == digest \
+            and (isinstance(held, list) or not config.holdout.command or worktree is None):
+        return ([p for p in recorded if isinstance(p, str)],
+                [p for p in held if isinstance(p, str)] if isinstance(held, list) else [], "")
     if worktree is None:
-        return on_node()
+        found, warning = on_node()
+        return found, [], warning
     from app.engine import data_reads
 
-    return data_reads.audit((config.metric.command, config.holdout.command), worktree,
-                            tracked, config.metric.timeout_s)
+    bench, warning = data_reads.audit((config.metric.command,), worktree, tracked,
+                                      config.metric.timeout_s)
+    holdout: list[str] = []
+    if config.holdout.command and not warning:
+        holdout, warning = data_reads.audit((config.holdout.command,), worktree, tracked,
+                                            config.metric.timeout_s)
+    return sorted(set(bench) | set(holdout)), sorted(set(holdout) - set(bench)), warning
 
 
 def _setup_outputs_path(paths: SessionPaths) -> Path:
