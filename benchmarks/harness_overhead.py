@@ -435,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
                         shell_c += cycles
                         shell_cmd += commands
                     if not args.keep:
-                        shutil.rmtree(root)
+                        # the engine may leave a background `git repack` running there
+                        shutil.rmtree(root, ignore_errors=True)
             for row in by_sandbox.values():
                 row.shell, row.shell_cycles, row.shell_commands = shell_h, shell_c, shell_cmd
                 rows.append(row)
