@@ -65,6 +65,7 @@ class WorkerGit(SessionGit):
             if target.is_symlink():
                 target.unlink()
         self._wt = None
+        self.forget_clean()
         if path.exists() and not git_succeeds(self.repo_paths.root, "worktree", "remove",
                                               "--force", str(path)):
             shutil.rmtree(path, ignore_errors=True)
