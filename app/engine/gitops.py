@@ -443,7 +443,7 @@ def checkout_tree(repo: pygit2.Repository, tree: pygit2.Object,
 # The agent's worktree (`SessionGit.reset_to`) and the measurement tree
 # (`MeasurementTree.reset`/`prepare`) are put back to a commit the same way: when a scan
 # last found the files to be exactly one tree and nothing that could write them ran since
-# (`sandbox.writers_seen`), the two trees' difference is all that is undone
+# (`process.writers_seen`), the two trees' difference is all that is undone
 # (`tree_paths_between` + `restore_paths`); otherwise one status scan lists what differs and
 # that is undone (`undo_status`). The trees differ only in what they keep: the agent's
 # worktree leaves ignored files alone (`keep_ignored`), the measurement tree removes them
