@@ -11,7 +11,7 @@ import pytest
 from app.engine.history import read_log
 from app.engine.records import Status
 from tests.conftest import Project
-from tests.test_tui_engine import SIZE, engine_app, state, story, until
+from tests.test_tui_engine import SIZE, engine_app, logged, state, story, until
 from tests.test_tui_tmux import capture, demo_in_tmux, wait_for
 
 __all__ = ["story"]  # the fixture, imported for pytest
@@ -51,3 +51,93 @@ def test_ctrl_c_in_a_real_terminal_exits_130(tmp_path: Path) -> None:
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False,
                        capture_output=True)
+
+
+# -- Ctrl+C while text is being typed (issue 19 leftovers) -----------------------------------
+# Ctrl+C in an Input with no text selected does what it does everywhere (interrupt, record
+# `interrupted`, exit 130); what was typed is kept, and the user is told where.
+
+
+@pytest.mark.anyio
+@pytest.mark.slow  # a session to its first proposal, then its stop
+async def test_ctrl_c_in_the_veto_dialog_keeps_the_typed_reason(story: Project) -> None:
+    from app.screens.modals import VetoReasonScreen
+
+    app = engine_app(story, review=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, VetoReasonScreen), "the dialog")
+        await pilot.press(*"too risky")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
+    assert app.return_value == 130
+    experiments = logged(app)
+    assert experiments[-1].n == 1 and experiments[-1].status is Status.INTERRUPTED
+    assert "too risky" in experiments[-1].note, "the typed reason is kept as #1's note"
+    assert any("#1" in line and "too risky" in line and "note" in line
+               for line in app.farewell), app.farewell
+
+
+@pytest.mark.anyio
+@pytest.mark.slow  # a session to its first proposal, then its stop
+async def test_ctrl_c_in_the_note_dialog_keeps_the_note_for_the_next_experiment(
+        story: Project) -> None:
+    from app.engine.steering import take
+    from app.screens.modals import NoteScreen
+
+    app = engine_app(story, review=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, NoteScreen), "the note dialog")
+        await pilot.press(*"try the parser")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
+    assert app.return_value == 130
+    assert logged(app)[-1].status is Status.INTERRUPTED
+    notes, _ = take(Path(app.source.state_dir))  # type: ignore[union-attr]
+    assert [(note.text, note.standing) for note in notes] == [("try the parser", False)]
+    assert any("try the parser" in line and "next experiment" in line
+               for line in app.farewell), app.farewell
+
+
+@pytest.mark.anyio
+@pytest.mark.slow  # a session to its first proposal, then its stop
+async def test_ctrl_c_in_the_history_search_interrupts_as_everywhere(story: Project) -> None:
+    from textual.widgets import Input
+
+    from app.screens.history import HistoryScreen
+
+    app = engine_app(story, review=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+        await pilot.press("slash", *"lower")
+        assert isinstance(app.focused, Input)
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
+    assert app.return_value == 130
+    assert logged(app)[-1].n == 1 and logged(app)[-1].status is Status.INTERRUPTED
+
+
+@pytest.mark.anyio
+async def test_ctrl_c_in_the_init_form_writes_nothing_and_says_so(story: Project) -> None:
+    from textual.widgets import Input
+
+    from app.screens.init_form import InitScreen
+
+    story.git("rm", "-q", "autoresearch.toml")
+    story.commit("no config yet")
+    app = engine_app(story, needs_init=story.root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InitScreen), "the init form")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"python bench.py")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_value == 130
+    assert not (story.root / "autoresearch.toml").exists()
+    assert any("autoresearch.toml was not written" in line for line in app.farewell), \
+        app.farewell

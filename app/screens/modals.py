@@ -3,7 +3,7 @@ full-screen diff. Each dismisses with a plain value the App acts on."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,8 +19,25 @@ from widgets.experiment_table import format_number
 from widgets.literal import assemble, join_lines, literal, visible
 from widgets.status_line import format_duration, format_tokens
 
+DialogResult = TypeVar("DialogResult")
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class Dialog(ModalScreen[DialogResult]):
+    """A modal dialog. A modal screen hides the App's bindings, so Ctrl+C is bound here
+    too: it interrupts as it does everywhere (an Input with text selected copies it
+    first). A dialog with something typed says what it was (`typed`), for the App to keep."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "app.help_quit", "Interrupt", show=False, id="dialog_interrupt",
+                tooltip="Interrupt the session and quit (what was typed is kept)."),
+    ]
+
+    def typed(self) -> str:
+        """What the user typed into this dialog, not yet sent ('' for nothing)."""
+        return ""
+
+
+class ConfirmScreen(Dialog[bool]):
     """A yes/no question. Dismisses True for yes.
 
     | Key | Action |
@@ -59,7 +76,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class VetoReasonScreen(ModalScreen[str | None]):
+class VetoReasonScreen(Dialog[str | None]):
     """Asks why a proposal is vetoed; the agent reads the reason next time. Enter with an
     empty field vetoes without a reason; escape cancels (dismisses None)."""
 
@@ -84,6 +101,9 @@ class VetoReasonScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
+    def typed(self) -> str:
+        return " ".join(self.query_one(Input).value.split())
+
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
@@ -97,7 +117,7 @@ class VetoReasonScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class NoteScreen(ModalScreen[tuple[str, bool] | None]):
+class NoteScreen(Dialog[tuple[str, bool] | None]):
     """A one-line note to the agent: for the next experiment, or standing (every experiment
     until cleared with I). Dismisses (text, standing), or None on escape or empty text."""
 
@@ -122,8 +142,15 @@ class NoteScreen(ModalScreen[tuple[str, bool] | None]):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
+    def typed(self) -> str:
+        return " ".join(self.query_one(Input).value.split())
+
+    @property
+    def standing(self) -> bool:
+        return self.query_one(Checkbox).value
+
     def _send(self) -> None:
-        text = " ".join(self.query_one(Input).value.split())
+        text = self.typed()
         self.dismiss((text, self.query_one(Checkbox).value) if text else None)
 
     @on(Input.Submitted)
@@ -179,7 +206,7 @@ def summary_text(summary: SessionSummary, tag: str) -> Content:
     return join_lines(lines)
 
 
-class SummaryScreen(ModalScreen[str]):
+class SummaryScreen(Dialog[str]):
     """The end-of-session summary. Dismisses `history`, `quit` or `close`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

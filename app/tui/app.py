@@ -108,6 +108,8 @@ class AutoresearchApp(App[int]):
         self.quitting = False
         self.interrupted = False
         """Ctrl+C was pressed: the app exits with status 130 once the loop has stopped."""
+        self.farewell: list[str] = []
+        """Lines the CLI prints once the app has closed (where typed text was kept)."""
         self._review_explained = False
         self._review_lock = threading.Lock()
         self._keys_applied: tuple[object, ...] = ()
@@ -134,7 +136,10 @@ class AutoresearchApp(App[int]):
         """Ctrl+C (with no text selected to copy) interrupts, as in any terminal program and
         as the README says: the running experiment is recorded as `interrupted`, the
         worktree returns to the champion, and the app exits with status 130. No question
-        first (that is `q`); a second Ctrl+C while the loop stops quits at once."""
+        first (that is `q`); a second Ctrl+C while the loop stops quits at once. Text being
+        typed in a dialog is kept, never dropped silently (`_keep_typed`)."""
+        if not self.interrupted:
+            self._keep_typed()
         self.interrupted = True
         if not self.view.loop_running or self.loop_finished.is_set() or self.quitting:
             self.exit(130)
@@ -144,6 +149,38 @@ class AutoresearchApp(App[int]):
         self.notify("Interrupted: stopping the running experiment (Ctrl+C again quits at "
                     "once).", timeout=10)
         self.refresh_status()
+
+    def _keep_typed(self) -> None:
+        """Ctrl+C with a dialog open: a veto reason becomes the experiment's note (as for
+        an experiment decided before the veto), a note goes to the session's inbox for the
+        next experiment (on relaunch), and an unfinished init form says nothing was written.
+        Each says where, in `farewell`."""
+        from app.config import CONFIG_NAME
+        from app.screens.modals import NoteScreen, VetoReasonScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, VetoReasonScreen) and screen.typed():
+                # Not a veto (Ctrl+C stops the experiment: `interrupted`), its note: kept
+                # when the record arrives, or now if it was decided already.
+                if self.view.experiment(screen.n) is None:  # not decided yet
+                    self._vetoes[screen.n] = screen.typed()
+                else:
+                    self._keep_note(screen.n, screen.typed())
+                self.farewell.append(f"Your veto reason for #{screen.n} is kept as its note "
+                                     f"(history, notes tab): {screen.typed()}")
+            elif isinstance(screen, NoteScreen) and screen.typed():
+                if self._post_note(text=screen.typed(), standing=screen.standing):
+                    kind = "standing note" if screen.standing else "note"
+                    self.farewell.append(f"Your {kind} is kept: it reaches the next "
+                                         f"experiment when the session resumes: "
+                                         f"{screen.typed()}")
+                else:
+                    self.farewell.append(f"Your note could not be kept (the session is not "
+                                         f"running): {screen.typed()}")
+        if self.needs_init is not None and not self.view.loop_running and not (
+                self.needs_init / CONFIG_NAME).exists():
+            self.farewell.append(f"{CONFIG_NAME} was not written (the form was interrupted); "
+                                 "launch again to fill it in, or run `autoresearch-tui init`.")
 
     # -- start-up -------------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -816,24 +853,26 @@ class AutoresearchApp(App[int]):
         self._post_note(clear=True)
 
     def _post_note(self, *, text: str = "", standing: bool = False, clear: bool = False
-                   ) -> None:
+                   ) -> bool:
+        """Post a note to the session's inbox; whether it was saved."""
         from app.engine.steering import MAX_NOTE_CHARS, Note, post
 
         state_dir = getattr(self.source, "state_dir", None)
         if state_dir is None or self.session_over:
             self.notify("The session is not running: notes reach a running session.",
                         severity="warning")
-            return
+            return False
         try:
             post(state_dir, Note(text=text[:MAX_NOTE_CHARS], standing=standing, clear=clear,
                                  source="tui"))
         except OSError as exc:
             self.notify(f"The note could not be saved: {exc}", severity="error")
-            return
+            return False
         self.notify("Standing notes are cleared from the next experiment on." if clear else
                     "Standing note: it reaches every experiment from the next one on, until "
                     "I clears it." if standing else "Note sent: it reaches the next "
                     "experiment.", timeout=4)
+        return True
 
     def _keep_note(self, n: int, reason: str) -> None:
         """A veto reason for an experiment already decided is kept as its note."""

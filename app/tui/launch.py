@@ -60,6 +60,8 @@ def run_tui(options: LaunchOptions) -> int:
         # it a moment to record the experiment as interrupted.
         app.controller.stop("interrupted")
         app.loop_finished.wait(10)
+    for line in app.farewell:
+        print(line, flush=True)
     if app.usage_error is not None:
         raise app.usage_error
     return status if isinstance(status, int) else (app.return_code or 0)
