@@ -151,3 +151,34 @@ def test_instruct_bad_input_is_one_sentence_and_exit_2(project: Project, args: l
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_note_for_an_experiment_whose_agent_failed_carries_to_the_next_proposal(
+        project: Project, tmp_path: Path) -> None:
+    """A one-off note is for the next *proposal*: when the agent fails on that experiment
+    (agent_error: no proposal came of it), the note is not used up; the next one gets it."""
+    script = tmp_path / "agent.sh"
+    script.write_text('#!/bin/sh\nif [ "$AUTORESEARCH_EXPERIMENT" = 2 ]; then\n'
+                      '  echo "the model is overloaded" >&2; exit 1\nfi\n'
+                      'echo "$AUTORESEARCH_EXPERIMENT" > nums/b.txt\n'
+                      'echo "DESCRIPTION: b is $AUTORESEARCH_EXPERIMENT"\n')
+    script.chmod(0o755)
+    text = (project.root / "autoresearch.toml").read_text()
+    text = text.replace('kind = "scripted"', 'kind = "command"')
+    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("a command agent that fails on #2")
+
+    def sink(event: Any) -> None:
+        if type(event).__name__ == "ExperimentDecided" and event.experiment.n == 1:
+            post(engine.state_dir, Note(text="try the parser, not the I/O"))
+
+    engine = open_engine(cwd=project.root, max_experiments=3)
+    try:
+        assert engine.run(sink, LoopController()) == 0
+    finally:
+        engine.close()
+    experiments = read_log(engine.state_dir / "log.jsonl").experiments
+    assert [(e.n, str(e.status)) for e in experiments][2] == (2, "agent_error")
+    assert "- for this experiment: try the parser, not the I/O" in prompt(engine, 3)
+    assert experiments[3].instructions == ["for this experiment: try the parser, not the I/O"]

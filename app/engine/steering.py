@@ -66,6 +66,18 @@ def post(state_dir: Path, note: Note) -> Path:
     return path
 
 
+def put_back(state_dir: Path, notes: Iterable[Note]) -> None:
+    """Return one-off notes to the inbox, ahead of any note posted since, for the next
+    proposal (the agent failed or the session stopped before one came of them)."""
+    folder = inbox(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, note in enumerate(notes):
+        # Zeros sort before every posted name (those start with the clock's nanoseconds).
+        path = folder / f"{0:020d}-{i:04d}-{uuid.uuid4().hex[:8]}.json"
+        write_text_atomic(path, json.dumps({"text": note.text, "standing": note.standing,
+                                            "clear": note.clear, "source": note.source}))
+
+
 def take(state_dir: Path) -> tuple[list[Note], list[str]]:
     """Every note waiting in the inbox, oldest first, removed from it; and a warning per
     file that was not a note (removed too, so it is not read again)."""
@@ -96,6 +108,8 @@ class Steering:
     """The session's standing notes and the notes waiting for the next experiment."""
 
     standing: list[str] = field(default_factory=list)
+    once: list[Note] = field(default_factory=list)
+    """The one-off notes taken for the proposal being made (`put_back` if none comes)."""
 
     @classmethod
     def from_log(cls, records: Iterable[Mapping[str, Any]]) -> Steering:

@@ -29,7 +29,7 @@ from app.engine.gitops import SessionGit
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested
 from app.engine.pipeline.trial import PASS, Trial, Verdict, end
 from app.engine.records import Status
-from app.engine.steering import Steering, format_notes, take
+from app.engine.steering import Steering, format_notes, put_back, take
 
 if TYPE_CHECKING:
     from app.engine.pipeline.experiment import Pipeline
@@ -52,21 +52,25 @@ def propose(p: Pipeline, trial: Trial) -> Verdict:
         facts.instructions = take_notes(p, n)
         proposal = p.agent.propose(agent_context(p, n, facts.instructions))
     except AgentFatalError as exc:
+        carry_notes(p)
         trial.then = SessionOver(f"the agent cannot continue: {exc}", 3, finished=False)
         return end(Status.AGENT_ERROR, str(exc))
     except AgentError as exc:
         if p.controller.stopping:
+            carry_notes(p)
             raise StopRequested() from None
         if p.controller.peek_veto():
             raise Cancelled() from None
         facts.tokens, facts.cost_usd, facts.source = exc.tokens, exc.cost_usd, exc.source
         facts.description = exc.source or ""
         p.agent_errors += 1
+        carry_notes(p)
         trial.then = _after_agent_error(p, exc)
         return end(Status.AGENT_ERROR, str(exc))
     p.agent_errors = 0
     fault_point("proposed")
     if p.controller.stopping:
+        carry_notes(p)
         raise StopRequested()
     facts.description = proposal.description
     facts.hypothesis, facts.learned = proposal.hypothesis, proposal.learned
@@ -123,15 +127,25 @@ def take_notes(p: Pipeline, n: int) -> list[str]:
     for problem in problems:
         p.emit(WarningRaised(problem))
     once = []
+    p.steering.once = []
     for note in notes:
         p.setup.writer.append(Steering.record(note, n))
         p.steering.apply(note)
         if not note.standing and not note.clear:
             once.append(note.text)
+            p.steering.once.append(note)
     if notes:
         p.emit(NotesTaken(n, tuple(once), tuple(p.steering.standing)))
     return [f"for this experiment: {t}" for t in once] + [
         f"standing: {t}" for t in p.steering.standing]
+
+
+def carry_notes(p: Pipeline) -> None:
+    """No proposal came of this experiment (the agent failed, or the session stopped): its
+    one-off notes go back to the inbox for the next proposal, after a relaunch too."""
+    if p.steering.once:
+        put_back(p.setup.writer.path.parent, p.steering.once)
+        p.steering.once = []
 
 
 def agent_context(p: Pipeline, n: int, notes: list[str] | None = None) -> AgentContext:
