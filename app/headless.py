@@ -127,7 +127,7 @@ class LinePrinter:
                 self.say(f"standing notes: {' | '.join(event.standing)}" if event.standing
                          else "standing notes: none")
         elif isinstance(event, BudgetReached):
-            self.say(f"budget: {event.reason}")
+            self.say(f"{'stalled' if event.stalled else 'budget'}: {event.reason}")
         elif isinstance(event, SessionEnded):
             for line in format_summary(event.summary):
                 self.say(line)

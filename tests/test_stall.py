@@ -37,7 +37,8 @@ def test_headless_ends_with_exit_0_and_says_why(project: Project) -> None:
     done = subprocess.run([sys.executable, "-m", "app", "run", "--headless"],
                           cwd=project.root, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"budget: {REASON}" in done.stdout
+    # The stall stop is not a budget: it has its own label.
+    assert f"stalled: {REASON}" in done.stdout and "budget:" not in done.stdout
     summary = [line for line in done.stdout.splitlines() if line.startswith("session ")]
     assert summary and REASON in summary[-1]
     logs = list((project.root / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
@@ -57,6 +58,11 @@ def test_the_tui_summary_says_why(project: Project) -> None:
     assert status == 0
     ended = next(e for e in events if isinstance(e, SessionEnded))
     assert REASON in ended.reason
+    from app.engine.events import BudgetReached
+    from app.tui.bridge import notice_text
+
+    stop = next(e for e in events if isinstance(e, BudgetReached))
+    assert notice_text(stop).startswith(f"Stalled: {REASON}")
     assert f"Why it ended: {ended.reason}" in summary_text(ended.summary, engine.tag).plain
 
 

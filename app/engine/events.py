@@ -218,6 +218,8 @@ class NotesTaken(Event):
 @dataclass(frozen=True)
 class BudgetReached(Event):
     reason: str
+    stalled: bool = False
+    """The stall stop (`[session] stop_after_no_gain`), not a budget: shown as such."""
 
 
 @dataclass(frozen=True)

@@ -272,7 +272,7 @@ class Loop:
             raise SessionOver(reason, finished=name not in self.setup.budgets.from_command_line)
         stalled = stall_reason(self._segment(), self.config.session.stop_after_no_gain)
         if stalled:
-            self.emit(BudgetReached(stalled))
+            self.emit(BudgetReached(stalled, stalled=True))
             raise SessionOver(stalled)
 
     # -- one experiment -----------------------------------------------------------------------

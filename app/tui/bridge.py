@@ -126,7 +126,7 @@ def notice_text(event: Event) -> str:
     if isinstance(event, BaselineReset):
         return f"Baseline re-measured: {event.reason}"
     if isinstance(event, BudgetReached):
-        return f"Budget reached: {event.reason}"
+        return f"{'Stalled' if event.stalled else 'Budget reached'}: {event.reason}"
     return getattr(event, "message", str(event))
 
 
