@@ -37,6 +37,9 @@ TICK_COLOURS: dict[Status, str] = {
     Status.AGENT_ERROR: "#8c564b",
 }
 OTHER_TICK = "#7f7f7f"
+OTHER_TICK_STATUSES = (Status.REJECTED, Status.VETOED, Status.INTERRUPTED, Status.DUPLICATE,
+                       Status.INFRA_ERROR)
+"""Drawn as grey ticks, each named in the legend when present."""
 MAX_LABELS = 30
 LABEL_CHARS = 42
 
@@ -442,9 +445,10 @@ def _legend_items(experiments: Sequence[Experiment]) -> list[tuple[str, str, str
         items.append(("tick", TICK_COLOURS[Status.CRASH], "crash / timeout"))
     if Status.AGENT_ERROR in present:
         items.append(("tick", TICK_COLOURS[Status.AGENT_ERROR], "agent error"))
-    if present & {Status.REJECTED, Status.VETOED, Status.INTERRUPTED, Status.DUPLICATE}:
-        items.append(("tick", OTHER_TICK, "rejected / vetoed / duplicate"
-                      if Status.DUPLICATE in present else "rejected / vetoed"))
+    others = [str(status).replace("_", " ") for status in OTHER_TICK_STATUSES
+              if status in present]
+    if others:
+        items.append(("tick", OTHER_TICK, " / ".join(others)))
     return items
 
 

@@ -27,7 +27,8 @@ STATUSES = [
     ("vetoed", "you vetoed it (v)"),
     ("rejected", "it changed a protected file, or a cherry-pick did not apply"),
     ("agent_error", "the agent failed to propose a change"),
-    ("interrupted", "stopped by quitting"),
+    ("interrupted", "stopped by quitting (q or ctrl+c)"),
+    ("infra_error", "a cluster node was lost while measuring: not the change's fault"),
     ("duplicate", "the same change was already measured on this champion: not measured again"),
     ("stale", "parallel workers: the champion moved while it waited and the change no longer "
      "applies; not measured"),
@@ -116,7 +117,7 @@ class HelpScreen(Screen[None]):
             ("ctrl+p", "Palette", "Every action above, searchable."),
             ("ctrl+c", "Interrupt", "Stop at once, without a question: the running "
              "experiment is recorded as interrupted, exit status 130 (with text selected, "
-             "ctrl+c copies it).")]
+             "ctrl+c copies it). A veto reason or note being typed is kept.")]
 
     def _remap_text(self) -> str:
         ids = ", ".join(b.id for b in keys_of_screen(self.of, self.worker_count) if b.id)
