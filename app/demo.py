@@ -25,6 +25,8 @@ from app.errors import UsageError
 from app.onboard import _git
 
 PATCHES_DIR = "demo_patches"
+DEMO_COMMIT = "textstats: the demo's sample project"
+"""The message of the sample repo's one commit (how a second demo run knows its folder)."""
 STORY = {
     "01": "keep",
     "02": "keep",
@@ -51,17 +53,25 @@ def run_demo(options: DemoOptions) -> int:
     # Before the chdir below: a relative argv[0] (`make demo` runs .venv/bin/...) would
     # otherwise resolve inside the demo's folder, where no such file exists.
     exe = program_command()
-    target = _target_dir(options.dir)
-    existed = options.dir is not None and target.is_dir()
-    try:
-        create_sample_repo(target, agent=agent)
-    except BaseException:
-        # A half-made sample repo is worse than none: the next try would refuse the folder.
-        _remove_created(target, existed=existed)
-        raise
-    print(f"Sample project: {target}", flush=True)
+    earlier = _earlier_demo(options.dir)
+    tag = None
+    if earlier is not None:
+        # `demo --dir` again on the folder an earlier demo made: go on with it.
+        target = earlier
+        tag, how = relaunch_plan(target)
+        print(f"Sample project: {target} (made by an earlier demo): {how}", flush=True)
+    else:
+        target = _target_dir(options.dir)
+        existed = options.dir is not None and target.is_dir()
+        try:
+            create_sample_repo(target, agent=agent)
+        except BaseException:
+            # A half-made sample repo is worse than none: the next try would refuse it.
+            _remove_created(target, existed=existed)
+            raise
+        print(f"Sample project: {target}", flush=True)
     os.chdir(target)
-    launch = LaunchOptions(cwd=target, workers=options.workers)
+    launch = LaunchOptions(cwd=target, tag=tag, workers=options.workers)
     try:
         if options.headless:
             from app.headless import run_headless
@@ -77,6 +87,37 @@ def run_demo(options: DemoOptions) -> int:
             if note:
                 print(note, flush=True)
         print(next_steps(target, exe), flush=True)
+
+
+def _earlier_demo(requested: str | None) -> Path | None:
+    """The folder of `--dir` if an earlier demo made its sample repo there (its first and
+    only root commit is the demo's), else None."""
+    if requested is None:
+        return None
+    target = Path(requested).expanduser().resolve()
+    if not (target / ".git").exists() or not (target / CONFIG_NAME).is_file():
+        return None
+    done = subprocess.run(["git", "log", "--format=%s", "--max-parents=0", "HEAD"],
+                          cwd=target, capture_output=True, text=True)
+    return target if done.returncode == 0 and done.stdout.splitlines() == [
+        DEMO_COMMIT] else None
+
+
+def relaunch_plan(target: Path) -> tuple[str | None, str]:
+    """Which session a demo launched again on its folder opens (None: the usual choice),
+    and the words that say so: the unfinished one resumes; when every session has ended,
+    the newest is shown to browse (a plain launch would start a new one, which replays
+    no patch: they are all used)."""
+    from app.engine.layout import find_repo, list_sessions
+
+    sessions = list_sessions(find_repo(target))  # newest first
+    unfinished = [info for info in sessions if not info.finished and not info.read_only]
+    if unfinished:
+        return None, f"resuming its session {unfinished[0].tag}."
+    if sessions:
+        return sessions[0].tag, (f"its session {sessions[0].tag} has ended; showing it to "
+                                 "browse (for a new run, give --dir a new folder).")
+    return None, "starting its session."
 
 
 def story_check(target: Path) -> str:
@@ -122,7 +163,7 @@ def _tui_hint(target: Path, exe: str) -> str:
     except Exception:  # noqa: BLE001 - a hint must never fail the demo's ending
         sessions = []
     if sessions and all(info.finished for info in sessions):
-        tag = sessions[-1].tag
+        tag = sessions[0].tag  # the newest
         return (f"{exe} --tag {tag}  # the TUI on the finished session, to browse it "
                 "(without --tag a new session starts)")
     return f"{exe}            # the TUI, resuming the session"
@@ -190,7 +231,7 @@ def create_sample_repo(target: Path, agent: str = "scripted") -> None:
     if not _git_config_set(target, "user.email"):
         _git(target, "config", "user.email", "demo@autoresearch.invalid")
     _git(target, "add", "-A")
-    _git(target, "commit", "-q", "-m", "textstats: the demo's sample project")
+    _git(target, "commit", "-q", "-m", DEMO_COMMIT)
 
 
 def _use_anthropic(config_path: Path) -> None:

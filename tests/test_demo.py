@@ -343,3 +343,63 @@ def test_the_printed_next_steps_run_as_printed(tmp_path: Path) -> None:
     done = subprocess.run(["sh", "-c", commands[3] + " --version"], capture_output=True,
                           text=True, env=env, timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip(), (commands[3], done.stderr)
+    # The last hint says the session resumes; so does `demo --dir` on the same folder, and
+    # it does: the same session goes on from where it stopped.
+    assert "# the TUI, resuming the session" in out, out[-2000:]
+    first = {p.parent.name: p.read_text().count('"type": "experiment"')
+             for p in log.glob("*/log.jsonl")}
+    proc = subprocess.Popen([exe, "demo", "--headless", "--dir", str(target)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                p.read_text().count('"type": "experiment"') > first[p.parent.name]
+                for p in log.glob("*/log.jsonl")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    [tag] = first
+    assert f"(made by an earlier demo): resuming its session {tag}." in out, out[:2000]
+    assert f"resuming session {tag}" in out
+    assert [p.parent.name for p in log.glob("*/log.jsonl")] == [tag], "no second session"
+    numbers = [json.loads(line)["n"] for line in (log / tag / "log.jsonl").read_text(
+        ).splitlines() if '"type": "experiment"' in line]
+    assert numbers == sorted(numbers) and len(numbers) > first[tag]
+
+
+def test_a_demo_on_its_own_folder_again_resumes_or_browses_what_it_left(
+        tmp_path: Path) -> None:
+    from app.demo import _earlier_demo, relaunch_plan
+    from app.engine.history import LogWriter
+
+    target = tmp_path / "demo"
+    create_sample_repo(target)
+    assert _earlier_demo(str(target)) == target
+    assert relaunch_plan(target) == (None, "starting its session.")
+    sessions = target / ".git" / "autoresearch" / "sessions"
+    old = LogWriter(sessions / "nov28" / "log.jsonl")
+    old.append({"type": "session_start", "tag": "nov28"})
+    old.append({"type": "session_end", "finished": True})
+    old.close()
+    os.utime(sessions / "nov28" / "log.jsonl", (1, 1))
+    new = LogWriter(sessions / "nov29" / "log.jsonl")
+    new.append({"type": "session_start", "tag": "nov29"})
+    assert relaunch_plan(target) == (None, "resuming its session nov29.")
+    new.append({"type": "session_end", "finished": True})
+    new.close()
+    tag, how = relaunch_plan(target)
+    assert tag == "nov29" and how.startswith("its session nov29 has ended; showing it")
+    # The hint printed after the demo names the newest ended session too.
+    from app.demo import next_steps
+
+    assert "--tag nov29  # the TUI on the finished session" in next_steps(target)
+    # A folder the demo did not make is refused, as before.
+    other = tmp_path / "mine"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "autoresearch.toml").write_text("")
+    assert _earlier_demo(str(other)) is None
