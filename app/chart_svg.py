@@ -38,7 +38,7 @@ TICK_COLOURS: dict[Status, str] = {
 }
 OTHER_TICK = "#7f7f7f"
 OTHER_TICK_STATUSES = (Status.REJECTED, Status.VETOED, Status.INTERRUPTED, Status.DUPLICATE,
-                       Status.INFRA_ERROR)
+                       Status.INFRA_ERROR, Status.STALE)
 """Drawn as grey ticks, each named in the legend when present."""
 MAX_LABELS = 30
 LABEL_CHARS = 42
