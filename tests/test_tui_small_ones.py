@@ -103,3 +103,55 @@ async def test_a_veto_reason_is_not_cut_while_the_column_has_room(width: int) ->
             assert cell.endswith(f"(vetoed: {reason})"), cell
         else:
             assert cell.endswith("…")
+
+
+@pytest.mark.slow  # two apps: about 2 s
+async def test_nothing_to_veto_while_the_baseline_is_measured() -> None:
+    """`v` during the baseline opened "Veto experiment #0", and the veto stopped the whole
+    session ("No baseline was measured"). The baseline is no proposal: v is not offered
+    then, and the experiment after it can be vetoed as usual."""
+    from app.engine.events import LoopState, StateChanged
+    from app.screens.modals import VetoReasonScreen
+
+    calibrating = [session_started([]), ExperimentStarted(0, commit_id(0)),
+                   StateChanged(LoopState.CALIBRATING, "2 of 5", 0),
+                   StateChanged(LoopState.HOLDOUT, "1 of 5", 0)]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(calibrating),
+                              clock=fixed_clock))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(calibrating), pilot)
+        assert app.view.current == 0
+        assert app.check_action("veto", ()) is False
+        await pilot.press("v")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, VetoReasonScreen)
+        assert not app.controller.cancel.is_set(), "the baseline's measurement goes on"
+
+    baseline = experiment(0, Status.BASELINE, 138.6, None)
+    proposing = [session_started([]), ExperimentStarted(0, commit_id(0)),
+                 StateChanged(LoopState.CALIBRATING, "5 of 5", 0),
+                 ExperimentDecided(baseline, commit_id(0), True),
+                 ExperimentStarted(1, commit_id(0)),
+                 StateChanged(LoopState.MEASURING, "1 of 5", 1)]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(proposing), clock=fixed_clock))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(proposing), pilot)
+        assert app.check_action("veto", ()) is True
+        await pilot.press("v")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, VetoReasonScreen) and app.screen.n == 1
+
+
+async def test_the_empty_diff_pane_says_its_whole_sentence_at_80x24() -> None:
+    """The placeholder was one line, cut at the narrow pane's edge ("...appear here as")."""
+    from widgets.diff_view import DiffView
+
+    events = [session_started([])]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        diff = app.main.query_one("#diff", DiffView)
+        width = diff.scrollable_content_region.width
+        assert " ".join(diff.lines).startswith("(no diff yet: the agent's changes appear")
+        assert " ".join(diff.lines).endswith("writes them)")
+        assert all(len(line) <= width for line in diff.lines), (width, diff.lines)

@@ -103,7 +103,7 @@ class DiffView(Log, can_focus=True):
         self.hidden_lines = (rest.count("\n") + (0 if rest.endswith("\n") or not rest else 1)
                              if rest else 0)
         if not diff.strip():
-            head = [self.placeholder] if self.placeholder else []
+            head = self.placeholder.splitlines()  # lines: a narrow pane cuts, never wraps
         if self.hidden_lines:
             files = rest.count("\ndiff --git ") + rest.startswith("diff --git ")
             more_files = f" in {files:,} more file{'s' * (files != 1)}" if files else ""

@@ -78,8 +78,8 @@ class MainScreen(Screen[None]):
         """Mount the diff, chart, table and activity panes (once, after the first frame)."""
         if self.query("#table"):
             return
-        diff = DiffView(id="diff", placeholder="(no diff yet: the agent's changes appear "
-                        "here as it writes them)")
+        diff = DiffView(id="diff", placeholder="(no diff yet: the agent's\nchanges appear "
+                        "here as it\nwrites them)")
         chart = MetricChart(id="chart")
         table = ExperimentTable(id="table", limit=MAIN_ROWS)
         activity = ActivityLog(id="activity")

@@ -113,6 +113,9 @@ class AutoresearchApp(App[int]):
         self._review_explained = False
         self._review_lock = threading.Lock()
         self._keys_applied: tuple[object, ...] = ()
+        self._baseline_n: int | None = None
+        """The experiment being measured as a baseline (nothing to veto: a veto would stop
+        the session), until its record arrives."""
         self._vetoes: dict[int, str] = {}
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
@@ -349,6 +352,8 @@ class AutoresearchApp(App[int]):
             v.state, v.detail = state, e.detail
         if e.n is not None and state not in (UiState.DONE, UiState.FAILED, UiState.PAUSED):
             v.current = e.n
+        if state is UiState.CALIBRATING:
+            self._baseline_n = e.n
         if state is UiState.FAILED and e.detail:
             v.error = e.detail
         self.shown.state_changed(v)
@@ -466,6 +471,8 @@ class AutoresearchApp(App[int]):
         v = self.view
         v.upsert(e.experiment)
         v.tokens, v.cost_usd = e.totals, e.cost_usd
+        if e.experiment.n == self._baseline_n:
+            self._baseline_n = None
         vetoed = self._vetoes.pop(e.experiment.n, None)
         if vetoed is not None and e.experiment.status is not Status.VETOED:
             self._keep_note(e.experiment.n, vetoed)
@@ -653,8 +660,9 @@ class AutoresearchApp(App[int]):
             if v.parallel:
                 return v.selected.waiting_approval and v.selected.n is not None
             return v.state is UiState.WAITING_APPROVAL
-        if action == "veto":
-            return v.current is not None and v.loop_running and not self.session_over
+        if action == "veto":  # a proposal, not the baseline being measured
+            return (v.current is not None and v.current != self._baseline_n
+                    and v.loop_running and not self.session_over)
         return True
 
     def key_of(self, binding_id: str) -> str:
@@ -804,7 +812,7 @@ class AutoresearchApp(App[int]):
 
     def action_veto(self) -> None:
         n = self.view.current
-        if n is None or not self.view.loop_running:
+        if n is None or not self.view.loop_running or n == self._baseline_n:
             self.notify("No proposal to veto right now.", severity="warning")
             return
         from app.screens.modals import VetoReasonScreen
