@@ -155,3 +155,22 @@ async def test_the_empty_diff_pane_says_its_whole_sentence_at_80x24() -> None:
         assert " ".join(diff.lines).startswith("(no diff yet: the agent's changes appear")
         assert " ".join(diff.lines).endswith("writes them)")
         assert all(len(line) <= width for line in diff.lines), (width, diff.lines)
+
+
+async def test_the_table_has_the_focus_from_the_start_so_its_keys_work() -> None:
+    """j/k/g/G and enter did nothing on the main screen until a tab focused the table."""
+    events = [session_started(recorded_history())]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        table = app.main.query_one(ExperimentTable)
+        assert app.focused is table
+        await pilot.press("g")
+        first = table.cursor_row
+        await pilot.press("j")
+        assert table.cursor_row == first + 1
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        chosen = table.selected()
+        assert chosen is not None and app.main.showing_proposal(chosen.n)
+        assert f"#{chosen.n}" in str(app.main.query_one("#diff").border_title)

@@ -88,6 +88,9 @@ class MainScreen(Screen[None]):
             widget.border_title = title
         await self.query_one("#panes").mount_all(
             [Horizontal(diff, chart, id="top"), table, activity])
+        # The table has the keys' focus from the start (j/k/g/G, enter, c act on its rows;
+        # with nothing focused they did nothing until a tab), as a list does in lazygit.
+        table.focus()
 
     def on_resize(self, event: events.Resize) -> None:
         # A compact footer keeps every key visible on an 80-column terminal; below 100
