@@ -174,3 +174,24 @@ async def test_the_table_has_the_focus_from_the_start_so_its_keys_work() -> None
         chosen = table.selected()
         assert chosen is not None and app.main.showing_proposal(chosen.n)
         assert f"#{chosen.n}" in str(app.main.query_one("#diff").border_title)
+
+
+async def test_the_history_counts_experiments_as_the_status_line_does() -> None:
+    """The history said "7 of 7 experiments" where the status line counted 6: the baseline
+    is a row of the table, not an experiment."""
+    from app.screens.history import HistoryScreen
+
+    history = recorded_history()
+    events = [session_started(history)]
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        tried = sum(1 for e in history if e.status is not Status.BASELINE)
+        line = app.main.query_one(StatusLine).render().plain
+        counts = next(part for part in line.split("│") if " keep" in part)
+        assert sum(int(word) for word in counts.split() if word.isdigit()) == tried, line
+        await pilot.press("h")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HistoryScreen)
+        table = app.screen.query_one(ExperimentTable)
+        assert table.border_subtitle == f"{tried} of {tried} experiments and the baseline"

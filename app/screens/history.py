@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input, Log, Select, Static, TabbedContent, T
 
 from app.engine.check_counts import CheckCounts
 from app.engine.outside_clock import describe as describe_clock
-from app.engine.records import Experiment, Status
+from app.engine.records import Experiment, Status, count_experiments
 from app.screens.keys import HISTORY_KEYS, HISTORY_QUIET
 from app.tui.requests import CherryPickRequested
 from app.tui.state import SessionView
@@ -258,7 +258,14 @@ class HistoryScreen(Screen[None]):
             table.border_subtitle = (f"newest {len(shown):,} of {count:,} matching · {total:,} "
                                      "in all · / or a status narrows them")
         else:
-            table.border_subtitle = f"{count} of {total} experiments"
+            # The baseline is a row but not an experiment (as the status line, the resume
+            # line and every other count have it).
+            found = count_experiments([e for _, rows in matched for e in rows])
+            every = count_experiments([e for _, rows in self.sessions for e in rows])
+            baselines = count - found
+            table.border_subtitle = f"{found} of {every} experiments" + (
+                " and the baseline" if baselines == 1 else
+                f" and {baselines} baselines" if baselines else "")
         keys = list(self.rows)
         if selected is not None and selected != newest and selected in self.rows:
             table.move_cursor(row=keys.index(selected))  # the user is reading that one
