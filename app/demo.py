@@ -129,7 +129,8 @@ def story_check(target: Path) -> str:
     for log in sorted((target / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl")):
         for e in read_log(log).experiments:
             expected = STORY.get(Path(e.source or "").name[:2])
-            if expected and str(e.status) not in (expected, "interrupted") and not (
+            # Vetoed and interrupted: the user's doing, not the machine's.
+            if expected and str(e.status) not in (expected, "interrupted", "vetoed") and not (
                     e.source or "").startswith("cherry-pick"):
                 what = e.description.splitlines()[0] if e.description else e.source
                 odd.append(f"#{e.n} ({what}) came out {e.status} where the story expects "

@@ -198,6 +198,11 @@ def test_a_story_the_machine_bent_is_named(tmp_path: Path) -> None:
     writer.append_experiment(Experiment(1, Status.KEEP, source="01-count-words.patch",
                                         description="Count words in one pass"))
     assert story_check(tmp_path) == ""
+    # What the user decided is no machine noise: a vetoed patch (and an interrupted one).
+    writer.append_experiment(Experiment(4, Status.VETOED, source="04-clearer-names.patch",
+                                        description="Clearer names in top_words"))
+    writer.append_experiment(Experiment(2, Status.INTERRUPTED, source="02-dedupe.patch"))
+    assert story_check(tmp_path) == ""
     writer.append_experiment(Experiment(6, Status.KEEP, source="06-fast-path.patch",
                                         description="Look up the most common words"))
     writer.close()
