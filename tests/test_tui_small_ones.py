@@ -195,3 +195,22 @@ async def test_the_history_counts_experiments_as_the_status_line_does() -> None:
         assert isinstance(app.screen, HistoryScreen)
         table = app.screen.query_one(ExperimentTable)
         assert table.border_subtitle == f"{tried} of {tried} experiments and the baseline"
+
+
+async def test_a_resumed_session_shows_the_diff_its_pane_names() -> None:
+    """On relaunch the diff pane was titled "#3 · keep" over "(no diff yet: ...)"."""
+    from tests.tui_replay import DIFFS
+    from widgets.diff_view import DiffView
+
+    events = [session_started(recorded_history()[:4])]  # the last one, #3, has a diff
+    app = make_app(AppOptions(open_source=lambda: ReplaySource(events), clock=fixed_clock,
+                              paused=True))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, count_messages(events), pilot)
+        diff = app.main.query_one("#diff", DiffView)
+        for _ in range(100):
+            if diff.diff:
+                break
+            await pilot.pause(0.05)
+        assert str(diff.border_title).startswith("diff #3 · keep")
+        assert diff.diff == DIFFS[3]

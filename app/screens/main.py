@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from app.engine.records import Experiment, count_experiments, plural
+from app.engine.records import Experiment, Status, count_experiments, plural
 from app.screens.keys import KEYS, SCREEN_KEYS
 from app.tui.requests import CherryPickRequested, WorkerSelectRequested
 from app.tui.state import SessionView, UiState
@@ -133,8 +133,14 @@ class MainScreen(Screen[None]):
                            if review else "")
             self.query_one(ActivityLog).add_rule(
                 f"resumed {view.tag}: {count} and the baseline in the log{review_note}")
+            # The pane names the last experiment: it shows that one's diff too (it showed
+            # "no diff yet" under "#5 · interrupted") until the next one begins.
             self._diff_n = last.n
             self._set_diff_title(f"#{last.n} · {last.status}")
+            if last.n in view.diffs:
+                self._show_loaded_diff(last.n, view.diffs[last.n], self._title_of(last))
+            elif view.source is not None and last.status is not Status.BASELINE:
+                self._load_diff(last)
 
     def state_changed(self, view: SessionView) -> None:
         table = self.query_one(ExperimentTable)
