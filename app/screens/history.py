@@ -260,10 +260,10 @@ class HistoryScreen(Screen[None]):
         else:
             # The baseline is a row but not an experiment (as the status line, the resume
             # line and every other count have it).
-            found = count_experiments([e for _, rows in matched for e in rows])
+            tried = count_experiments([e for _, rows in matched for e in rows])
             every = count_experiments([e for _, rows in self.sessions for e in rows])
-            baselines = count - found
-            table.border_subtitle = f"{found} of {every} experiments" + (
+            baselines = count - tried
+            table.border_subtitle = f"{tried} of {every} experiments" + (
                 " and the baseline" if baselines == 1 else
                 f" and {baselines} baselines" if baselines else "")
         keys = list(self.rows)
