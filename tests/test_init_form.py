@@ -238,3 +238,17 @@ class TestInitFormSnapshots:
 
         assert snap_compare(InitApp(repo, timeout_s=60), terminal_size=(100, 40),
                             run_before=run_before)
+
+
+async def test_every_hint_in_a_field_fits_it_at_80x24(repo: Path) -> None:
+    """The placeholders were cut at 80 columns ("prints METRIC name=value or a number,
+    e.g." lost its example)."""
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        fields = [f for f in app.screen.query(Input) if f.content_region.width > 0]
+        assert len(fields) >= 8
+        for field in fields:
+            # One cell stays for the cursor.
+            assert len(field.placeholder) < field.content_region.width, (
+                field.id, field.placeholder, field.content_region.width)

@@ -130,18 +130,18 @@ class InitScreen(Screen[Path | None]):
                          "you see what it parsed before anything is written.",
                          classes="init-hint")
             yield from self._field("checks", "Checks command",
-                                   Input(d.checks or "", placeholder="the test suite, e.g. "
-                                         f"python3 -m pytest -q ('{NONE_ANSWER}' for none)",
+                                   Input(d.checks or "", placeholder="e.g. python3 -m pytest -q "
+                                         f"('{NONE_ANSWER}': no checks)",
                                          id="checks"))
             yield from self._field("setup", "Setup command",
-                                   Input(placeholder="run once in a new worktree, e.g. npm ci "
+                                   Input(placeholder="e.g. npm ci, once per worktree "
                                          "(empty: none)", id="setup"))
             yield from self._field("bench", "Benchmark command",
-                                   Input(placeholder="prints METRIC name=value or a number, "
-                                         "e.g. python3 bench.py", id="bench"))
+                                   Input(placeholder="e.g. python3 bench.py (prints METRIC "
+                                         "x=1)", id="bench"))
             yield from self._field("metric", "Metric name",
-                                   Input(placeholder="e.g. time_ms (empty: the first METRIC "
-                                         "line's)", id="metric"))
+                                   Input(placeholder="e.g. time_ms (empty: the first "
+                                         "METRIC's)", id="metric"))
             yield from self._field("direction", "Better when",
                                    Select([("lower is better", "lower"),
                                            ("higher is better", "higher")],
@@ -149,18 +149,18 @@ class InitScreen(Screen[Path | None]):
             yield from self._field("unit", "Unit",
                                    Input(placeholder="e.g. ms (empty: guessed)", id="unit"))
             yield from self._field("scope", "Agent may change",
-                                   Input(", ".join(d.scope), placeholder="globs, comma-"
-                                         "separated (empty: the project's source)",
+                                   Input(", ".join(d.scope), placeholder="globs, e.g. src/** "
+                                         "(empty: the source)",
                                          id="scope"))
             yield from self._field("protected", "Must not change",
-                                   Input(placeholder="extra globs besides tests, benchmark "
-                                         "and config (empty: none)", id="protected"))
+                                   Input(placeholder="globs beside tests, bench, config "
+                                         "(empty: none)", id="protected"))
             has_key = bool(os.environ.get("ANTHROPIC_API_KEY"))
             yield from self._field("agent", "Agent",
                                    Select([(kind, kind) for kind in AGENT_KINDS],
                                           value="anthropic" if has_key else "command",
                                           allow_blank=False, id="agent"))
-            yield Input(placeholder='command template, e.g. claude -p "$(cat {prompt_file})"',
+            yield Input(placeholder='e.g. claude -p "$(cat {prompt_file})"',
                         id="agent_command", classes="" if has_key else "-shown")
             yield from self._field("goal", "Goal",
                                    Input(placeholder="one sentence (empty: make the metric "
