@@ -182,3 +182,23 @@ def test_a_note_for_an_experiment_whose_agent_failed_carries_to_the_next_proposa
     assert [(e.n, str(e.status)) for e in experiments][2] == (2, "agent_error")
     assert "- for this experiment: try the parser, not the I/O" in prompt(engine, 3)
     assert experiments[3].instructions == ["for this experiment: try the parser, not the I/O"]
+
+
+def test_a_note_taken_when_the_agent_has_nothing_left_waits_for_the_next_launch(
+        project: Project) -> None:
+    from app.engine.steering import take
+
+    project.patch("01-keep.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("one patch")
+
+    def sink(event: Any) -> None:
+        if type(event).__name__ == "ExperimentDecided" and event.experiment.n == 1:
+            post(engine.state_dir, Note(text="try the parser, not the I/O"))
+
+    engine = open_engine(cwd=project.root)
+    try:
+        assert engine.run(sink, LoopController()) == 0  # the scripted patches ran out
+    finally:
+        engine.close()
+    notes, _ = take(engine.state_dir)
+    assert [note.text for note in notes] == ["try the parser, not the I/O"]

@@ -13,7 +13,13 @@ import time
 from typing import TYPE_CHECKING
 
 from app.engine import hooks, memory
-from app.engine.agents.base import AgentContext, AgentError, AgentFatalError, ideas_section
+from app.engine.agents.base import (
+    AgentContext,
+    AgentError,
+    AgentFatalError,
+    AgentsExhausted,
+    ideas_section,
+)
 from app.engine.controller import CherryPick
 from app.engine.events import (
     AgentActivity,
@@ -51,6 +57,9 @@ def propose(p: Pipeline, trial: Trial) -> Verdict:
     try:
         facts.instructions = take_notes(p, n)
         proposal = p.agent.propose(agent_context(p, n, facts.instructions))
+    except AgentsExhausted:
+        carry_notes(p)  # the session ends: the note waits for a relaunch
+        raise
     except AgentFatalError as exc:
         carry_notes(p)
         trial.then = SessionOver(f"the agent cannot continue: {exc}", 3, finished=False)
