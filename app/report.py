@@ -27,6 +27,7 @@ from app.engine.records import (
     Status,
     Tokens,
     best_experiment,
+    busy_seconds,
     format_change,
     improvement,
     is_better,
@@ -435,7 +436,7 @@ def _reason(e: Experiment) -> str:
 
 def _time_text(experiments: Sequence[Experiment]) -> str:
     timed = [e for e in experiments if e.timestamp]
-    measured = sum(e.duration_s for e in experiments)
+    measured = busy_seconds(list(experiments))
     parts = []
     if len(timed) >= 2:
         first = min(e.timestamp for e in timed)

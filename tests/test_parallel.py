@@ -110,6 +110,50 @@ def test_a_veto_reaches_only_its_worker() -> None:
     assert answers[2] == "approved"
 
 
+def test_an_approval_for_a_worker_not_waiting_is_not_kept_for_its_next_proposal() -> None:
+    """Attack: `a` pressed for worker 2 while it is still proposing must not approve, in
+    advance and unseen, the proposal it is about to show; approve says it found nothing."""
+    c = LoopController(review=True)
+    w2 = c.for_worker(2)
+    w2.begin_experiment()
+    assert c.approve(worker=2) is False
+    answers: list[str] = []
+    waiting = threading.Thread(target=lambda: answers.append(w2.wait_for_approval()))
+    waiting.start()
+    while c.awaiting_approval != (2,):
+        threading.Event().wait(0.01)
+    waiting.join(0.3)
+    assert waiting.is_alive() and answers == []
+    assert c.approve(worker=2) is True
+    waiting.join(5)
+    assert answers == ["approved"]
+
+
+def test_parallel_time_is_wall_time_not_the_sum_over_workers() -> None:
+    """Three workers' experiments that overlap in time: the summary's time and `max_hours`
+    count the wall clock once, not once per worker (the night would end at a third)."""
+    from app.engine.budgets import Budgets, Spent
+    from app.engine.records import Experiment, busy_seconds, summarize
+
+    t0 = 1_800_000_000.0
+    records = [Experiment(0, Status.BASELINE, metric=10.0, timestamp=t0 - 600,
+                          duration_s=600.0)]
+    for w in (1, 2, 3):  # each worker: two experiments of 40 min, side by side
+        records += [Experiment(2 * w - 1, Status.DISCARD, worker=w, timestamp=t0,
+                               duration_s=2400.0),
+                    Experiment(2 * w, Status.DISCARD, worker=w, timestamp=t0 + 2400,
+                               duration_s=2400.0)]
+    spent = Spent()
+    for e in sorted(records, key=lambda e: e.n):
+        spent.add(e)
+    assert spent.duration_s == pytest.approx(600 + 4800)
+    assert busy_seconds(records) == pytest.approx(600 + 4800)
+    summary = summarize("t", records, metric_name="m", unit="ms", direction="lower")
+    assert summary.duration_s == pytest.approx(5400)
+    assert Budgets(max_hours=2.0).reached(spent) == ("", "")
+    assert Budgets(max_hours=1.5).reached(spent)[1] == "max_hours"
+
+
 def test_stop_cancels_every_worker_even_later_ones() -> None:
     c = LoopController()
     w1 = c.for_worker(1)

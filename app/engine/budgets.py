@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.engine.records import Experiment, Status, Tokens
+from app.engine.records import Experiment, Status, Tokens, span
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,16 @@ class Spent:
 
     experiments: int = 0
     duration_s: float = 0.0
+    """Wall time spent on experiments (`records.busy_seconds`): parallel workers'
+    overlapping experiments count once, so `max_hours` stays clock time."""
     cost_usd: float = 0.0
     tokens: Tokens = field(default_factory=Tokens)
+    busy: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    """The merged intervals of parallel workers' experiments, sorted by start."""
 
     def add(self, e: Experiment) -> None:
         self.experiments += e.status is not Status.BASELINE
-        self.duration_s += e.duration_s
+        self.duration_s += span(self.busy, e)
         self.cost_usd += e.cost_usd
         self.tokens = self.tokens + e.tokens
+

@@ -126,11 +126,17 @@ class LoopController:
             self._holds = max(0, self._holds - 1)
             self._lock.notify_all()
 
-    def approve(self, worker: int | None = None) -> None:
-        """Approve a proposal waiting in review mode (worker None: see the class)."""
+    def approve(self, worker: int | None = None) -> bool:
+        """Approve a proposal waiting in review mode (worker None: see the class). Returns
+        False, approving nothing, when that worker has no proposal waiting: an approval is
+        never kept for a proposal the user has not seen yet."""
         with self._lock:
-            self._approved.add(self._target(worker))
+            target = self._target(worker)
+            if target not in self._waiting:
+                return False
+            self._approved.add(target)
             self._lock.notify_all()
+            return True
 
     def cherry_pick(self, n: int, *, tag: str | None = None, commit: str | None = None,
                     description: str = "", hypothesis: str = "") -> None:
@@ -212,6 +218,7 @@ class LoopController:
         with self._lock:
             self._vetoes.pop(worker, None)
             self._approved.discard(worker)
+            self._waiting.discard(worker)
             if not self._stop:
                 self._cancel_locked(worker).clear()
 
@@ -243,6 +250,13 @@ class LoopController:
             while self._holds and not self._stop:
                 self._lock.wait(0.5)
             return worker in self._vetoes and not self._stop
+
+    def expect_approval(self, worker: int = 0) -> None:
+        """The worker is about to show its proposal for approval: from now on `approve`
+        may take it (called before the state that tells the UI, so an approval sent as
+        soon as the UI hears of it is not lost)."""
+        with self._lock:
+            self._waiting.add(worker)
 
     def wait_for_approval(self, worker: int = 0) -> str:
         """In review mode: block until approve ('approved'), veto ('vetoed') or stop ('stop').
@@ -310,6 +324,9 @@ class WorkerControl:
 
     def settle(self) -> bool:
         return self.controller.settle(self.worker)
+
+    def expect_approval(self) -> None:
+        self.controller.expect_approval(self.worker)
 
     def wait_for_approval(self) -> str:
         return self.controller.wait_for_approval(self.worker)

@@ -6,6 +6,7 @@ the importers all speak these, so none of them needs git or an agent to render a
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import functools
@@ -337,5 +338,37 @@ def summarize(tag: str, experiments: list[Experiment], *, metric_name: str, unit
         tag=tag, metric_name=metric_name, unit=unit, direction=direction, baseline=baseline,
         best=best, best_n=best_n, counts=counts,
         experiments=count_experiments(experiments),
-        duration_s=sum(e.duration_s for e in experiments), tokens=tokens,
+        duration_s=busy_seconds(experiments), tokens=tokens,
         cost_usd=sum(e.cost_usd for e in experiments), reason=reason)
+
+
+def add_interval(busy: list[tuple[float, float]], start: float, end: float) -> float:
+    """Merge [start, end] into the sorted, disjoint intervals `busy`; returns how much the
+    covered length grew (0 for an interval already covered)."""
+    if end <= start:
+        return 0.0
+    i = bisect.bisect_left(busy, (start, start))
+    if i > 0 and busy[i - 1][1] >= start:
+        i -= 1
+    j, before = i, 0.0
+    while j < len(busy) and busy[j][0] <= end:
+        start, end = min(start, busy[j][0]), max(end, busy[j][1])
+        before += busy[j][1] - busy[j][0]
+        j += 1
+    busy[i:j] = [(start, end)]
+    return (end - start) - before
+
+
+def busy_seconds(experiments: list[Experiment]) -> float:
+    """The wall time `experiments` took together: parallel workers' experiments overlap,
+    so theirs count as the union of their [start, end] intervals (a sum would count the
+    night once per worker); the sequential loop's (worker 0) are added as they are."""
+    busy: list[tuple[float, float]] = []
+    return sum(span(busy, e) for e in experiments)
+
+
+def span(busy: list[tuple[float, float]], e: Experiment) -> float:
+    """How much wall time `e` adds to the experiments whose intervals are `busy`."""
+    if not e.worker:
+        return e.duration_s
+    return add_interval(busy, e.timestamp, e.timestamp + e.duration_s)

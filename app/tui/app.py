@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
 from app.engine.events import BudgetReached, Event
-from app.engine.records import Experiment, Status, Tokens
+from app.engine.records import Experiment, Status, Tokens, busy_seconds
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS, RESUME, SCREEN_KEYS, default_key
 from app.tui.activity import ActivityBuffer
@@ -323,7 +323,7 @@ class AutoresearchApp(App[int]):
             v.selected_worker = v.worker_ids[0]
         # The session's clock goes on across launches, as the summary's time does: the
         # experiments' time so far, then this launch's.
-        v.session_since = self.clock() - sum(x.duration_s for x in v.experiments)
+        v.session_since = self.clock() - busy_seconds(v.experiments)
         v.tokens = Tokens()
         v.cost_usd = 0.0
         for x in v.experiments:
@@ -779,7 +779,9 @@ class AutoresearchApp(App[int]):
             self.notify(f"The diff pane now shows #{n}, the proposal waiting for approval; "
                         "press a again to approve it.", timeout=5)
             return
-        self.controller.approve()
+        if not self.controller.approve():
+            self.notify(f"#{n} is no longer waiting for approval.", severity="warning")
+            return
         self.notify(f"Approved #{n}.", timeout=3)
 
     def _approve_selected(self) -> None:
@@ -807,7 +809,10 @@ class AutoresearchApp(App[int]):
             self.notify(f"The diff pane now shows #{n}, {label}'s proposal waiting for "
                         "approval; press a again to approve it.", timeout=5)
             return
-        self.controller.approve(worker=w.worker)
+        if not self.controller.approve(worker=w.worker):
+            self.notify(f"#{n} ({label}) is no longer waiting for approval.",
+                        severity="warning")
+            return
         self.notify(f"Approved #{n} ({label}).", timeout=3)
 
     def action_veto(self) -> None:

@@ -76,6 +76,7 @@ def duplicate(p: Pipeline, trial: Trial) -> Verdict:
 def review(p: Pipeline, trial: Trial) -> Verdict:
     """In review mode, wait for the user's approval (a veto cancels)."""
     if p.controller.review:
+        p.controller.expect_approval()
         p.state(LoopState.WAITING_APPROVAL, "", trial.n)
         answer = p.controller.wait_for_approval()
         if answer == "stop":
