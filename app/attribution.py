@@ -2,7 +2,8 @@
 work together.
 
 For each group of kept changes (see `app.finalize`), two measurements, both noise-aware
-(`decide.evaluate`, samples interleaved A/B/A/B so machine drift cancels):
+(`decide.evaluate`, samples in interleaved pairs A/B, B/A, ... so that machine drift and
+bursts of load cancel):
 
 * alone: the group applied to the session's base, against the base;
 * left out (ablation): the final tree minus the group's change (a 3-way revert), against
@@ -34,9 +35,9 @@ from app.engine.process import run_command
 from app.engine.records import improvement
 
 ATTRIBUTION_FILE = "attribution.json"
-MIN_SAMPLES = 4
-"""At least this many runs per side: with 3 vs 3 the smallest possible rank-test p-value
-is 0.05, so nothing could ever be called credible at alpha 0.05."""
+MIN_SAMPLES = 5
+"""At least this many pairs: with 4 pairs the smallest possible signed-rank p-value is
+1/16, so nothing could ever be called credible at alpha 0.05 (5 pairs: 1/32)."""
 
 Progress = Callable[[str], None]
 
@@ -186,9 +187,9 @@ def compare(config: Config, reference: Path, candidate: Path, *, repeats: int | 
     """Measure `candidate` against `reference`, interleaved, and judge with decide.evaluate."""
     n = max(repeats or config.metric.repeats, MIN_SAMPLES)
     out = Comparison()
-    for _ in range(n):
-        for where, bucket in ((reference, out.reference_samples),
-                              (candidate, out.candidate_samples)):
+    for i in range(n):
+        sides = [(reference, out.reference_samples), (candidate, out.candidate_samples)]
+        for where, bucket in sides if decide.champion_first(i) else sides[::-1]:
             value, why = measure_once(config, where)
             if value is None:
                 out.error = why

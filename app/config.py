@@ -336,6 +336,21 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
     raise TypeError(f"unsupported config type {tp!r}")  # a programming error, not input
 
 
+def _check_interleaved_runs(m: MetricConfig, alpha: float,
+                            bad: Callable[[str, str], UsageError]) -> None:
+    """Interleaved runs are compared pair by pair, and with too few pairs no change can
+    ever be credible (3 pairs: the clearest win has p = 1/12): refuse such a config."""
+    from app.engine.decide import interleaved_can_keep, smallest_interleaved_p
+
+    if not 0 < alpha < 1 or smallest_interleaved_p(max(m.repeats, m.max_repeats)) <= alpha:
+        return  # possible (the exact check simulates: left to the loop's start)
+    need = next((k for k in range(m.repeats, MAX_RUNS + 1)
+                 if interleaved_can_keep(m.repeats, k, alpha)), MAX_RUNS)
+    raise bad("metric.max_repeats", f"is {m.max_repeats}: with interleave, {m.max_repeats} "
+              f"pairs of runs can never show a change credible at alpha {alpha:g}, so "
+              f"nothing would ever be kept; raise it to at least {need}")
+
+
 def _check_semantics(config: Config, path: Path) -> None:
     def bad(key: str, problem: str) -> UsageError:
         return UsageError(f"{path}: `{key}` {problem}.")
@@ -349,6 +364,8 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("metric.max_repeats", f"must be at least metric.repeats ({m.repeats})")
     if m.calibration_runs < 1:
         raise bad("metric.calibration_runs", "must be at least 1")
+    if m.interleave:
+        _check_interleaved_runs(m, config.decide.alpha, bad)
     for key, value in (("metric.repeats", m.repeats), ("metric.max_repeats", m.max_repeats),
                        ("metric.calibration_runs", m.calibration_runs)):
         if value > MAX_RUNS:

@@ -16,6 +16,13 @@ time is T, at run number t of the decision, measures
   later runs (the candidate's) look better; when the change is a real improvement the
   machine slows down, hiding it. That is the worst case for both rates, not the average;
 * outliers: each run is, with probability 5%, 1.5x to 3x slower (a GC pause, a cron job).
+* bursty: load comes in bursts (other jobs on a shared machine, a CI neighbour): before
+  each run that is not already in a burst, one starts with probability BURST_START and
+  lasts 1 to BURST_MAX_RUNS runs (uniformly), slowing every run it covers by one factor
+  drawn between 1.4 and 1.8. The machine is already in that state when the decision
+  starts (the burst process runs for a while before). Timings turn bimodal, as the demo's
+  CPU times did on a busy CI runner. The bursty rows with "gain 20%" measure misses on a
+  true 20% improvement instead of 2x the noise.
 
 Rules, each deciding keep or discard for one candidate against its champion:
 
@@ -26,9 +33,14 @@ Rules, each deciding keep or discard for one candidate against its champion:
 * ours: app.engine.decide.evaluate as the loop drives it: the champion has 5 calibration
   runs (measured first), the candidate 3 runs, then one more per "more" up to 10
   (repeats=3, max_repeats=10, alpha=0.05, min_effect=0);
-* ours+interleave: the same with interleave = true: after the 5 calibration runs the
-  champion is measured again before each candidate run (A/B/A/B) and the rule compares
-  the candidate with those fresh champion runs only, after removing a linear time trend.
+* ours+interleave: the same with interleave = true: after the 5 calibration runs each
+  candidate run is paired with a fresh champion run, in alternating order (A/B, B/A,
+  A/B...: decide.champion_first), and the rule is a Wilcoxon signed-rank test of the
+  pairs' log ratios (decide.evaluate, interleaved=True);
+* old+interleave: the interleaved rule before that (until 0.1.x): pairs always champion
+  first (A/B/A/B), and a rank test of the candidate's runs against the fresh champion
+  runs, pooled, after removing a Theil-Sen linear time trend (kept here, frozen, to
+  compare).
 
 With `--peers` it runs the rules of real tools at their documented defaults with n = 5 and
 10 runs per side (pyperf compare_to, Google Benchmark compare.py's U test, criterion's
@@ -66,10 +78,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.engine.decide import evaluate, rank_test  # noqa: E402
+from app.engine.decide import (  # noqa: E402
+    _futility_bound,
+    _level_from_minima,
+    champion_first,
+    evaluate,
+    rank_test,
+)
 
 DRIFT_PER_RUN = 0.0025
 OUTLIER_RATE = 0.05
+BURST_START, BURST_MAX_RUNS, BURST_FACTOR = 0.12, 8, (1.4, 1.8)
 CALIBRATION_RUNS, REPEATS, MAX_REPEATS, ALPHA = 5, 3, 10, 0.05
 
 
@@ -78,11 +97,27 @@ class Setting:
     noise: float
     drift: bool
     outliers: bool
+    bursty: bool = False
+    gain: float | None = None
+    """The true improvement of the "miss" decisions, as a fraction (None: 2x the noise)."""
+
+    @property
+    def effect(self) -> float:
+        """The true improvement in units of noise."""
+        return 2.0 if self.gain is None else -math.log(1 - self.gain) / self.noise
 
     @property
     def label(self) -> str:
-        extras = [name for name, on in (("drift", self.drift), ("outliers", self.outliers)) if on]
-        return f"noise {self.noise:>4.0%} {' + '.join(extras) or 'plain'}"
+        extras = [name for name, on in (("drift", self.drift), ("outliers", self.outliers),
+                                        ("bursty", self.bursty)) if on]
+        gain = f", gain {self.gain:.0%}" if self.gain is not None else ""
+        return f"noise {self.noise:>4.0%} {' + '.join(extras) or 'plain'}{gain}"
+
+
+SETTINGS = [Setting(noise, drift, outliers) for noise in (0.01, 0.05, 0.20)
+            for drift in (False, True) for outliers in (False, True)] + [
+    Setting(noise, False, False, bursty=True) for noise in (0.01, 0.05, 0.20)] + [
+    Setting(0.05, False, False, bursty=True, gain=0.20)]
 
 
 class Bench:
@@ -95,12 +130,28 @@ class Bench:
         # improvement meets a machine slowing down.
         self.slope = (DRIFT_PER_RUN if effect > 0 else -DRIFT_PER_RUN) if setting.drift else 0.0
         self.t = 0
+        self.burst_left, self.burst_factor = 0, 1.0
+        if setting.bursty:
+            for _ in range(2 * BURST_MAX_RUNS):  # the machine's state when the decision starts
+                self._load()
+
+    def _load(self) -> float:
+        """The load factor of the next run (bursty setting)."""
+        if self.burst_left == 0 and self.rng.random() < BURST_START:
+            self.burst_left = self.rng.randint(1, BURST_MAX_RUNS)
+            self.burst_factor = self.rng.uniform(*BURST_FACTOR)
+        if self.burst_left == 0:
+            return 1.0
+        self.burst_left -= 1
+        return self.burst_factor
 
     def run(self, true_time: float) -> float:
         value = true_time * math.exp(self.s.noise * self.rng.gauss(0.0, 1.0)
                                      + self.slope * self.t)
         if self.s.outliers and self.rng.random() < OUTLIER_RATE:
             value *= self.rng.uniform(1.5, 3.0)
+        if self.s.bursty:
+            value *= self._load()
         self.t += 1
         return value
 
@@ -135,9 +186,12 @@ def ours(interleave: bool) -> Rule:
         cand: list[float] = []
 
         def measure() -> None:
-            if interleave:
+            first = champion_first(len(cand))
+            if interleave and first:
                 champ.append(b.champion())
             cand.append(b.candidate())
+            if interleave and not first:
+                champ.append(b.champion())
 
         for _ in range(REPEATS):
             measure()
@@ -151,6 +205,64 @@ def ours(interleave: bool) -> Rule:
             look += 1
         return d.outcome == "keep", len(cand)
     return rule
+
+
+def _old_detrended(cand: list[float], champ: list[float]) -> tuple[list[float], list[float]]:
+    """The old interleaved rule's Theil-Sen detrending (champion i at time 2i, candidate
+    i at 2i + 1)."""
+    slopes = [(g[j] - g[i]) / (2 * (j - i)) for g in (cand, champ)
+              for i in range(len(g)) for j in range(i + 1, len(g))]
+    if not slopes:
+        return list(cand), list(champ)
+    b = statistics.median(slopes)
+    return ([v - b * (2 * i + 1) for i, v in enumerate(cand)],
+            [v - b * (2 * i) for i, v in enumerate(champ)])
+
+
+_OLD_LEVELS: dict[tuple[int, int], float] = {}
+
+
+def _old_level(n_first: int, looks: int) -> float:
+    """The old interleaved rule's Pocock level (simulated on its own procedure)."""
+    if (n_first, looks) not in _OLD_LEVELS:
+        rng = random.Random(20261127)
+        minima = []
+        for _ in range(5_000):
+            cand: list[float] = []
+            champ: list[float] = []
+            best = 1.0
+            for k in range(looks):
+                while len(cand) < n_first + k:
+                    champ.append(rng.gauss(0.0, 1.0))
+                    cand.append(rng.gauss(0.0, 1.0))
+                best = min(best, rank_test(*_old_detrended(cand, champ))[0])
+            minima.append(best)
+        _OLD_LEVELS[n_first, looks] = _level_from_minima(minima, ALPHA)
+    return _OLD_LEVELS[n_first, looks]
+
+
+def old_interleaved(b: Bench) -> tuple[bool, int]:
+    """The interleaved rule before the paired test: A/B/A/B, detrended pooled rank test."""
+    max_looks = MAX_REPEATS - REPEATS + 1
+    champ = [b.champion() for _ in range(CALIBRATION_RUNS)]
+    cand: list[float] = []
+
+    def measure() -> None:
+        champ.append(b.champion())
+        cand.append(b.candidate())
+
+    for _ in range(REPEATS):
+        measure()
+    look = 1
+    while True:
+        n = len(cand)
+        p, z = rank_test(*_old_detrended([-v for v in cand], [-v for v in champ[-n:]]))
+        if p <= _old_level(n - look + 1, max_looks):
+            return True, n
+        if look >= max_looks or z <= _futility_bound(look, max_looks):
+            return False, n
+        measure()
+        look += 1
 
 
 # --- the rules of real benchmarking tools, at their documented defaults -------------------
@@ -286,6 +398,7 @@ RULES: dict[str, Rule] = {
     "median-of-5": median_of(5),
     "ours": ours(False),
     "ours+interleave": ours(True),
+    "old+interleave": old_interleaved,
 }
 
 
@@ -297,7 +410,7 @@ def simulate(setting: Setting, rule: Rule, decisions: int, seed: int) -> tuple[f
         kept, r = rule(Bench(rng, setting, effect=0.0))
         false_keeps += kept
         runs += r
-        kept, r = rule(Bench(rng, setting, effect=2.0))
+        kept, r = rule(Bench(rng, setting, effect=setting.effect))
         misses += not kept
         runs += r
     return false_keeps / decisions, misses / decisions, runs / (2 * decisions)
@@ -359,8 +472,7 @@ def main() -> None:
         peer_tables(args.decisions, args.seed)
         return
     started = time.perf_counter()
-    settings = [Setting(noise, drift, outliers) for noise in (0.01, 0.05, 0.20)
-                for drift in (False, True) for outliers in (False, True)]
+    settings = SETTINGS
     cell = "{:>5} {:>5} {:>5}"
     print(f"{args.decisions} decisions with true effect 0 and {args.decisions} with a true "
           f"improvement of 2x noise per setting and rule")
@@ -371,8 +483,8 @@ def main() -> None:
                                         for _ in RULES))
     fk_se = math.sqrt(ALPHA * (1 - ALPHA) / args.decisions)
     miss_se = math.sqrt(0.2 * 0.8 / args.decisions)
-    failures: dict[str, list[str]] = {"ours": [], "ours+interleave": []}
-    pooled: dict[str, list[float]] = {"ours": [], "ours+interleave": []}
+    failures: dict[str, list[str]] = {"ours": [], "ours+interleave": [], "old+interleave": []}
+    pooled: dict[str, list[float]] = {"ours": [], "ours+interleave": [], "old+interleave": []}
     for i, setting in enumerate(settings):
         cells = []
         for j, (name, rule) in enumerate(RULES.items()):
@@ -380,7 +492,7 @@ def main() -> None:
             cells.append(cell.format(f"{100 * fk:.1f}", f"{100 * miss:.1f}", f"{runs:.2f}"))
             if name not in failures:
                 continue
-            if not setting.drift:
+            if not setting.drift and not setting.bursty:
                 pooled[name].append(fk)
             if fk > ALPHA + 2 * fk_se:
                 failures[name].append(f"{setting.label}: false keeps {fk:.1%}")

@@ -14,7 +14,15 @@ from collections.abc import Callable
 
 import pytest
 
-from app.engine.decide import Decision, drifted, evaluate, rank_test, regressed, relative_noise
+from app.engine.decide import (
+    Decision,
+    champion_first,
+    drifted,
+    evaluate,
+    rank_test,
+    regressed,
+    relative_noise,
+)
 
 ALPHA = 0.05
 
@@ -234,8 +242,14 @@ def test_interleaving_cancels_drift() -> None:
         champion = [run() for _ in range(5)]
 
         def interleaved_run(champion: list[float] = champion) -> float:
-            champion.append(run())  # the loop measures the champion before each candidate
-            return run()
+            # The loop's order: champion first in even pairs, last in odd ones.
+            first = champion_first(len(champion) - 5)
+            if first:
+                champion.append(run())
+            value = run()
+            if not first:
+                champion.append(run())
+            return value
 
         d, _ = run_decision(interleaved_run, champion, interleaved=True)
         kept += d.outcome == "keep"
@@ -254,8 +268,13 @@ def test_interleaving_still_finds_a_real_win_under_drift() -> None:
     champion = [run(100.0) for _ in range(5)]
 
     def interleaved_run() -> float:
-        champion.append(run(100.0))
-        return run(98.0)
+        first = champion_first(len(champion) - 5)
+        if first:
+            champion.append(run(100.0))
+        value = run(98.0)
+        if not first:
+            champion.append(run(100.0))
+        return value
 
     d, _ = run_decision(interleaved_run, champion, interleaved=True)
     assert d.outcome == "keep"

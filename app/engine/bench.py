@@ -360,8 +360,9 @@ class Bench:
     @_plan_ends
     def compare(self, n: int, candidate: str, rule: Rule) -> Comparison:
         """The candidate's samples, `repeats` at first and then one more per look while
-        the rule says "more"; with `interleave`, each candidate run follows a fresh champion
-        run (samples compared pairwise in time)."""
+        the rule says "more"; with `interleave`, each candidate run is paired with a fresh
+        champion run, champion first in even pairs and last in odd ones
+        (decide.champion_first: samples compared pairwise in time)."""
         m = self.metric
         self.measuring = candidate
         cand = Measured()
@@ -371,34 +372,57 @@ class Bench:
         planned = m.repeats
         while True:
             target = m.repeats if look == 0 else len(cand.values) + 1
-            self._plan(n, [run for i in range(len(cand.values), target) for run in (
-                [(self.champion.commit, f"champion-{i + 1}", False)]
-                * bool(self.interleave and champion) + [(candidate, f"bench-{i + 1}", False)])])
+            self._plan(n, [run for i in range(len(cand.values), target)
+                           for run in self._pair_plan(i, candidate, bool(champion))])
             while len(cand.values) < target:
-                if self.interleave and champion:
-                    fresh = Measured()
-                    self.state(LoopState.MEASURING, f"champion {len(cand.values) + 1} of "
-                               f"{planned}", n)
-                    self.to_champion()
-                    ok = (self.once(n, "champion", len(cand.values), planned, fresh)
-                          or self.once(n, "champion", len(cand.values), planned, fresh))
-                    self.to_candidate(candidate)
-                    if not ok:
-                        # Candidate and champion samples are compared pairwise in time:
-                        # without the champion's run there is no fair comparison.
-                        return Comparison(cand, champion, None, Status.CRASH,
-                                          f"re-measuring the champion failed: {fresh.reason}",
-                                          fresh.output_tail)
-                    champion.extend(fresh.values)
+                # Interleaved pairs alternate their order (decide.champion_first).
+                paired = self.interleave and bool(champion)
+                first = decide.champion_first(len(cand.values))
+                if paired and first and (failed := self._fresh_champion(
+                        n, candidate, cand, planned, champion, len(cand.values))):
+                    return failed
                 self.state(LoopState.MEASURING, f"{len(cand.values) + 1} of {planned}", n)
                 if not self.once(n, "candidate", len(cand.values), planned, cand):
                     return Comparison(cand, champion, None, cand.failure or Status.CRASH,
                                       cand.reason, cand.output_tail)
+                if paired and not first and (failed := self._fresh_champion(
+                        n, candidate, cand, planned, champion, len(cand.values) - 1)):
+                    return failed
             look += 1
             decision = rule(cand, champion, look, max_looks)
             if decision.outcome != "more" or look >= max_looks:
                 return Comparison(cand, champion, decision)
             planned = len(cand.values) + 1
+
+    def _pair_plan(self, i: int, candidate: str, have_champion: bool
+                   ) -> list[tuple[str, str, bool]]:
+        """The runs of candidate run `i` in the order `compare` makes them (a cluster
+        streams them as planned): with interleaving, its pair's champion run before it in
+        even pairs and after it in odd ones."""
+        runs = [(candidate, f"bench-{i + 1}", False)]
+        if self.interleave and have_champion:
+            champ = (self.champion.commit, f"champion-{i + 1}", False)
+            runs = [champ, *runs] if decide.champion_first(i) else [*runs, champ]
+        return runs
+
+    def _fresh_champion(self, n: int, candidate: str, cand: Measured, planned: int,
+                        champion: list[float], index: int) -> Comparison | None:
+        """The champion run of interleaved pair `index` (retried once), appended to
+        `champion`; back on the candidate afterwards. None when it ran, else the failed
+        comparison: candidate and champion samples are compared pairwise in time, and
+        without the champion's run there is no fair comparison."""
+        fresh = Measured()
+        self.state(LoopState.MEASURING, f"champion {index + 1} of {planned}", n)
+        self.to_champion()
+        ok = (self.once(n, "champion", index, planned, fresh)
+              or self.once(n, "champion", index, planned, fresh))
+        self.to_candidate(candidate)
+        if not ok:
+            return Comparison(cand, champion, None, Status.CRASH,
+                              f"re-measuring the champion failed: {fresh.reason}",
+                              fresh.output_tail)
+        champion.extend(fresh.values)
+        return None
 
     @_plan_ends
     def holdout(self, n: int, candidate: str) -> HeldOut:

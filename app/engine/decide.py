@@ -33,10 +33,19 @@ The rule, in short (docs/decisions.md says it in plain words):
   rising bound (0.3 at look 1 to 1.5) is discarded: most proposals do nothing, and this
   is where most of the saved runs come from. Futility only ever turns a "more" into a
   discard, so it cannot raise the false-keep rate.
-* Interleave: with `interleaved=True` the champion was measured alternately with the
-  candidate (A/B/A/B); only those fresh champion samples are compared, after removing a
-  robust linear time trend, so slow machine drift (thermal throttling, a background job)
-  neither looks like a win nor hides one. Its level is simulated for that procedure.
+* Interleave: with `interleaved=True` every candidate run was measured next to a fresh
+  champion run, as a pair, in the order `champion_first` gives (champion, candidate,
+  candidate, champion, champion, candidate...: blocks of two pairs, A/B/B/A). The test
+  then ranks runs only within their block (a stratified Mann-Whitney test on the logs of
+  the values, `blocked_rank_test`): a burst of load that covers a block slows both sides
+  and cancels, however slow it makes them, where a rank test over the pooled samples sees
+  a bimodal mess and discards real gains (the demo's CI runs lost 20-35% gains that way);
+  a burst that starts or ends inside a block disturbs that block only. A steady drift
+  cancels within each A/B/B/A block too. Its level is simulated like the others (the
+  test is distribution-free under "no effect"). Blocks of two pairs rather than single
+  pairs (a signed-rank test): a pair has 2 orders, a block 6, so a clear win is credible
+  after 5 pairs rather than 6-7, for about the same robustness
+  (benchmarks/decision_quality.py, docs/decisions.md).
   Without interleaving the champion's samples were measured earlier, and drift of a
   quarter of the noise per run is enough to make any rule keep useless changes (see the
   benchmark's drift rows).
@@ -49,6 +58,7 @@ noise. It is shown to users; the decision itself rests on the p-value.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 import statistics
@@ -75,8 +85,8 @@ boundary simulation that grows with it."""
 _PATHS = 20_000
 """Simulated paths per sequential boundary (about 0.1 s each, cached)."""
 
-_PATHS_INTERLEAVED = 5_000
-"""Simulated paths for the interleaved boundary (about 1 s, once per session)."""
+_PATHS_INTERLEAVED = 20_000
+"""Simulated paths for the interleaved boundary."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,137 @@ def rank_test(better: Sequence[float], reference: Sequence[float]) -> tuple[floa
     return min(1.0, max(p, 0.0)), z
 
 
+def champion_first(pair: int) -> bool:
+    """Whether interleaved pair `pair` (0-based) runs the champion first.
+
+    Even pairs run champion then candidate, odd pairs candidate then champion, so runs go
+    champion, candidate, candidate, champion, champion, candidate...: every block of two
+    pairs is an A/B/B/A quartet, in which a steady drift favours neither side. The bench
+    and every other interleaving caller follow this order.
+    """
+    return pair % 2 == 0
+
+
+PAIRS_PER_BLOCK = 2
+"""The blocked rank test compares runs within blocks of this many adjacent pairs."""
+
+
+def _block_null(cand: Sequence[float], champ: Sequence[float]) -> tuple[int, dict[int, int]]:
+    """One block: the candidate's doubled Mann-Whitney count (2 per champion run it beats,
+    1 per tie) and that count's distribution over every way to relabel the block's runs."""
+    values = list(cand) + list(champ)
+    everyone = range(len(values))
+
+    def count(side: tuple[int, ...]) -> int:
+        return sum(2 if values[i] > values[j] else 1 if values[i] == values[j] else 0
+                   for i in side for j in everyone if j not in side)
+
+    dist: dict[int, int] = {}
+    for side in itertools.combinations(everyone, len(cand)):
+        u = count(side)
+        dist[u] = dist.get(u, 0) + 1
+    return count(tuple(range(len(cand)))), dist
+
+
+def _convolve(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for x, ca in a.items():
+        for y, cb in b.items():
+            out[x + y] = out.get(x + y, 0) + ca * cb
+    return out
+
+
+def blocked_rank_test(better: Sequence[float], reference: Sequence[float]
+                      ) -> tuple[float, float]:
+    """One-sided rank test that `better` tends to be larger than `reference`, for
+    interleaved runs: better[i] and reference[i] are pair i, and pairs are grouped in
+    blocks of PAIRS_PER_BLOCK adjacent pairs (a stratified Mann-Whitney test, van
+    Elteren's). Runs are only ranked against runs of their own block: a burst of load that
+    covers a block slows both sides of it and changes nothing, and one that starts or ends
+    inside a block disturbs that block only.
+
+    Returns (p, z) like `rank_test`: p = P(sum of the blocks' counts >= observed) when
+    the labels within each block are exchangeable (no effect), counted exactly over every
+    relabelling of every block (ties included); z = the standardized sum (0 when every
+    block ties).
+    """
+    observed, mean, var = 0, 0.0, 0.0
+    total = 1
+    dist: dict[int, int] = {0: 1}
+    for start in range(0, len(better), PAIRS_PER_BLOCK):
+        stop = start + PAIRS_PER_BLOCK
+        u, block = _block_null(better[start:stop], reference[start:stop])
+        ways = sum(block.values())
+        center = sum(k * c for k, c in block.items()) / ways
+        observed += u
+        mean += center
+        var += sum((k - center) ** 2 * c for k, c in block.items()) / ways
+        total *= ways
+        dist = _convolve(dist, block)
+    if var <= 1e-12:
+        return 1.0, 0.0
+    p = sum(c for k, c in dist.items() if k >= observed) / total
+    return min(1.0, p), (observed - mean) / math.sqrt(var)
+
+
+def _log_gains(values: Sequence[float], direction: str) -> list[float] | None:
+    """Logs of the values on the higher-is-better scale (None unless all are positive)."""
+    if not all(v > 0 for v in values):
+        return None
+    logs = [math.log(v) for v in values]
+    return [-v for v in logs] if direction == "lower" else logs
+
+
+def _paired_samples(candidate: Sequence[float], champion: Sequence[float], direction: str,
+                    min_effect: float) -> tuple[list[float], list[float]]:
+    """Candidate and champion runs for the blocked test, the champion's raised by the
+    required `min_effect`: log values when every value is positive (a burst that slows
+    both runs of a pair by one factor then moves both by the same amount), else the
+    values themselves, raised by `min_effect` of the champion's median as in the unpaired
+    test."""
+    cand_log = _log_gains(candidate, direction)
+    champ_log = _log_gains(champion, direction)
+    if cand_log is not None and champ_log is not None and min_effect < 1:
+        need = -math.log1p(-min_effect) if direction == "lower" else math.log1p(min_effect)
+        return cand_log, [v + need for v in champ_log]
+    cand_g, champ_g = _gains(candidate, direction), _gains(champion, direction)
+    need = min_effect * abs(statistics.median(champ_g))
+    return cand_g, [v + need for v in champ_g]
+
+
+def _paired_confidence(cand: Sequence[float], champ: Sequence[float], noise: float | None,
+                       floor: float = 0.0) -> float:
+    """The paired form of `_confidence`: the median of the pairs' differences over the
+    typical wobble of one run (the pairs' MAD over sqrt 2), on the higher-is-better scale."""
+    diffs = [c - h for c, h in zip(cand, champ)]
+    center = statistics.median(diffs)
+    scale = max(statistics.median([abs(d - center) for d in diffs]) / math.sqrt(2), floor)
+    if scale == 0 and noise:
+        scale = noise * abs(statistics.median(champ))
+    if scale == 0:
+        return 0.0 if center == 0 else math.copysign(CONFIDENCE_CAP, center)
+    return max(-CONFIDENCE_CAP, min(CONFIDENCE_CAP, center / scale))
+
+
+def smallest_interleaved_p(pairs: int) -> float:
+    """The smallest p-value the blocked rank test can give with this many pairs (every
+    run of the candidate faster than every champion run of its block)."""
+    return (1 / 6) ** (pairs // PAIRS_PER_BLOCK) * (1 / 2) ** (pairs % PAIRS_PER_BLOCK)
+
+
+def interleaved_can_keep(repeats: int, max_repeats: int, alpha: float) -> bool:
+    """Whether an interleaved decision of `repeats` to `max_repeats` pairs can keep
+    anything at all: at its last look (where the evidence is largest), can the clearest
+    possible win reach the looks' level? Cheap when it plainly cannot (the clearest win
+    is above alpha itself); otherwise it simulates the level (under a second, once)."""
+    n = max(repeats, max_repeats)
+    smallest = smallest_interleaved_p(n)
+    if smallest > alpha:
+        return False
+    looks = max(1, n - repeats + 1)
+    return smallest <= _paired_level(repeats, looks, alpha)
+
+
 # --- the sequential boundary -----------------------------------------------------------------
 
 def _p_from_pairs(m: int, n: int, u: int) -> float:
@@ -249,30 +390,44 @@ def _sequential_level(m: int, n_first: int, looks: int, alpha: float) -> float:
 
 
 @lru_cache(maxsize=64)
-def _interleaved_level(n_first: int, looks: int, alpha: float) -> float:
-    """The Pocock level for interleaved decisions, which rank the detrended samples.
+def _paired_level(n_first: int, looks: int, alpha: float) -> float:
+    """The Pocock level for interleaved decisions (blocked rank tests of the pairs).
 
-    Removing an estimated trend makes the residuals only nearly exchangeable (the slope's
-    own error moves the two groups apart a little), and a plain rank-test level kept 6-7%
-    of useless changes. So we simulate the real procedure instead: normal samples with no
-    effect, detrended and ranked exactly as `evaluate` does, nested as the loop measures
-    them. The procedure is unchanged by any linear drift (Theil-Sen follows a trend added
-    to the data exactly), so this level holds under linear drift too; with fewer paths
-    than `_sequential_level` (detrending costs more), it aims 1.64 standard errors lower.
+    Under "no effect" the runs within each block are exchangeable, so the nested blocked
+    tests are distribution-free, like the rank tests of `_sequential_level`: simulated on
+    uniform runs, nested as the loop measures them (one more pair per look).
     """
     if looks <= 1:
         return alpha
-    rng = random.Random(20261127)
+    rng = random.Random(20261129)
+    full = {0: 1, 2: 1, 4: 2, 6: 1, 8: 1}  # a block of two pairs without ties
+    single = {0: 1, 2: 1}  # a block of one pair
+    tails: dict[int, tuple[int, list[int]]] = {}
+    for n in range(n_first, n_first + looks):
+        dist: dict[int, int] = {0: 1}
+        for start in range(0, n, PAIRS_PER_BLOCK):
+            dist = _convolve(dist, full if start + 1 < n else single)
+        top = max(dist)
+        tail = [0] * (top + 2)
+        for k in range(top, -1, -1):
+            tail[k] = tail[k + 1] + dist.get(k, 0)
+        tails[n] = (sum(dist.values()), tail)
+    assert PAIRS_PER_BLOCK == 2, "the simulation below adds one pair of a 2-pair block"
     minima = []
     for _ in range(_PATHS_INTERLEAVED):
         cand: list[float] = []
         champ: list[float] = []
-        best = 1.0
+        observed, best = 0, 1.0
         for k in range(looks):
             while len(cand) < n_first + k:
-                champ.append(rng.gauss(0.0, 1.0))
-                cand.append(rng.gauss(0.0, 1.0))
-            best = min(best, rank_test(*_detrended(cand, champ))[0])
+                c, h = rng.random(), rng.random()
+                observed += 2 * (c > h)
+                if len(cand) % 2:  # the second pair of a block: the cross comparisons
+                    observed += 2 * (c > champ[-1]) + 2 * (cand[-1] > h)
+                cand.append(c)
+                champ.append(h)
+            total, tail = tails[len(cand)]
+            best = min(best, tail[observed] / total)
         minima.append(best)
     return _level_from_minima(minima, alpha)
 
@@ -311,27 +466,6 @@ def _futility_bound(look: int, max_looks: int) -> float:
     if max_looks <= 2:
         return first
     return first + (last - first) * (look - 1) / (max_looks - 2)
-
-
-def _detrended(cand: Sequence[float], champ: Sequence[float]) -> tuple[list[float], list[float]]:
-    """Remove a linear time trend from interleaved samples.
-
-    The loop measures champion, candidate, champion, candidate...: champion sample i at
-    time 2i, candidate sample i at time 2i + 1.
-
-    Interleaving alone cancels drift only on average: within a 20-run decision a drifting
-    machine spreads both groups (hiding real effects) and the candidate, always measured
-    just after its champion run, carries one run's worth of drift. The slope is a
-    Theil-Sen estimate (the median of pairwise slopes) taken within each group only, so a
-    real difference between the groups never leaks into it, and one outlier cannot tilt it.
-    """
-    slopes = [(g[j] - g[i]) / (2 * (j - i)) for g in (cand, champ)
-              for i in range(len(g)) for j in range(i + 1, len(g))]
-    if not slopes:
-        return list(cand), list(champ)
-    b = statistics.median(slopes)
-    return ([v - b * (2 * i + 1) for i, v in enumerate(cand)],
-            [v - b * (2 * i) for i, v in enumerate(champ)])
 
 
 def _gains(values: Sequence[float], direction: str) -> list[float]:
@@ -399,8 +533,9 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     `candidate` and `champion` are all samples so far (the candidate gains one sample per
     look); `noise` the baseline's relative noise (a fallback scale for the confidence when
     the samples have no spread); `simpler` whether the candidate removes code;
-    `interleaved` whether the last len(candidate) champion samples were measured
-    alternately with the candidate (then only those are compared, so drift cancels).
+    `interleaved` whether the last len(candidate) champion samples were measured in
+    pairs with the candidate's, in `champion_first` order (then only those are compared,
+    pair by pair, so drift and bursts of load cancel).
     `within` holds each run's within-process samples (a tool's rounds or repetitions, in
     the metric's unit), whose `stat` is that run's value: they set a floor under the
     confidence's noise scale (within_floor) and are never counted as runs in the rank
@@ -418,16 +553,15 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     cand_g, champ_g = _gains(candidate, direction), _gains(champ, direction)
     change = _relative_change(candidate, champ)
     floor = within_floor(within, stat)
-    confidence = _confidence(cand_g, champ_g, noise, floor)
-    shift = min_effect * abs(statistics.median(champ_g))
-    test_cand, test_champ = cand_g, [v + shift for v in champ_g]
-    if interleaved:
-        test_cand, test_champ = _detrended(test_cand, test_champ)
-    p, z = rank_test(test_cand, test_champ)
     n_first = max(1, n - (look - 1))
     if interleaved:
-        level = _interleaved_level(n_first, max_looks, alpha)
+        confidence = _paired_confidence(cand_g, champ_g, noise, floor)
+        p, z = blocked_rank_test(*_paired_samples(candidate, champ, direction, min_effect))
+        level = _paired_level(n_first, max_looks, alpha)
     else:
+        confidence = _confidence(cand_g, champ_g, noise, floor)
+        shift = min_effect * abs(statistics.median(champ_g))
+        p, z = rank_test(cand_g, [v + shift for v in champ_g])
         level = _sequential_level(len(champ), n_first, max_looks, alpha)
     # Scaled so that keep <=> p_adj <= alpha; level 0: these sample sizes can never be credible.
     p_adj = min(1.0, alpha * (p / level)) if level > 0 else 1.0
@@ -444,9 +578,11 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     if p <= level:
         return decision("keep", f"credibly better{effect}")
     if simpler and prefer_simpler:
-        plain_cand, plain_champ = (_detrended(cand_g, champ_g) if interleaved
-                                   else (cand_g, champ_g))
-        p_worse, _ = rank_test(plain_champ, plain_cand)
+        if interleaved:
+            plain_cand, plain_champ = _paired_samples(candidate, champ, direction, 0.0)
+            p_worse, _ = blocked_rank_test(plain_champ, plain_cand)
+        else:
+            p_worse, _ = rank_test(champ_g, cand_g)
         if confidence > -1.0 and p_worse > level:
             return decision("keep", "simpler and equal within noise", simplification=True)
     if look >= max_looks:
