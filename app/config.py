@@ -338,8 +338,9 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
 
 def _check_interleaved_runs(m: MetricConfig, alpha: float,
                             bad: Callable[[str, str], UsageError]) -> None:
-    """Interleaved runs are compared pair by pair, and with too few pairs no change can
-    ever be credible (3 pairs: the clearest win has p = 1/12): refuse such a config."""
+    """Interleaved runs are compared within blocks of pairs, and with too few pairs no
+    change can ever be credible (2 pairs: the clearest win has p = 1/6): refuse such a
+    config."""
     from app.engine.decide import interleaved_can_keep, smallest_interleaved_p
 
     if not 0 < alpha < 1 or smallest_interleaved_p(max(m.repeats, m.max_repeats)) <= alpha:

@@ -122,14 +122,15 @@ def bursty_decision(rng: random.Random, gain: float, *, noise: float = 0.05,
 @pytest.mark.slow
 def test_under_bursts_useless_changes_stay_out_and_real_gains_get_in() -> None:
     """600 decisions of each kind: at most 5% of useless changes kept (plus two standard
-    errors: 1.8%), and a 20% gain missed far less often than the pooled rank test's 27%
-    (benchmarks/decision_quality.py, 'noise 5% bursty, gain 20%')."""
+    errors: 1.8%), and a 20% gain missed less often than the pooled rank test's 27.6%
+    (benchmarks/decision_quality.py, 'noise 5% bursty, gain 20%': 18.8% expected, plus
+    two standard errors: 3.2%)."""
     rng = random.Random(19)
     decisions = 600
     false_keeps = sum(bursty_decision(rng, 0.0)[0] for _ in range(decisions))
     kept = sum(bursty_decision(rng, 0.20)[0] for _ in range(decisions))
     assert false_keeps / decisions <= 0.068
-    assert 1 - kept / decisions <= 0.18
+    assert 1 - kept / decisions <= 0.22
 
 
 @pytest.mark.slow
@@ -153,10 +154,10 @@ def test_the_loop_measures_interleaved_pairs_in_alternating_order(project: Proje
     assert len(first["samples"]) == 5 and first["champion_samples"][-5:] == [50.0] * 5
 
 
-@pytest.mark.parametrize(("repeats", "max_repeats", "need"), [(3, 3, 4), (2, 2, 4), (1, 3, 4)])
+@pytest.mark.parametrize(("repeats", "max_repeats", "need"), [(2, 2, 4), (1, 2, 4), (1, 1, 4)])
 def test_interleave_with_too_few_pairs_to_ever_keep_is_refused(
         tmp_path: Path, repeats: int, max_repeats: int, need: int) -> None:
-    """3 pairs cannot show anything credible at alpha 0.05 (the clearest win has p = 1/12):
+    """2 pairs cannot show anything credible at alpha 0.05 (the clearest win has p = 1/6):
     such a session would measure every proposal and keep none."""
     path = tmp_path / "autoresearch.toml"
     path.write_text(f'[metric]\ncommand = "python3 bench.py"\ninterleave = true\n'
@@ -174,3 +175,16 @@ def test_interleave_with_too_few_pairs_to_ever_keep_is_refused(
     path.write_text(f'[metric]\ncommand = "python3 bench.py"\nrepeats = {repeats}\n'
                     f"max_repeats = {max_repeats}\n")
     assert load_config(path).metric.interleave is False
+
+
+def test_three_interleaved_pairs_can_keep_a_clear_win(tmp_path: Path) -> None:
+    """repeats = max_repeats = 3 with interleave (forced on for a cluster): the three
+    pairs form one block, whose clearest win has p = 1/20 = alpha, so a change faster in
+    every pair is kept, as with the rank test before blocks."""
+    d = evaluate([40.0, 40.0, 40.0], [50.0] * 3 + [50.0, 50.0, 50.0], direction="lower",
+                 alpha=ALPHA, min_effect=0.0, look=1, max_looks=1, interleaved=True)
+    assert d.outcome == "keep", d.reason
+    path = tmp_path / "autoresearch.toml"
+    path.write_text('[metric]\ncommand = "python3 bench.py"\ninterleave = true\n'
+                    "repeats = 3\nmax_repeats = 3\n")
+    assert load_config(path).metric.max_repeats == 3

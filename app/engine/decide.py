@@ -35,17 +35,18 @@ The rule, in short (docs/decisions.md says it in plain words):
   discard, so it cannot raise the false-keep rate.
 * Interleave: with `interleaved=True` every candidate run was measured next to a fresh
   champion run, as a pair, in the order `champion_first` gives (champion, candidate,
-  candidate, champion, champion, candidate...: blocks of two pairs, A/B/B/A). The test
-  then ranks runs only within their block (a stratified Mann-Whitney test on the logs of
-  the values, `blocked_rank_test`): a burst of load that covers a block slows both sides
-  and cancels, however slow it makes them, where a rank test over the pooled samples sees
-  a bimodal mess and discards real gains (the demo's CI runs lost 20-35% gains that way);
-  a burst that starts or ends inside a block disturbs that block only. A steady drift
-  cancels within each A/B/B/A block too. Its level is simulated like the others (the
-  test is distribution-free under "no effect"). Blocks of two pairs rather than single
-  pairs (a signed-rank test): a pair has 2 orders, a block 6, so a clear win is credible
-  after 5 pairs rather than 6-7, for about the same robustness
-  (benchmarks/decision_quality.py, docs/decisions.md).
+  candidate, champion, champion, candidate...: blocks of two pairs, A/B/B/A, an odd last
+  pair joining the block before it). The test then ranks runs only within their block (a
+  stratified Mann-Whitney test on the logs of the values, `blocked_rank_test`): a burst
+  of load that covers a block slows both sides and cancels, however slow it makes them,
+  where a rank test over the pooled samples sees a bimodal mess and discards real gains
+  (the demo's CI runs lost 20-35% gains that way); a burst that starts or ends inside a
+  block disturbs that block only. A steady drift cancels within each A/B/B/A block too.
+  Its level is simulated like the others (the test is distribution-free under "no
+  effect"). Blocks of pairs rather than single pairs (a signed-rank test): a pair has 2
+  orders, a block of two pairs 6 and one of three 20, so a clear win can be credible
+  after 3 pairs in one look, or 5 in several, rather than 6-7, and an outlier run weighs
+  less (benchmarks/decision_quality.py, docs/decisions.md).
   Without interleaving the champion's samples were measured earlier, and drift of a
   quarter of the noise per run is enough to make any rule keep useless changes (see the
   benchmark's drift rows).
@@ -223,7 +224,17 @@ def champion_first(pair: int) -> bool:
 
 
 PAIRS_PER_BLOCK = 2
-"""The blocked rank test compares runs within blocks of this many adjacent pairs."""
+"""The blocked rank test compares runs within blocks of this many adjacent pairs (an odd
+last pair joins the block before it: a block of one pair could only say "better" with
+p = 1/2)."""
+
+
+def _blocks(pairs: int) -> list[range]:
+    """The blocks of `pairs` interleaved pairs: twos, the last one a three when odd."""
+    starts = list(range(0, pairs, PAIRS_PER_BLOCK))
+    if len(starts) > 1 and pairs - starts[-1] < PAIRS_PER_BLOCK:
+        starts.pop()
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], pairs])]
 
 
 def _block_null(cand: Sequence[float], champ: Sequence[float]) -> tuple[int, dict[int, int]]:
@@ -255,8 +266,8 @@ def blocked_rank_test(better: Sequence[float], reference: Sequence[float]
                       ) -> tuple[float, float]:
     """One-sided rank test that `better` tends to be larger than `reference`, for
     interleaved runs: better[i] and reference[i] are pair i, and pairs are grouped in
-    blocks of PAIRS_PER_BLOCK adjacent pairs (a stratified Mann-Whitney test, van
-    Elteren's). Runs are only ranked against runs of their own block: a burst of load that
+    blocks of PAIRS_PER_BLOCK adjacent pairs (`_blocks`; a stratified Mann-Whitney test,
+    van Elteren's). Runs are only ranked against runs of their own block: a burst of load that
     covers a block slows both sides of it and changes nothing, and one that starts or ends
     inside a block disturbs that block only.
 
@@ -268,9 +279,8 @@ def blocked_rank_test(better: Sequence[float], reference: Sequence[float]
     observed, mean, var = 0, 0.0, 0.0
     total = 1
     dist: dict[int, int] = {0: 1}
-    for start in range(0, len(better), PAIRS_PER_BLOCK):
-        stop = start + PAIRS_PER_BLOCK
-        u, block = _block_null(better[start:stop], reference[start:stop])
+    for pairs in _blocks(len(better)):
+        u, block = _block_null([better[i] for i in pairs], [reference[i] for i in pairs])
         ways = sum(block.values())
         center = sum(k * c for k, c in block.items()) / ways
         observed += u
@@ -326,7 +336,7 @@ def _paired_confidence(cand: Sequence[float], champ: Sequence[float], noise: flo
 def smallest_interleaved_p(pairs: int) -> float:
     """The smallest p-value the blocked rank test can give with this many pairs (every
     run of the candidate faster than every champion run of its block)."""
-    return (1 / 6) ** (pairs // PAIRS_PER_BLOCK) * (1 / 2) ** (pairs % PAIRS_PER_BLOCK)
+    return math.prod(1 / math.comb(2 * len(b), len(b)) for b in _blocks(pairs))
 
 
 def interleaved_can_keep(repeats: int, max_repeats: int, alpha: float) -> bool:
@@ -400,32 +410,28 @@ def _paired_level(n_first: int, looks: int, alpha: float) -> float:
     if looks <= 1:
         return alpha
     rng = random.Random(20261129)
-    full = {0: 1, 2: 1, 4: 2, 6: 1, 8: 1}  # a block of two pairs without ties
-    single = {0: 1, 2: 1}  # a block of one pair
+    nulls = {k: _block_null(range(k), range(k, 2 * k))[1] for k in (1, 2, 3)}
     tails: dict[int, tuple[int, list[int]]] = {}
     for n in range(n_first, n_first + looks):
         dist: dict[int, int] = {0: 1}
-        for start in range(0, n, PAIRS_PER_BLOCK):
-            dist = _convolve(dist, full if start + 1 < n else single)
+        for block in _blocks(n):
+            dist = _convolve(dist, nulls[len(block)])
         top = max(dist)
         tail = [0] * (top + 2)
         for k in range(top, -1, -1):
             tail[k] = tail[k + 1] + dist.get(k, 0)
         tails[n] = (sum(dist.values()), tail)
-    assert PAIRS_PER_BLOCK == 2, "the simulation below adds one pair of a 2-pair block"
     minima = []
     for _ in range(_PATHS_INTERLEAVED):
         cand: list[float] = []
         champ: list[float] = []
-        observed, best = 0, 1.0
+        best = 1.0
         for k in range(looks):
             while len(cand) < n_first + k:
-                c, h = rng.random(), rng.random()
-                observed += 2 * (c > h)
-                if len(cand) % 2:  # the second pair of a block: the cross comparisons
-                    observed += 2 * (c > champ[-1]) + 2 * (cand[-1] > h)
-                cand.append(c)
-                champ.append(h)
+                cand.append(rng.random())
+                champ.append(rng.random())
+            observed = sum(2 for block in _blocks(len(cand)) for i in block for j in block
+                           if cand[i] > champ[j])
             total, tail = tails[len(cand)]
             best = min(best, tail[observed] / total)
         minima.append(best)
