@@ -2,10 +2,10 @@
 
 `[metric] format` names the layout: `lines` (METRIC lines or a number on the last line, see
 `measure.parse_metrics`), `pytest-benchmark`, `hyperfine`, `google-benchmark`, `criterion`
-(cargo-criterion's `--message-format=json` lines, or one `estimates.json`), `pyperf`, or
-`json` with `path = "a.b[0].c"`. When the command holds `{output}`, each run gets a fresh
-path there (in a new private folder) and the harness reads that file afterwards; otherwise
-the format is read from stdout.
+(cargo-criterion's `--message-format=json` lines, or criterion's own `estimates.json` or
+`sample.json`), `pyperf`, or `json` with `path = "a.b[0].c"`. When the command holds
+`{output}`, each run gets a fresh path there (in a new private folder) and the harness
+reads that file afterwards; otherwise the format is read from stdout.
 
 `name` picks the benchmark in the file: an exact name first, else a glob; the default name
 `metric` matches every benchmark. Several matches are an error unless `aggregate` says how to
@@ -133,7 +133,8 @@ def sniff(text: str) -> str | None:
             return None
     if not isinstance(doc, dict):
         return None
-    if "reason" in doc or ("mean" in doc and "median_abs_dev" in doc):
+    if "reason" in doc or ("mean" in doc and "median_abs_dev" in doc) \
+            or ("sampling_mode" in doc and "iters" in doc and "times" in doc):
         return "criterion"
     if isinstance(doc.get("results"), list):
         return "hyperfine"
@@ -302,12 +303,21 @@ def _google_benchmark(doc: Any) -> list[Bench]:
 
 
 def _criterion(text: str) -> list[Bench]:
-    """cargo-criterion's JSON messages (one per line), or criterion's estimates.json."""
+    """cargo-criterion's JSON messages (one per line), or criterion's estimates.json or
+    sample.json (`target/criterion/<id>/new/`)."""
     stripped = text.strip()
     try:
         doc = json.loads(stripped)
     except ValueError:
         doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("iters"), list) \
+            and isinstance(doc.get("times"), list):
+        # criterion's sample.json: each sample's total time over its iteration count.
+        samples = [float(t) / float(i) for t, i in zip(doc["times"], doc["iters"])
+                   if isinstance(t, (int, float)) and isinstance(i, (int, float)) and i]
+        if not samples:
+            raise FormatError("the criterion sample.json lists no samples")
+        return [Bench("sample", {}, samples, "ns")]
     if isinstance(doc, dict) and "reason" not in doc:
         if not isinstance(doc.get("mean"), dict):
             raise FormatError("the output is not criterion JSON (no `mean` estimate)")
