@@ -1,7 +1,7 @@
 """How often does each keep rule keep a useless change, miss a real one, and what does it cost?
 
 Run: `python benchmarks/decision_quality.py [--decisions N] [--seed S]` (pure Python, seeded,
-about 15 seconds with the default 3,000 decisions of each kind per setting).
+about 2 minutes with the default 3,000 decisions of each kind per setting).
 
 The simulated benchmark is a timing (lower is better). One run of a program whose true
 time is T, at run number t of the decision, measures
@@ -35,8 +35,8 @@ Rules, each deciding keep or discard for one candidate against its champion:
   (repeats=3, max_repeats=10, alpha=0.05, min_effect=0);
 * ours+interleave: the same with interleave = true: after the 5 calibration runs each
   candidate run is paired with a fresh champion run, in alternating order (A/B, B/A,
-  A/B...: decide.champion_first), and the rule is a Wilcoxon signed-rank test of the
-  pairs' log ratios (decide.evaluate, interleaved=True);
+  A/B...: decide.champion_first), and the rule ranks runs within blocks of two adjacent
+  pairs (a stratified rank test on the logs: decide.evaluate, interleaved=True);
 * old+interleave: the interleaved rule before that (until 0.1.x): pairs always champion
   first (A/B/A/B), and a rank test of the candidate's runs against the fresh champion
   runs, pooled, after removing a Theil-Sen linear time trend (kept here, frozen, to
