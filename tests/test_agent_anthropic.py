@@ -378,6 +378,7 @@ def _use_claude(project: Any, base_url: str) -> None:
     project.commit("use the claude agent")
 
 
+@pytest.mark.slow  # a whole headless session (~10 s); requests and tools are tested above
 def test_headless_session_with_the_claude_agent_keeps_its_changes(
         project: Any, tmp_path: Path) -> None:
     import os

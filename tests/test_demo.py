@@ -106,6 +106,7 @@ def test_bench_and_holdout_print_parseable_metrics(sample: Path) -> None:
     assert parse_fingerprint(held.stdout)
 
 
+@pytest.mark.slow  # every demo patch through its benchmark (~7 s)
 def test_patches_that_should_pass_keep_the_results_fingerprint(scratch: Path) -> None:
     """Only the patch that edits the benchmark changes what it computes; the overfit one
     (06) is caught by the held-out benchmark's time, not by its results."""

@@ -208,6 +208,9 @@ async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers
         await pilot.pause(0.2)
         assert 2 not in source.answers, "a approved a diff that is not a finished proposal"
         app.controller.stop()
+        # w2's wait ends on its own thread: wait for it (under load the app could close
+        # before that thread ran again), then check how it ended.
+        await until(pilot, lambda: 2 in source.answers, "w2's wait to end")
     assert source.answers.get(2) == "stop"
 
 
