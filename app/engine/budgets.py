@@ -52,4 +52,3 @@ class Spent:
         self.duration_s += span(self.busy, e)
         self.cost_usd += e.cost_usd
         self.tokens = self.tokens + e.tokens
-
