@@ -98,6 +98,9 @@ class RayExecutor:
         self._task = self.ray.remote(max_retries=0)(_remote_iter_job)
         self.tasks = 0
         """Tasks submitted so far (the benchmark and the tests read it)."""
+        self.stopped_early = 0
+        """Tasks whose results were not read to the end (veto, quit, a decision settled
+        early): each is cancelled unless it has finished."""
         self._known: dict[tuple[str, str], list[str]] = {}
         """(node id, job key) -> commits that node's cache for that key received."""
         self._last_node: str | None = None
@@ -254,13 +257,19 @@ class RayExecutor:
                     return
         finally:
             if not ended:  # the consumer stopped early: the rest is not wanted
+                self.stopped_early += 1
                 self._cancel(gen)
 
     def _cancel(self, gen: Any) -> None:
         """Interrupt the task (its commands' process groups are killed as run_command
-        unwinds); force-kill its worker if it does not end within the grace period."""
+        unwinds); force-kill its worker if it does not end within the grace period. A task
+        that has already finished is left alone: Ray aborts the whole driver process when a
+        cancel crosses a finished task's reply (a RAY_CHECK in its task manager)."""
         ray = self.ray
         try:
+            done, _ = ray.wait([gen.completed()], timeout=0)
+            if done:
+                return
             ray.cancel(gen, force=False)
             ready, _ = ray.wait([gen.completed()], timeout=CANCEL_GRACE_S)
             if not ready:

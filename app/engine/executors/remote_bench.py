@@ -198,7 +198,14 @@ class RemoteBench:
             except BaseException:
                 self._plan = None
                 raise
-            if not plan.specs or result.status != "ok":
+            if not plan.specs and result.status == "ok":
+                # Every planned run is handed out: read the task to its end rather than
+                # cancel it. A cancel that crosses the finished task's reply crashes this
+                # whole process (Ray 2.x: "Tried to complete task that was not pending").
+                self._plan = None
+                next(plan.parts, None)
+                plan.parts.close()
+            elif not plan.specs or result.status != "ok":
                 self.end_plan()
         else:
             self.end_plan()
