@@ -264,7 +264,7 @@ class FakeMessagesAPI:
         raw += list(request.get("messages", []))
         # As with the real service, the markers themselves are not part of the cached text:
         # moving the breakpoint to the newest message still hits the earlier prefix.
-        parts = [json.dumps(_without_cache_control(x), sort_keys=True) for x in raw]
+        parts = [json.dumps(without_cache_control(x), sort_keys=True) for x in raw]
         breakpoints = [k for k, x in enumerate(raw) if '"cache_control"' in json.dumps(x)]
         sizes = list(itertools.accumulate(len(p) // 4 for p in parts))
         digests = []
@@ -286,9 +286,9 @@ class FakeMessagesAPI:
                 "cache_creation_input_tokens": cache_write}
 
 
-def _without_cache_control(value: Any) -> Any:
+def without_cache_control(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
+        return {k: without_cache_control(v) for k, v in value.items() if k != "cache_control"}
     if isinstance(value, list):
-        return [_without_cache_control(v) for v in value]
+        return [without_cache_control(v) for v in value]
     return value

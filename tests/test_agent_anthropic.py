@@ -21,7 +21,14 @@ from app.engine.events import AgentActivity, Event
 from app.engine.guard import Guard
 from app.engine.records import Experiment, Status
 from tests.conftest import init_repo
-from tests.fake_messages_api import FakeMessagesAPI, Reply, error, text, tool_calls
+from tests.fake_messages_api import (
+    FakeMessagesAPI,
+    Reply,
+    error,
+    text,
+    tool_calls,
+    without_cache_control,
+)
 
 KEY = "sk-test-SECRET"
 PROGRAM = "# Goal\nMake `slow.py` faster.\n\n## Ideas\n- cache the results\n- use a set\n"
@@ -495,3 +502,41 @@ def test_an_empty_answer_keeps_the_roles_alternating(repo: Path) -> None:
         roles = [[m["role"] for m in r.json["messages"]] for r in api.requests]
     assert roles[1] == ["user"]  # the nudge joined the first user turn
     assert all(a != b for turn in roles for a, b in zip(turn, turn[1:]))
+
+
+@pytest.mark.slow  # a whole headless session with two workers (~10 s)
+def test_parallel_claude_workers_share_one_cached_prefix(project: Any) -> None:
+    """With `--workers 2` each worker has its own agent (own client, own turns), but every
+    request carries the same tools and system prompt, so the second worker's first request
+    reads the prefix the first one cached; what differs between workers (the others'
+    in-flight experiments) travels in the user message, after the cached prefix."""
+    import os
+    import sys
+
+    from app.engine.history import read_log
+
+    with FakeMessagesAPI(responder=_scripted_researcher) as api:
+        _use_claude(project, api.base_url)
+        env = {**os.environ, "ANTHROPIC_API_KEY": KEY}
+        done = subprocess.run([sys.executable, "-m", "app", "run", "--headless",
+                               "--workers", "2", "--max-experiments", "4"],
+                              cwd=project.root, env=env, capture_output=True, text=True,
+                              timeout=180)
+        requests = [r.json for r in api.message_requests]
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = list((project.root / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
+    experiments = [e for e in read_log(logs[0]).experiments if e.n > 0]
+    assert {e.worker for e in experiments} == {1, 2}, [(e.n, e.worker) for e in experiments]
+    firsts = [r for r in requests if len(r["messages"]) == 1]
+    assert len(firsts) >= 4  # one opening request per experiment
+    prefix = (requests[0]["tools"], requests[0]["system"])
+    assert all((r["tools"], r["system"]) == prefix for r in requests)
+    assert prefix[1][0]["cache_control"] == {"type": "ephemeral"}
+    # The cache did its work across workers: every experiment after the first read the
+    # shared prefix (tools and system) instead of writing it again.
+    prefix_tokens = (len(json.dumps(without_cache_control(prefix[0]), sort_keys=True)) // 4
+                     + len(json.dumps(without_cache_control(prefix[1]), sort_keys=True)) // 4)
+    later = sorted((e for e in experiments if e.n > 1), key=lambda e: e.n)
+    assert later and all(e.tokens.cache_read >= prefix_tokens for e in later), \
+        [(e.n, e.worker, e.tokens) for e in experiments]
+
