@@ -155,3 +155,23 @@ def test_on_ray_nothing_is_set_up_or_measured_here(project: Project, tmp_path: P
     assert not (engine.paths.worktree / "deps").exists()
     wheres = list((tmp_path / "node-cache").rglob("deps/where"))
     assert wheres and all(str(tmp_path / "node-cache") in w.read_text() for w in wheres)
+
+
+def test_local_starts_a_private_ray_even_when_another_cluster_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`address = "local"` is a private Ray for this session, whatever RAY_ADDRESS or the
+    last `ray start` (/tmp/ray/ray_current_cluster, written by any Ray cluster on the
+    machine, e.g. a test's) names: it joined that cluster and then refused `num_cpus`
+    (a full slow run failed so while another process's Ray cluster was up)."""
+    ray = need_ray()
+    from app.config import ExecutorConfig
+    from app.engine.executors.ray_exec import RayExecutor
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens there
+    executor = RayExecutor(ExecutorConfig(kind="ray", address="local"))
+    try:
+        assert ray.is_initialized()
+        assert ray.cluster_resources().get("CPU") == 1.0  # the private one, as asked
+    finally:
+        executor.close()
+    assert not ray.is_initialized()

@@ -71,7 +71,11 @@ def connect(config: ExecutorConfig, *, num_cpus: int | None = None) -> None:
             # Room for `max_concurrent` tasks (one by default: measurements on one
             # machine disturb each other's timings).
             per_task = config.resources.get("CPU", 1.0)
-            ray.init(num_cpus=num_cpus or math.ceil((config.max_concurrent or 1) * per_task),
+            # `address="local"` always starts a new one: without it Ray joins whatever
+            # RAY_ADDRESS or /tmp/ray/ray_current_cluster names (a `ray start` of the user,
+            # a test cluster) and then refuses `num_cpus`.
+            ray.init(address="local",
+                     num_cpus=num_cpus or math.ceil((config.max_concurrent or 1) * per_task),
                      include_dashboard=False, **kwargs)
         else:
             ray.init(address=config.address, **kwargs)
