@@ -501,10 +501,29 @@ def restore_paths(repo: pygit2.Repository, tree: pygit2.Tree, paths: list[str], 
     index.write()
     if back:
         checkout_tree(repo, tree, paths=back)
+        for path in back:
+            if not os.path.lexists(root / path):
+                _write_entry(repo, tree, path, root / path)
         index.read(False)
         for path in back:
             index.add(path)
         index.write()
+
+
+def _write_entry(repo: pygit2.Repository, tree: pygit2.Tree, path: str, full: Path) -> None:
+    """Write one file or link of `tree` by hand: libgit2 does not check out a path whose
+    type changed (a file that became a symlink) when it is missing on disk, and the
+    measurement tree's shortcut removes it first (the session stopped on 'could not find
+    .../src/lib.py to stat')."""
+    entry = tree[path]
+    if entry.filemode == pygit2.enums.FileMode.LINK:
+        full.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(repo[entry.id].peel(pygit2.Blob).data, full)
+    elif entry.filemode in (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE):
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
+        if entry.filemode == pygit2.enums.FileMode.BLOB_EXECUTABLE:
+            full.chmod(0o755)
 
 
 def undo_status(repo: pygit2.Repository, tree: pygit2.Tree, status: dict[str, int], *,
@@ -555,10 +574,52 @@ class MeasurementTree:
         self._clean: tuple[str, int] | None = None
         """(commit, `writers_seen`) when a full reset last made the tree exactly that
         commit: while no command that could write the tree has run since, it still is."""
+        self._gitlink: str | None = None
+        """The tree's `.git` file as found right (`_mend_gitlink`)."""
         watch_writers(self.path)
+
+    def _registration(self) -> str | None:
+        """The name git registered this tree under (found by its path, never by what the
+        tree's `.git` file says: the runs can write that file)."""
+        main = pygit2.Repository(str(self.repo_paths.common_dir))
+        here = os.path.realpath(self.path)
+        for name in main.list_worktrees():
+            try:
+                if os.path.realpath(main.lookup_worktree(name).path) == here:
+                    return name
+            except pygit2.GitError:
+                continue
+        return None
+
+    def _mend_gitlink(self) -> bool:
+        """Put the tree's `.git` file back as git wrote it when a run changed it (pointed at
+        another worktree's git data, the next launch adopted or pruned that worktree);
+        False when the tree is not registered. One small read when it is unchanged."""
+        link = self.path / ".git"
+        try:
+            text = link.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        if text is not None and text == self._gitlink and not link.is_symlink():
+            return True
+        name = self._registration()
+        if name is None:
+            return False
+        admin = os.path.realpath(self.repo_paths.common_dir / "worktrees" / name)
+        said = text.split(":", 1)[1].strip() if text and text.startswith("gitdir:") else ""
+        if said and os.path.realpath(self.path / said) == admin and not link.is_symlink():
+            self._gitlink = text
+            return True
+        _remove_any(link)
+        link.write_text(f"gitdir: {admin}\n", encoding="utf-8")
+        self._gitlink = f"gitdir: {admin}\n"
+        self._repo = None
+        return True
 
     def ensure(self, commit: str) -> bool:
         """Make the tree if it is missing or broken; True if it was (re)made."""
+        if (self.path / ".git").is_file() or (self.path / ".git").is_symlink():
+            self._mend_gitlink()
         if (self.path / ".git").is_file():
             try:
                 self._repo = pygit2.Repository(str(self.path))
@@ -634,6 +695,7 @@ class MeasurementTree:
         the paths that were not (new, ignored, modified or deleted files; a new folder's
         files are listed one by one unless it is ignored)."""
         seen = writers_seen(self.path)  # before the scan: a writer during it is not missed
+        self._mend_gitlink()  # no status scan lists the `.git` file itself
         repo = self.repo
         oid = pygit2.Oid(hex=commit)
         if str(repo.head.target) != commit or self.commit != commit:
@@ -685,18 +747,14 @@ class MeasurementTree:
 
     def remove(self) -> None:
         """Delete the tree and its registration (git names it after the folder, plus a
-        number when that name is taken: the `.git` file says which)."""
-        name = None
-        try:
-            text = (self.path / ".git").read_text(encoding="utf-8")
-            name = Path(text.split(":", 1)[1].strip()).name
-        except (OSError, IndexError):
-            pass
+        number when that name is taken: found by its path, not by the `.git` file)."""
+        name = self._registration() if self.repo_paths.common_dir.is_dir() else None
         if self.path.exists():
             shutil.rmtree(self.path)
         shutil.rmtree(self._aside, ignore_errors=True)
         self._repo = None
         self._clean = None
+        self._gitlink = None
         main = pygit2.Repository(str(self.repo_paths.common_dir))
         if name and name in main.list_worktrees():
             main.lookup_worktree(name).prune(True)
