@@ -6,10 +6,11 @@ or new: a new `conftest.py` that skips every test empties the checks as surely a
 test), and `[guard] protected`, less `[guard] unprotected`. Hidden: the holdout's files.
 
 Runner configuration (`RUNNER_CONFIG_PATTERNS`), always: `conftest.py`, `pytest.ini`,
-`tox.ini`, `setup.cfg`, `.coveragerc`, `noxfile.py`, `jest.config.*`, `vitest.config.*`,
-`.mocharc*`. Conditionally: a `pyproject.toml` whose champion or candidate version holds a
-`[tool.X]` table for a test runner or task runner (`RUNNER_TOOL_TABLES`: pytest, coverage,
-tox, nox, hatch, pdm, poe), the whole file; `package.json` when a command runs npm, npx,
+`.pytest.ini`, `pytest.toml`, `.pytest.toml`, `tox.ini`, `setup.cfg`, `.coveragerc`,
+`noxfile.py`, `jest.config.*`, `vitest.config.*`, `.mocharc*`. Conditionally: a
+`pyproject.toml` whose champion or candidate version holds a `[tool.X]` table for a test
+runner or task runner (`RUNNER_TOOL_TABLES`: pytest, coverage, tox, nox, hatch, pdm, poe),
+the whole file; `package.json` when a command runs npm, npx,
 yarn, pnpm or bun (its scripts are what `npm test` runs).
 
 The check that matters is `Guard.violations()`, run by the harness on every candidate's
@@ -38,9 +39,10 @@ TEST_PATTERNS = (
 )
 
 RUNNER_CONFIG_PATTERNS = (
-    "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", ".coveragerc", "noxfile.py",
-    "jest.config.*", "vitest.config.*", ".mocharc*",
+    "conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini",
+    "setup.cfg", ".coveragerc", "noxfile.py", "jest.config.*", "vitest.config.*", ".mocharc*",
 )
+"""`.pytest.ini` is read as `pytest.ini` is (pytest 8); pytest 9 adds the two `.toml`."""
 RUNNER_TOOL_TABLES = ("pytest", "coverage", "tox", "nox", "hatch", "pdm", "poe")
 """`[tool.<name>...]` tables of pyproject.toml that configure how tests run."""
 PACKAGE_RUNNERS = ("npm", "npx", "yarn", "pnpm", "bun")

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 # Metric parsing (DESIGN.md, "Metric output")
 
 METRIC_LINE = re.compile(r"^\s*METRIC\s+([^\s=]+)\s*=\s*(\S+)")
+METRIC_ANYWHERE = re.compile(r"METRIC\s+([^\s=]+)\s*=")
+"""A metric's name wherever it appears, also inside a line: code under test that prints
+"# " without a newline right before the benchmark's line hides it from METRIC_LINE."""
 NUMBER_LINE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*)?$")
 
 
@@ -51,6 +54,15 @@ def parse_metrics(stdout: str, primary: str | None, take: str = "once") -> Parse
                                  f"{metrics[name]:g}, then {value:g} (a run prints each metric "
                                  "once; set `metric.take = \"last\"` if yours repeats it)")
         metrics[name] = value
+    if take != "last" and metrics:
+        seen: dict[str, int] = {}
+        for found in METRIC_ANYWHERE.finditer(stdout):
+            seen[found.group(1)] = seen.get(found.group(1), 0) + 1
+        for name in order:
+            if seen.get(name, 0) > 1:
+                return ParsedMetrics(None, metrics, f"metric printed twice: METRIC {name} "
+                                     "also appears inside another line (a run prints each "
+                                     "metric once, at the start of a line)")
     if metrics:
         if primary and primary in metrics:
             return ParsedMetrics(metrics[primary], metrics)

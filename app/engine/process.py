@@ -158,9 +158,76 @@ class CappedText:
         return head + tail.decode("utf-8", errors="replace")
 
     def tail_text(self, max_bytes: int) -> str:
+        return self.tail_text_bytes(max_bytes).decode("utf-8", errors="replace")
+
+    def tail_text_bytes(self, max_bytes: int) -> bytes:
         data = bytes(self._head) + b"".join(self._tail) if self.total <= len(
             self._head) + self._tail_size else b"".join(self._tail)
-        return data[-max_bytes:].decode("utf-8", errors="replace")
+        return data[-max_bytes:]
+
+
+MARKERS = (b"METRIC", b"FINGERPRINT")
+MAX_MARKED = 1000
+
+
+class MarkedLines:
+    """The stdout lines that name a METRIC or a FINGERPRINT, wherever they are in the
+    stream, so that the text parsed still holds them when more than STDOUT_KEEP bytes came
+    after them: code under test that prints 320 KB after the benchmark's own METRIC line,
+    then a better one, would otherwise be read as printing it once. An honest benchmark
+    that prints its fingerprint first and a long log after it keeps it too."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, bytes]] = []
+        """(offset in the stream where the line ends, its first MAX_LINE bytes), at most
+        MAX_MARKED of them (the first)."""
+        self._offset = 0
+        self._partial = b""
+        self._partial_len = 0
+
+    def _keep(self, end: int, line: bytes) -> None:
+        if len(self.lines) < MAX_MARKED and any(m in line for m in MARKERS):
+            self.lines.append((end, line))
+
+    def add(self, data: bytes) -> None:
+        start = self._offset - self._partial_len
+        self._offset += len(data)
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            room = MAX_LINE - len(self._partial)
+            if room > 0:
+                self._partial += data[:room]
+            self._partial_len += len(data)
+            return
+        pos = start
+        first = True
+        for piece in data[:cut].split(b"\n"):
+            if first:
+                length = self._partial_len + len(piece)
+                line = (self._partial + piece)[:MAX_LINE]
+                first = False
+            else:
+                length, line = len(piece), piece[:MAX_LINE]
+            pos += length + 1
+            self._keep(pos, line)
+        rest = data[cut + 1:]
+        self._partial, self._partial_len = rest[:MAX_LINE], len(rest)
+
+    def text(self, tail: CappedText) -> str:
+        """The stdout to parse: its kept tail, after the marked lines that ended before it
+        (the tail's first line, cut, is left out then)."""
+        data = tail.tail_text_bytes(STDOUT_KEEP)
+        start = tail.total - len(data)
+        if start <= 0:
+            return data.decode("utf-8", errors="replace")
+        self._keep(self._offset, self._partial)  # a last line without a newline
+        cut = data.find(b"\n") + 1
+        cutoff = start + cut if cut else tail.total
+        early = [line for end, line in self.lines if end <= cutoff]
+        if not early:
+            return data.decode("utf-8", errors="replace")
+        kept = data[cut:] if cut else b""
+        return (b"\n".join(early) + b"\n" + kept).decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -264,6 +331,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
     started = time.monotonic()
     output = CappedText()
     stdout_tail = CappedText(head=0, tail=STDOUT_KEEP)
+    marked = MarkedLines()
     argv = ["sh", "-c", command]
     if isolation is not None:
         argv = isolation.wrap(argv, cwd=cwd, home=home, tmpdir=tmpdir)
@@ -351,6 +419,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
                 output.add(data)
                 if fd == stdout_fd:
                     stdout_tail.add(data)
+                    marked.add(data)
                 if on_lines:
                     chunk = partial[fd] + data
                     *lines, rest = chunk.split(b"\n")
@@ -401,7 +470,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
     flush(force=True)
     return CommandResult(
         command=command, exit_code=None if (timed_out or cancelled) else proc.returncode,
-        duration_s=time.monotonic() - started, stdout=stdout_tail.tail_text(STDOUT_KEEP),
+        duration_s=time.monotonic() - started, stdout=marked.text(stdout_tail),
         output=output.text(), timed_out=timed_out, cancelled=cancelled,
         output_bytes=output.total, isolation=kind,
         leftovers_killed=len(sweeper.killed),

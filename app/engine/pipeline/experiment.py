@@ -27,6 +27,7 @@ from app.engine.pipeline.stages import Stage
 from app.engine.pipeline.trial import Trial, Verdict, end
 from app.engine.records import Experiment, Status
 from app.engine.steering import Steering
+from app.engine.tree_rules import TreeRules
 
 if TYPE_CHECKING:
     from app.engine.loop_setup import LoopSetup
@@ -73,6 +74,10 @@ class Pipeline:
         """The user's standing notes; new notes wait in the inbox (steering.py)."""
         self.duplicates = DuplicateFinder(self.git.change_key)
         """Candidates already measured on the champion (app/engine/duplicates.py)."""
+        cfg = setup.config
+        self.tree_rules = TreeRules(setup.guard, (cfg.metric.command, cfg.checks.command,
+                                                  cfg.holdout.command), setup.tracked)
+        """What a candidate's commit may not hold (app/engine/tree_rules.py)."""
         self.worker = 0
         """The worker this pipeline is (0: the sequential loop; app/engine/parallel.py)."""
         self.parallel: Any = None

@@ -58,6 +58,10 @@ def guard(p: Pipeline, trial: Trial) -> Verdict:
     violations = p.setup.guard.violations(trial.snapshot.changed, p.git.paths.worktree)
     if violations:
         return end(Status.REJECTED, f"changes protected files: {', '.join(violations[:5])}")
+    problems = p.tree_rules.problems(p.git.main, trial.snapshot.commit or "",
+                                     trial.snapshot.changed)
+    if problems:
+        return end(Status.REJECTED, "; ".join(problems[:3]))
     return PASS
 
 
