@@ -361,3 +361,64 @@ def test_a_run_that_rewrites_the_measurement_trees_git_file_breaks_nothing(
         == "refs/heads/feature"
     assert project.git("-C", str(feature), "diff", "--cached", "--name-only").strip() \
         == "wip.txt"
+
+
+# -- the command agent and its worktree's git data --------------------------------------------
+
+AGENT_CONFIG = '''\
+[agent]
+kind = "command"
+max_consecutive_errors = 1
+
+[agent.command]
+command = "sh {script} {{prompt_file}}"
+timeout_s = 30
+'''
+
+
+def command_agent(project: Project, sandbox: str, script: Path, body: str) -> None:
+    setup_project(project, sandbox, checks=False)
+    script.write_text('n="$AUTORESEARCH_EXPERIMENT"\n' + body +
+                      'echo "# change $n" >> src/lib.py\necho "DESCRIPTION: change $n"\n')
+    config = (project.root / "autoresearch.toml").read_text()
+    config = config[:config.index("[agent]")] + AGENT_CONFIG.format(script=script)
+    config = config.replace("[session]\n", "[session]\nmax_experiments = 2\n")
+    (project.root / "autoresearch.toml").write_text(config)
+    project.commit("a command agent")
+
+
+@pytest.mark.slow
+def test_a_command_agent_cannot_widen_its_sandbox_through_its_git_file(
+        project: Project, tmp_path: Path) -> None:
+    """Under bwrap the command agent may write its worktree's own git folder (its index and
+    HEAD), which the harness found by reading the worktree's `.git` file, a file the agent
+    writes. Turn 1 pointed it at the user's checkout, and turn 2 was given that checkout
+    writable: it wrote a file into it."""
+    command_agent(project, "bwrap", tmp_path / "agent.sh", textwrap.dedent(f'''\
+        if [ "$n" = 1 ]; then printf 'gitdir: {project.root}\\n' > .git; fi
+        if [ "$n" = 2 ]; then echo pwned > {project.root}/PWNED || true; fi
+        '''))
+    run_session(project)
+    assert not (project.root / "PWNED").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_a_command_agent_that_points_its_head_at_the_users_branch_moves_no_branch(
+        project: Project, tmp_path: Path, sandbox: str) -> None:
+    """Turn 1 is kept (the champion moves past `main`); turn 2 makes the agent's worktree
+    HEAD a link to the user's `main`, hoping the harness's reset to the champion after the
+    experiment moves `main` there."""
+    command_agent(project, sandbox, tmp_path / "agent.sh", textwrap.dedent('''\
+        if [ "$n" = 1 ]; then sed -i 's/return float(i)$/return float(i) \\/ 2/' src/lib.py; fi
+        if [ "$n" = 2 ]; then
+          admin=$(sed 's/^gitdir: //' .git)
+          printf 'ref: refs/heads/main\\n' > "$admin/HEAD"
+        fi
+        '''))
+    main = project.git("rev-parse", "main")
+    _, _, engine = run_session(project)
+    assert [str(e.status) for e in engine.experiments][1] == "keep"
+    assert project.git("rev-parse", "main") == main
+    assert project.git("symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert project.git("status", "--porcelain").strip() == ""

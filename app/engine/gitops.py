@@ -110,6 +110,7 @@ class SessionGit:
         """Make sure the worktree exists on the session branch; True if it was (re)created."""
         path = self.paths.worktree
         if (path / ".git").exists():
+            self.mend_worktree_gitlink()
             try:
                 wt = pygit2.Repository(str(path))
                 if wt.head.shorthand == self.paths.branch:
@@ -142,7 +143,24 @@ class SessionGit:
     def wt(self) -> pygit2.Repository:
         if self._wt is None:
             self._wt = pygit2.Repository(str(self.paths.worktree))
+        self._own_head(self._wt)
         return self._wt
+
+    def _own_head(self, wt: pygit2.Repository) -> None:
+        """The worktree's HEAD names the session branch. Its git folder is writable to the
+        command agent (its index lives there): a HEAD it made name the user's `main` had the
+        harness's next reset to the champion move `main`."""
+        want = f"refs/heads/{self.paths.branch}"
+        head = wt.references.get("HEAD")
+        if head is None or head.type != pygit2.enums.ReferenceType.SYMBOLIC \
+                or head.target != want:
+            wt.set_head(want)
+
+    def mend_worktree_gitlink(self) -> None:
+        """The worktree's `.git` file as git made it (the agent can rewrite it)."""
+        admin = registered_admin(self.repo_paths.common_dir, self.paths.worktree)
+        if admin is not None and mend_gitlink(self.paths.worktree, admin):
+            self._wt = None
 
     # -- reading --------------------------------------------------------------------------
     def champion(self) -> str:
@@ -232,6 +250,7 @@ class SessionGit:
     # -- the experiment cycle ----------------------------------------------------------------
     def snapshot(self, n: int, description: str, source: str | None = None) -> Snapshot:
         """Store whatever is in the worktree as the candidate commit of experiment `n`."""
+        self.mend_worktree_gitlink()
         wt = self.wt
         seen = writers_seen(self.paths.worktree)
         index = self._stage_all()
@@ -550,6 +569,42 @@ def _remove(path: Path, root: Path) -> None:
         parent = parent.parent
 
 
+def registered_admin(common_dir: Path, tree: Path) -> Path | None:
+    """The folder git keeps for the linked worktree at `tree` (`<common>/worktrees/<name>`:
+    its HEAD and index), found by the path git recorded there, never by the tree's own
+    `.git` file: whoever can write the tree (a run, the command agent) can write that file,
+    and a rewritten one made the command agent's sandbox bind any path it named writable."""
+    want = os.path.join(os.path.realpath(tree), ".git")
+    try:
+        entries = list(os.scandir(common_dir / "worktrees"))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            recorded = Path(entry.path, "gitdir").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if recorded and os.path.realpath(os.path.join(entry.path, recorded)) == want:
+            return Path(entry.path)
+    return None
+
+
+def mend_gitlink(tree: Path, admin: Path) -> bool:
+    """Write `tree`'s `.git` file back as pointing at `admin` unless it does; True if it
+    had to."""
+    link = tree / ".git"
+    try:
+        text = link.read_text(encoding="utf-8") if not link.is_symlink() else ""
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    said = text.split(":", 1)[1].strip() if text.startswith("gitdir:") else ""
+    if said and os.path.realpath(os.path.join(tree, said)) == os.path.realpath(admin):
+        return False
+    _remove_any(link)
+    link.write_text(f"gitdir: {os.path.realpath(admin)}\n", encoding="utf-8")
+    return True
+
+
 class MeasurementTree:
     """Where benchmarks, checks and the holdout run: a detached git worktree at
     `.autoresearch/measure/<tag>` holding exactly one commit's files, reset before every run.
@@ -581,20 +636,14 @@ class MeasurementTree:
     def _registration(self) -> str | None:
         """The name git registered this tree under (found by its path, never by what the
         tree's `.git` file says: the runs can write that file)."""
-        main = pygit2.Repository(str(self.repo_paths.common_dir))
-        here = os.path.realpath(self.path)
-        for name in main.list_worktrees():
-            try:
-                if os.path.realpath(main.lookup_worktree(name).path) == here:
-                    return name
-            except pygit2.GitError:
-                continue
-        return None
+        admin = registered_admin(self.repo_paths.common_dir, self.path)
+        return admin.name if admin is not None else None
 
     def _mend_gitlink(self) -> bool:
         """Put the tree's `.git` file back as git wrote it when a run changed it (pointed at
-        another worktree's git data, the next launch adopted or pruned that worktree);
-        False when the tree is not registered. One small read when it is unchanged."""
+        another worktree's git data, the next launch pruned that registration instead of
+        its own and could not make the tree again); False when the tree is not registered.
+        One small read when it is unchanged."""
         link = self.path / ".git"
         try:
             text = link.read_text(encoding="utf-8")
@@ -602,18 +651,12 @@ class MeasurementTree:
             text = None
         if text is not None and text == self._gitlink and not link.is_symlink():
             return True
-        name = self._registration()
-        if name is None:
+        admin = registered_admin(self.repo_paths.common_dir, self.path)
+        if admin is None:
             return False
-        admin = os.path.realpath(self.repo_paths.common_dir / "worktrees" / name)
-        said = text.split(":", 1)[1].strip() if text and text.startswith("gitdir:") else ""
-        if said and os.path.realpath(self.path / said) == admin and not link.is_symlink():
-            self._gitlink = text
-            return True
-        _remove_any(link)
-        link.write_text(f"gitdir: {admin}\n", encoding="utf-8")
-        self._gitlink = f"gitdir: {admin}\n"
-        self._repo = None
+        if mend_gitlink(self.path, admin):
+            self._repo = None
+        self._gitlink = link.read_text(encoding="utf-8")
         return True
 
     def ensure(self, commit: str) -> bool:

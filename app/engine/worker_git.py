@@ -73,6 +73,12 @@ class WorkerGit(SessionGit):
             shutil.rmtree(path, ignore_errors=True)
         git_succeeds(self.repo_paths.root, "worktree", "prune")
 
+    def _own_head(self, wt: pygit2.Repository) -> None:
+        """A worker's HEAD stays detached: made a link to a branch (the user's `main`), the
+        next reset would move that branch."""
+        if not wt.head_is_detached:
+            wt.set_head(pygit2.Oid(hex=self.champion()))
+
     def restore_candidate(self, candidate: str, champion: str) -> None:
         self.reset_to(candidate)  # detached: no branch to move back
 

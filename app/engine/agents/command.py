@@ -26,6 +26,7 @@ from app.engine.agents.base import AgentContext, AgentError, Proposal
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.events import AgentActivity
 from app.engine.git_cli import worktree_status
+from app.engine.gitops import registered_admin
 from app.engine.process import run_command
 
 HISTORY_WINDOW = 15
@@ -122,7 +123,8 @@ class CommandAgent:
         if ctx.sandbox is not None:
             isolation = ctx.sandbox.agent(
                 ctx.worktree, hidden=[ctx.worktree / p for p in ctx.hidden_paths],
-                readable=[prompt_file], git_admin=_git_admin(ctx.worktree))
+                readable=[prompt_file], git_admin=_git_admin(ctx.worktree,
+                                                         ctx.sandbox.common_dir))
             policy = ctx.sandbox.policy
         result = run_command(command, ctx.worktree, self.config.timeout_s, on_lines=on_lines,
                              cancel=ctx.cancel, isolation=isolation, policy=policy,
@@ -138,16 +140,11 @@ class CommandAgent:
                 why)
 
 
-def _git_admin(worktree: Path) -> Path | None:
-    """The worktree's own folder in the git dir (its index and HEAD), from its `.git` file."""
-    try:
-        text = (worktree / ".git").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    if text.startswith("gitdir:"):
-        path = Path(text.split(":", 1)[1].strip())
-        return path if path.is_absolute() else (worktree / path).resolve()
-    return None
+def _git_admin(worktree: Path, common_dir: Path) -> Path | None:
+    """The worktree's own folder in the git dir (its index and HEAD), as git registered it:
+    never read from the worktree's `.git` file, which the agent writes (pointed at the
+    user's checkout, its next turn was given that checkout writable)."""
+    return registered_admin(common_dir, worktree)
 
 
 def _tail_note(output: str) -> str:
