@@ -153,6 +153,18 @@ class Project:
             text += '\n[guard]\nunprotected = ["nums/**"]\n'
         (self.root / "autoresearch.toml").write_text(text)
 
+    def use_script_agent(self, script: Path, body: str,
+                         message: str = "use a command agent") -> None:
+        """Switch the agent to a command agent running the shell script `body` (written to
+        `script`, given the prompt file), and commit that."""
+        script.write_text("#!/bin/sh\n" + body)
+        script.chmod(0o755)
+        text = (self.root / "autoresearch.toml").read_text()
+        text = text.replace('kind = "scripted"', 'kind = "command"')
+        text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
+        (self.root / "autoresearch.toml").write_text(text)
+        self.commit(message)
+
     def snapshot_user_state(self) -> tuple[str, str, str]:
         return (self.git("rev-parse", "HEAD"), self.git("status", "--porcelain=v1",
                 "--untracked-files=all"), self.git("diff", "--cached"))

@@ -59,14 +59,9 @@ def test_the_agent_is_told_its_change_was_a_duplicate(project: Project, tmp_path
                                                        ) -> None:
     """A command agent that always makes the same change: the third prompt says #2 was a
     duplicate of #1, in the recent experiments and in the memory digest."""
-    script = tmp_path / "agent.sh"
-    script.write_text('#!/bin/sh\necho 30 > nums/b.txt\necho "DESCRIPTION: grow b"\n')
-    script.chmod(0o755)
-    text = (project.root / "autoresearch.toml").read_text()
-    text = text.replace('kind = "scripted"', 'kind = "command"')
-    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
-    (project.root / "autoresearch.toml").write_text(text)
-    project.commit("use a command agent")
+    project.use_script_agent(
+        tmp_path / "agent.sh",
+        'echo 30 > nums/b.txt\necho "DESCRIPTION: grow b"\n')
     status, _, engine = run_session(project, max_experiments=3)
     assert status == 0
     assert [str(e.status) for e in engine.experiments] == [

@@ -72,15 +72,10 @@ def test_the_command_agents_prompt_file_carries_the_digest(project: Any, tmp_pat
                                                              ) -> None:
     """Three real experiments by a script agent: the third prompt file lists the first two
     in its memory section."""
-    script = tmp_path / "agent.sh"
-    script.write_text('#!/bin/sh\nn=$AUTORESEARCH_EXPERIMENT\necho "$n" > nums/b.txt\n'
-                      'echo "DESCRIPTION: set b to $n, idea $n"\n')
-    script.chmod(0o755)
-    text = (project.root / "autoresearch.toml").read_text()
-    text = text.replace('kind = "scripted"', 'kind = "command"')
-    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
-    (project.root / "autoresearch.toml").write_text(text)
-    project.commit("use a command agent")
+    project.use_script_agent(
+        tmp_path / "agent.sh",
+        'n=$AUTORESEARCH_EXPERIMENT\necho "$n" > nums/b.txt\n'
+        'echo "DESCRIPTION: set b to $n, idea $n"\n')
     status, _, engine = run_session(project, max_experiments=3)
     assert status == 0
     prompt = (engine.state_dir / "runs" / "3" / "agent-prompt.md").read_text()
@@ -95,17 +90,12 @@ def test_a_discard_on_an_older_champion_is_marked_after_a_keep(project: Any, tmp
                                                                ) -> None:
     """#1 is discarded, #2 is kept (the champion improves far beyond the noise): the
     digest in #3's prompt marks #1 as discarded on an older champion, and invites a retry."""
-    script = tmp_path / "agent.sh"
-    script.write_text('#!/bin/sh\ncase "$AUTORESEARCH_EXPERIMENT" in\n'
-                      '1) echo 30 > nums/b.txt; echo "DESCRIPTION: grow b";;\n'
-                      '2) echo 10 > nums/a.txt; echo "DESCRIPTION: shrink a";;\n'
-                      '*) echo 7 > nums/c.txt; echo "DESCRIPTION: add c";;\nesac\n')
-    script.chmod(0o755)
-    text = (project.root / "autoresearch.toml").read_text()
-    text = text.replace('kind = "scripted"', 'kind = "command"')
-    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
-    (project.root / "autoresearch.toml").write_text(text)
-    project.commit("use a command agent")
+    project.use_script_agent(
+        tmp_path / "agent.sh",
+        'case "$AUTORESEARCH_EXPERIMENT" in\n'
+        '1) echo 30 > nums/b.txt; echo "DESCRIPTION: grow b";;\n'
+        '2) echo 10 > nums/a.txt; echo "DESCRIPTION: shrink a";;\n'
+        '*) echo 7 > nums/c.txt; echo "DESCRIPTION: add c";;\nesac\n')
     status, _, engine = run_session(project, max_experiments=3)
     assert status == 0
     assert [str(e.status) for e in engine.experiments] == ["baseline", "discard", "keep",

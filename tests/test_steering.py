@@ -30,15 +30,10 @@ NOTES = "## Notes from the user"
 def use_command_agent(project: Project, tmp_path: Path) -> None:
     """A script agent that sets nums/b.txt to the experiment number (a new change each
     time, so none is a duplicate)."""
-    script = tmp_path / "agent.sh"
-    script.write_text('#!/bin/sh\necho "$AUTORESEARCH_EXPERIMENT" > nums/b.txt\n'
-                      'echo "DESCRIPTION: b is $AUTORESEARCH_EXPERIMENT"\n')
-    script.chmod(0o755)
-    text = (project.root / "autoresearch.toml").read_text()
-    text = text.replace('kind = "scripted"', 'kind = "command"')
-    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
-    (project.root / "autoresearch.toml").write_text(text)
-    project.commit("use a command agent")
+    project.use_script_agent(
+        tmp_path / "agent.sh",
+        'echo "$AUTORESEARCH_EXPERIMENT" > nums/b.txt\n'
+        'echo "DESCRIPTION: b is $AUTORESEARCH_EXPERIMENT"\n')
 
 
 def instruct(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -157,17 +152,13 @@ def test_a_note_for_an_experiment_whose_agent_failed_carries_to_the_next_proposa
         project: Project, tmp_path: Path) -> None:
     """A one-off note is for the next *proposal*: when the agent fails on that experiment
     (agent_error: no proposal came of it), the note is not used up; the next one gets it."""
-    script = tmp_path / "agent.sh"
-    script.write_text('#!/bin/sh\nif [ "$AUTORESEARCH_EXPERIMENT" = 2 ]; then\n'
-                      '  echo "the model is overloaded" >&2; exit 1\nfi\n'
-                      'echo "$AUTORESEARCH_EXPERIMENT" > nums/b.txt\n'
-                      'echo "DESCRIPTION: b is $AUTORESEARCH_EXPERIMENT"\n')
-    script.chmod(0o755)
-    text = (project.root / "autoresearch.toml").read_text()
-    text = text.replace('kind = "scripted"', 'kind = "command"')
-    text += f'\n[agent.command]\ncommand = "{script} {{prompt_file}}"\ntimeout_s = 30\n'
-    (project.root / "autoresearch.toml").write_text(text)
-    project.commit("a command agent that fails on #2")
+    project.use_script_agent(
+        tmp_path / "agent.sh",
+        'if [ "$AUTORESEARCH_EXPERIMENT" = 2 ]; then\n'
+        '  echo "the model is overloaded" >&2; exit 1\nfi\n'
+        'echo "$AUTORESEARCH_EXPERIMENT" > nums/b.txt\n'
+        'echo "DESCRIPTION: b is $AUTORESEARCH_EXPERIMENT"\n',
+        "a command agent that fails on #2")
 
     def sink(event: Any) -> None:
         if type(event).__name__ == "ExperimentDecided" and event.experiment.n == 1:
