@@ -250,6 +250,35 @@ def test_a_better_metric_printed_after_hiding_the_benchmarks_own_is_a_crash(
     assert "printed twice" in got[1][1], got
 
 
+FORGED_SUMMARY = '''\
+import atexit, os, sys
+
+
+def _pass():
+    sys.stdout.flush()
+    os.write(1, b"1 passed in 0.01s\\n")
+    os._exit(0)
+
+
+if "pytest" in sys.modules:
+    atexit.register(_pass)
+''' + BROKEN_LIB
+
+
+@pytest.mark.slow
+def test_a_summary_printed_after_pytests_own_and_a_clean_exit_is_checks_failed(
+        project: Project) -> None:
+    """A broken change whose module, once pytest imports it, prints the champion's summary
+    after pytest's own ("1 failed") and ends the process with status 0: the last summary
+    was the one counted."""
+    setup_project(project)
+    project.patch("01.patch", {"src/lib.py": FORGED_SUMMARY}, "faster cost")
+    project.commit("patches")
+    got = outcome(project)
+    assert got[1][0] == "checks_failed", got
+    assert "1 failed" in got[1][1], got
+
+
 # -- the rules on real commits, without the loop (fast) ---------------------------------------
 
 
@@ -422,3 +451,14 @@ def test_a_command_agent_that_points_its_head_at_the_users_branch_moves_no_branc
     assert project.git("rev-parse", "main") == main
     assert project.git("symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert project.git("status", "--porcelain").strip() == ""
+
+
+def test_every_pytest_summary_in_the_output_counts() -> None:
+    """Two summaries (a command that runs pytest twice, or a forged one after pytest's own)
+    are summed: the failure in the first is never hidden by the second."""
+    from app.engine.check_counts import parse_check_counts
+
+    got = parse_check_counts("F\n1 failed in 0.05s\n1 passed in 0.01s\n")
+    assert got is not None and (got.passed, got.failed) == (1, 1), got
+    got = parse_check_counts("..\n== 2 passed in 0.1s ==\n.s\n== 1 passed, 1 skipped in 0.1s ==\n")
+    assert got is not None and (got.passed, got.skipped) == (3, 1), got

@@ -91,17 +91,26 @@ def parse_check_counts(output: str) -> CheckCounts | None:
 
 
 def _pytest(lines: list[str]) -> tuple[int, CheckCounts] | None:
-    for i in range(len(lines) - 1, -1, -1):
-        line = lines[i]
+    """Every summary line counts, summed: a command may run pytest more than once, and code
+    under test that prints "1 passed in 0.01s" after pytest's own "1 failed" and ends the
+    process with status 0 must not have its line taken alone."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "deselected": 0}
+    last = -1
+    for i, line in enumerate(lines):
         match = _PYTEST.match(line)
-        if match and ("in " in line or "no tests ran" in line):
-            words = _ints(re.findall(rf"(\d+) ({_PYTEST_WORDS})", match.group(1)))
-            return i, CheckCounts(
-                "pytest", passed=words.get("passed", 0) + words.get("xpassed", 0),
-                failed=words.get("failed", 0) + words.get("error", 0) + words.get("errors", 0),
-                skipped=words.get("skipped", 0) + words.get("xfailed", 0),
-                deselected=words.get("deselected", 0))
-        collected = _PYTEST_COLLECTED.match(line)
+        if not (match and ("in " in line or "no tests ran" in line)):
+            continue
+        words = _ints(re.findall(rf"(\d+) ({_PYTEST_WORDS})", match.group(1)))
+        counts["passed"] += words.get("passed", 0) + words.get("xpassed", 0)
+        counts["failed"] += (words.get("failed", 0) + words.get("error", 0)
+                             + words.get("errors", 0))
+        counts["skipped"] += words.get("skipped", 0) + words.get("xfailed", 0)
+        counts["deselected"] += words.get("deselected", 0)
+        last = i
+    if last >= 0:
+        return last, CheckCounts("pytest", **counts)
+    for i in range(len(lines) - 1, -1, -1):
+        collected = _PYTEST_COLLECTED.match(lines[i])
         if collected:  # --co: tests were collected, none ran
             return i, CheckCounts("pytest", deselected=int(collected.group(1)))
     return None
