@@ -462,3 +462,15 @@ def test_every_pytest_summary_in_the_output_counts() -> None:
     assert got is not None and (got.passed, got.failed) == (1, 1), got
     got = parse_check_counts("..\n== 2 passed in 0.1s ==\n.s\n== 1 passed, 1 skipped in 0.1s ==\n")
     assert got is not None and (got.passed, got.skipped) == (3, 1), got
+
+
+def test_a_later_summary_of_another_runner_hides_no_failure() -> None:
+    """A forged unittest summary after pytest's real one (the latest summary names the
+    runner, and the failures of the others are added), and two unittest blocks summed."""
+    from app.engine.check_counts import parse_check_counts
+
+    got = parse_check_counts("F\n1 failed in 0.05s\n\nRan 1 test in 0.000s\n\nOK\n")
+    assert got is not None and (got.runner, got.passed, got.failed) == ("unittest", 1, 1), got
+    got = parse_check_counts("Ran 2 tests in 0.1s\n\nFAILED (failures=1)\n"
+                             "Ran 1 test in 0.0s\n\nOK\n")
+    assert got is not None and (got.passed, got.failed) == (2, 1), got

@@ -14,6 +14,7 @@ status only, and the baseline's record says so.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -87,7 +88,11 @@ def parse_check_counts(output: str) -> CheckCounts | None:
             found.append(result)
     if not found:
         return None
-    return max(found, key=lambda item: item[0])[1]
+    latest = max(found, key=lambda item: item[0])[1]
+    # A failure another runner's summary reports is never hidden by a later summary (code
+    # under test that prints "Ran 1 test ... OK" after pytest's "1 failed").
+    others = sum(counts.failed for _, counts in found if counts is not latest)
+    return dataclasses.replace(latest, failed=latest.failed + others) if others else latest
 
 
 def _pytest(lines: list[str]) -> tuple[int, CheckCounts] | None:
@@ -117,8 +122,11 @@ def _pytest(lines: list[str]) -> tuple[int, CheckCounts] | None:
 
 
 def _unittest(lines: list[str]) -> tuple[int, CheckCounts] | None:
-    for i in range(len(lines) - 1, -1, -1):
-        end = _UNITTEST_END.match(lines[i])
+    """Every `Ran N tests` ... `OK`/`FAILED (...)` block counts, summed (as for pytest)."""
+    passed = failed_all = skipped_all = 0
+    last = -1
+    for i, line in enumerate(lines):
+        end = _UNITTEST_END.match(line)
         if not end:
             continue
         ran = next((int(m.group(1)) for line in reversed(lines[:i])
@@ -129,9 +137,14 @@ def _unittest(lines: list[str]) -> tuple[int, CheckCounts] | None:
         failed = detail.get("failures", 0) + detail.get("errors", 0) + detail.get(
             "unexpected_successes", 0)
         skipped = detail.get("skipped", 0) + detail.get("expected_failures", 0)
-        return i, CheckCounts("unittest", passed=max(0, ran - failed - skipped), failed=failed,
-                              skipped=skipped)
-    return None
+        passed += max(0, ran - failed - skipped)
+        failed_all += failed
+        skipped_all += skipped
+        last = i
+    if last < 0:
+        return None
+    return last, CheckCounts("unittest", passed=passed, failed=failed_all,
+                             skipped=skipped_all)
 
 
 def _go(lines: list[str]) -> tuple[int, CheckCounts] | None:
