@@ -474,3 +474,44 @@ def test_a_later_summary_of_another_runner_hides_no_failure() -> None:
     got = parse_check_counts("Ran 2 tests in 0.1s\n\nFAILED (failures=1)\n"
                              "Ran 1 test in 0.0s\n\nOK\n")
     assert got is not None and (got.passed, got.failed) == (2, 1), got
+
+
+# -- the user's PATH ---------------------------------------------------------------------------
+
+FAKE_PYTHON = '''\
+#!/bin/sh
+case "$*" in
+  *pytest*) echo "1 passed in 0.01s" ;;
+  *) exec {python} "$@" ;;
+esac
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", [".", ""], ids=["dot", "empty"])
+def test_a_relative_entry_in_the_users_path_runs_no_program_of_the_candidate(
+        project: Project, monkeypatch: pytest.MonkeyPatch, entry: str) -> None:
+    """With `.` (or an empty entry, which means the same) first in the user's PATH, a
+    commands' `python3` was looked up in the measurement tree: a broken change with an
+    executable `python3` at the root that prints "1 passed" for pytest was kept."""
+    import os
+    import shutil
+
+    setup_project(project)
+    config = (project.root / "autoresearch.toml").read_text().replace(
+        sys_python := PYTEST_CHECKS.split()[1], "python3")
+    (project.root / "autoresearch.toml").write_text(config)
+    project.commit("python3 from PATH")
+    fake = project.root / "python3"
+    fake.write_text(FAKE_PYTHON.format(python=shutil.which("python3") or sys_python))
+    fake.chmod(0o755)
+    project.write("src/lib.py", BROKEN_LIB)
+    project.git("add", "-A", "--", "python3", "src/lib.py")
+    diff = project.git("diff", "--cached", "--binary")
+    project.git("reset", "-q", "--hard", "HEAD")
+    (project.root / "patches" / "01.patch").write_text(
+        "Subject: [PATCH] faster cost\n\n" + diff)
+    project.commit("patches")
+    monkeypatch.setenv("PATH", entry + os.pathsep + os.environ["PATH"])
+    got = outcome(project)
+    assert got[1][0] == "checks_failed", got

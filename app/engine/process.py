@@ -114,11 +114,21 @@ def command_env(policy: EnvPolicy | None, *, home: Path | str, tmpdir: Path | st
     source = os.environ if source is None else source
     policy = policy or EnvPolicy()
     env = {name: source[name] for name in policy.names(source, agent_names)}
-    env.setdefault("PATH", os.defpath)
+    env["PATH"] = absolute_path(env.get("PATH", os.defpath))
     env["HOME"] = str(home)
     env["TMPDIR"] = str(tmpdir)
     env.update(extra or {})
     return env
+
+
+def absolute_path(path: str) -> str:
+    """PATH with its relative entries (`.`, an empty one, `node_modules/.bin`) made absolute
+    from the harness's working folder: commands run in the measurement tree or the agent's
+    worktree, where a relative entry would find programs the candidate commits (a `python3`
+    at the root that says "1 passed" for pytest was kept)."""
+    here = os.getcwd()
+    return os.pathsep.join(entry if os.path.isabs(entry) else os.path.normpath(
+        os.path.join(here, entry)) for entry in path.split(os.pathsep))
 
 
 _LIVE: set[int] = set()
