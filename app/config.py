@@ -31,6 +31,8 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 """The newest Sonnet model the pinned anthropic SDK lists."""
 MAX_RUNS = 1000
 """Runs of one benchmark per measurement, at most: more is a typo (a run takes a while)."""
+MAX_HOLDOUT_PAIRS = 50
+"""`[holdout] max_repeats` at most: the held-out rule's level is simulated over every look."""
 MIN_MEMORY_TOKENS = 200
 """The smallest memory digest that still holds its header and one line of counts."""
 
@@ -86,6 +88,9 @@ class HoldoutConfig:
     timeout_s: float = 600.0
     max_regression: float = 0.0
     min_transfer: float = 0.25
+    max_repeats: int = 15
+    """At most this many champion/candidate pairs of held-out runs: `max(metric.repeats, 3)`
+    pairs first, one more per look while the answer is unclear (decide.held_out_regression)."""
 
 
 @dataclass(frozen=True)
@@ -398,6 +403,9 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("holdout.min_transfer", "must be between 0 (off) and 1, such as 0.25")
     if config.holdout.max_regression < 0:
         raise bad("holdout.max_regression", "must be 0 or a positive fraction such as 0.02")
+    if not 3 <= config.holdout.max_repeats <= MAX_HOLDOUT_PAIRS:
+        raise bad("holdout.max_repeats", f"is {config.holdout.max_repeats}; it must be between "
+                  f"3 and {MAX_HOLDOUT_PAIRS} pairs of runs, such as 15")
     units = "s, ms, us or ns"
     if m.kind == "time" and seconds_per_unit(m.unit) is None:
         raise bad("metric.kind", f"is \"time\" but `metric.unit` is {m.unit!r}; set the unit "

@@ -99,6 +99,14 @@ class HeldOut:
     candidate: Measured
     champion: Measured
     runs: int
+    """The pairs measured (or begun: the candidate's run of the last one may have failed)."""
+    decision: decide.HeldOutDecision | None = None
+    """The rule's last answer; None when a run failed and the runs are not whole pairs."""
+
+
+HeldOutRule = Callable[[Measured, Measured, int, int], decide.HeldOutDecision]
+"""(the candidate's held-out runs, the champion's paired with them, look, max looks) ->
+the held-out rule's answer (decide.held_out_regression)."""
 
 
 Rule = Callable[[Measured, list[float], int, int], decide.Decision]
@@ -425,23 +433,56 @@ class Bench:
         return None
 
     @_plan_ends
-    def holdout(self, n: int, candidate: str) -> HeldOut:
-        """Candidate and champion alternate on the held-out benchmark, so a machine that
-        got slower since the champion was measured cannot hide an overfit. Stops at the
-        candidate's first failure (see `HeldOut.candidate.failure`)."""
+    def holdout(self, n: int, candidate: str, rule: HeldOutRule | None = None) -> HeldOut:
+        """Champion and candidate on the held-out benchmark as interleaved pairs, in the
+        main rule's order (decide.champion_first: champion, candidate, candidate,
+        champion...), so a machine that got slower since the champion was measured, or a
+        burst of load, cannot hide an overfit. `max(repeats, 3)` pairs, then one more
+        pair per look while `rule` says "more" (up to `[holdout] max_repeats`). Stops at
+        the candidate's first failure (see `HeldOut.candidate.failure`); a champion run
+        that fails twice breaks the pairing, and the rule is not asked."""
         held, fresh = Measured(), Measured()
-        runs = max(self.metric.repeats, 3)
-        self._plan(n, [run for i in range(runs) for run in (
-            (self.champion.commit, f"holdout-champion-{i + 1}", True),
-            (candidate, f"holdout-{i + 1}", True))])
-        for i in range(runs):
-            self.state(LoopState.HOLDOUT, f"{i + 1} of {runs}", n)
-            self.to_champion()
-            self.once(n, "champion", i, runs, fresh, holdout=True)
+        first = max(self.metric.repeats, 3)
+        max_looks = max(first, self.config.holdout.max_repeats) - first + 1
+        look, target, whole = 0, first, True
+        while True:
+            self._plan(n, [run for i in range(len(held.values), target)
+                           for run in self._holdout_pair_plan(i, candidate)])
+            while len(held.values) < target:
+                i = len(held.values)
+                self.state(LoopState.HOLDOUT, f"{i + 1} of {target}", n)
+                champion_first = decide.champion_first(i)
+                if champion_first:
+                    whole = self._holdout_champion(n, i, target, fresh, candidate) and whole
+                if not self.once(n, "holdout", i, target, held, holdout=True):
+                    return HeldOut(held, fresh, i + 1)
+                if not champion_first:
+                    whole = self._holdout_champion(n, i, target, fresh, candidate) and whole
+            look += 1
+            if rule is None or not whole:
+                return HeldOut(held, fresh, target)
+            decision = rule(held, fresh, look, max_looks)
+            if decision.outcome != "more" or look >= max_looks:
+                return HeldOut(held, fresh, target, decision)
+            target += 1
+
+    def _holdout_pair_plan(self, i: int, candidate: str) -> list[tuple[str, str, bool]]:
+        """Held-out pair `i`'s runs in the order `holdout` makes them (a cluster streams
+        them as planned)."""
+        champ = (self.champion.commit, f"holdout-champion-{i + 1}", True)
+        cand = (candidate, f"holdout-{i + 1}", True)
+        return [champ, cand] if decide.champion_first(i) else [cand, champ]
+
+    def _holdout_champion(self, n: int, index: int, planned: int, fresh: Measured,
+                          candidate: str) -> bool:
+        """The champion's run of held-out pair `index` (retried once), then back on the
+        candidate; False when it failed both times."""
+        self.to_champion()
+        try:
+            return (self.once(n, "champion", index, planned, fresh, holdout=True)
+                    or self.once(n, "champion", index, planned, fresh, holdout=True))
+        finally:
             self.to_candidate(candidate)
-            if not self.once(n, "holdout", i, runs, held, holdout=True):
-                break
-        return HeldOut(held, fresh, runs)
 
     @_plan_ends
     def pair(self, n: int, index: int, planned: int, candidate: str, label: str) -> bool:

@@ -628,8 +628,8 @@ def regressed(candidate: Sequence[float], champion: Sequence[float], *, directio
 
 
 def transfer_shortfall(held: Sequence[float], reference: Sequence[float], *, main_change: float,
-                       direction: str, min_transfer: float, noise: float | None
-                       ) -> tuple[bool, str]:
+                       direction: str, min_transfer: float, noise: float | None,
+                       paired: bool = False) -> tuple[bool, str]:
     """The hard-coded-answer check: did at least `min_transfer` of the main gain carry over
     to the held-out benchmark?
 
@@ -638,20 +638,118 @@ def transfer_shortfall(held: Sequence[float], reference: Sequence[float], *, mai
     `min_transfer` times the main gain; falling short counts only beyond noise, by the same
     test as `regressed` (a rank test at 0.05 against the reference shifted by the required
     gain, or twice the holdout's noise when the samples are too few for it), so an honest
-    change whose held-out gain is merely noisy is not called overfit.
+    change whose held-out gain is merely noisy is not called overfit. `paired`: held[i] and
+    reference[i] are interleaved pairs, tested as `held_out_regression` does (one look).
     """
     main_gain = -main_change if direction == "lower" else main_change
     if min_transfer <= 0 or main_gain <= 0 or not held or not reference:
         return False, ""
     required = min_transfer * main_gain
-    short, _ = regressed(held, reference, direction=direction, max_regression=-required,
-                         noise=noise)
-    held_change = _relative_change(held, reference)
+    if paired:
+        short = held_out_regression(held, reference, direction=direction,
+                                    max_regression=-required, noise=noise).outcome == "overfit"
+        held_change = paired_change(held, reference)
+    else:
+        short, _ = regressed(held, reference, direction=direction, max_regression=-required,
+                             noise=noise)
+        held_change = _relative_change(held, reference)
     held_gain = -held_change if direction == "lower" else held_change
     share = max(0.0, held_gain / main_gain)
     why = (f"main {main_change:+.1%}, held-out {held_change:+.1%}: {share:.0%} of the gain "
            f"transfers (at least {min_transfer:.0%} wanted)")
     return short, why
+
+
+# --- the held-out check on interleaved pairs ---------------------------------------------------
+
+HOLDOUT_ALPHA = 0.05
+"""The held-out check's chance of calling an honest change overfit (one whose held-out
+benchmark is exactly `max_regression` worse), over all its looks together."""
+
+HeldOutOutcome = Literal["overfit", "pass", "more"]
+
+
+@dataclass(frozen=True)
+class HeldOutDecision:
+    outcome: HeldOutOutcome
+    reason: str
+    change: float
+    """The held-out benchmark's relative change, pair by pair (the median of the pairs'
+    ratios, on the metric's own scale: +0.32 for 32% slower with `lower`)."""
+    p_value: float
+    """One-sided p-value of "worse by more than max_regression" (the blocked rank test)."""
+
+
+def paired_change(candidate: Sequence[float], champion: Sequence[float]) -> float:
+    """The relative change of interleaved runs, pair by pair: the median of the pairs'
+    ratios less 1 (a burst that slows both runs of a pair by one factor leaves its ratio
+    alone); the change of the medians when a value is not positive."""
+    if not candidate or len(candidate) != len(champion) or \
+            not all(v > 0 for v in [*candidate, *champion]):
+        return _relative_change(candidate, champion)
+    return math.exp(statistics.median(
+        [math.log(c / h) for c, h in zip(candidate, champion)])) - 1
+
+
+def _regression_pairs(candidate: Sequence[float], champion: Sequence[float], direction: str,
+                      allowed: float) -> tuple[list[float], list[float]]:
+    """Champion and candidate runs for the blocked test of "the champion is better than a
+    candidate `allowed` worse" (so a small p says the candidate is worse by more than
+    `allowed`): log values on the higher-is-better scale when every value is positive and
+    `allowed` has a log there, else the values, the candidate's raised by `allowed` of the
+    champion's median. `allowed` < 0 asks for a gain (transfer_shortfall)."""
+    champ_log, cand_log = _log_gains(champion, direction), _log_gains(candidate, direction)
+    factor = 1 + allowed if direction == "lower" else 1 - allowed
+    if champ_log is not None and cand_log is not None and factor > 0:
+        lift = math.log(factor) if direction == "lower" else -math.log(factor)
+        return champ_log, [v + lift for v in cand_log]
+    champ_g, cand_g = _gains(champion, direction), _gains(candidate, direction)
+    lift = allowed * abs(statistics.median(champ_g))
+    return champ_g, [v + lift for v in cand_g]
+
+
+def held_out_regression(candidate: Sequence[float], champion: Sequence[float], *,
+                        direction: str, max_regression: float, noise: float | None,
+                        look: int = 1, max_looks: int = 1) -> HeldOutDecision:
+    """The held-out check on interleaved pairs: candidate[i] and champion[i] ran next to
+    each other, in the order `champion_first` gives (as the main rule's interleaved runs).
+
+    Worse beyond noise means: the pairs' median ratio (`paired_change`) is worse than
+    `max_regression`, and the blocked rank test of the main interleaved rule
+    (`blocked_rank_test`: runs ranked only within their block of adjacent pairs, so a burst
+    of load that covers a block cancels) says the candidate is worse by more than
+    `max_regression`, at a level that holds HOLDOUT_ALPHA over all the looks (the Pocock
+    level of the main rule's interleaved looks, `_paired_level`, one more pair per look).
+
+    "more" when the answer is unclear: worse than allowed, not yet credibly, and heading
+    for it (the standardized statistic above the main rule's futility bound), with looks
+    left. A change whose held-out figure did not get worse never asks for more.
+    When the pairs are too few for the test to reach its level at the last look, the move
+    must instead exceed `max_regression` plus twice the holdout's relative noise.
+    """
+    n = len(candidate)
+    if not n or len(champion) != n:
+        return HeldOutDecision("pass", "held-out benchmark not measured", 0.0, 1.0)
+    change = paired_change(candidate, champion)
+    worse = change if direction == "lower" else -change
+    p, z = blocked_rank_test(*_regression_pairs(candidate, champion, direction,
+                                                max_regression))
+    counted = f"{n} pair{'s' if n != 1 else ''}"
+    if worse > max_regression:  # (the level's simulation is only run when it is needed)
+        level = _paired_level(max(1, n - (look - 1)), max_looks, HOLDOUT_ALPHA)
+        if smallest_interleaved_p(n) <= level and p <= level:
+            return HeldOutDecision("overfit", (
+                f"held-out benchmark {worse:.1%} worse (allowed {max_regression:.1%}, "
+                f"p={p:.3g} on {counted})"), change, p)
+        if look < max_looks and z > _futility_bound(look, max_looks):
+            return HeldOutDecision("more", f"held-out benchmark {worse:.1%} worse, unclear "
+                                           f"on {counted}: measuring again", change, p)
+        allowed = max_regression + 2 * (noise or 0.0)
+        if smallest_interleaved_p(n) > level and worse > allowed:
+            return HeldOutDecision("overfit", f"held-out benchmark {worse:.1%} worse "
+                                              f"(allowed {allowed:.1%})", change, p)
+    return HeldOutDecision("pass", f"held-out benchmark {change:+.1%} (on {counted})", change,
+                           p)
 
 
 def drifted(old: Sequence[float], new: Sequence[float], *, noise: float | None) -> bool:

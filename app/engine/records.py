@@ -86,6 +86,9 @@ class Experiment:
     p_value: float | None = None
     holdout: float | None = None
     holdout_samples: list[float] = field(default_factory=list)
+    holdout_champion_samples: list[float] = field(default_factory=list)
+    """The champion's held-out runs, paired with `holdout_samples` (in the order they ran:
+    decide.champion_first)."""
     commit: str | None = None
     """The candidate commit (`refs/autoresearch/<tag>/<n>`), or the kept commit on keep."""
     parent: str | None = None
@@ -149,6 +152,8 @@ class Experiment:
         for key in ("duplicate_of", "measured_from", "measured_to", "slot"):
             if data[key] is None:
                 del data[key]
+        if not data["holdout_champion_samples"]:
+            del data["holdout_champion_samples"]
         if not data["worker"]:
             del data["worker"]
         return {"type": "experiment", **data}
@@ -164,7 +169,8 @@ class Experiment:
         # dropped here, so no reader (relaunch, history, report, finalize) meets them.
         values["metrics"] = {str(k): float(v) for k, v in
                              dict(values.get("metrics") or {}).items() if _finite_number(v)}
-        for key in ("samples", "champion_samples", "holdout_samples"):
+        for key in ("samples", "champion_samples", "holdout_samples",
+                    "holdout_champion_samples"):
             values[key] = finite_samples(values.get(key))
         for key in ("metric", "holdout", "champion_metric", "confidence", "p_value"):
             values[key] = float(values[key]) if _finite_number(values.get(key)) else None
@@ -187,6 +193,7 @@ class Experiment:
             self, metrics=dict(self.metrics), samples=list(self.samples),
             champion_samples=list(self.champion_samples),
             holdout_samples=list(self.holdout_samples),
+            holdout_champion_samples=list(self.holdout_champion_samples),
             tokens=dataclasses.replace(self.tokens),
             checks=copy.deepcopy(self.checks), fingerprints=dict(self.fingerprints),
             outside_clock=dict(self.outside_clock))

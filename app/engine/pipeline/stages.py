@@ -215,12 +215,22 @@ def checks(p: Pipeline, trial: Trial) -> Verdict:
 
 def holdout(p: Pipeline, trial: Trial) -> Verdict:
     """The held-out benchmark, which the agent cannot see, must not regress and must show
-    a share of the gain (`overfit` otherwise)."""
+    a share of the gain (`overfit` otherwise). Champion and candidate run in interleaved
+    pairs, compared pair by pair (decide.held_out_regression), with more pairs while the
+    answer is unclear."""
     if not (p.config.holdout.command and p.champion.holdout_samples):
         return PASS
     facts = trial.facts
     cfg, direction = p.config.holdout, p.metric.direction
-    held_out = p.bench.holdout(trial.n, trial.candidate)
+    noise = p.champion.holdout_noise
+
+    def rule(held: Measured, fresh: Measured, look: int, max_looks: int
+             ) -> decide.HeldOutDecision:
+        return decide.held_out_regression(held.values, fresh.values, direction=direction,
+                                          max_regression=cfg.max_regression, noise=noise,
+                                          look=look, max_looks=max_looks)
+
+    held_out = p.bench.holdout(trial.n, trial.candidate, rule)
     held, fresh = held_out.candidate, held_out.champion
     if held.failure is Status.CHECKS_FAILED:  # its results changed
         return end(Status.CHECKS_FAILED, held.reason)
@@ -228,16 +238,20 @@ def holdout(p: Pipeline, trial: Trial) -> Verdict:
         return end(Status.OVERFIT, f"the held-out check failed ({held.reason})")
     facts.holdout = statistics.median(held.values)
     facts.holdout_samples = list(held.values)
-    reference = fresh.values if len(fresh.values) == held_out.runs \
-        else p.champion.holdout_samples
-    bad, why = decide.regressed(held.values, reference, direction=direction,
-                                max_regression=cfg.max_regression,
-                                noise=p.champion.holdout_noise)
+    facts.holdout_champion_samples = list(fresh.values)
+    paired = held_out.decision is not None
+    if held_out.decision is not None:
+        reference = fresh.values
+        bad, why = held_out.decision.outcome == "overfit", held_out.decision.reason
+    else:  # a champion run failed: the stored champion runs, unpaired
+        reference = p.champion.holdout_samples
+        bad, why = decide.regressed(held.values, reference, direction=direction,
+                                    max_regression=cfg.max_regression, noise=noise)
     if not bad and facts.metric is not None and facts.champion_metric:
         main_change = (facts.metric - facts.champion_metric) / abs(facts.champion_metric)
         short, transfer = decide.transfer_shortfall(
             held.values, reference, main_change=main_change, direction=direction,
-            min_transfer=cfg.min_transfer, noise=p.champion.holdout_noise)
+            min_transfer=cfg.min_transfer, noise=noise, paired=paired)
         if short:
             why = transfer
         bad = short
