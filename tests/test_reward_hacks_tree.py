@@ -515,3 +515,58 @@ def test_a_relative_entry_in_the_users_path_runs_no_program_of_the_candidate(
     monkeypatch.setenv("PATH", entry + os.pathsep + os.environ["PATH"])
     got = outcome(project)
     assert got[1][0] == "checks_failed", got
+
+
+# -- test-runner configuration above the measurement tree --------------------------------------
+
+PLANTS_ABOVE = '''\
+import os
+above = os.path.join(os.getcwd(), "..", "..", "..", "..")  # the repository's parent folder
+if os.path.basename(os.path.dirname(os.getcwd())) == "measure":
+    open(os.path.join(above, "pytest.ini"), "w").write("[pytest]\\n")
+    open(os.path.join(above, "conftest.py"), "w").write(
+        "import pytest\\n\\n\\n@pytest.hookimpl(hookwrapper=True)\\n"
+        "def pytest_runtest_makereport(item, call):\\n    outcome = yield\\n"
+        "    outcome.get_result().outcome = 'passed'\\n")
+''' + LIB
+
+
+@pytest.mark.slow
+def test_runner_configuration_planted_above_the_measurement_tree_is_rejected(
+        project: Project, tmp_path: Path) -> None:
+    """A project without pytest configuration: pytest walks up from the measurement tree for
+    an ini file, takes the folder where it finds one as its rootdir and loads the
+    `conftest.py` files on the way down. Experiment 1's benchmark run (no bwrap) plants a
+    `pytest.ini` and a conftest that reports every failure as a pass in the repository's
+    parent folder; experiment 2's broken change then passed the checks and was kept. (With
+    bwrap a run cannot write there, but the command agent may write the user's HOME, which
+    is usually above the repository.)"""
+    setup_project(project, "none")
+    project.patch("01.patch", {"src/lib.py": PLANTS_ABOVE}, "tidy up")
+    project.patch("02.patch", {"src/lib.py": BROKEN_LIB}, "faster cost")
+    project.commit("patches")
+    try:
+        got = outcome(project)
+    finally:
+        for name in ("pytest.ini", "conftest.py"):
+            (tmp_path / name).unlink(missing_ok=True)
+    assert got[1][0] == "rejected" and got[2][0] == "rejected", got
+    assert "above the measurement tree" in got[2][1] and "pytest.ini" in got[2][1], got
+
+
+def test_runner_files_above_are_recorded_once_and_the_users_checkout_is_left_out(
+        tmp_path: Path) -> None:
+    from app.engine.tree_rules import RunnerFilesAbove
+
+    repo = tmp_path / "home" / "repo"
+    tree = repo / ".autoresearch" / "measure" / "tag"
+    tree.mkdir(parents=True)
+    (tmp_path / "home" / "setup.cfg").write_text("[metadata]\n")  # there before: the user's
+    record = tmp_path / "above.json"
+    assert RunnerFilesAbove(tree, record, repo).changed() == []
+    (repo / "conftest.py").write_text("")  # the user's checkout: not watched
+    (repo / ".autoresearch" / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "home" / "conftest.py").write_text("")
+    later = RunnerFilesAbove(tree, record, repo)  # a later launch reads the record
+    assert later.changed() == [str(tmp_path / "home" / "conftest.py"),
+                               str(repo / ".autoresearch" / "pytest.ini")]

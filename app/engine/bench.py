@@ -44,6 +44,7 @@ from app.engine.guard import changed_fingerprint, written_where_protected
 from app.engine.interrupts import Cancelled, Tampered
 from app.engine.process import CommandResult, run_command
 from app.engine.records import Status
+from app.engine.tree_rules import RunnerFilesAbove
 from app.errors import UsageError
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class Bench:
         """The harness's own wall and CPU time of benchmark runs (time metrics only)."""
         self._in_baseline = False
         self._tree_fingerprint: dict[str, str] | None = None
+        self._above: RunnerFilesAbove | None = None
 
     def state(self, state: LoopState, detail: str = "", n: int | None = None) -> None:
         self.emit(StateChanged(state, detail, n))
@@ -210,6 +212,7 @@ class Bench:
             cwd = tree.path
             if self._tree_fingerprint is None:
                 self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
+            self._check_above(cwd, source)
         result = run_command(command, cwd, timeout_s, on_lines=on_lines,
                              cancel=self.controller.cancel, env=self.env or None,
                              cpus=self.cpus,
@@ -222,6 +225,18 @@ class Bench:
         if tree is not None and self._tree_fingerprint is not None:
             self._verify_tree(source)
         return result
+
+    def _check_above(self, tree: Path, source: str) -> None:
+        """No test-runner configuration appeared or changed above the measurement tree
+        since the session's first launch (app/engine/tree_rules.py)."""
+        if self._above is None:
+            self._above = RunnerFilesAbove(tree, self.git.paths.state_dir / "above-tree.json",
+                                           self.git.repo_paths.root)
+        changed = self._above.changed()
+        if changed:
+            raise Tampered(f"before the {source} run: test-runner configuration changed "
+                           f"above the measurement tree: {', '.join(changed[:3])} (remove "
+                           "it, or start a new session if you made it)")
 
     def checks(self, n: int) -> CommandResult:
         """The checks, once (raises Cancelled on a veto or stop)."""

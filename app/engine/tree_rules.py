@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import json
+import os
 import posixpath
 import sys
 from collections.abc import Iterable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pygit2
 
@@ -167,3 +169,61 @@ class TreeRules:
                         else "the")
                 out.append(f"{path} would be imported instead of {what} {name} module")
         return out
+
+
+# -- test-runner configuration in the folders above the measurement tree -------------------
+
+RUNNER_FILES_ABOVE = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml",
+                      ".pytest.toml", "tox.ini", "setup.cfg", "pyproject.toml", "go.work")
+"""Files a test runner looks for in the folders above where it runs: pytest walks up from
+its arguments for an ini file when the project has none, takes that folder as its rootdir,
+and then loads the `conftest.py` files between it and the tests; `go` finds `go.work`
+upwards. Planted above the measurement tree (by a run without bwrap, or by the command
+agent in the HOME it may write), they change what the checks report."""
+
+
+def runner_files_above(tree: Path, skip: Path | None = None) -> dict[str, str]:
+    """Signature (size, mtimes, inode) of every RUNNER_FILES_ABOVE file in the folders
+    above `tree` but `skip`, by path: a few dozen `lstat`s."""
+    found: dict[str, str] = {}
+    folder = tree.resolve().parent
+    skipped = skip.resolve() if skip is not None else None
+    while True:
+        for name in RUNNER_FILES_ABOVE if folder != skipped else ():
+            try:
+                st = os.lstat(folder / name)
+            except OSError:
+                continue
+            found[str(folder / name)] = (f"{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}:"
+                                         f"{st.st_ctime_ns}:{st.st_ino}")
+        if folder.parent == folder:
+            return found
+        folder = folder.parent
+
+
+class RunnerFilesAbove:
+    """What RUNNER_FILES_ABOVE the session's first launch found above its measurement tree
+    (kept in the session's state, so a file planted during one launch is not taken as the
+    user's by the next), compared before every measured run. The user's checkout (`skip`)
+    is left out: the user edits it while a session runs, and no sandboxed command can write
+    it (without bwrap, measured commands can write anywhere the user can anyway)."""
+
+    def __init__(self, tree: Path, record: Path, skip: Path | None = None) -> None:
+        self.tree = tree
+        self.record = record
+        self.skip = skip
+        self._known: dict[str, str] | None = None
+
+    def changed(self) -> list[str]:
+        now = runner_files_above(self.tree, self.skip)
+        if self._known is None:
+            try:
+                self._known = dict(json.loads(self.record.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                self._known = now
+                try:
+                    self.record.write_text(json.dumps(now, sort_keys=True), encoding="utf-8")
+                except OSError:
+                    pass
+        return sorted(p for p in self._known.keys() | now.keys()
+                      if self._known.get(p) != now.get(p))
