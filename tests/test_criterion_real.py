@@ -61,3 +61,36 @@ def test_a_sample_json_without_samples_is_a_clear_error() -> None:
                                None)
     assert reading.value is None and reading.error is not None
     assert "sample.json lists no samples" in reading.error
+
+
+MESSAGES = DATA / "criterion_real_messages.jsonl"
+
+
+def test_the_cargo_criterion_stream_is_derived_from_the_real_files_by_its_script() -> None:
+    """criterion_real_messages.jsonl is cargo-criterion's JSON stream rebuilt from the real
+    files above by tests/data/formats/cargo_criterion_messages.py (cargo-criterion itself
+    cannot be built here: not in Debian, no crates registry); it must be that script's
+    output, not an edited copy."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("derive", DATA / "cargo_criterion_messages.py")
+    assert spec is not None and spec.loader is not None
+    derive = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(derive)
+    assert MESSAGES.read_text() == derive.messages()
+
+
+def test_the_cargo_criterion_stream_of_a_real_run_gives_criterions_own_figures() -> None:
+    est = json.loads(ESTIMATES.read_text())
+    raw = json.loads(SAMPLE.read_text())
+    text = MESSAGES.read_text()
+    assert formats.sniff(text) == "criterion"
+    median = read(MESSAGES, unit="us", name="sort/small")
+    assert median.error is None
+    assert median.value == pytest.approx(est["median"]["point_estimate"] / 1000)
+    fastest = read(MESSAGES, unit="ns", name="sort/small", stat="min")
+    assert fastest.value == pytest.approx(min(t / i for t, i in zip(raw["times"], raw["iters"])))
+    # cargo's own lines around the stream are skipped
+    noisy = "   Compiling sort v0.1.0\n" + text + "Finished\n"
+    m = MetricConfig(command="true", format="criterion", name="sort/small", unit="ns")
+    assert formats.read_run(m, noisy, None).value == pytest.approx(est["median"]["point_estimate"])
