@@ -65,6 +65,7 @@ class MetricConfig:
     max_repeats: int = 10
     calibration_runs: int = 5
     interleave: bool = False
+    confirm_runs: int = 3
     remeasure_every: int = 10
     take: Literal["once", "last"] = "once"
     format: Literal["lines", "pytest-benchmark", "hyperfine", "google-benchmark", "criterion",
@@ -376,6 +377,8 @@ def _check_semantics(config: Config, path: Path) -> None:
                        ("metric.calibration_runs", m.calibration_runs)):
         if value > MAX_RUNS:
             raise bad(key, f"is {value}; at most {MAX_RUNS} runs are allowed")
+    if not 0 <= m.confirm_runs <= MAX_RUNS:
+        raise bad("metric.confirm_runs", f"is {m.confirm_runs}; it must be 0 (off) to {MAX_RUNS}")
     if m.remeasure_every < 0:
         raise bad("metric.remeasure_every", "must be 0 (never) or more")
     for entry in config.session.link:

@@ -241,9 +241,10 @@ def measure_noise(root: Path, config: Config, runs: int,
 def keep_rate(noise: float, improvement: float, config: Config, repeats: int | None = None,
               calibration_runs: int | None = None, decisions: int = SIM_DECISIONS,
               seed: int = 17) -> tuple[float, float]:
-    """(share kept, mean candidate runs) of a true `improvement` (0.05 = 5%) under the
-    project's keep rule, with log-normal run noise whose MAD is `noise`."""
-    from app.engine.decide import evaluate
+    """(share kept, mean runs) of a true `improvement` (0.05 = 5%) under the project's
+    keep rule, with log-normal run noise whose MAD is `noise`; the runs are the
+    candidate's, plus the champion runs that confirm a keep when not interleaving."""
+    from app.engine.decide import confirm_keep, confirmation_runs, evaluate
 
     m, d = config.metric, config.decide
     sigma = noise * 1.4826  # MAD -> standard deviation for normal noise
@@ -277,8 +278,16 @@ def keep_rate(noise: float, improvement: float, config: Config, repeats: int | N
                 break
             measure()
             look += 1
-        kept += decision.outcome == "keep"
         runs += len(cand)
+        if not m.interleave:  # the keep's confirmation (decide.confirm_keep)
+            fresh: list[float] = []
+            most = confirmation_runs(m.confirm_runs, len(cand))
+            while (confirmed := confirm_keep(decision, cand, fresh, runs=most,
+                                             direction=m.direction,
+                                             min_effect=d.min_effect)) is None:
+                fresh.append(run(0.0))
+            decision, runs = confirmed, runs + len(fresh)
+        kept += decision.outcome == "keep"
     return kept / decisions, runs / decisions
 
 

@@ -19,6 +19,7 @@ The bench judges nothing: it returns samples (`Measured`) and the stages decide.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -414,8 +415,41 @@ class Bench:
             look += 1
             decision = rule(cand, champion, look, max_looks)
             if decision.outcome != "more" or look >= max_looks:
+                if decision.outcome == "keep" and not decision.simplification \
+                        and not self.interleave and m.confirm_runs and champion:
+                    return self._confirm(n, candidate, cand, champion, decision)
                 return Comparison(cand, champion, decision)
             planned = len(cand.values) + 1
+
+    def _confirm(self, n: int, candidate: str, cand: Measured, champion: list[float],
+                 decision: decide.Decision) -> Comparison:
+        """A keep made against champion samples from before the candidate (no
+        interleaving): up to `confirm_runs` champion runs right after the candidate's,
+        which it must beat too (decide.confirm_keep: a drift that flattered the candidate
+        works against it now), each run only while it can change the outcome. A failed
+        champion run fails the comparison, as in `compare`."""
+        runs = decide.confirmation_runs(self.metric.confirm_runs, len(cand.values))
+        first = len(cand.values)  # run logs champion-4.. follow bench-1..3
+        self._plan(n, [(self.champion.commit, f"champion-{first + i + 1}", False)
+                       for i in range(runs)])
+        fresh = Measured()
+        confirm = functools.partial(decide.confirm_keep, decision, cand.values, runs=runs,
+                                    direction=self.metric.direction,
+                                    min_effect=self.config.decide.min_effect)
+        confirmed = confirm(fresh.values)
+        self.to_champion()
+        try:
+            while confirmed is None:
+                i = len(fresh.values)
+                self.state(LoopState.MEASURING, f"champion again {i + 1} of {runs}", n)
+                if not self.once(n, "champion", first + i, first + runs, fresh):
+                    return Comparison(cand, champion, None, Status.CRASH,
+                                      f"re-measuring the champion failed: {fresh.reason}",
+                                      fresh.output_tail)
+                confirmed = confirm(fresh.values)
+        finally:
+            self.to_candidate(candidate)
+        return Comparison(cand, champion, confirmed)
 
     def _pair_plan(self, i: int, candidate: str, have_champion: bool
                    ) -> list[tuple[str, str, bool]]:

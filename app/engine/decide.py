@@ -50,6 +50,10 @@ The rule, in short (docs/decisions.md says it in plain words):
   Without interleaving the champion's samples were measured earlier, and drift of a
   quarter of the noise per run is enough to make any rule keep useless changes (see the
   benchmark's drift rows).
+* Confirmation (the default without interleaving, `confirm_keep`): a keep must also beat
+  a few champion runs measured right after the candidate's. A steady drift that made the
+  earlier champion samples look slow makes these look fast, so it cannot get a useless
+  change kept, at the cost of runs on keeps only (docs/decisions.md, "Drift by default").
 
 Confidence is the improvement of the medians over the noise (the pooled median absolute
 deviation), read like pi-autoresearch's MAD score: >= 2 likely real, 1-2 marginal, < 1
@@ -596,6 +600,69 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     if z <= _futility_bound(look, max_looks):
         return decision("discard", "not heading for an improvement")
     return decision("more", "unclear, measuring again")
+
+
+CONFIRM_LEVEL = 1 / 3
+"""The level of the confirmation's rank test (`confirm_keep`): weak on purpose. It is not
+what keeps false keeps at alpha on a steady machine (the main test does that); it is what
+a drift that made the candidate look better must also get past, with the drift now
+working against the candidate (benchmarks/decision_quality.py, docs/decisions.md)."""
+
+
+def confirmation_runs(confirm_runs: int, candidate_runs: int) -> int:
+    """How many champion runs may confirm a keep: `confirm_runs` (0: none), or a third of
+    the candidate's runs when that is more. A change found with many runs can be small
+    next to the noise, and 3 runs would confirm it little better than a coin: with 50 runs
+    a side, a gain of half the noise was kept 48% of the time unconfirmed, 27% with 3
+    confirmation runs, 41% with 16 (app/doctor.py's simulation)."""
+    return max(confirm_runs, candidate_runs // 3) if confirm_runs > 0 else 0
+
+
+def confirm_keep(decision: Decision, candidate: Sequence[float], fresh: Sequence[float], *,
+                 runs: int, direction: str, min_effect: float) -> Decision | None:
+    """The guard on a keep made without interleaving: up to `runs` champion runs measured
+    right after the candidate's runs (`fresh`, so far), which the candidate must beat too
+    (a one-sided rank test at CONFIRM_LEVEL, shifted by `min_effect` as in `evaluate`).
+    None while the runs still to come could change the outcome (a run is measured only
+    when it can matter: the same outcome as all `runs`, in fewer runs).
+
+    Why it stops drift cheaply: the main test compared the candidate with champion
+    samples measured before it. A machine that speeds up makes those look slow and a
+    useless candidate look credibly better; the same machine makes the fresh champion runs,
+    measured later still, look faster than the candidate, which then fails here. A machine
+    that slows down makes the main test fail instead. Either way a monotone drift works
+    against the candidate in one of the two comparisons. Only keeps pay for the fresh
+    runs, and most proposals are not kept. A sudden step in speed between the champion's
+    samples and the candidate (then flat) is caught only at about CONFIRM_LEVEL:
+    interleaving (`interleave = true`) is the rule that holds there (docs/decisions.md,
+    "Drift by default").
+    """
+    if decision.outcome != "keep" or decision.simplification or not candidate or runs <= 0:
+        return decision
+    cand_g, fresh_g = _gains(candidate, direction), _gains(fresh, direction)
+    shift = min_effect * abs(statistics.median(fresh_g)) if fresh_g else 0.0
+    left = max(0, runs - len(fresh_g))
+
+    def confirmed(rest: float) -> bool:
+        return rank_test(cand_g, [v + shift for v in fresh_g] + [rest] * left)[0] \
+            <= CONFIRM_LEVEL
+
+    # The rank test is monotone in each champion run: the runs to come can do no better
+    # for the candidate than all slowest, no worse than all fastest.
+    if left and confirmed(-math.inf) != confirmed(math.inf):
+        return None
+    ok = confirmed(math.inf if left else 0.0)
+    p, _ = rank_test(cand_g, [v + shift for v in fresh_g])
+    change = _relative_change(candidate, fresh)
+    facts = (f"median {change:+.2%} vs {len(fresh)} champion runs measured right after it, "
+             f"p={p:.3g}")
+    if ok:
+        return Decision("keep", f"{decision.reason}; {facts}", decision.confidence,
+                        decision.p_value)
+    return Decision("discard", f"not confirmed by the champion measured again after it "
+                    f"({facts}; at most {CONFIRM_LEVEL:.2g} wanted), so the machine's speed "
+                    f"may have moved; {decision.reason}", decision.confidence,
+                    decision.p_value)
 
 
 def regressed(candidate: Sequence[float], champion: Sequence[float], *, direction: str,
