@@ -570,3 +570,22 @@ def test_runner_files_above_are_recorded_once_and_the_users_checkout_is_left_out
     later = RunnerFilesAbove(tree, record, repo)  # a later launch reads the record
     assert later.changed() == [str(tmp_path / "home" / "conftest.py"),
                                str(repo / ".autoresearch" / "pytest.ini")]
+
+
+@pytest.mark.slow
+def test_a_command_agent_that_repoints_its_git_folders_common_dir_breaks_no_later_launch(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under bwrap the agent may write its worktree's git folder, `commondir` included: made
+    to name a copy of the git dir in its HOME, the next launch wrote the candidate's commit
+    into the copy and stopped ("target OID for the reference doesn't exist")."""
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the agent's HOME is the user's
+    command_agent(project, "bwrap", tmp_path / "agent.sh", textwrap.dedent('''\
+        admin=$(sed 's/^gitdir: //' .git)
+        cp -r "$admin/../.." "$HOME/copy" 2>/dev/null
+        printf '%s\\n' "$HOME/copy" > "$admin/commondir"
+        '''))
+    _, _, engine = run_session(project)
+    status, _, engine = run_session(project, tag=engine.setup.git.paths.tag, max_experiments=3)
+    assert status == 0
+    assert [str(e.status) for e in engine.experiments] == ["baseline"] + ["discard"] * 3

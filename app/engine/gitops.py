@@ -157,9 +157,23 @@ class SessionGit:
             wt.set_head(want)
 
     def mend_worktree_gitlink(self) -> None:
-        """The worktree's `.git` file as git made it (the agent can rewrite it)."""
+        """The worktree's `.git` file, and its git folder's `commondir`, as git made them:
+        the command agent may write both (a `commondir` naming a copy of the git dir in its
+        HOME made the next launch fail: "target OID for the reference doesn't exist")."""
         admin = registered_admin(self.repo_paths.common_dir, self.paths.worktree)
-        if admin is not None and mend_gitlink(self.paths.worktree, admin):
+        if admin is None:
+            return
+        if mend_gitlink(self.paths.worktree, admin):
+            self._wt = None
+        common = admin / "commondir"
+        try:
+            said = common.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            said = ""
+        if os.path.realpath(os.path.join(admin, said or ".")) != os.path.realpath(
+                self.repo_paths.common_dir):
+            _remove_any(common)
+            common.write_text("../..\n", encoding="utf-8")
             self._wt = None
 
     # -- reading --------------------------------------------------------------------------
