@@ -322,6 +322,20 @@ def score(total):
 '''
 
 
+def crash_then_an_empty_change(project: Project, sandbox: str, lib: str, subject: str,
+                               **kwargs: object):  # type: ignore[no-untyped-def]
+    """Experiment 1 replaces src/lib.py by `lib`, which plants something and crashes;
+    experiment 2 is an empty change, which a planted file must not get kept. Returns the
+    engine after asserting that 1 crashed."""
+    setup_project(project, sandbox)
+    project.patch("01.patch", {"src/lib.py": lib}, subject)
+    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
+    project.commit("patches")
+    engine, _ = run(project, **kwargs)
+    assert decided(engine)[1][0] == "crash"
+    return engine
+
+
 @pytest.mark.parametrize("sandbox", BOTH)
 def test_a_usercustomize_planted_by_a_crash_fools_no_later_run(
         project: Project, sandbox: str, tmp_path: Path,
@@ -329,12 +343,7 @@ def test_a_usercustomize_planted_by_a_crash_fools_no_later_run(
     user_home = tmp_path / "user-home"  # were the attack to work, it lands here
     user_home.mkdir()
     monkeypatch.setenv("HOME", str(user_home))
-    setup_project(project, sandbox)
-    project.patch("01.patch", {"src/lib.py": USERCUSTOMIZE}, "plant usercustomize")
-    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
-    project.commit("patches")
-    engine, _ = run(project)
-    assert decided(engine)[1][0] == "crash"
+    engine = crash_then_an_empty_change(project, sandbox, USERCUSTOMIZE, "plant usercustomize")
     assert_not_kept(engine, 2, "discard")
     assert not any(user_home.rglob("*"))
 
@@ -355,12 +364,8 @@ def score(total):
 
 def test_a_forged_log_record_cannot_be_written_from_the_benchmark(project: Project) -> None:
     """The session's state is not in a bwrap sandbox's view (without bwrap: docs/safety.md)."""
-    setup_project(project, "bwrap")
-    project.patch("01.patch", {"src/lib.py": FORGER}, "forge the log")
-    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
-    project.commit("patches")
-    engine, _ = run(project, max_experiments=1)
-    assert decided(engine)[1][0] == "crash"
+    engine = crash_then_an_empty_change(project, "bwrap", FORGER, "forge the log",
+                                        max_experiments=1)
     log = (engine.state_dir / "log.jsonl").read_text()
     assert "1000000000" not in log and "1e+09" not in log
     engine2, _ = run(project)
@@ -376,12 +381,7 @@ def test_a_log_record_forged_from_the_benchmark_without_bwrap_stops_the_next_lau
     and the next launch refuses the log, naming the forged line."""
     from app.errors import UsageError
 
-    setup_project(project, "none")
-    project.patch("01.patch", {"src/lib.py": FORGER}, "forge the log")
-    project.patch("02.patch", {"src/notes.txt": "nothing\n"}, "an empty change")
-    project.commit("patches")
-    engine, _ = run(project)
-    assert decided(engine)[1][0] == "crash"
+    engine = crash_then_an_empty_change(project, "none", FORGER, "forge the log")
     assert_not_kept(engine, 2, "discard")
     lines = (engine.state_dir / "log.jsonl").read_text().splitlines()
     forged = [i for i, line in enumerate(lines, 1) if "1000000000" in line or "1e+09" in line]
@@ -501,14 +501,10 @@ echo "DESCRIPTION: peek at the holdout"
 """
 
 
-@pytest.mark.parametrize("sandbox", BOTH)
-def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_holdout(
-        project: Project, sandbox: str, tmp_path: Path) -> None:
-    marker = f"300.{uuid.uuid4().int % 10**9}"
-    _need(sandbox)
-    script = tmp_path / "agent.sh"
-    script.write_text(AGENT_SH.replace("{marker}", marker))
-    project.write("holdout.py", "# HOLDOUT-SECRET-DATA\nprint(1)\n")
+def command_agent_project(project: Project, sandbox: str, script: Path, *,
+                          calibration_runs: int) -> None:
+    """A command agent running `script`, and a held-out benchmark `holdout.py` (which the
+    test writes), in `sandbox`."""
     (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
         [session]
         sandbox = "{sandbox}"
@@ -516,7 +512,7 @@ def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_hol
         [metric]
         command = "python3 bench.py"
         name = "score"
-        calibration_runs = 3
+        calibration_runs = {calibration_runs}
         repeats = 2
         timeout_s = 30
 
@@ -531,6 +527,17 @@ def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_hol
         command = "sh {script} {{prompt_file}}"
         timeout_s = 30
         '''))
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_the_command_agent_leaves_no_process_and_under_bwrap_cannot_read_the_holdout(
+        project: Project, sandbox: str, tmp_path: Path) -> None:
+    marker = f"300.{uuid.uuid4().int % 10**9}"
+    _need(sandbox)
+    script = tmp_path / "agent.sh"
+    script.write_text(AGENT_SH.replace("{marker}", marker))
+    project.write("holdout.py", "# HOLDOUT-SECRET-DATA\nprint(1)\n")
+    command_agent_project(project, sandbox, script, calibration_runs=3)
     project.commit("a command agent and a held-out benchmark")
     try:
         engine, _ = run(project)
@@ -579,28 +586,7 @@ def test_data_only_the_holdout_reads_is_hidden_from_the_agent(
     script.write_text(PEEK_SH)
     project.write("held/corpus.txt", "HELD-OUT-SECRET-CORPUS\n")
     project.write("holdout.py", HOLDOUT_READS_DATA)
-    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
-        [session]
-        sandbox = "{sandbox}"
-
-        [metric]
-        command = "python3 bench.py"
-        name = "score"
-        calibration_runs = 2
-        repeats = 2
-        timeout_s = 30
-
-        [holdout]
-        command = "python3 holdout.py"
-
-        [agent]
-        kind = "command"
-        max_consecutive_errors = 1
-
-        [agent.command]
-        command = "sh {script} {{prompt_file}}"
-        timeout_s = 30
-        '''))
+    command_agent_project(project, sandbox, script, calibration_runs=2)
     project.commit("a held-out benchmark that reads its own data")
     engine, _ = run(project)
     first = json.loads((engine.state_dir / "log.jsonl").read_text().splitlines()[0])
