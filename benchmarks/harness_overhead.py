@@ -11,7 +11,8 @@ common case). One experiment's cycle is the time from one `ExperimentDecided` ev
 next; the harness time is that cycle less the time inside the agent's `propose` (here:
 `git apply`, timed by wrapping the agent) and inside `run_command` (the `sh -c echo 1`
 process, timed by wrapping the loop's `run_command`; both wrappers call the real thing).
-What is left is everything the harness does: snapshot (index, tree, commit, ref, diff),
+What is left is everything the harness does (the live diff pane's diff, computed while the
+agent works, included: it is the harness's work): snapshot (index, tree, commit, ref, diff),
 guard and tamper check, deciding, the log record (fsynced), the output file, events,
 and the resets to the champion.
 
@@ -37,6 +38,10 @@ ms/exp") includes the sandbox: the private HOME/TMPDIR, bwrap's start, and witho
 the sweep for leftover processes; the shell loop's is a bare `sh -c 'echo 1'`. Goal (issue
 11): the clean room costs at most 2x the 10,000-file harness figure before it (~125-130 ms).
 
+A second table splits the harness time into phases (`PHASES`: live diff, snapshot, guard,
+intact check, measurement tree prepare and verify, worktree reset, other), median ms per
+experiment, so a change to one of them shows where it went.
+
 `--profile` runs the loop again under cProfile on each repo and prints the 15 entries
 with the most cumulative time (or writes them to FILE).
 """
@@ -61,6 +66,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import app.engine.bench as bench_module  # noqa: E402
+import app.engine.gitops as gitops_module  # noqa: E402
+import app.engine.pipeline.stages as stages_module  # noqa: E402
 from app.engine.agents.base import AgentContext, Proposal  # noqa: E402
 from app.engine.agents.scripted import ScriptedAgent  # noqa: E402
 from app.engine.controller import LoopController  # noqa: E402
@@ -215,6 +222,12 @@ class Timings:
     command_s: float = 0.0
     command_by_n: dict[int, float] = field(default_factory=dict)
     current_n: int = -1
+    phases: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Phase label -> experiment -> seconds spent in it (`PHASES`)."""
+
+    def add(self, phase: str, seconds: float) -> None:
+        by_n = self.phases.setdefault(phase, {})
+        by_n[self.current_n] = by_n.get(self.current_n, 0.0) + seconds
 
 
 class TimedAgent:
@@ -251,6 +264,48 @@ def _timed_run_command(timings: Timings) -> Any:
     return real, wrapper
 
 
+
+PHASES: tuple[tuple[str, Any, str], ...] = (
+    ("live diff", gitops_module.SessionGit, "worktree_diff"),
+    ("snapshot", stages_module, "snapshot"),
+    ("guard+dup", stages_module, "guard"),
+    ("guard+dup", stages_module, "duplicate"),
+    ("intact", stages_module, "intact"),
+    ("tree prepare", gitops_module.MeasurementTree, "prepare"),
+    ("tree verify", bench_module.Bench, "_verify_tree"),
+    ("wt reset", gitops_module.SessionGit, "reset_to"),
+)
+"""Where the harness time goes, per experiment: each (label, owner, attribute) is wrapped
+with a timer; stages are timed in the pipeline's STAGES tuple (which holds the functions).
+The measured command's own time is not part of any phase; "other" in the table is the
+harness time not covered (deciding, the log record, events, the agent's bookkeeping)."""
+
+
+def _timed_phases(timings: Timings) -> list[tuple[Any, str, Any]]:
+    """Wrap every `PHASES` entry (and the STAGES tuple); returns what to put back."""
+    undo: list[tuple[Any, str, Any]] = []
+
+    def timed(label: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                timings.add(label, time.perf_counter() - started)
+        return wrapper
+
+    wrapped: dict[Any, Any] = {}
+    for label, owner, attr in PHASES:
+        real = getattr(owner, attr, None)
+        if real is None:
+            continue
+        undo.append((owner, attr, real))
+        setattr(owner, attr, timed(label, real))
+        wrapped[real] = getattr(owner, attr)
+    undo.append((stages_module, "STAGES", stages_module.STAGES))
+    stages_module.STAGES = tuple(wrapped.get(s, s) for s in stages_module.STAGES)
+    return undo
+
 def use_sandbox(root: Path, sandbox: str) -> None:
     config = root / "autoresearch.toml"
     config.write_text(f'[session]\nsandbox = "{sandbox}"\n\n' + config.read_text())
@@ -258,8 +313,9 @@ def use_sandbox(root: Path, sandbox: str) -> None:
 
 
 def run_engine(root: Path, profile: cProfile.Profile | None = None
-               ) -> tuple[list[float], list[float], list[float]]:
-    """Harness ms, whole-cycle ms and command ms per experiment (baseline excluded)."""
+               ) -> tuple[list[float], list[float], list[float], dict[str, list[float]]]:
+    """Harness ms, whole-cycle ms and command ms per experiment (baseline excluded), and
+    each phase's ms per experiment (`PHASES`)."""
     timings = Timings()
     decided: list[tuple[int, float]] = []
 
@@ -270,6 +326,7 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
 
     real, wrapper = _timed_run_command(timings)
     bench_module.run_command = wrapper
+    undo = _timed_phases(timings)
     try:
         engine = open_session(LaunchOptions(cwd=root),
                               agent=TimedAgent(ScriptedAgent(root / "patches"), timings))
@@ -284,16 +341,24 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
         statuses = {str(e.status) for e in engine.experiments[1:]}
     finally:
         bench_module.run_command = real
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
     if status != 0 or not statuses <= {"discard", "keep"}:
         raise SystemExit(f"the engine run went wrong: exit {status}, statuses {statuses}")
     harness, cycles, commands = [], [], []
+    phases: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
     for (_, before), (n, after) in zip(decided, decided[1:]):
         cycle = after - before
         cycles.append(cycle * 1000)
         commands.append(timings.command_by_n.get(n, 0.0) * 1000)
-        harness.append((cycle - timings.agent_s.get(n, 0.0)
+        # The live diff runs inside the agent's propose (its events reach the sink there)
+        # but is the harness's work: it counts as harness time, not as the agent's.
+        live = timings.phases.get("live diff", {}).get(n, 0.0)
+        harness.append((cycle - (timings.agent_s.get(n, 0.0) - live)
                         - timings.command_by_n.get(n, 0.0)) * 1000)
-    return harness, cycles, commands
+        for label in phases:
+            phases[label].append(timings.phases.get(label, {}).get(n, 0.0) * 1000)
+    return harness, cycles, commands, phases
 
 
 # -- the shell loop ----------------------------------------------------------------------------
@@ -334,6 +399,8 @@ class Row:
     shell_commands: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
     """The 1-minute load average after each of this row's engine runs (a shared machine)."""
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    """Phase label -> ms per experiment (`PHASES`), pooled over the rounds."""
 
     def load_text(self) -> str:
         if not self.loads:
@@ -374,6 +441,30 @@ def print_table(rows: list[Row]) -> None:
           "experiments. load = the machine's 1-minute load average after each engine run "
           f"({os.cpu_count()} cores here).")
 
+
+
+def print_phases(rows: list[Row]) -> None:
+    """Median ms per experiment of each phase (`PHASES`) and of the rest of the harness."""
+    labels = list(dict.fromkeys(label for label, _, _ in PHASES))
+    head = f"{'repo':<6} {'sandbox':<7}  " + "  ".join(f"{x:>12}" for x in labels) + \
+        f"  {'other':>8}"
+    print("\nper-phase split, median ms per experiment:")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        cells = []
+        covered = [0.0] * len(r.harness)
+        for label in labels:
+            values = r.phases.get(label) or [0.0]
+            cells.append(f"{statistics.median(values):>12.1f}")
+            covered = [c + v for c, v in zip(covered, values)]
+        other = statistics.median(h - c for h, c in zip(r.harness, covered)) \
+            if r.harness else 0.0
+        print(f"{r.repo:<6} {r.sandbox:<7}  " + "  ".join(cells) + f"  {other:>8.1f}")
+    print("live diff = the DiffUpdated pane's diff while the agent works (inside the "
+          "agent's `propose`, counted as harness time); wt reset = the agent's worktree back "
+          "to the champion; tree prepare/verify = the measurement tree before/after the run; "
+          "other = deciding, the log record, events.")
 
 def profile_report(name: str, profile: cProfile.Profile) -> str:
     buffer = io.StringIO()
@@ -422,7 +513,9 @@ def main(argv: list[str] | None = None) -> int:
                     if side != "shell":
                         shutil.copytree(template, root, symlinks=True)
                         use_sandbox(root, side)
-                        harness, cycles, commands = run_engine(root)
+                        harness, cycles, commands, phases = run_engine(root)
+                        for label, values in phases.items():
+                            by_sandbox[side].phases.setdefault(label, []).extend(values)
                         by_sandbox[side].harness += harness
                         by_sandbox[side].cycles += cycles
                         by_sandbox[side].commands += commands
@@ -445,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(template, prof_root, symlinks=True)
                 use_sandbox(prof_root, sandboxes[0])
                 profile = cProfile.Profile()
-                run_engine(prof_root, profile)
+                run_engine(prof_root, profile)  # the figures are not used
                 profiles.append(profile_report(name, profile))
             print(f"[{name}: built and ran in {time.monotonic() - started:.1f} s]",
                   file=sys.stderr)
@@ -453,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
+    print_phases(rows)
     if profiles:
         text = "\n".join(profiles)
         if args.profile == "-":
