@@ -219,8 +219,14 @@ def make_repo(root: Path, layout: list[str], patches: int) -> list[Path]:
 @dataclass
 class Timings:
     agent_s: dict[int, float] = field(default_factory=dict)
+    agent_cpu: dict[int, float] = field(default_factory=dict)
+    """CPU seconds of this process inside the agent's propose (`time.process_time`)."""
     command_s: float = 0.0
     command_by_n: dict[int, float] = field(default_factory=dict)
+    command_cpu: dict[int, float] = field(default_factory=dict)
+    """CPU seconds of this process in the command runner (the command's own, a child
+    process's, is never counted in this process's CPU time)."""
+    live_cpu: dict[int, float] = field(default_factory=dict)
     current_n: int = -1
     phases: dict[str, dict[int, float]] = field(default_factory=dict)
     """Phase label -> experiment -> seconds spent in it (`PHASES`)."""
@@ -241,25 +247,29 @@ class TimedAgent:
 
     def propose(self, ctx: AgentContext) -> Proposal:
         self.t.current_n = ctx.n
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return self.inner.propose(ctx)
         finally:
             self.t.agent_s[ctx.n] = self.t.agent_s.get(ctx.n, 0.0) + \
                 time.perf_counter() - started
+            self.t.agent_cpu[ctx.n] = self.t.agent_cpu.get(ctx.n, 0.0) + \
+                time.process_time() - cpu
 
 
 def _timed_run_command(timings: Timings) -> Any:
     real = bench_module.run_command
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return real(*args, **kwargs)
         finally:
             spent = time.perf_counter() - started
-            timings.command_by_n[timings.current_n] = \
-                timings.command_by_n.get(timings.current_n, 0.0) + spent
+            n = timings.current_n
+            timings.command_by_n[n] = timings.command_by_n.get(n, 0.0) + spent
+            timings.command_cpu[n] = timings.command_cpu.get(n, 0.0) + \
+                time.process_time() - cpu
 
     return real, wrapper
 
@@ -287,11 +297,15 @@ def _timed_phases(timings: Timings) -> list[tuple[Any, str, Any]]:
 
     def timed(label: str, real: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return real(*args, **kwargs)
             finally:
                 timings.add(label, time.perf_counter() - started)
+                if label == "live diff":
+                    n = timings.current_n
+                    timings.live_cpu[n] = timings.live_cpu.get(n, 0.0) + \
+                        time.process_time() - cpu
         return wrapper
 
     wrapped: dict[Any, Any] = {}
@@ -315,13 +329,13 @@ def use_sandbox(root: Path, sandbox: str) -> None:
 def run_engine(root: Path, profile: cProfile.Profile | None = None
                ) -> tuple[list[float], list[float], list[float], dict[str, list[float]]]:
     """Harness ms, whole-cycle ms and command ms per experiment (baseline excluded), and
-    each phase's ms per experiment (`PHASES`)."""
+    each phase's ms per experiment (`PHASES`, plus "cpu": the harness's CPU ms)."""
     timings = Timings()
-    decided: list[tuple[int, float]] = []
+    decided: list[tuple[int, float, float]] = []
 
     def sink(event: Event) -> None:
         if isinstance(event, ExperimentDecided):
-            decided.append((event.experiment.n, time.perf_counter()))
+            decided.append((event.experiment.n, time.perf_counter(), time.process_time()))
             timings.current_n = event.experiment.n + 1  # the next experiment's commands
 
     real, wrapper = _timed_run_command(timings)
@@ -347,7 +361,13 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
         raise SystemExit(f"the engine run went wrong: exit {status}, statuses {statuses}")
     harness, cycles, commands = [], [], []
     phases: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
-    for (_, before), (n, after) in zip(decided, decided[1:]):
+    phases["cpu"] = []
+    for (_, before, cpu_before), (n, after, cpu_after) in zip(decided, decided[1:]):
+        cycle = after - before
+        # The same subtraction in CPU time, which the machine's load hardly changes.
+        phases["cpu"].append((cpu_after - cpu_before - timings.agent_cpu.get(n, 0.0)
+                              + timings.live_cpu.get(n, 0.0)
+                              - timings.command_cpu.get(n, 0.0)) * 1000)
         cycle = after - before
         cycles.append(cycle * 1000)
         commands.append(timings.command_by_n.get(n, 0.0) * 1000)
@@ -356,7 +376,7 @@ def run_engine(root: Path, profile: cProfile.Profile | None = None
         live = timings.phases.get("live diff", {}).get(n, 0.0)
         harness.append((cycle - (timings.agent_s.get(n, 0.0) - live)
                         - timings.command_by_n.get(n, 0.0)) * 1000)
-        for label in phases:
+        for label in dict.fromkeys(x for x, _, _ in PHASES):
             phases[label].append(timings.phases.get(label, {}).get(n, 0.0) * 1000)
     return harness, cycles, commands, phases
 
@@ -447,8 +467,8 @@ def print_phases(rows: list[Row]) -> None:
     """Median ms per experiment of each phase (`PHASES`) and of the rest of the harness."""
     labels = list(dict.fromkeys(label for label, _, _ in PHASES))
     head = f"{'repo':<6} {'sandbox':<7}  " + "  ".join(f"{x:>12}" for x in labels) + \
-        f"  {'other':>8}"
-    print("\nper-phase split, median ms per experiment:")
+        f"  {'other':>8}  {'harness CPU ms':>14}"
+    print("\nper-phase split, median ms per experiment (wall time), and the harness's CPU time:")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -460,11 +480,16 @@ def print_phases(rows: list[Row]) -> None:
             covered = [c + v for c, v in zip(covered, values)]
         other = statistics.median(h - c for h, c in zip(r.harness, covered)) \
             if r.harness else 0.0
-        print(f"{r.repo:<6} {r.sandbox:<7}  " + "  ".join(cells) + f"  {other:>8.1f}")
+        cpu = statistics.median(r.phases.get("cpu") or [0.0])
+        print(f"{r.repo:<6} {r.sandbox:<7}  " + "  ".join(cells) + f"  {other:>8.1f}"
+              f"  {cpu:>14.1f}")
     print("live diff = the DiffUpdated pane's diff while the agent works (inside the "
           "agent's `propose`, counted as harness time); wt reset = the agent's worktree back "
           "to the champion; tree prepare/verify = the measurement tree before/after the run; "
-          "other = deciding, the log record, events.")
+          "other = deciding, the log record, events. harness CPU = this process's CPU time "
+          "over the same span (agent and runner subtracted): on a loaded machine the wall "
+          "figures grow with the load, this one hardly does.")
+
 
 def profile_report(name: str, profile: cProfile.Profile) -> str:
     buffer = io.StringIO()
