@@ -237,6 +237,8 @@ CACHES = {
     "tmpdir": '__import__("tempfile").gettempdir() + "/score-cache"',
     # $HOME (private per run in both modes)
     "home": 'os.path.expanduser("~/.cache/score-cache")',
+    # in the tree, in a folder .gitignore ignores (the reset removes ignored files too)
+    "ignored-folder": '"ignored/deep/score-cache"',
 }
 
 
@@ -258,6 +260,45 @@ def test_a_cache_that_makes_repeats_fast_does_not_carry_over(
     assert samples and set(samples) == {50.0}, samples
     assert not any(user_home.rglob("*"))
 
+
+SPEED = "FAST = 0\n"
+SELF_REWRITE_LIB = '''\
+import os
+import speed
+
+
+def score(total):
+    # Run 1 turns FAST = 0 into FAST = 1 in src/speed.py, a file the champion holds too
+    # (checked out long before, so git's stat cache vouches for it): the same size, and
+    # the old modification time put back, so a check by size and mtime sees no change.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "speed.py")
+    st = os.stat(path)
+    text = open(path).read()
+    if "FAST = 0" in text:
+        with open(path, "w") as handle:
+            handle.write(text.replace("FAST = 0", "FAST = 1", 1))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return total / 1000 if speed.FAST else total
+'''
+
+
+@pytest.mark.parametrize("sandbox", BOTH)
+def test_a_file_rewritten_keeping_size_and_mtime_does_not_carry_over(
+        project: Project, sandbox: str) -> None:
+    """Attack on the measurement tree's reset, which trusts git's stat cache: during run 1
+    the code under test rewrites src/speed.py (unchanged by the candidate) with the same
+    size and its old mtime, so that runs 2..n import the "faster" version. Stopped by: the
+    reset's scan compares the change time too (which no process can set back), finds the
+    file modified and restores it."""
+    setup_project(project, sandbox)
+    project.write("src/speed.py", SPEED)
+    project.commit("a module the candidate imports")
+    project.patch("01.patch", {"src/lib.py": SELF_REWRITE_LIB}, "rewrite speed.py")
+    project.commit("patches")
+    engine, _ = run(project)
+    assert_not_kept(engine, 1, "discard")
+    samples = next(e.samples for e in engine.experiments if e.n == 1)
+    assert samples and set(samples) == {50.0}, samples
 
 def test_a_cache_in_the_hosts_tmp_does_not_carry_over_under_bwrap(project: Project) -> None:
     """Without bwrap a hard-coded /tmp path is shared (docs/safety.md); with it, /tmp is
