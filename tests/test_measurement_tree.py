@@ -127,6 +127,46 @@ def test_a_file_written_by_any_command_that_can_reach_the_tree_is_removed_before
     assert tree.repo.status(untracked_files="all", ignored=True) == {}
 
 
+SNEAKY_RUN = """\
+set -e
+chmod +x a.txt
+rm src/y.py && ln -s ../a.txt src/y.py
+python3 - <<'PY'
+import os
+st = os.stat("b.txt")
+open("b.txt", "w").write("B2\\n")
+os.utime("b.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+mkdir -p ignored/deep && echo cached > ignored/deep/cache.txt
+"""
+
+
+def test_a_run_that_changes_files_in_ways_a_stat_cache_could_miss_is_undone(
+        repo: Path) -> None:
+    """Attack on the reset after a run (git's stat cache, and the index that the diff-based
+    `prepare` writes once): the run makes a file executable, swaps a file for a symlink,
+    rewrites a file keeping its size and mtime, and leaves a file in an ignored folder.
+    The reset must list every one and put the commit's files back exactly."""
+    _write(repo, ".gitignore", "ignored/\n")
+    _write(repo, "a.txt", "a1\n")
+    _write(repo, "b.txt", "B1\n")
+    _write(repo, "src/y.py", "y = 1\n")
+    one = _commit(repo, "one")
+    _write(repo, "src/z.py", "z = 1\n")
+    two = _commit(repo, "two")
+    tree, full = _tree(repo, "t"), _tree(repo, "full")
+    tree.ensure(one)
+    full.ensure(two)
+    tree.reset(one)
+    tree.prepare(two)  # the diff-based switch: one index write
+    done = run_command(SNEAKY_RUN, tree.path, 30, isolation=Isolation("none"))
+    assert done.ok, done.output
+    found = tree.reset(two)
+    assert sorted(found) == ["a.txt", "b.txt", "ignored", "src/y.py"], found
+    assert _listing(tree.path) == _listing(full.path)
+    assert tree.repo.status(untracked_files="all", ignored=True) == {}
+
+
 def test_only_commands_that_can_write_the_tree_count(tmp_path: Path) -> None:
     tree = tmp_path / "repo" / ".autoresearch" / "measure" / "t"
     tree.mkdir(parents=True)
