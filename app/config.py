@@ -45,6 +45,9 @@ class SessionConfig:
     max_cost_usd: float | None = None
     max_total_tokens: int | None = None
     setup: str | None = None
+    setup_inputs: list[str] = field(default_factory=list)
+    """Globs of files `setup` reads, besides dependency manifests and the files its command
+    names: a candidate that changes one is measured after `setup` ran again on its files."""
     link: list[str] = field(default_factory=list)
     sandbox: Literal["auto", "bwrap", "none"] = "auto"
     network: bool = False
@@ -381,6 +384,10 @@ def _check_semantics(config: Config, path: Path) -> None:
         raise bad("metric.confirm_runs", f"is {m.confirm_runs}; it must be 0 (off) to {MAX_RUNS}")
     if m.remeasure_every < 0:
         raise bad("metric.remeasure_every", "must be 0 (never) or more")
+    for entry in config.session.setup_inputs:
+        if not entry.strip() or entry.startswith(("/", "~")):
+            raise bad("session.setup_inputs", f"holds {entry!r}; list globs of files inside "
+                      "the repository, relative to its root, such as \"deps/*.txt\"")
     for entry in config.session.link:
         parts = entry.replace("\\", "/").split("/")
         if not entry.strip() or entry.startswith(("/", "~")) or ".." in parts \

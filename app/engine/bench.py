@@ -209,8 +209,14 @@ class Bench:
         cwd = self.git.paths.worktree
         tree = self.s.tree
         if tree is not None:
-            tree.prepare(self.measuring or self.champion.commit)
+            commit = self.measuring or self.champion.commit
+            tree.prepare(commit)
             cwd = tree.path
+            if tree.setup_outputs is not None:  # `[session] setup` again if its inputs differ
+                failed = tree.setup_outputs.ensure(commit, on_lines)
+                if failed is not None:
+                    self._store_output(n, name, failed)
+                    return failed
             if self._tree_fingerprint is None:
                 self._tree_fingerprint = self.s.guard.fingerprint(cwd, self.s.tracked)
             self._check_above(cwd, source)

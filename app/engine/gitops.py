@@ -16,12 +16,15 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
 from app.engine.layout import RepoPaths, SessionPaths
 from app.engine.process import spare, unspare, watch_writers, writers_seen
+
+if TYPE_CHECKING:
+    from app.engine.setup_outputs import SetupOutputs
 
 FALLBACK_SIGNATURE = ("autoresearch-tui", "autoresearch-tui@localhost")
 EXCLUDE_LINE = "/.autoresearch/"
@@ -647,6 +650,9 @@ class MeasurementTree:
         commit: while no command that could write the tree has run since, it still is."""
         self._gitlink: str | None = None
         """The tree's `.git` file as found right (`_mend_gitlink`)."""
+        self.setup_outputs: SetupOutputs | None = None
+        """`[session] setup`'s outputs per state of its inputs (setup_outputs.py): the bench
+        asks it for the right ones before every run; None without a setup."""
         watch_writers(self.path)
 
     def _registration(self) -> str | None:

@@ -43,9 +43,10 @@ from app.engine.layout import (
 )
 from app.engine.loop import Loop
 from app.engine.loop_setup import LoopSetup
-from app.engine.process import run_command
+from app.engine.process import CommandResult, run_command
 from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
+from app.engine.setup_outputs import SetupInputs, SetupOutputs
 from app.engine.worker_git import remove_leftovers
 from app.errors import UsageError
 
@@ -582,25 +583,44 @@ def _measurement_tree(config: Config, repo: RepoPaths, paths: SessionPaths, git:
              if (repo.root / rel).exists()}
     tree = MeasurementTree(repo, paths, links=links)
     record = paths.state_dir / "measure-setup.json"
-    made = tree.ensure(git.champion())
+    champion = git.champion()
+    made = tree.ensure(champion)
+    command = config.session.setup
+    outputs = None
+    if command:
+        def run_setup(folder: Path, state: str) -> CommandResult:
+            done = run_command(command, folder, 3600, isolation=sandbox.setup(folder),
+                               policy=sandbox.policy)
+            log = f"setup-measure-{state}.log" if state else "setup-measure.log"
+            (paths.state_dir / log).write_text(done.output, encoding="utf-8")
+            return done
+
+        outputs = SetupOutputs(tree, SetupInputs.of(command, tree.path,
+                                                    config.session.setup_inputs),
+                               run_setup, record)
+        tree.setup_outputs = outputs
     if made:
         record.unlink(missing_ok=True)
-    if made and config.session.setup:
-        result = run_command(config.session.setup, tree.path, 3600,
-                             isolation=sandbox.setup(tree.path), policy=sandbox.policy)
-        (paths.state_dir / "setup-measure.log").write_text(result.output, encoding="utf-8")
+        if outputs is not None:
+            outputs.remove()
+    if made and outputs is not None:
+        result = outputs.run_setup(tree.path, "")
         if not result.ok:
             tree.remove()
             raise UsageError(f"`session.setup` failed in the measurement tree "
                              f"({result.failure()}); fix the command. Last output:\n"
                              f"{result.output_tail}")
         tree.kept = tree.untracked_outputs()
-        record.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
+        outputs.made_for(champion)
     elif record.exists():
         try:
-            tree.kept = set(json.loads(record.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            data = json.loads(record.read_text(encoding="utf-8"))
+            kept = data.get("kept", []) if isinstance(data, dict) else data
+            tree.kept = {k for k in kept if isinstance(k, str)}
+        except (OSError, ValueError, AttributeError):
             tree.kept = set()
+        if outputs is not None:
+            outputs.load(champion)
     return tree
 
 
