@@ -783,6 +783,11 @@ class MeasurementTree:
     def _aside(self) -> Path:
         return self.path.parent / f".{self.path.name}-setup-outputs"
 
+    @property
+    def setup_cache(self) -> Path:
+        """Where setup outputs of other input states wait (setup_outputs.py)."""
+        return self.path.parent / f".{self.path.name}-setup-cache"
+
     def _set_aside(self, old: pygit2.Tree, new: pygit2.Tree) -> None:
         """A commit that tracks files where setup put its outputs (a patch that stopped
         ignoring `deps/`) would mix with them, and leaving it would delete them: the
@@ -817,6 +822,7 @@ class MeasurementTree:
         if self.path.exists():
             shutil.rmtree(self.path)
         shutil.rmtree(self._aside, ignore_errors=True)
+        shutil.rmtree(self.setup_cache, ignore_errors=True)
         self._repo = None
         self._clean = None
         self._gitlink = None

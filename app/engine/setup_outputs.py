@@ -118,7 +118,7 @@ class SetupOutputs:
 
     @property
     def cache(self) -> Path:
-        return self.tree.path.parent / f".{self.tree.path.name}-setup-cache"
+        return self.tree.setup_cache
 
     # -- input states ------------------------------------------------------------------------
     def files_of(self, commit: str) -> dict[str, str]:
