@@ -261,7 +261,13 @@ class Bench:
             header = (f"$ {result.command}\n# exit={result.exit_code} "
                       f"duration={result.duration_s:.3f}s bytes={result.output_bytes}"
                       f"{' timed-out' if result.timed_out else ''}\n")
-            (folder / f"{name}.log").write_text(header + result.output, encoding="utf-8")
+            # Never over another run's log: the confirmation, the new champion's top-up
+            # and the outside clock's fresh pairs count their runs from 1 again.
+            path, again = folder / f"{name}.log", 1
+            while path.exists():
+                again += 1
+                path = folder / f"{name}.{again}.log"
+            path.write_text(header + result.output, encoding="utf-8")
         except OSError as exc:
             self.emit(WarningRaised(f"could not store the output of {name}: {exc}"))
 
