@@ -9,7 +9,8 @@ program whose true time is T measures T * exp(noise * e), e ~ N(0, 1), times the
 load. Load comes in bursts as in decision_quality.py's bursty setting (before each run not
 already in a burst one starts with probability 0.12, lasts 1 to 8 runs and slows each run
 it covers by one factor drawn from 1.4-1.8; the machine is already in that state when the
-check starts), or never ("quiet").
+check starts), or never ("quiet"). The rules know the holdout's noise as the loop does: the
+relative MAD of 5 champion runs measured earlier (the baseline's).
 
 The check runs with the demo's settings: `repeats = 5` (5 pairs first), `max_regression =
 0.05`. Candidates, by their true held-out change:
@@ -41,7 +42,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.engine.decide import champion_first, held_out_regression, regressed  # noqa: E402
+from app.engine.decide import (  # noqa: E402
+    champion_first,
+    held_out_regression,
+    regressed,
+    relative_noise,
+)
 
 BURST_START, BURST_MAX_RUNS, BURST_FACTOR = 0.12, 8, (1.4, 1.8)
 REPEATS, MAX_REGRESSION = 5, 0.05
@@ -55,6 +61,12 @@ class Machine:
         self.left, self.factor = 0, 1.0
         if bursty:
             for _ in range(2 * BURST_MAX_RUNS):
+                self._load()
+        self.calibration = relative_noise([self.champion() for _ in range(REPEATS)])
+        """The holdout's noise as the loop knows it: the relative MAD of the baseline's
+        held-out runs (measured earlier: bursts included)."""
+        if bursty:
+            for _ in range(2 * BURST_MAX_RUNS):  # (the experiments in between)
                 self._load()
 
     def _load(self) -> float:
@@ -86,7 +98,7 @@ def old(m: Machine) -> tuple[bool, int]:
         champion.append(m.champion())
         candidate.append(m.candidate())
     bad, _ = regressed(candidate, champion, direction="lower", max_regression=MAX_REGRESSION,
-                       noise=m.noise)
+                       noise=m.calibration)
     return bad, REPEATS
 
 
@@ -108,7 +120,7 @@ def paired(most: int) -> Rule:
             pair()
         for look in range(1, max_looks + 1):
             d = held_out_regression(candidate, champion, direction="lower",
-                                    max_regression=MAX_REGRESSION, noise=m.noise,
+                                    max_regression=MAX_REGRESSION, noise=m.calibration,
                                     look=look, max_looks=max_looks)
             if d.outcome != "more":
                 return d.outcome == "overfit", len(candidate)

@@ -117,6 +117,15 @@ def test_single_runs_slowed_on_both_sides_need_more_pairs_too() -> None:
     assert outcome == "overfit" and pairs > REPEATS, why
 
 
+def test_two_champion_runs_slowed_apart_still_get_more_pairs() -> None:
+    """Single-run bursts on the champion's runs of pairs 2 and 3 pull the blocked test's
+    statistic below the futility bound while the pairs' median ratio still says +29%: a
+    large regression estimate that is not credible yet asks for more pairs, never a pass."""
+    load = timeline({(4, 5): 1.6, (7, 8): 1.6})
+    outcome, pairs, why = paired_check(0.30, load)
+    assert outcome == "overfit" and pairs > REPEATS, why
+
+
 def test_a_clear_regression_on_a_quiet_machine_takes_no_extra_pair() -> None:
     outcome, pairs, why = paired_check(0.30, timeline({}))
     assert (outcome, pairs) == ("overfit", REPEATS), why
@@ -276,3 +285,70 @@ def test_an_overfit_change_is_overfit_through_the_loop_on_a_bursty_machine(
     names = [name for _, name in order]
     assert names[:6] == ["holdout-champion-1", "holdout-1", "holdout-2",
                          "holdout-champion-2", "holdout-champion-3", "holdout-3"]
+
+
+BURSTY_BY_ROLE = '''\
+import json, os, random
+# The champion's and the candidate's held-out runs count themselves apart (a file each,
+# outside the repository): the champion's runs whose number is in BURSTS are slowed.
+# (Only the Ray workers have the variables: a run anywhere else is counted nowhere.)
+role = "candidate" if os.path.exists("special") else "champion"
+count, bursts = -1, {}
+if os.environ.get("HOLDOUT_STATE"):
+    state = os.environ["HOLDOUT_STATE"] + "-" + role
+    count = int(open(state).read()) if os.path.exists(state) else 0
+    open(state, "w").write(str(count + 1))
+    if role == "champion":
+        bursts = json.loads(os.environ["HOLDOUT_BURSTS"])
+value = 20.0 * (1.3 if role == "candidate" else 1.0) * bursts.get(str(count), 1.0)
+print(f"{value * (1 + random.Random(f'{role}{count}').gauss(0, 0.02)):.3f}")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_held_out_pairs_and_their_extra_looks_run_on_ray_as_planned(
+        project: Project, tmp_path: Path) -> None:
+    """On a cluster the bench plans each look's runs as one task streamed back run by run
+    (app/engine/executors/remote_bench.py): the held-out pairs go in champion_first order,
+    and each extra pair is a new plan. Two of the champion's first held-out runs slowed by
+    a burst make five pairs unclear; the check takes more on the node, calls the change
+    overfit, and no planned run was left unused (a run out of plan order ends its task
+    early)."""
+    from tests.ray_support import need_ray
+
+    need_ray()
+    state = tmp_path / "holdout-count"
+    bursts = json.dumps({"6": 1.6, "7": 1.6}).replace('"', '\\"')
+    project.write("holdout.py", BURSTY_BY_ROLE)
+    project.config(f'''
+        [session]
+        sandbox = "none"
+        env = ["HOLDOUT_STATE", "HOLDOUT_BURSTS"]
+
+        [holdout]
+        command = "python3 holdout.py"
+        max_regression = 0.05
+
+        [executor]
+        kind = "ray"
+        address = "local"
+        max_concurrent = 1
+
+        [executor.runtime_env.env_vars]
+        AUTORESEARCH_NODE_CACHE = "{tmp_path / 'node-cache'}"
+        HOLDOUT_STATE = "{state}"
+        HOLDOUT_BURSTS = "{bursts}"
+    ''', calibration_runs=5, repeats=5, max_repeats=6)
+    project.commit("a held-out benchmark on a bursty machine, measured on ray")
+    project.patch("01.patch", {"nums/a.txt": "45\n", "special": "x\n"},
+                  "fast path for the benchmark's input (30% slower held-out)")
+    project.commit("patches")
+    status, _, engine = run_session(project)
+    assert status == 0
+    assert [(e.n, str(e.status)) for e in engine.experiments] == [
+        (0, "baseline"), (1, "overfit")], [(e.n, e.reason) for e in engine.experiments]
+    overfit = engine.experiments[1]
+    assert overfit.executor == "ray" and "worse (allowed 5.0%" in overfit.reason
+    assert len(overfit.holdout_samples) == len(overfit.holdout_champion_samples) > 5
+    assert engine.setup.remote.executor.stopped_early == 0
