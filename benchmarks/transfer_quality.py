@@ -7,8 +7,9 @@ The simulated benchmarks are timings (lower is better), as in decision_quality.p
 of a program whose true time is T measures T * exp(noise * e), e ~ N(0, 1), and each run is
 with probability 5% 1.5x to 3x slower (an outlier). The main benchmark's candidate has 5
 runs against the champion's 5 (a typical kept candidate); the held-out benchmark runs as the
-loop runs it for a candidate about to be kept: 3 candidate runs alternating with 3 fresh
-champion runs (max(repeats, 3)).
+loop runs it for a candidate about to be kept: 3 candidate runs interleaved with 3 fresh
+champion runs (max(repeats, 3) pairs), compared pair by pair as the loop compares them
+(`transfer_shortfall(..., paired=True)`: the blocked rank test of decide.py).
 
 Kinds of candidate, each with a true main gain g (the main time is multiplied by 1 - g):
 
@@ -57,7 +58,7 @@ def overfit_share(rng: random.Random, *, gain: float, transfer: float, noise: fl
             held.append(run(rng, 80.0 * (1 - gain * transfer), noise))
         short, _ = transfer_shortfall(held, reference, main_change=main_change,
                                       direction="lower", min_transfer=min_transfer,
-                                      noise=relative_noise(calibration))
+                                      noise=relative_noise(calibration), paired=True)
         flagged += short
     return flagged / decisions
 
