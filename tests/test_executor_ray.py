@@ -3,10 +3,8 @@ repositories, real benchmark commands, the node's part running in Ray worker pro
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 from app.config import ExecutorConfig
 from app.engine.executors.base import MeasureJob, RunSpec
 from tests.conftest import Project
-from tests.ray_support import need_ray
+from tests.ray_support import gone_within, need_ray, wait_for_file
 from tests.test_executor import interleaved, two_commits
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -112,29 +110,11 @@ def test_stopping_cancels_the_remote_command(project: Project, tmp_path: Path,
     thread = threading.Thread(target=lambda: done.append(executor.measure(
         job, common_dir=project.root / ".git", cancel=cancel)))
     thread.start()
-    deadline = time.monotonic() + 60
-    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    pid = int(pidfile.read_text())
-    started = time.monotonic()
+    pid = int(wait_for_file(pidfile, 60))
     cancel.set()
     thread.join(30)
     assert not thread.is_alive() and done[0].status == "cancelled"
-    while _alive(pid) and time.monotonic() - started < 15:
-        time.sleep(0.1)
-    assert not _alive(pid), "the benchmark outlived the cancelled task"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert gone_within(pid, 15), "the benchmark outlived the cancelled task"
 
 
 def test_asking_a_private_ray_for_a_gpu_it_lacks_is_one_sentence(

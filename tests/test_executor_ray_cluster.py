@@ -3,9 +3,7 @@ pinning, and a node lost in the middle of a measurement."""
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,14 @@ import pytest
 from app.config import ExecutorConfig
 from app.engine.executors.base import InfraError, MeasureJob, RunSpec
 from tests.conftest import Project
-from tests.ray_support import need_ray
+from tests.ray_support import (
+    BENCH_NODE,
+    SLEEPY_BENCH,
+    SessionThread,
+    executor_table,
+    ray_cluster,
+    wait_for,
+)
 from tests.test_executor import interleaved, two_commits
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -24,26 +29,14 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Path]]:
     """A head with no room for measurements and two worker nodes with one slot each."""
-    need_ray()
-    import ray
-    from ray.cluster_utils import Cluster
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
-
     cache = tmp_path_factory.mktemp("ray-cluster-cache")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    nodes = [cluster.add_node(num_cpus=1, resources={"bench": 1}) for _ in range(2)]
-    cluster.wait_for_nodes()
-    from app.engine.executors.ray_exec import RayExecutor, connect
+    with ray_cluster(2) as cluster:
+        from app.engine.executors.ray_exec import RayExecutor, connect
 
-    config = ExecutorConfig(kind="ray", address=cluster.address, resources={"bench": 1},
-                            runtime_env={"env_vars": {"AUTORESEARCH_NODE_CACHE": str(cache)}})
-    connect(config)
-    try:
-        yield RayExecutor(config), (cluster, nodes), cache
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+        config = ExecutorConfig(kind="ray", address=cluster.address, resources={"bench": 1},
+                                runtime_env={"env_vars": {"AUTORESEARCH_NODE_CACHE": str(cache)}})
+        connect(config)
+        yield RayExecutor(config), (cluster, list(cluster.worker_nodes)), cache
 
 
 def test_pinned_jobs_follow_their_node(project: Project,
@@ -80,10 +73,7 @@ def test_a_node_lost_mid_measurement_is_an_infra_error(
 
     thread = threading.Thread(target=measure)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert started.exists(), "the remote benchmark never started"
+    wait_for(started.exists, "the remote benchmark starting", 60)
     cluster.remove_node(victim)
     thread.join(90)
     assert not thread.is_alive()
@@ -97,18 +87,6 @@ def test_a_node_lost_mid_measurement_is_an_infra_error(
     assert again.status == "ok" and again.node == other
 
 
-SLEEPY_BENCH = '''\
-import os, sys, time
-flag, started = sys.argv[1], sys.argv[2]
-total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
-if total < 50 and os.path.exists(flag):  # the candidate, the first time only
-    os.remove(flag)
-    open(started, "w").close()
-    time.sleep(60)
-print(f"METRIC score={total}")
-'''
-
-
 def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
         project: Project, tmp_path: Path, two_nodes: tuple[Any, Any, Path]) -> None:
     """The real loop through the cluster: the node measuring a candidate is removed in the
@@ -118,52 +96,30 @@ def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
 
     _, (cluster, _), _ = two_nodes
     for _ in range(2):
-        cluster.add_node(num_cpus=1, resources={"bench": 1})
+        cluster.add_node(**BENCH_NODE)
     cluster.wait_for_nodes()
     flag, started = tmp_path / "sleep-once", tmp_path / "started"
     flag.touch()
     project.write("bench.py", SLEEPY_BENCH)
-    project.config(f'''
-        [session]
-        sandbox = "none"
-
-        [executor]
-        kind = "ray"
-        address = "{cluster.address}"
-        resources = {{ bench = 1 }}
-    ''', command=f"python3 bench.py {flag} {started}")
+    project.config('[session]\nsandbox = "none"\n' + executor_table(
+        cluster.address, resources="bench = 1"), command=f"python3 bench.py {flag} {started}")
     project.commit("sleepy bench")
     project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
     project.commit("patches")
-    from app.engine.controller import LoopController
-    from app.engine.launch import LaunchOptions
-    from app.engine.session import open_session
-
-    engine = open_session(LaunchOptions(cwd=project.root))
     victim: list[str] = []
-
-    def remove_the_measuring_node() -> None:
-        deadline = time.monotonic() + 120
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        node = engine.setup.remote.pinned(1)
+    with SessionThread(project.root) as session:
+        wait_for(started.exists, "the candidate's benchmark starting")
+        node = session.engine.setup.remote.pinned(1)
         for worker in list(cluster.worker_nodes):
             if worker.node_id == node:
                 victim.append(node)
                 cluster.remove_node(worker)
-
-    remover = threading.Thread(target=remove_the_measuring_node)
-    remover.start()
-    events: list[Any] = []
-    try:
-        status = engine.run(events.append, LoopController())
-    finally:
-        engine.close()
-    remover.join(130)
+        status = session.join()
     assert victim, "the candidate's node was not found"
     assert status == 0
-    exps = {e.n: e for e in engine.experiments}
+    exps = {e.n: e for e in session.engine.experiments}
     assert exps[1].status == "keep", (exps[1].status, exps[1].reason)
     assert exps[1].node and exps[1].node not in victim
     assert any(isinstance(e, WarningRaised) and "measuring it again on another node"
-               in e.message for e in events)
+               in e.message for e in session.events)
+

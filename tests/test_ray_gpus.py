@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 def two_gpu_ray(tmp_path: Path) -> Iterator[Any]:
     ray = need_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level="ERROR",
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False,
+             logging_level="ERROR",
              runtime_env={"env_vars": {"AUTORESEARCH_NODE_CACHE": str(tmp_path / "cache")}})
     try:
         yield ray

@@ -11,7 +11,7 @@ import pytest
 
 from app.engine.records import Status
 from tests.conftest import Project, run_session
-from tests.ray_support import need_ray
+from tests.ray_support import executor_table, need_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -34,19 +34,8 @@ def test_a_session_measured_on_local_ray(project: Project, tmp_path: Path) -> No
     assert "AUTORESEARCH_TEST_ON_NODE" not in os.environ
     cache = tmp_path / "node-cache"
     project.write("bench.py", BENCH)
-    project.config(f'''
-        [session]
-        env = ["AUTORESEARCH_TEST_ON_NODE"]
-
-        [executor]
-        kind = "ray"
-        address = "local"
-        max_concurrent = 1
-
-        [executor.runtime_env.env_vars]
-        AUTORESEARCH_NODE_CACHE = "{cache}"
-        AUTORESEARCH_TEST_ON_NODE = "1"
-    ''')
+    project.config('[session]\nenv = ["AUTORESEARCH_TEST_ON_NODE"]\n' + executor_table(
+        "local", cache, max_concurrent=1, env={"AUTORESEARCH_TEST_ON_NODE": "1"}))
     project.commit("measured on ray")
     project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
     project.patch("0002.patch", {"nums/b.txt": "40\n"}, "grow b")
@@ -80,14 +69,8 @@ def test_one_ray_task_per_decision(project: Project, tmp_path: Path) -> None:
     need_ray()
     from app.engine.events import SampleMeasured
 
-    project.config(f'''
-        [executor]
-        kind = "ray"
-        address = "local"
-
-        [executor.runtime_env.env_vars]
-        AUTORESEARCH_NODE_CACHE = "{tmp_path / 'node-cache'}"
-    ''', repeats=3, max_repeats=3, calibration_runs=3)
+    project.config(executor_table("local", tmp_path / "node-cache"), repeats=3,
+                   max_repeats=3, calibration_runs=3)
     project.commit("measured on ray")
     project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
     project.patch("0002.patch", {"nums/b.txt": "40\n"}, "grow b")
@@ -128,17 +111,8 @@ def test_on_ray_nothing_is_set_up_or_measured_here(project: Project, tmp_path: P
     require_tool("strace")
     project.write("bench.py", SETUP_BENCH)
     project.write("data/words.dat", "a b c d e f\n")
-    project.config(f'''
-        [session]
-        setup = "mkdir -p deps && pwd > deps/where"
-
-        [executor]
-        kind = "ray"
-        address = "local"
-
-        [executor.runtime_env.env_vars]
-        AUTORESEARCH_NODE_CACHE = "{tmp_path / 'node-cache'}"
-    ''')
+    project.config('[session]\nsetup = "mkdir -p deps && pwd > deps/where"\n'
+                   + executor_table("local", tmp_path / "node-cache"))
     project.commit("setup, data, ray")
     project.patch("0001.patch", {"data/words.dat": "a\n"}, "fewer words")
     project.patch("0002.patch", {"nums/a.txt": "20\n"}, "shrink a")
