@@ -184,7 +184,8 @@ class ExecutorConfig:
     resources: dict[str, float] = field(default_factory=dict)
     """Per measurement task, e.g. {GPU = 1}; CPU defaults to 1."""
     max_concurrent: int | None = None
-    """None: the cluster's capacity for those resources."""
+    """Decisions measured at once on the cluster with `[parallel] workers` > 1 (in place
+    of `measure_slots`); None: the cluster's capacity for those resources."""
     runtime_env: dict[str, Any] = field(default_factory=dict)
     """Passed to Ray as it is (pip, env_vars, ...); code travels as a git bundle instead."""
 

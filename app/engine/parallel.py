@@ -7,9 +7,10 @@
 
 Each worker has its own worktree (`WorkerGit`), its own agent and its own `Pipeline`,
 running the same stages as the sequential loop plus `take_slot` before `measure`: a
-candidate waits for one of `measure_slots` slots, is re-applied onto the champion if a
-keep landed meanwhile (`stale` when that no longer applies), and holds the slot until its
-record is logged. So keeps are serialised, the branch stays linear, and with one slot no
+candidate waits for one of `measure_slots` slots (on a Ray cluster: `[executor]
+max_concurrent`, each slot one decision on a node), is re-applied onto the champion if
+a keep landed meanwhile (`stale` when that no longer applies), and holds the slot until
+its record is logged. So keeps are serialised, the branch stays linear, and with one slot no
 two candidates are ever measured at once.
 
 Numbers are allocated under the session's lock when a worker starts a proposal, and an
@@ -75,9 +76,13 @@ class ParallelRun:
         self.ending: BaseException | None = None
         """Why no worker starts another experiment (SessionOver, StopRequested, an
         error); raised by `run` once every worker has finished."""
+        remote = self.setup.remote
+        # On a cluster each slot is one decision measured on a node of its own
+        # (`[executor] max_concurrent`); cores and GPUs are the nodes' to give.
+        slots = parallel.measure_slots if remote is None else remote.slots(self.count)
         self.scheduler = Scheduler([loop.bench] + [self._slot_bench(i) for i in range(
-            1, parallel.measure_slots)], cpus_per_slot=parallel.cpus_per_slot,
-            gpus_per_slot=parallel.gpus_per_slot)
+            1, slots)], cpus_per_slot=parallel.cpus_per_slot if remote is None else 0,
+            gpus_per_slot=parallel.gpus_per_slot if remote is None else 0)
         self.keep_lock = threading.Lock()
         """Held from the last check that a candidate sits on the champion to its logged
         record: with several slots, two keeps never race."""

@@ -108,6 +108,9 @@ class RayExecutor:
         self._known: dict[tuple[str, str], list[str]] = {}
         """(node id, job key) -> commits that node's cache for that key received."""
         self._last_node: str | None = None
+        self._busy: dict[str, int] = {}
+        """Node id -> this session's tasks running there now (concurrent decisions go to
+        other nodes first)."""
         self._slots = threading.BoundedSemaphore(config.max_concurrent) \
             if config.max_concurrent else None
         self._lock = threading.Lock()
@@ -124,10 +127,30 @@ class RayExecutor:
                                  f"{have.get(name, 0.0):g}; lower it, or point "
                                  "`executor.address` at a cluster that has it.")
 
+    def _need(self) -> dict[str, float]:
+        return {"CPU": 1.0, **self.config.resources}
+
+    def capacity(self) -> int:
+        """How many measurement tasks the live nodes can run at once: per node, the least
+        over the asked resources of what it has divided by what a task asks."""
+        need = self._need()
+        total = 0
+        for node in self.ray.nodes():
+            have = node.get("Resources") or {}
+            if node.get("Alive"):
+                total += min(math.floor(have.get(k, 0.0) / v + 1e-9) for k, v in need.items())
+        return total
+
+    def concurrent_decisions(self, workers: int) -> int:
+        """How many decisions the session measures at once (`[parallel] workers` > 1):
+        `max_concurrent`, by default the cluster's capacity now; never more than there are
+        workers, never fewer than one."""
+        return max(1, min(workers, self.config.max_concurrent or self.capacity()))
+
     def unavailable(self) -> str:
         """'' when a live node of the cluster could take a measurement task, else why not
         (every node that had the resources is gone, or the cluster does not answer)."""
-        need = {"CPU": 1.0, **self.config.resources}
+        need = self._need()
         try:
             nodes = self.ray.nodes()
         except Exception as exc:  # noqa: BLE001 - whatever Ray raises: the cluster is away
@@ -148,8 +171,20 @@ class RayExecutor:
         if node:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=not hard)
+            # A preferred node (soft) that is busy, with another decision of this session
+            # or anyone's task, must not hold this one back: it spills to a free node
+            # (which then asks for the whole bundle).
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node, soft=not hard, _spill_on_unavailable=not hard)
         return options
+
+    def _preferred(self, key: str) -> str | None:
+        """For a decision not pinned yet: the last node used, unless another decision of
+        this session runs there now; then another node whose cache has the session's
+        commits and that runs none (under the lock)."""
+        warm = [self._last_node] if self._last_node else []
+        warm += [node for (node, k) in reversed(self._known) if k == key and node not in warm]
+        return next((node for node in warm if not self._busy.get(node)), self._last_node)
 
     def measure(self, job: MeasureJob, *, common_dir: object, node: str | None = None,
                 cancel: threading.Event | None = None) -> JobResult:
@@ -177,12 +212,13 @@ class RayExecutor:
             if why:
                 raise ClusterUnavailable(f"the Ray cluster cannot take measurements: {why}")
         with self._lock:
-            target = node or self._last_node
+            target = node or self._preferred(job.key)
             basis = tuple(self._known.get((target, job.key), [])[-MAX_BASIS:]) \
                 if target else ()
         if self._slots is not None:
             self._slots.acquire()
         parts: Generator[JobResult, None, None] | None = None
+        busy: str | None = None
         try:
             parts = self._submit(replace(job, basis=basis),
                                  make_bundle(common_dir, commits, basis), target,
@@ -202,12 +238,16 @@ class RayExecutor:
                 with self._lock:
                     have = self._known.setdefault((first.node, job.key), [])
                     have.extend(c for c in commits if c not in have)
-                    self._last_node = first.node
+                    self._last_node = busy = first.node
+                    self._busy[busy] = self._busy.get(busy, 0) + 1
             yield first
             yield from parts
         finally:
             if parts is not None:
                 parts.close()  # stopped early: the task is cancelled
+            if busy is not None:
+                with self._lock:
+                    self._busy[busy] -= 1
             if self._slots is not None:
                 self._slots.release()
 

@@ -117,6 +117,12 @@ class RemoteBench:
         other._plan = None
         return other
 
+    def slots(self, workers: int) -> int:
+        """Decisions measured at once with `workers` workers (`[executor] max_concurrent`,
+        by default what the cluster can run at once)."""
+        concurrent = getattr(self.executor, "concurrent_decisions", None)
+        return concurrent(workers) if concurrent is not None else 1
+
     def wait_for_cluster(self, n: int, controller: Any, emit: Callable[[Event], None]) -> None:
         """Until some node can take a measurement again: one warning per retry naming the
         next wait (doubling from `BACKOFF_S[0]` to `BACKOFF_S[1]`), the loop's state
