@@ -123,3 +123,68 @@ def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
     assert any(isinstance(e, WarningRaised) and "measuring it again on another node"
                in e.message for e in session.events)
 
+
+TWICE_SLEEPY_BENCH = '''\
+import os, sys, time
+flags, started = sys.argv[1], sys.argv[2]
+total = sum(float(open(os.path.join("nums", n)).read()) for n in sorted(os.listdir("nums")))
+left = sorted(os.listdir(flags))
+if total < 50 and left:  # a candidate, while flags are left: one each time
+    os.remove(os.path.join(flags, left[0]))
+    open(os.path.join(started, left[0]), "w").close()
+    time.sleep(60)
+print(f"METRIC score={total}")
+'''
+
+
+def test_a_second_node_lost_in_a_row_is_an_infra_error_and_the_session_goes_on(
+        project: Project, tmp_path: Path, two_nodes: tuple[Any, Any, Path]) -> None:
+    """The node measuring a candidate is removed, the candidate is measured again on
+    another node, and that node is removed too: the candidate is `infra_error` with the
+    reason (not a discard, not measured a third time), it does not count as an agent
+    error (`max_consecutive_errors = 1` would end the session), and the next candidate is
+    measured and kept on the node left."""
+    from app.engine.events import WarningRaised
+    from app.engine.records import Status
+
+    _, (cluster, _), _ = two_nodes
+    while len(cluster.worker_nodes) < 3:
+        cluster.add_node(**BENCH_NODE)
+    cluster.wait_for_nodes()
+    flags, started = tmp_path / "flags", tmp_path / "started"
+    flags.mkdir()
+    started.mkdir()
+    for name in ("1", "2"):
+        (flags / name).touch()
+    project.write("bench.py", TWICE_SLEEPY_BENCH)
+    project.config('[session]\nsandbox = "none"\n' + executor_table(
+        cluster.address, resources="bench = 1"), command=f"python3 bench.py {flags} {started}")
+    text = (project.root / "autoresearch.toml").read_text()
+    project.write("autoresearch.toml", text.replace('kind = "scripted"\n', 'kind = "scripted"\n'
+                                                    'max_consecutive_errors = 1\n'))
+    project.commit("bench that sleeps twice")
+    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
+    project.patch("0002.patch", {"nums/b.txt": "-5\n"}, "lower b")
+    project.commit("patches")
+    lost: list[str] = []
+    with SessionThread(project.root) as session:
+        for name in ("1", "2"):
+            wait_for((started / name).exists, f"the candidate's benchmark starting ({name})")
+            node = session.engine.setup.remote.pinned(1)
+            for worker in list(cluster.worker_nodes):
+                if worker.node_id == node:
+                    lost.append(node)
+                    cluster.remove_node(worker)
+        status = session.join()
+    assert len(set(lost)) == 2, f"the candidate's nodes were not both found: {lost}"
+    assert status == 0
+    exps = {e.n: e for e in session.engine.experiments}
+    assert exps[1].status is Status.INFRA_ERROR, (exps[1].status, exps[1].reason)
+    assert "lost" in exps[1].reason
+    assert exps[2].status is Status.KEEP, (exps[2].status, exps[2].reason)
+    assert exps[2].node and exps[2].node not in lost
+    again = [e.message for e in session.events if isinstance(e, WarningRaised)
+             and "measuring it again on another node" in e.message]
+    assert len(again) == 1 and again[0].startswith("#1:"), again
+    worktree = session.engine.paths.worktree
+    assert project.git("-C", str(worktree), "status", "--porcelain") == ""
