@@ -51,6 +51,7 @@ class LoopController:
         self._review = review
         self._stop = False
         self._stop_reason = ""
+        self._stop_status = 0
         self._vetoes: dict[int, str] = {}
         self._approved: set[int] = set()
         self._waiting: set[int] = set()
@@ -147,10 +148,14 @@ class LoopController:
             self._cherry_picks.append(CherryPick(n, tag, commit, description, hypothesis))
             self._lock.notify_all()
 
-    def stop(self, reason: str = "stopped by the user") -> None:
+    def stop(self, reason: str = "stopped by the user", exit_status: int = 0) -> None:
+        """Stop every worker; `exit_status` is the session's (3: stopped on an error it
+        cannot continue past, such as a Ray cluster's head node gone), kept when a later
+        stop (a worker passing the stop on) gives none."""
         with self._lock:
             self._stop = True
             self._stop_reason = reason
+            self._stop_status = exit_status or self._stop_status
             for event in self._cancels.values():
                 event.set()
             self._lock.notify_all()
@@ -175,6 +180,12 @@ class LoopController:
     def stop_reason(self) -> str:
         with self._lock:
             return self._stop_reason
+
+    @property
+    def stop_status(self) -> int:
+        """The exit status `stop` was given (0 for the user's stop)."""
+        with self._lock:
+            return self._stop_status
 
     @property
     def pending_cherry_picks(self) -> tuple[str, ...]:

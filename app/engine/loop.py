@@ -145,7 +145,7 @@ class Loop:
             finished = end.finished and exit_status == 0
         except StopRequested:
             reason = self.controller.stop_reason or "stopped"
-            exit_status = 130 if reason == "interrupted" else 0
+            exit_status = 130 if reason == "interrupted" else self.controller.stop_status
         except (UsageError, FatalSessionError):
             self._safe_reset()
             raise

@@ -141,6 +141,10 @@ class Session:
                     packer.start()  # in the background: the loop goes on
 
         loop = Loop(self.setup, self.agent, sink_and_pack, controller)
+        if self.setup.remote is not None:  # a lost head cannot be waited for: stop, exit 3
+            self.setup.remote.watch_head(lambda why: controller.stop(
+                f"{why}: the session stopped (Ray ends a driver that loses its head); "
+                "start the cluster again, then launch again to resume", exit_status=3))
         try:
             status = loop.run()
             packer.start()  # the session's end: leave no pile of loose objects behind

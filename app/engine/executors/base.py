@@ -88,6 +88,13 @@ class ClusterUnavailable(InfraError):
     """No node of the cluster can take a measurement now (all gone, or no answer)."""
 
 
+class HeadLost(InfraError):
+    """The cluster's head node (its GCS) no longer answers. Ray ends a driver process
+    whose GCS has been gone for a minute (`gcs_rpc_server_reconnect_timeout_s`), and a
+    restarted head is a new cluster: the session records what was being measured as
+    `infra_error` and stops (exit 3) rather than wait for a head it cannot rejoin."""
+
+
 class Executor(Protocol):
     kind: str
 

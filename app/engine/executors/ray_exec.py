@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from app.config import ExecutorConfig
 from app.engine.executors import require_ray
 from app.engine.executors.base import (
     ClusterUnavailable,
+    HeadLost,
     InfraError,
     JobResult,
     MeasureJob,
@@ -39,6 +41,10 @@ from app.errors import UsageError
 MAX_BASIS = 64
 """Commits named as already on a node, at most (the newest ones)."""
 CANCEL_GRACE_S = 5.0
+HEAD_PROBE_S = 1.0
+"""How often the head's GCS port is tried (`watch_head`)."""
+HEAD_LOST_AFTER = 3
+"""Failed tries in a row that mean the head is gone (well within Ray's minute)."""
 
 
 def _remote_iter_job(job: MeasureJob, bundle: bytes) -> Generator[JobResult, None, None]:
@@ -92,6 +98,10 @@ class RayExecutor:
     def __init__(self, config: ExecutorConfig, *, connect_now: bool = True) -> None:
         self.config = config
         self.ray = require_ray()
+        self.head_lost = ""
+        """Why the cluster's head is taken for gone ('' while it answers): from then on
+        nothing here calls Ray but `shutdown` (`watch_head`)."""
+        self._closed = threading.Event()
         self._owns_connection = connect_now and not self.ray.is_initialized()
         """Joined (or started) Ray itself: leaves it on close. A program that had Ray
         open already keeps it."""
@@ -127,6 +137,40 @@ class RayExecutor:
                                  f"{have.get(name, 0.0):g}; lower it, or point "
                                  "`executor.address` at a cluster that has it.")
 
+    def watch_head(self, on_lost: Callable[[str], None]) -> bool:
+        """From now until `close`, try the head's GCS port every `HEAD_PROBE_S`; when it
+        has refused `HEAD_LOST_AFTER` times in a row, set `head_lost` and call `on_lost`
+        with why, once. A plain TCP connect: Ray's own calls (`ray.nodes()`) block while
+        the GCS is gone, and Ray ends this process after a minute without it. False when
+        there is no GCS address to watch (Ray Client: its connection fails by itself)."""
+        try:
+            address = str(self.ray.get_runtime_context().gcs_address or "")
+        except Exception:  # noqa: BLE001 - Ray Client, or not connected: nothing to watch
+            address = ""
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            return False
+        threading.Thread(target=self._watch_head, args=(host, int(port), address, on_lost),
+                         name="ray-head-watch", daemon=True).start()
+        return True
+
+    def _watch_head(self, host: str, port: int, address: str,
+                    on_lost: Callable[[str], None]) -> None:
+        failures = 0
+        while not self._closed.wait(HEAD_PROBE_S):
+            try:
+                socket.create_connection((host, port), timeout=2.0).close()
+                failures = 0
+                continue
+            except OSError as exc:
+                failures += 1
+                problem = exc.strerror or type(exc).__name__
+            if failures >= HEAD_LOST_AFTER:
+                self.head_lost = (f"the Ray cluster's head node (GCS at {address}) is gone "
+                                  f"({problem})")
+                on_lost(self.head_lost)
+                return
+
     def _need(self) -> dict[str, float]:
         return {"CPU": 1.0, **self.config.resources}
 
@@ -150,6 +194,8 @@ class RayExecutor:
     def unavailable(self) -> str:
         """'' when a live node of the cluster could take a measurement task, else why not
         (every node that had the resources is gone, or the cluster does not answer)."""
+        if self.head_lost:  # ray.nodes() would block until Ray ends this process
+            return self.head_lost
         need = self._need()
         try:
             nodes = self.ray.nodes()
@@ -206,6 +252,8 @@ class RayExecutor:
         failed). Closing the iterator early cancels the task. Raises InfraError when the
         node is lost or cannot receive the commits."""
         assert isinstance(common_dir, Path)
+        if self.head_lost:
+            raise HeadLost(self.head_lost)
         commits = list(dict.fromkeys(r.commit for r in job.runs))
         if node is None:  # unpinned, a task nothing can run would wait for ever
             why = self.unavailable()
@@ -264,6 +312,9 @@ class RayExecutor:
             while True:
                 ready, _ = ray.wait([gen], timeout=0.2)
                 if not ready:
+                    if self.head_lost:  # before the cancel that its stop sets: say why
+                        ended = True
+                        raise HeadLost(self.head_lost)
                     if cancel is not None and cancel.is_set():
                         self._cancel(gen)
                         ended = True
@@ -310,6 +361,8 @@ class RayExecutor:
         that has already finished is left alone: Ray aborts the whole driver process when a
         cancel crosses a finished task's reply (a RAY_CHECK in its task manager)."""
         ray = self.ray
+        if self.head_lost:  # the task's node goes with the head; Ray calls could block
+            return
         try:
             done, _ = ray.wait([gen.completed()], timeout=0)
             if done:
@@ -322,6 +375,7 @@ class RayExecutor:
             pass
 
     def close(self) -> None:
+        self._closed.set()
         if self._owns_connection:
             shutdown()
 

@@ -117,6 +117,12 @@ class RemoteBench:
         other._plan = None
         return other
 
+    def watch_head(self, on_lost: Callable[[str], None]) -> None:
+        """Call `on_lost` (with why) if the cluster's head node goes away (Ray executor)."""
+        watch = getattr(self.executor, "watch_head", None)
+        if watch is not None:
+            watch(on_lost)
+
     def slots(self, workers: int) -> int:
         """Decisions measured at once with `workers` workers (`[executor] max_concurrent`,
         by default what the cluster can run at once)."""

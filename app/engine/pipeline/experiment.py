@@ -19,7 +19,7 @@ from app.engine.champion import ChampionState
 from app.engine.controller import Control
 from app.engine.duplicates import DuplicateFinder
 from app.engine.events import Event, ExperimentStarted, LoopState, StateChanged, WarningRaised
-from app.engine.executors.base import InfraError
+from app.engine.executors.base import HeadLost, InfraError
 from app.engine.faults import fault_point
 from app.engine.interrupts import Cancelled, SessionOver, StopRequested, Tampered
 from app.engine.pipeline import stages as stages_module
@@ -118,8 +118,8 @@ class Pipeline:
             try:
                 verdict = self._stages(trial)
             except InfraError as exc:  # a node was lost: measured once more, elsewhere
-                if self.setup.remote is None:
-                    raise
+                if self.setup.remote is None or isinstance(exc, HeadLost):
+                    raise  # (a lost head: nowhere else to measure; the session stops)
                 self.setup.remote.unpin(n)
                 self.emit(WarningRaised(f"#{n}: {exc}; measuring it again on another node"))
                 self.setup.remote.wait_for_cluster(n, self.controller, self.emit)
