@@ -162,6 +162,15 @@ class SessionThread:
         self._thread.join(60)
         self.engine.close()
 
+    def remove_node_of(self, cluster: Any, n: int) -> str:
+        """Take away the worker node measuring experiment `n`; its id ('' if not found)."""
+        node = self.engine.setup.remote.pinned(n)
+        for worker in list(cluster.worker_nodes):
+            if worker.node_id == node:
+                cluster.remove_node(worker)
+                return str(node)
+        return ""
+
     def join(self, seconds: float = 180) -> int:
         self._thread.join(seconds)
         assert not self._thread.is_alive(), "the session did not end"

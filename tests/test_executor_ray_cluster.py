@@ -106,20 +106,15 @@ def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
     project.commit("sleepy bench")
     project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
     project.commit("patches")
-    victim: list[str] = []
     with SessionThread(project.root) as session:
         wait_for(started.exists, "the candidate's benchmark starting")
-        node = session.engine.setup.remote.pinned(1)
-        for worker in list(cluster.worker_nodes):
-            if worker.node_id == node:
-                victim.append(node)
-                cluster.remove_node(worker)
+        victim = session.remove_node_of(cluster, 1)
         status = session.join()
     assert victim, "the candidate's node was not found"
     assert status == 0
     exps = {e.n: e for e in session.engine.experiments}
     assert exps[1].status == "keep", (exps[1].status, exps[1].reason)
-    assert exps[1].node and exps[1].node not in victim
+    assert exps[1].node and exps[1].node != victim
     assert any(isinstance(e, WarningRaised) and "measuring it again on another node"
                in e.message for e in session.events)
 
@@ -166,17 +161,13 @@ def test_a_second_node_lost_in_a_row_is_an_infra_error_and_the_session_goes_on(
     project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
     project.patch("0002.patch", {"nums/b.txt": "-5\n"}, "lower b")
     project.commit("patches")
-    lost: list[str] = []
+    lost = []
     with SessionThread(project.root) as session:
         for name in ("1", "2"):
             wait_for((started / name).exists, f"the candidate's benchmark starting ({name})")
-            node = session.engine.setup.remote.pinned(1)
-            for worker in list(cluster.worker_nodes):
-                if worker.node_id == node:
-                    lost.append(node)
-                    cluster.remove_node(worker)
+            lost.append(session.remove_node_of(cluster, 1))
         status = session.join()
-    assert len(set(lost)) == 2, f"the candidate's nodes were not both found: {lost}"
+    assert all(lost) and len(set(lost)) == 2, f"the candidate's nodes were not both found: {lost}"
     assert status == 0
     exps = {e.n: e for e in session.engine.experiments}
     assert exps[1].status is Status.INFRA_ERROR, (exps[1].status, exps[1].reason)
