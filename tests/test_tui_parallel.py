@@ -360,3 +360,61 @@ async def test_real_engine_three_workers_a_measures_only_the_selected_workers_pr
         assert not any(e.n in (app.view.worker(1).n, app.view.worker(2).n)
                        for e in logged(app))
         await finish(app)
+
+
+def table_order(app: AutoresearchApp) -> list[tuple[int, str]]:
+    """The main table's rows top to bottom: (experiment number, status cell)."""
+    from widgets.experiment_table import ExperimentTable
+
+    table = app.main.query_one(ExperimentTable)
+    return [(int(str(row.key.value)), table.get_row(row.key)[-2].plain)
+            for row in table.ordered_rows]
+
+
+@pytest.mark.slow  # a real session of three workers
+async def test_real_engine_three_workers_table_rows_in_experiment_order(
+        project: Project) -> None:
+    """Experiments are decided out of order with three workers (here: the highest number
+    first, approved by hand); the table still lists them by number, and the ones in flight
+    sit at their number's place with their worker's state, not at the bottom."""
+    import json
+    from pathlib import Path
+
+    from tests.test_tui_engine import engine_app, finish
+    from tests.test_tui_engine import until as wait_until
+
+    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
+    project.config("\n[parallel]\nworkers = 3\n")
+    project.commit("patches, three workers")
+    app = engine_app(project, review=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.controller.awaiting_approval == (1, 2, 3) and all(
+            app.view.worker(w).waiting_approval for w in (1, 2, 3)),
+            "three proposals waiting for approval", timeout=60)
+        by_n = {app.view.worker(w).n: w for w in (1, 2, 3)}
+        assert sorted(by_n) == [1, 2, 3], by_n  # type: ignore[type-var]
+        await pilot.pause(0.2)
+        assert table_order(app) == [(0, "baseline"), (1, "waiting (a/v)"),
+                                    (2, "waiting (a/v)"), (3, "waiting (a/v)")]
+        # Decide #3 first, then #1, then #2: the log is in that order, the table is not.
+        for n in (3, 1, 2):
+            await pilot.press(str(by_n[n]))
+            await wait_until(pilot, lambda n=n: app.main.showing_proposal(n),
+                             f"#{n}'s proposal")
+            await pilot.press("a")
+            await wait_until(pilot, lambda n=n: app.view.experiment(n) is not None,
+                             f"#{n} decided", timeout=60)
+            await pilot.pause(0.2)
+            order = table_order(app)
+            assert [row[0] for row in order] == sorted(row[0] for row in order), order
+            assert order[0] == (0, "baseline")
+            waiting = [m for m in (1, 2, 3) if not app.view.experiment(m)]
+            assert all((m, "waiting (a/v)") in order for m in waiting), order
+        assert [row[0] for row in table_order(app)][:4] == [0, 1, 2, 3]
+        log = Path(app.source.state_dir) / "log.jsonl"  # type: ignore[union-attr]
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [r["n"] for r in records if r["type"] == "experiment"] == [0, 3, 1, 2], \
+            "the log is in decision order"
+        await finish(app)

@@ -134,6 +134,39 @@ async def test_experiment_table_rows_newest_visible_and_running_row() -> None:
         assert keep_style and keep_style != discard_style
 
 
+async def test_experiment_table_orders_rows_by_number_whatever_the_decision_order() -> None:
+    """Parallel workers decide out of order (#3 before #1, a slow #2 last): the rows stay in
+    number order, in-flight ones at their place, and the row the user looks at stays under
+    the cursor as rows arrive above it; a resumed log in any order is shown by number."""
+    table = ExperimentTable(metric_name="ms", direction="lower", limit=3)
+    async with Host(table).run_test(size=(140, 10)) as pilot:
+        def keys() -> list[str]:
+            return [str(row.key.value) for row in table.ordered_rows]
+
+        table.set_experiments([exp(0, Status.BASELINE, 100.0)])
+        table.set_in_flight({1: ("proposing", "w1"), 2: ("measuring", "w2 · b"),
+                             3: ("waiting (a/v)", "w3 · c")})
+        assert keys() == ["0", "1", "2", "3"]
+        assert table.get_row("2")[-1].plain == "w2 · b"
+        table.add_experiment(exp(3, Status.KEEP, 90.0, 100.0, description="c"))
+        table.set_in_flight({1: ("measuring", "w1"), 2: ("measuring", "w2 · b"),
+                             4: ("proposing", "w3")})
+        assert keys() == ["0", "1", "2", "3", "4"]
+        assert table.get_row("1")[-2].plain == "measuring"
+        table.move_cursor(row=table.get_row_index("3"))  # the user looks at #3
+        table.add_experiment(exp(1, Status.DISCARD, 99.0, 90.0))
+        await pilot.pause()
+        assert keys() == ["0", "1", "2", "3", "4"]
+        assert table.selected_key() == "3", "the row under the cursor moved"
+        # The limit drops the lowest number, not the first decided.
+        table.add_experiment(exp(2, Status.DISCARD, 98.0, 90.0))
+        table.set_in_flight({4: ("measuring", "w3")})
+        assert keys() == ["1", "2", "3", "4"] and len(table.experiments) == 3
+        table.set_in_flight({})
+        table.set_experiments([exp(n, Status.DISCARD, 1.0, 1.0) for n in (0, 3, 1, 2)])
+        assert keys() == ["1", "2", "3"], "the newest three by number"
+
+
 async def test_experiment_table_leaves_the_cursor_where_the_user_put_it() -> None:
     table = ExperimentTable()
     async with Host(table).run_test(size=(140, 8)) as pilot:

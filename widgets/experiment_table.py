@@ -1,21 +1,22 @@
 """ExperimentTable: the keep/discard log, one row per experiment, coloured by status.
 
 Columns: `# | commit | metric | Δ champion | secondary | status | description`. The widget
-is given `Experiment` records (and the number of the running experiment, shown as a
-provisional row) and renders them; it keeps the newest row in view unless the user moved
-the cursor away to look at an older one.
+is given `Experiment` records (and the experiments in progress, shown as provisional rows)
+and renders them in experiment-number order: with parallel workers experiments are decided
+out of order, and a table in decision order reads as if numbers were skipped and came back.
+It keeps the newest row in view unless the user moved the cursor away to look at an older
+one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
 from app.engine.records import Experiment, Status, format_change
 from widgets.literal import one_line
@@ -126,8 +127,11 @@ class ExperimentTable(DataTable[Text]):
         self.home_session: str | None = None
         """The current session (history): in compact mode its rows carry no session label;
         other sessions' rows say theirs before the description."""
-        self.running: int | None = None
-        self.running_label = "running"
+        self.in_flight: dict[int, tuple[str, str]] = {}
+        """Experiments in progress, not yet recorded: number -> (status label, description),
+        each a provisional row at its number's place (one per parallel worker)."""
+        self._in_flight_cells: dict[int, tuple[str, str]] = {}
+        """What each provisional row shows now (a repeated update changes nothing)."""
         self.limit = limit
         self._styles: dict[str, str] = {}
         """At most this many experiment rows: the oldest leave as new ones arrive."""
@@ -138,6 +142,11 @@ class ExperimentTable(DataTable[Text]):
     def hidden(self) -> int:
         """Experiments given but not shown (older than the newest `limit`)."""
         return max(0, self.total - len(self.experiments))
+
+    @property
+    def running(self) -> int | None:
+        """The newest experiment in progress (None when none is)."""
+        return max(self.in_flight, default=None)
 
     @property
     def session_column(self) -> bool:
@@ -167,15 +176,18 @@ class ExperimentTable(DataTable[Text]):
         self.clear(columns=True)
         self.experiments.clear()
         self.total = 0
-        self.running = None
+        self.in_flight.clear()
+        self._in_flight_cells.clear()
         self._add_columns()
 
     # -- what the App calls ---------------------------------------------------------------
     def set_experiments(self, experiments: Sequence[Experiment], *,
                         session: str | None = None) -> None:
-        """Replace all rows (resume): the newest `limit` of `experiments`, in one pass, then
-        the newest in view once (not per row: that walks every row each time)."""
-        shown = experiments if self.limit is None else experiments[-self.limit:]
+        """Replace all rows (resume): the newest `limit` of `experiments` by number (a log
+        of parallel workers is in decision order), in one pass, then the newest in view once
+        (not per row: that walks every row each time)."""
+        ordered = sorted(experiments, key=lambda e: e.n)
+        shown = ordered if self.limit is None else ordered[-self.limit:]
         self.set_rows(((session, e) for e in shown), total=len(experiments))
 
     def set_rows(self, rows: Iterable[tuple[str | None, Experiment]], *,
@@ -185,56 +197,81 @@ class ExperimentTable(DataTable[Text]):
         follow = self._following()
         self.clear()
         self.experiments.clear()
+        in_flight, self.in_flight, self._in_flight_cells = self.in_flight, {}, {}
         for session, e in rows:
             self._add(e, session=session)
         self.total = len(self.experiments) if total is None else total
+        self.set_in_flight(in_flight)
         if follow:
             self.show_newest()
 
     def add_experiment(self, experiment: Experiment, *, session: str | None = None) -> None:
-        """Add or update the row of `experiment` (it replaces the running row of its number);
-        past `limit` rows the oldest one leaves."""
+        """Add or update the row of `experiment` at its number's place (it replaces the
+        provisional row of its number); past `limit` rows the lowest-numbered one leaves."""
         follow = self._following()
+        selected = self.selected_key()
         key = self._key(experiment.n, session)
         if key not in self.experiments:
             self.total += 1
         self._add(experiment, session=session)
         if self.limit is not None and len(self.experiments) > self.limit:
-            oldest = next(iter(self.experiments))
+            oldest = min(self.experiments, key=lambda k: self.experiments[k].n)
             del self.experiments[oldest]
-            cursor = self.cursor_row
             self.remove_row(oldest)
-            if not follow and cursor > 0:
-                # Keep the row the user is looking at under the cursor.
-                self.move_cursor(row=cursor - 1, animate=False, scroll=False)
-        if follow:
-            self.show_newest()
+        self._in_order(follow, selected)
 
     def set_running(self, n: int | None, label: str = "running") -> None:
-        """Show (or remove) the provisional row of the experiment in progress."""
+        """Show (or remove) the provisional row of the one experiment in progress."""
+        self.set_in_flight({} if n is None else {n: (label, "")})
+
+    def set_in_flight(self, rows: Mapping[int, tuple[str, str]]) -> None:
+        """Show the experiments in progress as provisional rows, `number -> (status label,
+        description)`, each at its number's place; rows of ones no longer in progress (and
+        not recorded) leave."""
         follow = self._following()
-        if self.running is not None and self.running != n:
-            key = self._key(self.running, None)
-            if key not in self.experiments:
-                try:
+        selected = self.selected_key()
+        changed = False
+        for n in list(self._in_flight_cells):
+            if n not in rows:
+                del self._in_flight_cells[n]
+                key = self._key(n, None)
+                if key not in self.experiments and key in self.rows:
                     self.remove_row(key)
-                except RowDoesNotExist:
-                    pass
-        self.running = n
-        self.running_label = label
-        if n is None:
+                    changed = True
+        self.in_flight = dict(rows)
+        for n, (label, description) in rows.items():
+            key = self._key(n, None)
+            if key in self.experiments or self._in_flight_cells.get(n) == (label, description):
+                continue
+            self._in_flight_cells[n] = (label, description)
+            cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""),
+                     *([] if self.compact else [Text("")]),
+                     Text(_clip(label, 13), style=self._style("running")),
+                     Text(_clip(one_line(description), self.description_width),
+                          overflow="ellipsis", no_wrap=True)]
+            if self.session_column:
+                cells.insert(0, Text(""))
+            self._upsert(key, cells)
+            changed = True
+        if changed:
+            self._in_order(follow, selected)
+
+    def _in_order(self, follow: bool, selected: str | None) -> None:
+        """Rows by experiment number (a row is added at the bottom; with parallel workers
+        it may belong higher up), keeping the row the user looks at under the cursor, or
+        the newest in view when the user follows it."""
+        if self.show_session or self.row_count < 2:
+            # The history orders its rows itself (sessions, then numbers): `set_rows`.
+            if follow:
+                self.show_newest()
             return
-        key = self._key(n, None)
-        if key in self.experiments:
-            return
-        cells = [Text(str(n), justify="right"), Text(""), Text(""), Text(""),
-                 *([] if self.compact else [Text("")]),
-                 Text(_clip(label, 13), style=self._style("running")), Text("")]
-        if self.session_column:
-            cells.insert(0, Text(""))
-        self._upsert(key, cells)
+        numbers = [int(str(row.key.value)) for row in self.ordered_rows]
+        if any(a > b for a, b in zip(numbers, numbers[1:])):
+            self.sort("n", key=lambda cell: int(cell.plain))
         if follow:
             self.show_newest()
+        elif selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
 
     def selected_key(self) -> str | None:
         if not self.row_count:
@@ -304,15 +341,17 @@ class ExperimentTable(DataTable[Text]):
         follow = self._following()
         selected = self.selected_key()
         rows = list(self.experiments.items())
-        running = self.running
+        if not self.show_session:  # the main table: by number (the history keeps its order)
+            rows.sort(key=lambda row: row[1].n)
+        in_flight = dict(self.in_flight)
         self.clear(columns=columns)
         if columns:
             self._add_columns()
         self.experiments.clear()
         for key, e in rows:
             self._add(e, session=key.split(":", 1)[0] if ":" in key else None)
-        self.running = None
-        self.set_running(running, self.running_label)
+        self.in_flight, self._in_flight_cells = {}, {}
+        self.set_in_flight(in_flight)
         if follow or selected is None or selected not in self.rows:
             self.show_newest()
         else:
@@ -342,15 +381,16 @@ class ExperimentTable(DataTable[Text]):
     def _add(self, e: Experiment, *, session: str | None) -> None:
         key = self._key(e.n, session)
         self.experiments[key] = e
-        if session is None and self.running == e.n:
-            self.running = None
+        if session is None:
+            self.in_flight.pop(e.n, None)
+            self._in_flight_cells.pop(e.n, None)
         self._upsert(key, self._cells(e, session))
 
     def _upsert(self, key: str, cells: list[Text]) -> None:
         # Replace a row rather than update its cells: DataTable caches rendered rows by an
         # update counter that does not change when widths are recomputed later, so rows
-        # updated in place can keep stale column widths. The replaced row is the running one,
-        # which is the newest, so removing and appending it keeps the order.
+        # updated in place can keep stale column widths. The row goes to the bottom;
+        # `_in_order` puts it at its number's place.
         if key in self.rows:
             self.remove_row(key)
         self.add_row(*cells, key=key)

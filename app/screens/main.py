@@ -113,6 +113,8 @@ class MainScreen(Screen[None]):
                  for w in view.workers.values() if w.worker in view.worker_ids]
         self.query_one(WorkersStrip).set_workers(
             lines if view.parallel else [], selected=view.selected_worker)
+        if view.parallel and self.query("#table"):
+            self._show_in_flight(view)
 
     def session_opened(self, view: SessionView, *, review: bool) -> None:
         table = self.query_one(ExperimentTable)
@@ -143,6 +145,9 @@ class MainScreen(Screen[None]):
                 self._load_diff(last)
 
     def state_changed(self, view: SessionView) -> None:
+        if view.parallel:
+            self._show_in_flight(view)
+            return
         table = self.query_one(ExperimentTable)
         if view.current is not None and view.state not in (UiState.DONE, UiState.FAILED,
                                                            UiState.PAUSED):
@@ -151,15 +156,32 @@ class MainScreen(Screen[None]):
             table.set_running(view.current, label=label)
 
     def set_running(self, view: SessionView) -> None:
-        """The table's provisional row: the (selected worker's) experiment in progress."""
+        """The table's provisional rows: the experiment in progress (every parallel
+        worker's)."""
+        if view.parallel:
+            self._show_in_flight(view)
+            return
         label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
                  else view.state.value)
-        if view.parallel and view.current is not None:
-            label = "waiting (a/v)" if view.selected.waiting_approval else view.selected.state
         self.query_one(ExperimentTable).set_running(view.current, label=label)
 
+    def _show_in_flight(self, view: SessionView) -> None:
+        """Parallel workers: each worker's experiment in progress is a provisional row at
+        its number's place, saying its state and whose it is (`w2 · Lower a`)."""
+        rows: dict[int, tuple[str, str]] = {}
+        for w in view.workers.values():
+            if w.n is None or w.worker not in view.worker_ids or view.state.over:
+                continue
+            description = view.descriptions.get(w.n, "") or w.description
+            rows[w.n] = (w.table_label, worker_label(w.worker) + (
+                f" · {description}" if description else ""))
+        self.query_one(ExperimentTable).set_in_flight(rows)
+
     def experiment_began(self, view: SessionView, n: int) -> None:
-        self.query_one(ExperimentTable).set_running(n, label="proposing")
+        if view.parallel:
+            self._show_in_flight(view)
+        else:
+            self.query_one(ExperimentTable).set_running(n, label="proposing")
         if self.following:
             self.show_diff(n, "", live=True)
 

@@ -123,6 +123,20 @@ class WorkerView:
     def waiting_approval(self) -> bool:
         return self.state == "review"
 
+    @property
+    def table_label(self) -> str:
+        """The status cell of its experiment's provisional row: `waiting (a/v)`, the
+        measuring step (`checks`, `holdout`) once it reported one for this state, or its
+        state."""
+        if self.waiting_approval:
+            return "waiting (a/v)"
+        fresh = self.loop_since is not None and (self.since is None
+                                                 or self.loop_since >= self.since)
+        if self.state == "measuring" and fresh and self.loop_state in MEASURING_STATES:
+            assert self.loop_state is not None
+            return self.loop_state.value
+        return self.state
+
 
 @dataclass
 class SessionView:
