@@ -13,12 +13,15 @@ from textual.app import App, ComposeResult
 
 from app.engine.records import Status
 from app.screens.history import HistoryScreen
+from tests.conftest import Project
+from tests.test_tui_engine import engine_app, finish, story, until
 from tests.test_tui_history_keys import open_history, replay, settled
 from tests.tui_replay import experiment, recorded_history
 from widgets.experiment_table import ExperimentTable
 from widgets.metric_chart import MetricChart
 
 pytestmark = pytest.mark.anyio
+__all__ = ["story"]  # the fixture, imported for pytest
 
 
 async def footer_line(app: Any, pilot: Any, until: str = "Quit") -> str:
@@ -149,3 +152,82 @@ async def test_the_palette_hint_leaves_the_main_footer_when_the_terminal_narrows
         await pilot.pause(0.3)
         line = await footer_line(app, pilot)
         assert "palette" not in line and "q Quit" in line, line
+
+
+STATUS_AT_80 = {
+    "measuring, a pause on its way": (
+        dict(state="measuring", detail="2 of 3", n=6, pause_requested=True, review=True,
+             isolation="bwrap, no network", branch="autoresearch/nov29-night"),
+        ["measuring", "#6", "paus", " REVIEW "]),
+    "the champion by the outside clock": (
+        dict(state="measuring", detail="outside clock: champion 2 of 5", n=16,
+             pause_requested=True, review=True, isolation="none (bwrap is not installed)",
+             branch="autoresearch/nov29", queued=("#3", "nov20#4"),
+             notes=("keep the parser",)),
+        ["measuring", "#16", "paus", " REVIEW ", " NOTE ", "no sandbox", "queued"]),
+    "parallel workers, others waiting": (
+        dict(state="measuring", detail="outside clock: champion 2 of 5", n=16, worker="w1",
+             workers=3, pause_requested=True, review=True, others_waiting=("w2", "w3"),
+             isolation="bwrap, no network", branch="autoresearch/nov29"),
+        ["w1 measuring", "#16", "pausing all", "w2,w3 waiting (2/3)", " REVIEW "]),
+    "paused": (
+        dict(state="paused", n=None, review=True, started=True, pause_requested=True,
+             isolation="bwrap, no network", branch="autoresearch/nov29"),
+        ["paused", "to resume", " REVIEW "]),
+}
+
+
+@pytest.mark.parametrize("case", list(STATUS_AT_80))
+async def test_nothing_important_in_the_status_line_is_cut_at_80_columns(case: str) -> None:
+    """At 80 columns the REVIEW badge read "RE…" while a pause waited: the least important
+    parts (branch, sandbox details, long wording, durations) give way, never the state, the
+    pause, a badge or a waiting worker's key, and nothing is cut mid-word."""
+    from widgets.status_line import StatusInfo, StatusLine
+
+    fields, wanted = STATUS_AT_80[case]
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StatusLine(clock=lambda: 100.0)
+
+    app = Host()
+    async with app.run_test(size=(80, 4)) as pilot:
+        line = app.query_one(StatusLine)
+        line.update_info(StatusInfo(tag="nov29", state_since=90.0, metric_name="time_ms",
+                                    baseline=126.4, best=49.86, session_since=0.0,
+                                    counts={"baseline": 1, "keep": 2}, **fields))
+        await pilot.pause(0.1)
+        first = app.screen._compositor.render_strips()[0].text
+        for part in wanted:
+            assert part in first, f"{part!r} is cut: {first!r}"
+        assert "…" not in first, first
+
+
+async def test_review_badge_whole_at_80x24_while_a_pause_waits_real_engine(
+        story: Project) -> None:
+    """The real app at 80x24 in review mode: p while #1 waits for approval, then a (#1 is
+    measured, the pause waits for its decision): the first row keeps the REVIEW badge and
+    the pause whole in every frame seen."""
+    app = engine_app(story, review=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state == "waiting for approval", "proposal #1")
+        await pilot.press("p")
+        await pilot.pause(0.1)
+
+        def first_row() -> str:
+            return str(app.screen._compositor.render_strips()[0].text)
+
+        row = first_row()
+        assert " REVIEW " in row and "(paus" in row and "#1" in row, row
+        assert "…" not in row, row
+        await pilot.press("a")
+        seen = []
+        while app.view.state != "paused":
+            row = first_row()
+            if app.view.state not in ("waiting for approval", "paused"):
+                seen.append(row)
+                assert " REVIEW " in row and "paus" in row and "#1" in row, row
+            await pilot.pause(0.02)
+        row = first_row()
+        assert "paused (press p to resume)" in row and " REVIEW " in row, row
+        await finish(app)

@@ -93,9 +93,29 @@ MEASURING_WORDS = (
 champion 1 of 5" read as jargon)."""
 
 
+SHORT_MEASURING_WORDS = (
+    (re.compile(r"(\d+) of (\d+)"), r"run \1/\2"),
+    (re.compile(r"champion (\d+) of (\d+)"), r"champion \1/\2"),
+    (re.compile(r"new champion (\d+) of (\d+)"), r"new champion \1/\2"),
+    (re.compile(r"outside clock: champion (\d+) of (\d+)"), r"champion \1/\2 (outside clock)"),
+)
+"""The same, short, for a narrow terminal ("measuring champion 2/5")."""
+
+FIRST_LINE_LEVELS = 7
+"""How many levels of detail the first line has (`StatusLine._first_line_at`)."""
+
+
 def measuring_words(state: str, detail: str) -> str:
     if state == "measuring":
         for pattern, words in MEASURING_WORDS:
+            if pattern.fullmatch(detail):
+                return pattern.sub(words, detail)
+    return detail
+
+
+def short_measuring_words(state: str, detail: str) -> str:
+    if state == "measuring":
+        for pattern, words in SHORT_MEASURING_WORDS:
             if pattern.fullmatch(detail):
                 return pattern.sub(words, detail)
     return detail
@@ -164,61 +184,95 @@ class StatusLine(Widget):
         return Text("\n").join([self._first_line(info, now), self._second_line(info, now)])
 
     def _first_line(self, info: StatusInfo, now: float) -> Text:
+        """The first line at the most detail that fits the width: on a narrow terminal
+        the least important parts give way first (`FIRST_LINE_LEVELS`), so the state, a
+        pause on its way, the REVIEW and NOTE badges and a waiting worker's key are never
+        cut (at 80 columns "REVIEW" read "RE…" while a pause waited)."""
+        width = self.content_size.width
+        line = Text()
+        for level in range(FIRST_LINE_LEVELS):
+            line = self._first_line_at(info, now, level)
+            if width <= 0 or line.cell_len <= width:
+                break
+        return line
+
+    def _first_line_at(self, info: StatusInfo, now: float, level: int) -> Text:
+        """The first line at compaction `level` (0: everything in full words). Each level
+        gives up a little more, least important first: 1 the branch, the sandbox's details;
+        2 shorter words for the state and the pause; 3 the state's duration; 4 the texts of
+        the cherry-pick queue and the standing notes (their badges stay); 5 a real
+        sandbox's name (an unsandboxed session still says so); 6 the measuring step's
+        words, leaving its count ("measuring 2/5")."""
         line = Text(no_wrap=True, overflow="ellipsis")
         if info.error:
             line.append(" error ", self._style("error"))
             line.append(f" {one_line(info.error)}")
             return line
+        short = level >= 2
         active = info.state not in IDLE_STATES
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
-        state = info.state + (f" {measuring_words(info.state, one_line(info.detail))}"
-                              if info.detail else "")
+        detail = one_line(info.detail)
+        if detail:
+            count = re.search(r"(\d+) of (\d+)", detail)
+            detail = (f"{count[1]}/{count[2]}" if level >= 6 and count and
+                      info.state == "measuring" else
+                      short_measuring_words(info.state, detail) if short else
+                      measuring_words(info.state, detail))
+        state = info.state + (f" {detail}" if detail else "")
         if info.pause_requested and info.state != "paused":
-            state += (" (pausing every worker)" if info.workers > 1 else
-                      f" (pauses when #{info.n} is decided)" if info.n is not None
-                      else " (pausing after this step)")
+            if short:
+                state += (" (pausing all)" if info.workers > 1 else
+                          f" (pausing after #{info.n})" if info.n is not None
+                          else " (pausing)")
+            else:
+                state += (" (pausing every worker)" if info.workers > 1 else
+                          f" (pauses when #{info.n} is decided)" if info.n is not None
+                          else " (pausing after this step)")
         elif info.state == "paused":
-            state += (f" (press {info.pause_key} to resume)" if info.started
-                      else f" (press {info.pause_key} to start)")
+            verb = "resume" if info.started else "start"
+            state += f" ({info.pause_key} to {verb})" if short else \
+                f" (press {info.pause_key} to {verb})"
         line.append(f"{spin} ", self._style("state"))
         if info.worker:
             line.append(f"{one_line(info.worker)} ", self._style("state"))
         line.append(state, self._style("paused") if info.state == "paused" else
                     self._style("state"))
-        if info.n is not None and info.state not in ("done", "stopped"):
+        if info.n is not None and info.state not in ("done", "stopped") and not (
+                short and f"#{info.n}" in state):
             line.append(f"  #{info.n}")
-        if info.state_since is not None and info.state not in ("done", "stopped"):
+        if (info.state_since is not None and info.state not in ("done", "stopped")
+                and level < 3):
             line.append(f"  {format_duration(now - info.state_since)}", self._style("muted"))
         if info.others_waiting:
             # Another worker's proposal waits for approval while this one is shown: say
-            # which key shows it (its label's digit), or it would wait unseen. Before the
-            # badge and the branch, which an 80-column line cuts first.
+            # which key shows it (its label's digit), or it would wait unseen.
             keys = "/".join(label.removeprefix("w") for label in info.others_waiting)
-            line.append(f"  {','.join(info.others_waiting)} waiting (press {keys})",
-                        self._style("warned"))
+            waiting = ",".join(info.others_waiting)
+            line.append(f"  {waiting} waiting (press {keys})" if not short else
+                        f"  {waiting} waiting ({keys})", self._style("warned"))
         if info.review:
             line.append("  ")
             line.append(" REVIEW ", self._style("badge"))
         if info.queued:
-            line.append(f"  cherry-pick queued: {one_line(', '.join(info.queued))}",
-                        self._style("muted"))
+            queued = one_line(", ".join(info.queued))
+            line.append(f"  cherry-pick queued: {queued}" if level < 4 else
+                        f"  {len(info.queued)} queued", self._style("muted"))
         if info.notes:
             line.append("  ")
             line.append(" NOTE ", self._style("badge"))
-            line.append(f" {one_line(' | '.join(info.notes))}")
-        branch = one_line(info.branch)
+            if level < 4:
+                line.append(f" {one_line(' | '.join(info.notes))}")
         if info.isolation:
-            # The sandbox in force, before the branch (also in the title): in full when it
-            # fits with the branch, else its short form ("bwrap", "no sandbox"); the
-            # headless start line and the report say why.
-            shown = isolation_text(info.isolation, self._style("bad"))
-            room = self.content_size.width - line.cell_len - 4 - (
-                len(branch) + 4 if branch else 0)
-            if shown.cell_len > room and self.content_size.width > 0:
-                shown = isolation_text(info.isolation, self._style("bad"), short=True)
-            line.append("  │ ", self._style("muted"))
-            line.append_text(shown)
-        if branch:
+            # The sandbox in force (the headless start line and the report say why):
+            # its short form ("bwrap", "no sandbox") once the line is tight; a real
+            # sandbox's name gives way before the state does, "no sandbox" never.
+            unsandboxed = one_line(info.isolation).startswith("none")
+            if level < 5 or unsandboxed:
+                line.append("  │ ", self._style("muted"))
+                line.append_text(isolation_text(info.isolation, self._style("bad"),
+                                                short=level >= 1))
+        branch = one_line(info.branch)
+        if branch and level == 0:
             line.append("  │ ", self._style("muted"))
             line.append(branch)
         return line
