@@ -3,6 +3,8 @@ is recorded as `interrupted`, the worktree returns to the champion, exit status 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -141,3 +143,91 @@ async def test_ctrl_c_in_the_init_form_writes_nothing_and_says_so(story: Project
     assert not (story.root / "autoresearch.toml").exists()
     assert any("autoresearch.toml was not written" in line for line in app.farewell), \
         app.farewell
+
+
+def processes_under(folder: Path, *, but: int) -> list[str]:
+    """Processes whose command line or working directory names `folder` (leftovers), but
+    the test's own: the pane's shell `but` and the tmux server (its command line is that
+    of the test's first `tmux new-session`)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == but:
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cmdline.startswith("tmux "):
+            continue
+        if str(folder) in cmdline or cwd.startswith(str(folder)):
+            found.append(f"{proc.name}: {cmdline.strip()}")
+    return found
+
+
+@pytest.mark.tmux
+@pytest.mark.slow
+@pytest.mark.parametrize("hangup", ["delivered", "ignored"])
+def test_the_app_stops_when_its_terminal_closes_with_a_dialog_open(
+        tmp_path: Path, hangup: str) -> None:
+    """The terminal goes away (tmux kill-session) while the quit dialog is open: the app
+    stops as Ctrl+C stops it (the running experiment recorded as `interrupted`, every log
+    line whole, the worktree clean, no process left behind) and exits within seconds, also
+    when SIGHUP is ignored (nohup, some session managers: it kept running)."""
+    import json
+    import time
+
+    from tests.test_tui_tmux import app_pid, pane_pid
+
+    session, demo = demo_in_tmux(tmp_path, before="trap '' HUP; " if hangup == "ignored"
+                                 else "")
+    pid = pane = None
+    try:
+        wait_for(session, "experiment #1", 120)  # the baseline is in; #1 has begun
+        pid, pane = app_pid(session), pane_pid(session)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(session, "Stop the session and quit?", 20)
+        subprocess.run(["tmux", "kill-session", "-t", session], check=True)
+        closed = time.monotonic()
+        while Path(f"/proc/{pid}").exists() and time.monotonic() - closed < 30:
+            status = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] \
+                if Path(f"/proc/{pid}/stat").exists() else "X"
+            if status == "Z":  # exited; its parent (the pane's shell) is gone too
+                break
+            time.sleep(0.1)
+        took = time.monotonic() - closed
+        alive = Path(f"/proc/{pid}/stat").exists() and \
+            Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+        assert not alive, f"the app still runs {took:.1f} s after its terminal closed"
+        print(f"exited {took:.1f} s after the terminal closed (SIGHUP {hangup})")
+        pid = None
+        logs = list((demo / ".git" / "autoresearch" / "sessions").glob("*/log.jsonl"))
+        assert len(logs) == 1
+        lines = logs[0].read_text().splitlines()
+        records = [json.loads(line) for line in lines]  # every line whole
+        contents = read_log(logs[0])
+        assert contents.broken is None and not contents.warnings, contents.warnings
+        experiments = contents.experiments
+        assert experiments[-1].n >= 1 and experiments[-1].status is Status.INTERRUPTED, \
+            [(e.n, str(e.status)) for e in experiments]
+        assert records[-1]["type"] == "session_end", records[-1]
+        worktrees = list((demo / ".autoresearch" / "worktrees").iterdir())
+        for worktree in worktrees:
+            changes = subprocess.run(["git", "status", "--porcelain"], cwd=worktree,
+                                     capture_output=True, text=True, check=True).stdout
+            assert changes == "", f"{worktree} is not back at the champion: {changes}"
+        assert processes_under(demo, but=pane) == [], "processes left behind"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False,
+                       capture_output=True)
+        if pid is not None and Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)  # the app this test started, never another
+        if pane is not None:
+            # The pane's shell ignored SIGHUP and outlived its session: it and its sleep.
+            try:
+                for child in Path(f"/proc/{pane}/task/{pane}/children").read_text().split():
+                    os.kill(int(child), signal.SIGKILL)
+                os.kill(pane, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass  # gone already

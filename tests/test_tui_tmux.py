@@ -21,6 +21,21 @@ from tests.conftest import require_tool
 EXE = Path(sys.executable).parent / "autoresearch-tui"
 
 
+def pane_pid(session: str) -> int:
+    """The PID of the shell in tmux `session`'s pane."""
+    return int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+def app_pid(session: str) -> int:
+    """The PID of the app this test started in tmux `session`: the child of the pane's
+    shell (the only PID a test may signal or wait for)."""
+    pane = pane_pid(session)
+    children = Path(f"/proc/{pane}/task/{pane}/children").read_text().split()
+    assert len(children) == 1, f"the pane's shell runs {children}"
+    return int(children[0])
+
+
 def capture(session: str) -> str:
     return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                           text=True, check=False).stdout
@@ -38,15 +53,17 @@ def wait_for(session: str, text: str, timeout: float) -> str:
                          f"{screen}")
 
 
-def demo_in_tmux(tmp_path: Path) -> tuple[str, Path]:
+def demo_in_tmux(tmp_path: Path, *, before: str = "") -> tuple[str, Path]:
     """Start `autoresearch-tui demo --dir <tmp_path>/demo` in a new 120x36 tmux session:
-    (the tmux session's name, the demo's folder). The pane echoes EXIT=<status> at the end."""
+    (the tmux session's name, the demo's folder). The pane echoes EXIT=<status> at the end.
+    `before`: shell commands run first in the pane (e.g. `trap '' HUP; `)."""
     require_tool("tmux")
     if not EXE.exists():
         pytest.skip(f"{EXE} is not installed (make installs it)")
     demo = tmp_path / "demo"
     session = f"ar-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {shlex.quote(str(tmp_path))} && XDG_CONFIG_HOME={shlex.quote(str(tmp_path))}"
+    command = (f"{before}cd {shlex.quote(str(tmp_path))} && "
+               f"XDG_CONFIG_HOME={shlex.quote(str(tmp_path))}"
                f" {shlex.quote(str(EXE))} demo --dir {shlex.quote(str(demo))}; "
                f"echo EXIT=$?; sleep 60")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",

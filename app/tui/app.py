@@ -12,6 +12,7 @@ first frame, in the worker or in a widget's deferred mount.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 from collections.abc import Callable, Iterable
@@ -63,6 +64,7 @@ from widgets.literal import one_line, visible
 
 if TYPE_CHECKING:
     from app.screens.main import MainScreen
+    from app.tui.terminal_watch import TerminalWatch
 
 
 FULL_GC_EVERY_S = 30.0
@@ -120,6 +122,9 @@ class AutoresearchApp(App[int]):
         """Veto reasons sent to the loop, by experiment, until its decision arrives."""
         self._gc_threshold: tuple[int, int, int] | None = None
         self.loop_finished = threading.Event()
+        self.terminal_watch: TerminalWatch | None = None
+        """Notices the terminal going away (a real terminal only, not under tests)."""
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self._theme_name = options.theme
         self.user_keymap = dict(options.keymap)
         if self.user_keymap:
@@ -145,13 +150,62 @@ class AutoresearchApp(App[int]):
             self._keep_typed()
         self.interrupted = True
         if not self.view.loop_running or self.loop_finished.is_set() or self.quitting:
-            self.exit(130)
+            self.exit(self.interrupt_status)
             return
         self.quitting = True
         self.controller.stop("interrupted")
         self.notify("Interrupted: stopping the running experiment (Ctrl+C again quits at "
                     "once).", timeout=10)
         self.refresh_status()
+
+    @property
+    def interrupt_status(self) -> int:
+        """The exit status of an interrupted session: 130 after Ctrl+C, 129 when the
+        terminal went away."""
+        from app.tui.terminal_watch import EXIT_HANGUP
+
+        watch = self.terminal_watch
+        return EXIT_HANGUP if watch is not None and watch.lost else 130
+
+    def _watch_terminal(self) -> None:
+        """On a real terminal: when it goes away (window closed, ssh dropped, SIGHUP), stop
+        as Ctrl+C does (`_terminal_lost`)."""
+        from app.tui.terminal_watch import TerminalWatch, terminal_fd
+
+        fd = terminal_fd()
+        if self.is_headless or fd is None or self.terminal_watch is not None:
+            return
+        self._event_loop = asyncio.get_running_loop()
+        self.terminal_watch = TerminalWatch(fd, self._terminal_lost, self.loop_finished)
+        self.terminal_watch.start()
+
+    def stop_watching_terminal(self) -> None:
+        """The app has closed (the CLI calls this after `run`)."""
+        if self.terminal_watch is not None:
+            self.terminal_watch.close()
+
+    def _terminal_lost(self) -> None:
+        """The terminal went away (on the watch's thread): the loop stops at once, as on
+        Ctrl+C (the running experiment recorded as `interrupted`, the worktree reset, its
+        commands ended), whatever the UI thread can still do; the App then exits with 129
+        (the watch ends the process itself if the UI cannot)."""
+        if self.view.loop_running and not self.loop_finished.is_set():
+            self.controller.stop("interrupted")
+        loop = self._event_loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._after_terminal_lost)
+            except RuntimeError:  # the event loop has closed: the app is gone already
+                pass
+
+    def _after_terminal_lost(self) -> None:
+        if not self.interrupted:
+            self._keep_typed()  # a veto reason being typed becomes the experiment's note
+        self.interrupted = True
+        if not self.view.loop_running or self.loop_finished.is_set():
+            self.exit(self.interrupt_status)
+            return
+        self.quitting = True  # the loop's end exits (`_worker_changed`)
 
     def _keep_typed(self) -> None:
         """Ctrl+C with a dialog open: a veto reason becomes the experiment's note (as for
@@ -187,6 +241,7 @@ class AutoresearchApp(App[int]):
 
     # -- start-up -------------------------------------------------------------------------
     async def on_mount(self) -> None:
+        self._watch_terminal()
         if self._theme_name:
             if self._theme_name in self.available_themes:
                 self.theme = self._theme_name
@@ -619,7 +674,7 @@ class AutoresearchApp(App[int]):
                 v.state = UiState.STOPPED
             self.refresh_status()
             if self.quitting:
-                self.exit(130 if self.interrupted else v.exit_status or 0)
+                self.exit(self.interrupt_status if self.interrupted else v.exit_status or 0)
         elif event.state is WorkerState.ERROR:
             v.loop_running = False
             error = event.worker.error

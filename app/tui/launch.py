@@ -54,7 +54,10 @@ def app_options(options: LaunchOptions) -> AppOptions:
 def run_tui(options: LaunchOptions) -> int:
     """`autoresearch-tui [--tag] [--new] [--paused]`: open the TUI and run the session."""
     app = make_app(app_options(options))
-    status = app.run()
+    try:
+        status = app.run()
+    finally:
+        app.stop_watching_terminal()
     if not app.loop_finished.is_set() and app.view.loop_running:
         # The app closed while the loop still ran (a forced quit): ask it to stop and give
         # it a moment to record the experiment as interrupted.
