@@ -226,7 +226,9 @@ async def test_review_badge_whole_at_80x24_while_a_pause_waits_real_engine(
             row = first_row()
             if app.view.state not in ("waiting for approval", "paused"):
                 seen.append(row)
-                assert " REVIEW " in row and "paus" in row and "#1" in row, row
+                assert " REVIEW " in row and "paus" in row, row
+                # (after #1's decision the loop may still check the new champion: no #n)
+                assert "#1" in row or app.view.current != 1, row
             await pilot.pause(0.02)
         row = first_row()
         assert "paused (press p to resume)" in row and " REVIEW " in row, row

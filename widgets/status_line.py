@@ -199,8 +199,8 @@ class StatusLine(Widget):
     def _first_line_at(self, info: StatusInfo, now: float, level: int) -> Text:
         """The first line at compaction `level` (0: everything in full words). Each level
         gives up a little more, least important first: 1 the branch, the sandbox's details;
-        2 shorter words for the state and the pause; 3 the state's duration; 4 the texts of
-        the cherry-pick queue and the standing notes (their badges stay); 5 a real
+        2 the state's duration; 3 the texts of the cherry-pick queue and the standing notes
+        (their badges stay); 4 shorter words for the state and the pause; 5 a real
         sandbox's name (an unsandboxed session still says so); 6 the measuring step's
         words, leaving its count ("measuring 2/5")."""
         line = Text(no_wrap=True, overflow="ellipsis")
@@ -208,7 +208,7 @@ class StatusLine(Widget):
             line.append(" error ", self._style("error"))
             line.append(f" {one_line(info.error)}")
             return line
-        short = level >= 2
+        short = level >= 4
         active = info.state not in IDLE_STATES
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
         detail = one_line(info.detail)
@@ -241,7 +241,7 @@ class StatusLine(Widget):
                 short and f"#{info.n}" in state):
             line.append(f"  #{info.n}")
         if (info.state_since is not None and info.state not in ("done", "stopped")
-                and level < 3):
+                and level < 2):
             line.append(f"  {format_duration(now - info.state_since)}", self._style("muted"))
         if info.others_waiting:
             # Another worker's proposal waits for approval while this one is shown: say
@@ -255,12 +255,12 @@ class StatusLine(Widget):
             line.append(" REVIEW ", self._style("badge"))
         if info.queued:
             queued = one_line(", ".join(info.queued))
-            line.append(f"  cherry-pick queued: {queued}" if level < 4 else
+            line.append(f"  cherry-pick queued: {queued}" if level < 3 else
                         f"  {len(info.queued)} queued", self._style("muted"))
         if info.notes:
             line.append("  ")
             line.append(" NOTE ", self._style("badge"))
-            if level < 4:
+            if level < 3:
                 line.append(f" {one_line(' | '.join(info.notes))}")
         if info.isolation:
             # The sandbox in force (the headless start line and the report say why):
