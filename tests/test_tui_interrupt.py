@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.engine.history import read_log
 from app.engine.records import Status
+from app.tui.app import AutoresearchApp
 from tests.conftest import Project
 from tests.test_tui_engine import SIZE, engine_app, logged, state, story, until
 from tests.test_tui_tmux import capture, demo_in_tmux, wait_for
@@ -19,14 +22,36 @@ from tests.test_tui_tmux import capture, demo_in_tmux, wait_for
 __all__ = ["story"]  # the fixture, imported for pytest
 
 
-@pytest.mark.anyio
-async def test_ctrl_c_records_interrupted_and_exits_130(story: Project) -> None:
+async def ctrl_c_at_proposal_1(story: Project, *keys: str,
+                               then: Callable[[AutoresearchApp, Any], Awaitable[None]]
+                               | None = None) -> AutoresearchApp:
+    """The real app in review mode: once #1 waits for approval, press `keys` (open a
+    dialog, type in it), run `then` (wait for the dialog), type nothing more, and press
+    Ctrl+C; the app must exit with 130. Returns the app after its exit."""
     app = engine_app(story, review=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
+        for i, key in enumerate(keys):
+            await pilot.press(key)
+            if then is not None and i == 0:
+                await then(app, pilot)
         await pilot.press("ctrl+c")  # no question first: that is q
         await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
     assert app.return_value == 130
+    return app
+
+
+def screen_opened(kind: type, what: str) -> Callable[[AutoresearchApp, Any], Awaitable[None]]:
+    """A `then` for `ctrl_c_at_proposal_1`: until the screen on top is a `kind`."""
+    async def opened(app: AutoresearchApp, pilot: Any) -> None:
+        await until(pilot, lambda: isinstance(app.screen, kind), what)
+
+    return opened
+
+
+@pytest.mark.anyio
+async def test_ctrl_c_records_interrupted_and_exits_130(story: Project) -> None:
+    app = await ctrl_c_at_proposal_1(story)
     assert app.source is not None
     experiments = read_log(Path(app.source.state_dir) / "log.jsonl").experiments  # type: ignore[attr-defined]
     assert experiments[-1].n == 1 and experiments[-1].status is Status.INTERRUPTED
@@ -65,15 +90,8 @@ def test_ctrl_c_in_a_real_terminal_exits_130(tmp_path: Path) -> None:
 async def test_ctrl_c_in_the_veto_dialog_keeps_the_typed_reason(story: Project) -> None:
     from app.screens.modals import VetoReasonScreen
 
-    app = engine_app(story, review=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
-        await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, VetoReasonScreen), "the dialog")
-        await pilot.press(*"too risky")
-        await pilot.press("ctrl+c")
-        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
-    assert app.return_value == 130
+    app = await ctrl_c_at_proposal_1(story, "v", *"too risky",
+                                     then=screen_opened(VetoReasonScreen, "the dialog"))
     experiments = logged(app)
     assert experiments[-1].n == 1 and experiments[-1].status is Status.INTERRUPTED
     assert "too risky" in experiments[-1].note, "the typed reason is kept as #1's note"
@@ -88,15 +106,8 @@ async def test_ctrl_c_in_the_note_dialog_keeps_the_note_for_the_next_experiment(
     from app.engine.steering import take
     from app.screens.modals import NoteScreen
 
-    app = engine_app(story, review=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
-        await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, NoteScreen), "the note dialog")
-        await pilot.press(*"try the parser")
-        await pilot.press("ctrl+c")
-        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
-    assert app.return_value == 130
+    app = await ctrl_c_at_proposal_1(story, "i", *"try the parser",
+                                     then=screen_opened(NoteScreen, "the note dialog"))
     assert logged(app)[-1].status is Status.INTERRUPTED
     notes, _ = take(Path(app.source.state_dir))  # type: ignore[union-attr]
     assert [(note.text, note.standing) for note in notes] == [("try the parser", False)]
@@ -111,16 +122,12 @@ async def test_ctrl_c_in_the_history_search_interrupts_as_everywhere(story: Proj
 
     from app.screens.history import HistoryScreen
 
-    app = engine_app(story, review=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: state(app) == "waiting for approval", "proposal #1")
-        await pilot.press("h")
+    async def searching(app: AutoresearchApp, pilot: Any) -> None:
         await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
         await pilot.press("slash", *"lower")
         assert isinstance(app.focused, Input)
-        await pilot.press("ctrl+c")
-        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=30)
-    assert app.return_value == 130
+
+    app = await ctrl_c_at_proposal_1(story, "h", then=searching)
     assert logged(app)[-1].n == 1 and logged(app)[-1].status is Status.INTERRUPTED
 
 

@@ -10,7 +10,8 @@ engine worker does, so what `a` approves is what the engine would measure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.tui_replay import (
     fixed_clock,
     mid_run_events,
     parallel_events,
+    settle,
 )
 
 pytestmark = pytest.mark.anyio
@@ -78,13 +80,31 @@ def both_in_review() -> list[Event]:
 
 
 async def handled(app: AutoresearchApp, pilot: Any, events: list[Event]) -> None:
-    expected = count_messages(events)
-    for _ in range(500):
-        if app.events_seen >= expected:
-            break
-        await pilot.pause(0.02)
-    assert app.events_seen >= expected, "the replayed events were not all handled"
-    await pilot.pause(0.1)
+    await settle(app, count_messages(events), pilot)
+
+
+@asynccontextmanager
+async def replayed(events: list[Event], **options: Any
+                   ) -> AsyncIterator[tuple[AutoresearchApp, Any]]:
+    """The App running on replayed `events`, once it has handled them all: (app, pilot)."""
+    app, _ = replay_app(events, **options)
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        yield app, pilot
+
+
+@asynccontextmanager
+async def two_waiting() -> AsyncIterator[tuple[AutoresearchApp, ReviewingWorkers, Any]]:
+    """The App with w2's #7 and w3's #8 waiting for approval in the controller (w1
+    measures #6): (app, source, pilot)."""
+    events = both_in_review()
+    source = ReviewingWorkers(events, waiting={2: 7, 3: 8})
+    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await handled(app, pilot, events)
+        await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
+                    "both workers waiting in the controller")
+        yield app, source, pilot
 
 
 async def until(pilot: Any, condition: Callable[[], bool], what: str) -> None:
@@ -103,11 +123,7 @@ def strip_lines(app: AutoresearchApp) -> list[str]:
 
 
 async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
-    events = parallel_events(review=True)
-    source = ReplaySource(events)
-    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await handled(app, pilot, events)
+    async with replayed(parallel_events(review=True), review=True) as (app, pilot):
         lines = strip_lines(app)
         assert len(lines) == 3
         assert lines[0].startswith("▸ w1  measuring") and "#6" in lines[0]
@@ -169,13 +185,7 @@ async def test_three_workers_strip_and_tab_digits_move_the_diff_pane() -> None:
 async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers() -> None:
     from widgets.experiment_table import ExperimentTable
 
-    events = both_in_review()
-    source = ReviewingWorkers(events, waiting={2: 7, 3: 8})
-    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await handled(app, pilot, events)
-        await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
-                    "both workers waiting in the controller")
+    async with two_waiting() as (app, source, pilot):
         # w1 is selected and measures; the status line says who waits, and which key.
         status = app.main.query_one("#status").render().plain  # type: ignore[union-attr]
         assert "w2,w3 waiting (press 2/3)" in status
@@ -215,13 +225,7 @@ async def test_a_approves_the_selected_workers_displayed_proposal_never_anothers
 
 
 async def test_v_vetoes_the_selected_worker_only() -> None:
-    events = both_in_review()
-    source = ReviewingWorkers(events, waiting={2: 7, 3: 8})
-    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock, review=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await handled(app, pilot, events)
-        await until(pilot, lambda: app.controller.awaiting_approval == (2, 3),
-                    "both workers waiting in the controller")
+    async with two_waiting() as (app, source, pilot):
         await pilot.press("3", "v")
         await until(pilot, lambda: app.screen.id != "main", "the veto dialog")
         await pilot.press(*"too clever", "enter")
@@ -234,11 +238,7 @@ async def test_v_vetoes_the_selected_worker_only() -> None:
 
 
 async def test_one_worker_keeps_tab_for_focus_and_shows_no_strip() -> None:
-    events = mid_run_events()
-    source = ReplaySource(events)
-    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
-    async with app.run_test(size=SIZE) as pilot:
-        await handled(app, pilot, events)
+    async with replayed(mid_run_events()) as (app, pilot):
         assert strip_lines(app) == []
         assert app.main.query_one("#workers").region.height == 0
         seen = [app.focused.id if app.focused else None]  # the table, from the start
@@ -257,9 +257,7 @@ async def test_help_lists_the_worker_keys_only_with_workers() -> None:
     from app.screens.help import HelpScreen
 
     for events, listed in ((parallel_events(), True), (mid_run_events(), False)):
-        app, _ = replay_app(events)
-        async with app.run_test(size=SIZE) as pilot:
-            await handled(app, pilot, events)
+        async with replayed(events) as (app, pilot):
             await pilot.press("question_mark")
             await pilot.pause(0.1)
             assert isinstance(app.screen, HelpScreen)
@@ -273,11 +271,7 @@ async def test_help_lists_the_worker_keys_only_with_workers() -> None:
 async def test_agent_text_of_parallel_workers_is_not_interleaved_into_one_line() -> None:
     from widgets.activity_log import ActivityLog
 
-    events = parallel_events()
-    source = ReplaySource(events)
-    app = make_app(AppOptions(open_source=lambda: source, clock=fixed_clock))
-    async with app.run_test(size=SIZE) as pilot:
-        await handled(app, pilot, events)
+    async with replayed(parallel_events()) as (app, pilot):
         await pilot.pause(0.2)
         lines = [line.rstrip() for line in app.main.query_one(ActivityLog).lines]
         assert any(line.startswith("w2 agent") and
@@ -319,6 +313,28 @@ class TestParallelSnapshots:
 
 
 
+def three_workers_in_review(project: Project) -> AutoresearchApp:
+    """The real engine's App on `project` with three patches, three workers, review mode."""
+    from tests.test_tui_engine import engine_app
+
+    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
+    project.config("\n[parallel]\nworkers = 3\n")
+    project.commit("patches, three workers")
+    return engine_app(project, review=True)
+
+
+async def all_three_waiting(app: AutoresearchApp, pilot: Any) -> None:
+    """Until each of the three workers' proposals waits for approval (a minute at most)."""
+    for _ in range(1200):
+        if app.controller.awaiting_approval == (1, 2, 3) and all(
+                app.view.worker(w).waiting_approval for w in (1, 2, 3)):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("three proposals did not come to wait for approval")
+
+
 @pytest.mark.slow  # a real session of three workers
 async def test_real_engine_three_workers_a_measures_only_the_selected_workers_proposal(
         project: Project) -> None:
@@ -326,24 +342,11 @@ async def test_real_engine_three_workers_a_measures_only_the_selected_workers_pr
     selects the highest-numbered worker (the controller's own default would pick the
     lowest) and presses a: exactly that worker's experiment is measured and recorded,
     the others still wait, unmeasured."""
-    from tests.test_tui_engine import engine_app, finish, logged
+    from tests.test_tui_engine import finish, logged
 
-    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
-    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
-    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
-    project.config("\n[parallel]\nworkers = 3\n")
-    project.commit("patches, three workers")
-    app = engine_app(project, review=True)
+    app = three_workers_in_review(project)
     async with app.run_test(size=SIZE) as pilot:
-        async def all_waiting() -> None:
-            for _ in range(1200):
-                if app.controller.awaiting_approval == (1, 2, 3) and all(
-                        app.view.worker(w).waiting_approval for w in (1, 2, 3)):
-                    return
-                await pilot.pause(0.05)
-            raise AssertionError("three proposals did not come to wait for approval")
-
-        await all_waiting()
+        await all_three_waiting(app, pilot)
         assert len(strip_lines(app)) == 3
         chosen = app.view.worker(3).n
         assert chosen is not None
@@ -380,19 +383,12 @@ async def test_real_engine_three_workers_table_rows_in_experiment_order(
     import json
     from pathlib import Path
 
-    from tests.test_tui_engine import engine_app, finish
+    from tests.test_tui_engine import finish
     from tests.test_tui_engine import until as wait_until
 
-    project.patch("01-lower-a.patch", {"nums/a.txt": "40\n"}, subject="Lower a to 40")
-    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
-    project.patch("03-add-c.patch", {"nums/c.txt": "-5\n"}, subject="Add c, a negative")
-    project.config("\n[parallel]\nworkers = 3\n")
-    project.commit("patches, three workers")
-    app = engine_app(project, review=True)
+    app = three_workers_in_review(project)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.controller.awaiting_approval == (1, 2, 3) and all(
-            app.view.worker(w).waiting_approval for w in (1, 2, 3)),
-            "three proposals waiting for approval", timeout=60)
+        await all_three_waiting(app, pilot)
         by_n = {app.view.worker(w).n: w for w in (1, 2, 3)}
         assert sorted(by_n) == [1, 2, 3], by_n  # type: ignore[type-var]
         await pilot.pause(0.2)

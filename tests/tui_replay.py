@@ -273,9 +273,9 @@ def parallel_events(review: bool = False) -> list[Event]:
 async def settle(app: Any, expected: int, pilot: Any) -> None:
     """Wait until the App has handled `expected` replayed events (`count_messages`), then
     let it paint."""
-    for _ in range(500):
+    for _ in range(1000):
         if app.events_seen >= expected:
             break
         await asyncio.sleep(0.01)
-    assert app.events_seen >= expected
+    assert app.events_seen >= expected, "the replayed events were not all handled"
     await pilot.pause(0.1)
