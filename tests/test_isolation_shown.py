@@ -23,9 +23,9 @@ from widgets.status_line import StatusLine
     ("bwrap, no network", 160, "│ bwrap, no network  │ autoresearch/nov27"),
     ("none (bubblewrap (bwrap) is not installed)", 160,
      "│ no sandbox (bubblewrap (bwrap) is not installed)  │ autoresearch/nov27"),
-    # Narrow: the short form, before the branch (which the title holds too).
-    ("none (bubblewrap (bwrap) is not installed)", 80, "│ no sandbox  │ autoresea"),
-    ("bwrap, network on", 80, "│ bwrap  │ autoresea"),
+    # Narrow: the short form; the branch gives way whole rather than cut to "autoresea…".
+    ("none (bubblewrap (bwrap) is not installed)", 80, "│ no sandbox"),
+    ("bwrap, network on", 80, "│ bwrap"),
 ])
 def test_the_status_line_names_the_sandbox_from_the_session_start(
         isolation: str, width: int, shown: str) -> None:
@@ -44,6 +44,7 @@ def test_the_status_line_names_the_sandbox_from_the_session_start(
 
     first = asyncio.run(scenario())
     assert shown in first, first
+    assert "…" not in first, first
 
 
 def test_no_sandbox_named_before_the_session_says_which() -> None:

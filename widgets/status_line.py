@@ -101,7 +101,7 @@ SHORT_MEASURING_WORDS = (
 )
 """The same, short, for a narrow terminal ("measuring champion 2/5")."""
 
-FIRST_LINE_LEVELS = 7
+FIRST_LINE_LEVELS = 8
 """How many levels of detail the first line has (`StatusLine._first_line_at`)."""
 
 
@@ -198,23 +198,24 @@ class StatusLine(Widget):
 
     def _first_line_at(self, info: StatusInfo, now: float, level: int) -> Text:
         """The first line at compaction `level` (0: everything in full words). Each level
-        gives up a little more, least important first: 1 the branch, the sandbox's details;
-        2 the state's duration; 3 the texts of the cherry-pick queue and the standing notes
-        (their badges stay); 4 shorter words for the state and the pause; 5 a real
-        sandbox's name (an unsandboxed session still says so); 6 the measuring step's
-        words, leaving its count ("measuring 2/5")."""
+        gives up a little more, least important first: 1 the sandbox's details; 2 the
+        branch (never cut half-way: "autoresea…" told nothing); 3 the state's duration; 4
+        the texts of the cherry-pick queue and the standing notes (their badges stay); 5
+        shorter words for the state and the pause; 6 a real sandbox's name (an unsandboxed
+        session still says so); 7 the measuring step's words, leaving its count
+        ("measuring 2/5")."""
         line = Text(no_wrap=True, overflow="ellipsis")
         if info.error:
             line.append(" error ", self._style("error"))
             line.append(f" {one_line(info.error)}")
             return line
-        short = level >= 4
+        short = level >= 5
         active = info.state not in IDLE_STATES
         spin = SPINNER[int(now * 8) % len(SPINNER)] if active else "●"
         detail = one_line(info.detail)
         if detail:
             count = re.search(r"(\d+) of (\d+)", detail)
-            detail = (f"{count[1]}/{count[2]}" if level >= 6 and count and
+            detail = (f"{count[1]}/{count[2]}" if level >= 7 and count and
                       info.state == "measuring" else
                       short_measuring_words(info.state, detail) if short else
                       measuring_words(info.state, detail))
@@ -241,7 +242,7 @@ class StatusLine(Widget):
                 short and f"#{info.n}" in state):
             line.append(f"  #{info.n}")
         if (info.state_since is not None and info.state not in ("done", "stopped")
-                and level < 2):
+                and level < 3):
             line.append(f"  {format_duration(now - info.state_since)}", self._style("muted"))
         if info.others_waiting:
             # Another worker's proposal waits for approval while this one is shown: say
@@ -255,24 +256,24 @@ class StatusLine(Widget):
             line.append(" REVIEW ", self._style("badge"))
         if info.queued:
             queued = one_line(", ".join(info.queued))
-            line.append(f"  cherry-pick queued: {queued}" if level < 3 else
+            line.append(f"  cherry-pick queued: {queued}" if level < 4 else
                         f"  {len(info.queued)} queued", self._style("muted"))
         if info.notes:
             line.append("  ")
             line.append(" NOTE ", self._style("badge"))
-            if level < 3:
+            if level < 4:
                 line.append(f" {one_line(' | '.join(info.notes))}")
         if info.isolation:
             # The sandbox in force (the headless start line and the report say why):
             # its short form ("bwrap", "no sandbox") once the line is tight; a real
             # sandbox's name gives way before the state does, "no sandbox" never.
             unsandboxed = one_line(info.isolation).startswith("none")
-            if level < 5 or unsandboxed:
+            if level < 6 or unsandboxed:
                 line.append("  │ ", self._style("muted"))
                 line.append_text(isolation_text(info.isolation, self._style("bad"),
                                                 short=level >= 1))
         branch = one_line(info.branch)
-        if branch and level == 0:
+        if branch and level < 2:
             line.append("  │ ", self._style("muted"))
             line.append(branch)
         return line
