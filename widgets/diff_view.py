@@ -60,6 +60,7 @@ class DiffView(Log, can_focus=True):
         """How many lines of the current diff are not shown."""
         self._styles: dict[str, Style] = {}
         self._pending = diff
+        self._empty: str | None = None
 
     def on_mount(self) -> None:
         self.set_diff(self._pending)
@@ -90,11 +91,15 @@ class DiffView(Log, can_focus=True):
                                                                         partial=True)
         return style
 
-    def set_diff(self, diff: str, *, keep_scroll: bool = False) -> None:
-        """Show `diff`; `keep_scroll` keeps the position (live updates of the same proposal)."""
-        if diff == self.diff and self.line_count:
+    def set_diff(self, diff: str, *, keep_scroll: bool = False, empty: str | None = None
+                 ) -> None:
+        """Show `diff`; `keep_scroll` keeps the position (live updates of the same proposal);
+        `empty`: what to say if it is empty, instead of the placeholder (a baseline has no
+        change, which "no diff yet" misstated)."""
+        if diff == self.diff and self.line_count and empty == self._empty:
             return
         self.diff = diff
+        self._empty = empty
         # Split only what will be shown; count the rest without building strings for it.
         head = diff.split("\n", self.max_diff_lines)
         rest = head.pop() if len(head) > self.max_diff_lines else ""
@@ -103,7 +108,8 @@ class DiffView(Log, can_focus=True):
         self.hidden_lines = (rest.count("\n") + (0 if rest.endswith("\n") or not rest else 1)
                              if rest else 0)
         if not diff.strip():
-            head = self.placeholder.splitlines()  # lines: a narrow pane cuts, never wraps
+            # Lines: a narrow pane cuts, never wraps.
+            head = (self.placeholder if empty is None else empty).splitlines()
         if self.hidden_lines:
             files = rest.count("\ndiff --git ") + rest.startswith("diff --git ")
             more_files = f" in {files:,} more file{'s' * (files != 1)}" if files else ""

@@ -26,7 +26,13 @@ COLUMNS = (("#", "n", 4), ("commit", "commit", 7), ("metric", "metric", 10),
            ("Δ champion", "delta", 10), ("secondary", "secondary", 20),
            ("status", "status", 13), ("description", "description", 64))
 DESCRIPTION_WIDTH = 64
-"""The description column's width at least; wider terminals give it the rest."""
+"""The description column's width before the table knows its own; it then takes the room
+the other columns leave (`_description_room`)."""
+
+MIN_DESCRIPTION_WIDTH = 16
+"""The description column's width at the least: on a narrow terminal the description is
+cut with "…" inside the table rather than running past the screen's edge behind a
+horizontal scrollbar (at 80 columns it was cut mid-word at the edge, no "…")."""
 """(label, key, width). Fixed widths: rows never shift as longer values arrive, and DataTable
 does not re-render rows that were drawn before a column grew (it keeps stale widths)."""
 
@@ -220,9 +226,10 @@ class ExperimentTable(DataTable[Text]):
             self.remove_row(oldest)
         self._in_order(follow, selected)
 
-    def set_running(self, n: int | None, label: str = "running") -> None:
+    def set_running(self, n: int | None, label: str = "running", description: str = ""
+                    ) -> None:
         """Show (or remove) the provisional row of the one experiment in progress."""
-        self.set_in_flight({} if n is None else {n: (label, "")})
+        self.set_in_flight({} if n is None else {n: (label, description)})
 
     def set_in_flight(self, rows: Mapping[int, tuple[str, str]]) -> None:
         """Show the experiments in progress as provisional rows, `number -> (status label,
@@ -324,7 +331,8 @@ class ExperimentTable(DataTable[Text]):
 
     def _description_room(self) -> int:
         """The description column takes the room the other columns leave (a veto reason
-        was cut at 64 characters on a 220-column terminal), at least its default."""
+        was cut at 64 characters on a 220-column terminal; at 80 columns the row ran past
+        the screen's edge), at least `MIN_DESCRIPTION_WIDTH`."""
         others = [w for _, key, w in COLUMNS
                   if key not in ("description",) and not (key == "secondary" and self.compact)]
         others.append(max(0, len(self.metric_name) - 10))  # the metric column grows
@@ -332,7 +340,7 @@ class ExperimentTable(DataTable[Text]):
             others.append(12)
         padding = 2 * self.cell_padding * (len(others) + 1)
         room = self.size.width - sum(others) - padding - 2  # the vertical scrollbar
-        return max(DESCRIPTION_WIDTH, room)
+        return max(MIN_DESCRIPTION_WIDTH, room)
 
     def restyle(self, *, columns: bool = False) -> None:
         """Rebuild the rows (theme change), and the columns too if asked (width change),

@@ -153,7 +153,8 @@ class MainScreen(Screen[None]):
                                                            UiState.PAUSED):
             label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
                      else view.state.value)
-            table.set_running(view.current, label=label)
+            table.set_running(view.current, label=label,
+                              description=view.descriptions.get(view.current, ""))
 
     def set_running(self, view: SessionView) -> None:
         """The table's provisional rows: the experiment in progress (every parallel
@@ -163,7 +164,9 @@ class MainScreen(Screen[None]):
             return
         label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
                  else view.state.value)
-        self.query_one(ExperimentTable).set_running(view.current, label=label)
+        self.query_one(ExperimentTable).set_running(
+            view.current, label=label, description=view.descriptions.get(
+                view.current, "") if view.current is not None else "")
 
     def _show_in_flight(self, view: SessionView) -> None:
         """Parallel workers: each worker's experiment in progress is a provisional row at
@@ -201,6 +204,8 @@ class MainScreen(Screen[None]):
                 self.query_one(DiffView).set_diff("")
                 self._set_diff_title(f"{worker_label(view.selected_worker)} · "
                                      f"{view.selected.state}")
+            elif view.experiments:  # nothing runs (paused, ended): the newest experiment
+                self._show_experiment(max(view.experiments, key=lambda e: e.n))
             return
         if n in view.diffs:
             self.show_diff(n, view.diffs[n], live=False,
@@ -227,6 +232,10 @@ class MainScreen(Screen[None]):
         self.query_one(MetricChart).add_experiment(experiment)
         if self._diff_n == experiment.n:
             self._set_diff_title(self._title_of(experiment))
+            diff_view = self.query_one(DiffView)
+            if not diff_view.diff.strip():  # decided with no change: not "no diff yet"
+                self._diff_live = False
+                diff_view.set_diff("", empty=self._no_change(experiment.n))
 
     def session_closed(self, view: SessionView) -> None:
         self.query_one(ExperimentTable).set_running(None)
@@ -261,8 +270,10 @@ class MainScreen(Screen[None]):
         return f"{worker_label(worker)} · " if self.view.parallel and worker is not None else ""
 
     def _title_of(self, experiment: Experiment) -> str:
+        description = one_line(experiment.description)
         return (f"{self._worker_prefix(experiment.n)}#{experiment.n} · {experiment.status}"
-                + (f" · {one_line(experiment.description)}" if experiment.description else ""))
+                + (f" · {description}" if description and description != str(
+                    experiment.status) else ""))  # not "#0 · baseline · baseline"
 
     def shown_diff(self) -> str:
         return self.query_one(DiffView).diff
@@ -331,6 +342,10 @@ class MainScreen(Screen[None]):
                 self.follow_live(self.view)  # the running row: its proposal, live
             return
         self.following = False
+        self._show_experiment(experiment)
+
+    def _show_experiment(self, experiment: Experiment) -> None:
+        """Show a decided experiment's diff (from this launch's, else read from git)."""
         cached = self.view.diffs.get(experiment.n)
         if cached is not None:
             self._show_loaded_diff(experiment.n, cached, self._title_of(experiment))
@@ -359,5 +374,13 @@ class MainScreen(Screen[None]):
         self._diff_request += 1
         self._diff_n = n
         self._diff_live = False
-        self.query_one(DiffView).set_diff(diff)
+        self.query_one(DiffView).set_diff(diff, empty=self._no_change(n))
         self._set_diff_title(label)
+
+    def _no_change(self, n: int) -> str:
+        """What the diff pane says for a decided experiment with no diff."""
+        experiment = self.view.experiment(n)
+        if experiment is not None and experiment.status is Status.BASELINE:
+            return "(the baseline: the code as the\nsession found it, measured;\nno change)"
+        status = f" ({experiment.status})" if experiment is not None else ""
+        return f"(#{n}{status} left no change\nto show)"
