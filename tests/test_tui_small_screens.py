@@ -122,14 +122,19 @@ async def test_the_main_footer_keeps_quit_at_80_columns_while_a_proposal_waits()
             assert key in line, f"{key!r} missing at 80x24: {line!r}"
 
 
+class StatusHost(App[None]):
+    """A StatusLine alone, on a fixed clock."""
+
+    def compose(self) -> ComposeResult:
+        from widgets.status_line import StatusLine
+
+        yield StatusLine(clock=lambda: 100.0)
+
+
 async def test_the_status_line_keeps_the_metric_row_when_the_first_row_is_long() -> None:
     from widgets.status_line import StatusInfo, StatusLine
 
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield StatusLine(clock=lambda: 100.0)
-
-    app = Host()
+    app = StatusHost()
     async with app.run_test(size=(80, 4)) as pilot:
         line = app.query_one(StatusLine)
         line.update_info(StatusInfo(
@@ -185,12 +190,7 @@ async def test_nothing_important_in_the_status_line_is_cut_at_80_columns(case: s
     from widgets.status_line import StatusInfo, StatusLine
 
     fields, wanted = STATUS_AT_80[case]
-
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield StatusLine(clock=lambda: 100.0)
-
-    app = Host()
+    app = StatusHost()
     async with app.run_test(size=(80, 4)) as pilot:
         line = app.query_one(StatusLine)
         line.update_info(StatusInfo(tag="nov29", state_since=90.0, metric_name="time_ms",

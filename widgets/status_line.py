@@ -105,17 +105,10 @@ FIRST_LINE_LEVELS = 8
 """How many levels of detail the first line has (`StatusLine._first_line_at`)."""
 
 
-def measuring_words(state: str, detail: str) -> str:
+def measuring_words(state: str, detail: str, *, short: bool = False) -> str:
+    """A measuring detail in words (`short`: the narrow terminal's)."""
     if state == "measuring":
-        for pattern, words in MEASURING_WORDS:
-            if pattern.fullmatch(detail):
-                return pattern.sub(words, detail)
-    return detail
-
-
-def short_measuring_words(state: str, detail: str) -> str:
-    if state == "measuring":
-        for pattern, words in SHORT_MEASURING_WORDS:
+        for pattern, words in SHORT_MEASURING_WORDS if short else MEASURING_WORDS:
             if pattern.fullmatch(detail):
                 return pattern.sub(words, detail)
     return detail
@@ -217,8 +210,7 @@ class StatusLine(Widget):
             count = re.search(r"(\d+) of (\d+)", detail)
             detail = (f"{count[1]}/{count[2]}" if level >= 7 and count and
                       info.state == "measuring" else
-                      short_measuring_words(info.state, detail) if short else
-                      measuring_words(info.state, detail))
+                      measuring_words(info.state, detail, short=short))
         state = info.state + (f" {detail}" if detail else "")
         if info.pause_requested and info.state != "paused":
             if short:
