@@ -219,6 +219,7 @@ def test_the_app_stops_when_its_terminal_closes_with_a_dialog_open(
         assert experiments[-1].n >= 1 and experiments[-1].status is Status.INTERRUPTED, \
             [(e.n, str(e.status)) for e in experiments]
         assert records[-1]["type"] == "session_end", records[-1]
+        assert records[-1]["exit_status"] == 129, records[-1]  # as the process exits
         worktrees = list((demo / ".autoresearch" / "worktrees").iterdir())
         for worktree in worktrees:
             changes = subprocess.run(["git", "status", "--porcelain"], cwd=worktree,

@@ -145,7 +145,8 @@ class Loop:
             finished = end.finished and exit_status == 0
         except StopRequested:
             reason = self.controller.stop_reason or "stopped"
-            exit_status = 130 if reason == "interrupted" else self.controller.stop_status
+            exit_status = self.controller.stop_status or (130 if reason == "interrupted"
+                                                          else 0)
         except (UsageError, FatalSessionError):
             self._safe_reset()
             raise

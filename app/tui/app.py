@@ -190,7 +190,9 @@ class AutoresearchApp(App[int]):
         commands ended), whatever the UI thread can still do; the App then exits with 129
         (the watch ends the process itself if the UI cannot)."""
         if self.view.loop_running and not self.loop_finished.is_set():
-            self.controller.stop("interrupted")
+            from app.tui.terminal_watch import EXIT_HANGUP
+
+            self.controller.stop("interrupted", exit_status=EXIT_HANGUP)
         loop = self._event_loop
         if loop is not None:
             try:
