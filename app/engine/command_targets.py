@@ -110,14 +110,20 @@ def _existing(root: Path, *candidates: str) -> str | None:
     return None
 
 
+def python_m_modules(words: list[str]) -> list[str]:
+    """The modules one simple command names with `-m NAME` or `-mNAME`, as written."""
+    modules = []
+    for i, word in enumerate(words):
+        if word == "-m" and i + 1 < len(words):
+            modules.append(words[i + 1])
+        elif word.startswith("-m") and len(word) > 2 and not word.startswith("--"):
+            modules.append(word[2:])
+    return modules
+
+
 def _python_modules(args: list[str], root: Path) -> set[str]:
     found: set[str] = set()
-    for i, word in enumerate(args):
-        module = ""
-        if word == "-m" and i + 1 < len(args):
-            module = args[i + 1]
-        elif word.startswith("-m") and len(word) > 2 and not word.startswith("--"):
-            module = word[2:]
+    for module in python_m_modules(args):
         if not module or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
             continue
         path = module.replace(".", "/")
@@ -129,8 +135,7 @@ def _python_modules(args: list[str], root: Path) -> set[str]:
                 if "/" in path and (root / base / top / "__init__.py").is_file():
                     found.add(f"{base}{top}/__init__.py")
                 break
-        if word == "-m" or word.startswith("-m"):
-            break  # what follows -m are the module's own arguments
+        break  # what follows -m are the module's own arguments
     return found
 
 

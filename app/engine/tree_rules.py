@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
-from app.engine.command_targets import simple_commands, split_words
+from app.engine.command_targets import python_m_modules, simple_commands, split_words
 from app.engine.guard import Guard, glob_match
 
 RUNNER_MODULES = frozenset({"pytest", "_pytest", "pluggy", "py", "iniconfig", "hypothesis",
@@ -104,14 +104,7 @@ def module_options(commands: Iterable[str | None]) -> set[str]:
         if not command:
             continue
         for words in simple_commands(split_words(command)):
-            for i, word in enumerate(words):
-                module = ""
-                if word == "-m" and i + 1 < len(words):
-                    module = words[i + 1]
-                elif word.startswith("-m") and len(word) > 2 and not word.startswith("--"):
-                    module = word[2:]
-                if module:
-                    names.add(module.split(".")[0])
+            names.update(module.split(".")[0] for module in python_m_modules(words) if module)
     return names
 
 
