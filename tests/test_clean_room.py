@@ -65,6 +65,13 @@ def setup_project(project: Project, sandbox: str, *, checks: bool = False,
     project.write("bench.py", BENCH)
     project.write("src/lib.py", LIB)
     project.write("tests/test_lib.py", TEST_LIB)
+    write_config(project, sandbox, checks=checks, extra=extra)
+    project.commit("clean-room project")
+
+
+def write_config(project: Project, sandbox: str, *, checks: bool, extra: str = "") -> None:
+    """The clean-room projects' autoresearch.toml: the sandbox, a 3-run benchmark, the
+    scripted agent's patches, and pytest as the checks when `checks`."""
     checks_line = f'[checks]\ncommand = "{PYTEST_CHECKS} tests"\n' if checks else ""
     (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
         [session]
@@ -86,7 +93,6 @@ def setup_project(project: Project, sandbox: str, *, checks: bool = False,
         [agent.scripted]
         patches = "patches"
         '''))
-    project.commit("clean-room project")
 
 
 def forced_patch(project: Project, name: str, changes: dict[str, str], subject: str) -> None:

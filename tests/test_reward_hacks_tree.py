@@ -19,7 +19,8 @@ import pytest
 
 from app.engine.guard import Guard
 from app.engine.tree_rules import TreeRules
-from tests.conftest import PYTEST_CHECKS, Project, require_tool, run_session
+from tests.conftest import PYTEST_CHECKS, Project, run_session
+from tests.test_clean_room import _need, write_config
 
 # The benchmark (protected) averages lib.cost over five inputs with the standard library's
 # statistics module; lower is better. The test checks lib.cost.
@@ -45,35 +46,11 @@ BROKEN_LIB = "def cost(i):\n    return i / 100\n"
 
 def setup_project(project: Project, sandbox: str = "bwrap", *, checks: bool = True,
                   bench: str = BENCH) -> None:
-    if sandbox == "bwrap":
-        require_tool("bwrap")
-        from app.engine.sandbox import bwrap_problem
-
-        if bwrap_problem():
-            pytest.skip(bwrap_problem())
+    _need(sandbox)
     project.write("bench.py", bench)
     project.write("src/lib.py", LIB)
     project.write("tests/test_lib.py", TEST_LIB)
-    checks_line = f'[checks]\ncommand = "{PYTEST_CHECKS} tests"\n' if checks else ""
-    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
-        [session]
-        sandbox = "{sandbox}"
-
-        [metric]
-        command = "python3 bench.py"
-        name = "score"
-        calibration_runs = 3
-        repeats = 3
-        max_repeats = 5
-        timeout_s = 30
-
-        {checks_line}
-        [agent]
-        kind = "scripted"
-
-        [agent.scripted]
-        patches = "patches"
-        '''))
+    write_config(project, sandbox, checks=checks)
     project.commit("red-team project")
 
 
