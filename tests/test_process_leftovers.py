@@ -138,3 +138,48 @@ def test_the_harness_spares_its_own_background_processes(tmp_path: Path) -> None
     finally:
         own.kill()
         own.wait()
+
+
+
+def test_a_sweep_never_kills_a_command_another_thread_starts_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: with two measurement slots, one slot's command leaves a daemon behind and
+    its sweep goes round (kill, list again) while the other slot starts its benchmark.
+    That benchmark is the harness's own running command, not a leftover: it must run to
+    its end (it was killed, and its experiment became a crash: "benchmark printed no
+    number (stdout was empty)"). The timing is forced: the other slot starts its command
+    while the sweep reads the first process it lists."""
+    import threading
+
+    from app.engine import process
+
+    become_subreaper()
+    wait = f"sleep 60.{uuid.uuid4().int % 10**6}"
+    other: list[process.CommandResult] = []
+    started = threading.Event()
+    real_stat = process._proc_stat
+
+    def other_slot() -> None:
+        other.append(process.run_command("sleep 0.2; echo ok", tmp_path, 20))
+
+    def stat_then_start_the_other(pid: int) -> tuple[int, int, int, str] | None:
+        if not started.is_set() and threading.current_thread() is threading.main_thread():
+            started.set()
+            threading.Thread(target=other_slot, daemon=True).start()
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline and not process._LIVE:
+                time.sleep(0.01)  # (it cannot register while a sweep lists: the lock)
+        return real_stat(pid)
+
+    monkeypatch.setattr(process, "_proc_stat", stat_then_start_the_other)
+    try:
+        litter = process.run_command(f"(setsid {wait} &); true", tmp_path, 10)
+        assert litter.leftovers_killed >= 1, "nothing to sweep: no attack"
+        assert started.is_set()
+        deadline = time.monotonic() + 20
+        while not other and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        subprocess.run(["pkill", "-f", wait], check=False)
+    assert other, "the other slot's command never ended"
+    assert (other[0].exit_code, other[0].stdout.strip()) == (0, "ok"), other[0]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pygit2
 
 from app.engine.layout import RepoPaths, SessionPaths
-from app.engine.process import spare, unspare, watch_writers, writers_seen
+from app.engine.process import spare, starting, unspare, watch_writers, writers_seen
 
 if TYPE_CHECKING:
     from app.engine.setup_outputs import SetupOutputs
@@ -880,13 +880,14 @@ class ObjectPacker:
         # Variables such as GIT_DIR or GIT_INDEX_FILE of a calling hook must not redirect it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         try:
-            self.process = subprocess.Popen(
-                [git, "--git-dir", str(self.common_dir), "repack", "-q", *mode],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+            with starting():  # spared before any leftover sweep can see it
+                self.process = subprocess.Popen(
+                    [git, "--git-dir", str(self.common_dir), "repack", "-q", *mode],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                spare(self.process.pid)  # ours, not a command's leftover (process.Leftovers)
         except OSError:
             return False
-        spare(self.process.pid)  # ours, not a leftover of a command (process.Leftovers)
         return True
 
 

@@ -134,6 +134,15 @@ def absolute_path(path: str) -> str:
 _LIVE: set[int] = set()
 """PIDs of commands running now (other threads' commands are not leftovers to sweep)."""
 _LIVE_LOCK = threading.Lock()
+"""Held while a command or a spared process is started and registered, and while a sweep
+lists our children: a sweep never sees a child that is not yet in `_LIVE` or `_SPARED`
+(a measurement slot's benchmark, started while another slot's sweep ran, was killed)."""
+
+
+def starting() -> threading.Lock:
+    """Hold while starting a process of the harness's own and `spare`-ing it, so no
+    leftover sweep of another thread sees it in between."""
+    return _LIVE_LOCK
 
 
 class CappedText:
@@ -471,9 +480,7 @@ def _run(command: str, cwd: Path, timeout_s: float,
     # namespace ends with the command, but a bubblewrap killed on a timeout or cancel
     # leaves its sandboxed child (dying with it) to us: it must be reaped, not left a zombie.
     sweeper = Leftovers()
-    with _LIVE_LOCK:
-        known = set(_LIVE)
-    sweeper.sweep(proc.pid, known)
+    sweeper.sweep(proc.pid)
     for rest in partial.values():
         if rest and on_lines:
             pending.append(rest[:MAX_LINE].decode("utf-8", errors="replace"))
@@ -629,34 +636,18 @@ class Leftovers:
 
     killed: list[int] = field(default_factory=list)
 
-    def sweep(self, session_id: int, known_children: set[int]) -> None:
+    def sweep(self, session_id: int) -> None:
         import signal
         import time
 
         if not Path("/proc/self/stat").exists():
             return
-        me = os.getpid()
-        my_sid = os.getsid(0)
         for _ in range(50):
-            # Orphans come to us (the subreaper): our children list is enough, and much
-            # cheaper than reading every process's stat (50 ms on a busy machine).
-            pids = _my_children()
-            if pids is None:
-                pids = _scan_all()
-            found = []
-            for pid in pids:
-                info = _proc_stat(pid)
-                if info is None or pid == me:
-                    continue
-                ppid, _pgid, sid, state = info
-                if pid in _SPARED:
-                    if state == "Z" and ppid == me:  # finished: reap it, no zombie stays
-                        _reap(pid)
-                        unspare(pid)
-                    continue
-                if sid == session_id or (ppid == me and sid != my_sid
-                                         and pid not in known_children):
-                    found.append((pid, ppid, state))
+            # Under the lock that starting a command holds: every child listed is either
+            # a running command of another thread (in `_LIVE`), ours (`_SPARED`) or a
+            # leftover, never one caught between its start and its registration.
+            with _LIVE_LOCK:
+                found = self._leftovers(session_id, frozenset(_LIVE))
             if not found:
                 return
             for pid, _ppid, state in found:
@@ -666,6 +657,7 @@ class Leftovers:
                         self.killed.append(pid)
                     except (ProcessLookupError, PermissionError):
                         pass
+            me = os.getpid()
             for pid, ppid, _state in found:
                 if ppid == me:
                     try:
@@ -673,3 +665,30 @@ class Leftovers:
                     except (ChildProcessError, OSError):
                         pass
             time.sleep(0.005)
+
+    @staticmethod
+    def _leftovers(session_id: int, live: frozenset[int]) -> list[tuple[int, int, str]]:
+        """(pid, ppid, state) of the processes to kill now: members of the command's
+        session, and our re-parented children in other sessions that are not running
+        commands (`live`) or the harness's own (`_SPARED`, reaped here once finished)."""
+        me = os.getpid()
+        my_sid = os.getsid(0)
+        # Orphans come to us (the subreaper): our children list is enough, and much
+        # cheaper than reading every process's stat (50 ms on a busy machine).
+        pids = _my_children()
+        if pids is None:
+            pids = _scan_all()
+        found = []
+        for pid in pids:
+            info = _proc_stat(pid)
+            if info is None or pid == me:
+                continue
+            ppid, _pgid, sid, state = info
+            if pid in _SPARED:
+                if state == "Z" and ppid == me:  # finished: reap it, no zombie stays
+                    _reap(pid)
+                    unspare(pid)
+                continue
+            if sid == session_id or (ppid == me and sid != my_sid and pid not in live):
+                found.append((pid, ppid, state))
+        return found
