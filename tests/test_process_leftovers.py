@@ -183,3 +183,27 @@ def test_a_sweep_never_kills_a_command_another_thread_starts_meanwhile(
         subprocess.run(["pkill", "-f", wait], check=False)
     assert other, "the other slot's command never ended"
     assert (other[0].exit_code, other[0].stdout.strip()) == (0, "ok"), other[0]
+
+
+def test_a_command_whose_status_is_lost_is_a_failure_not_a_pass(tmp_path: Path) -> None:
+    """Attack: something else in the harness's process reaps a running command (a library
+    calling waitpid, as the leftover sweep once did). Its exit status is then unknown;
+    Popen would report 0, which for the checks would be a pass of a suite that never
+    finished. It must be a failure that says why."""
+    import threading
+
+    from app.engine import process
+
+    result: list[process.CommandResult] = []
+    thread = threading.Thread(target=lambda: result.append(process.run_command(
+        "sleep 0.3; echo '1 passed'", tmp_path, 20)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not process._LIVE and time.monotonic() < deadline:
+        time.sleep(0.005)
+    pid = next(iter(process._LIVE))
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)  # the stray reaper
+    thread.join(20)
+    assert result and not result[0].ok, result
+    assert "exit status was lost" in result[0].failure()

@@ -131,6 +131,10 @@ def absolute_path(path: str) -> str:
         os.path.join(here, entry)) for entry in path.split(os.pathsep))
 
 
+STATUS_LOST = -1000
+"""The exit code of a command whose status could not be read (something else reaped it):
+a failure, never taken for success."""
+
 _LIVE: set[int] = set()
 """PIDs of commands running now (other threads' commands are not leftovers to sweep)."""
 _LIVE_LOCK = threading.Lock()
@@ -291,6 +295,8 @@ class CommandResult:
             return f"command not found (exit 127): {self.command}"
         if self.exit_code == 126:
             return f"command not executable (exit 126): {self.command}"
+        if self.exit_code == STATUS_LOST:
+            return "its exit status was lost (the process was reaped elsewhere)"
         if self.exit_code and self.exit_code < 0:
             return f"killed by signal {-self.exit_code}"
         if self.exit_code:
@@ -405,8 +411,9 @@ def _run(command: str, cwd: Path, timeout_s: float,
             return True
         try:
             pid, status, rusage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            return proc.poll() is not None
+        except ChildProcessError:  # reaped by someone else: its status is unknown, and
+            proc.returncode = STATUS_LOST  # Popen.poll would say 0 (a pass for checks)
+            return True
         if pid == 0:
             return False
         proc.returncode = os.waitstatus_to_exitcode(status)
