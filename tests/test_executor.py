@@ -137,6 +137,53 @@ def test_setup_runs_once_per_node_tree_and_its_outputs_stay(project: Project,
     assert "setup" in first.timings and "setup" not in again.timings
 
 
+def _versioned_setup(project: Project) -> tuple[str, str, str]:
+    """A champion whose setup "installs" speed==1 (deps/version), a candidate that pins 4
+    and one whose pin cannot be installed: (champion, candidate, broken)."""
+    project.write("install.py", "import os\nv = open('requirements.txt').read().split('==')"
+                  "[1].strip()\nassert v.isdigit(), 'cannot install ' + v\n"
+                  "os.makedirs('deps', exist_ok=True)\nopen('deps/version', 'w').write(v)\n")
+    project.write("requirements.txt", "speed==1\n")
+    project.write("bench.py", "print(open('deps/version').read())\n")
+    project.write(".gitignore", "deps/\n")
+    champion = project.commit("setup installs what requirements.txt pins")
+    project.write("requirements.txt", "speed==4\n")
+    candidate = project.commit("pin speed 4")
+    project.write("requirements.txt", "speed==x\n")
+    broken = project.commit("a pin setup cannot install")
+    return champion, candidate, broken
+
+
+def test_setup_runs_again_on_the_node_for_a_commit_whose_inputs_differ(
+        project: Project, node_cache: Path) -> None:
+    """Attack: the candidate pins another dependency. Measured with the champion's setup
+    outputs on the node, it runs on a dependency it never had; its runs must see its own
+    (setup runs again), and the champion's come back from the cache, not from a third run."""
+    champion, candidate, _ = _versioned_setup(project)
+    job = MeasureJob("k6", interleaved(champion, candidate, 2), setup="python3 install.py",
+                     sandbox="none")
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert result.status == "ok", result.reason
+    assert [r.result.stdout.strip() for r in result.runs] == ["1", "4", "1", "4"]
+    again = LocalExecutor().measure(job, common_dir=project.root / ".git")  # a later task
+    assert [r.result.stdout.strip() for r in again.runs] == ["1", "4", "1", "4"]
+    assert "setup" not in again.timings, "both input states were cached on the node"
+
+
+def test_a_setup_that_fails_on_the_candidates_inputs_fails_its_runs_on_the_node(
+        project: Project, node_cache: Path) -> None:
+    champion, _, broken = _versioned_setup(project)
+    job = MeasureJob("k7", interleaved(champion, broken, 1), setup="python3 install.py",
+                     sandbox="none")
+    result = LocalExecutor().measure(job, common_dir=project.root / ".git")
+    assert result.status == "ok", result.reason
+    first, second = result.runs
+    assert first.result.ok and first.result.stdout.strip() == "1"
+    assert not second.result.ok
+    assert "ran again for this commit" in second.result.output
+    assert "cannot install x" in second.result.output
+
+
 def test_failing_setup_on_the_node_says_so(project: Project, node_cache: Path) -> None:
     champion, candidate = two_commits(project)
     job = MeasureJob("k3", interleaved(champion, candidate, 1), setup="echo nope; exit 3",

@@ -35,7 +35,10 @@ class MeasureJob:
     """The session's identity on a node: its cache folder (repository, trees, setup)."""
     runs: tuple[RunSpec, ...]
     setup: str | None = None
-    """`[session] setup`, run once in each new measurement tree on the node."""
+    """`[session] setup`, run in each new measurement tree on the node, and again for a
+    commit whose setup inputs differ (app/engine/setup_outputs.py)."""
+    setup_inputs: tuple[str, ...] = ()
+    """`[session] setup_inputs`: globs of more files the setup reads."""
     sandbox: str = "auto"
     network: bool = False
     env: tuple[str, ...] = ()

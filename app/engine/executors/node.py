@@ -3,8 +3,9 @@
 `run_job` receives a git bundle of the commits to measure, fetches it into a per-node cache
 (`<tmp>/autoresearch-node/<key>/repo`: a repeat sends only new commits), makes a clean
 measurement tree from it (`gitops.MeasurementTree`, reset before every run, `[session]
-setup` run once in a new tree), and runs the planned commands in order through
-`process.run_command` in the node's sandbox (bubblewrap when the node has it). Protected
+setup` run in a new tree and again for a commit whose setup inputs differ), and runs the
+planned commands in order through `process.run_command` in the node's sandbox (bubblewrap
+when the node has it). Protected
 files are hashed before and after every run. Nothing is parsed here: the raw outputs go
 back to the harness, which parses them and decides.
 """
@@ -27,8 +28,9 @@ from app.engine import formats
 from app.engine.executors.base import JobResult, MeasureJob, RunOutput
 from app.engine.gitops import MeasurementTree, has_commits, receive_bundle
 from app.engine.layout import RepoPaths, SessionPaths
-from app.engine.process import run_command
+from app.engine.process import CommandResult, run_command
 from app.engine.sandbox import session_sandbox
+from app.engine.setup_outputs import SetupInputs, SetupOutputs
 
 MAX_SLOTS = 64
 """Measurement trees per session key on one node (one per task running at once)."""
@@ -87,15 +89,27 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
         sandbox = session_sandbox(wanted=job.sandbox, network=job.network, env=job.env,
                                   env_secrets=job.env_secrets, agent_env=(),
                                   repo_root=repo_dir, common_dir=repo_dir / ".git", links=())
-        kept_file = home / f"tree{slot}-kept.json"
+        record = home / f"tree{slot}-setup.json"
         made = tree.ensure(commits[0])
         timings["tree"] = time.monotonic() - t0
+        outputs = None
+        if job.setup:
+            setup_command = job.setup
+
+            def run_setup(folder: Path, state: str) -> CommandResult:
+                return run_command(setup_command, folder, 3600, cancel=cancel,
+                                   env=_gpu_env(), isolation=sandbox.setup(folder),
+                                   policy=sandbox.policy)
+
+            outputs = SetupOutputs(tree, SetupInputs.of(job.setup, tree.path,
+                                                        job.setup_inputs), run_setup, record)
+            tree.setup_outputs = outputs
         if made:
-            kept_file.unlink(missing_ok=True)
-            if job.setup:
+            record.unlink(missing_ok=True)
+            if outputs is not None:
+                outputs.remove()
                 t1 = time.monotonic()
-                setup = run_command(job.setup, tree.path, 3600, cancel=cancel, env=_gpu_env(),
-                                    isolation=sandbox.setup(tree.path), policy=sandbox.policy)
+                setup = outputs.run_setup(tree.path, "")
                 timings["setup"] = time.monotonic() - t1
                 if not setup.ok:
                     tree.remove()
@@ -105,12 +119,13 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
                                     isolation=sandbox.kind, timings=timings)
                     return
                 tree.kept = tree.untracked_outputs()
-            kept_file.write_text(json.dumps(sorted(tree.kept)), encoding="utf-8")
-        else:
+                outputs.made_for(commits[0])
+        elif outputs is not None:
             try:
-                tree.kept = set(json.loads(kept_file.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
+                tree.kept = set(json.loads(record.read_text(encoding="utf-8"))["kept"])
+            except (OSError, ValueError, KeyError, TypeError):
                 tree.kept = set()
+            outputs.load(commits[0])
         t2 = time.monotonic()
         for i, spec in enumerate(job.runs):
             if cancel is not None and cancel.is_set():
@@ -121,6 +136,18 @@ def iter_job(job: MeasureJob, bundle: bytes, cancel: threading.Event | None = No
             # reset); after that, each run's own reset leaves it exact, so switching to the
             # next commit checks out only what differs.
             tree.prepare(spec.commit) if i else tree.reset(spec.commit)
+            if outputs is not None:  # `[session] setup` again if this commit's inputs differ
+                t1, reruns = time.monotonic(), outputs.reruns
+                failed = outputs.ensure(spec.commit)
+                if outputs.reruns != reruns:
+                    timings["setup"] = timings.get("setup", 0.0) + time.monotonic() - t1
+                if failed is not None:  # the run fails with the setup's output (a crash)
+                    now = time.time()
+                    yield JobResult("ok", [RunOutput(spec, failed, None, [], [], now, now,
+                                                     str(tree.path))],
+                                    executor=executor, host=host, isolation=sandbox.kind,
+                                    bundle_bytes=len(bundle), timings=dict(timings))
+                    continue
             before = _hashes(tree.path, job.protected)
             with formats.output_file(spec.command) as (command, out):
                 began = time.time()

@@ -52,7 +52,8 @@ def audit_on_node(executor: Any, config: Config, *, key: str, common_dir: Path, 
                           f"sh -c {shlex.quote(c.replace(OUTPUT, '/dev/null'))}",
                           config.metric.timeout_s, f"audit-{i + 1}")
                   for i, c in enumerate(commands))
-    job = MeasureJob(key, specs, setup=s.setup, sandbox=s.sandbox, network=s.network,
+    job = MeasureJob(key, specs, setup=s.setup, setup_inputs=tuple(s.setup_inputs),
+                     sandbox=s.sandbox, network=s.network,
                      env=tuple(s.env), env_secrets=tuple(s.env_secrets))
     try:
         result = executor.measure(job, common_dir=common_dir)
@@ -189,7 +190,8 @@ class RemoteBench:
 
     def _job(self, specs: tuple[RunSpec, ...]) -> MeasureJob:
         s = self.config.session
-        return MeasureJob(self.key, specs, setup=s.setup, sandbox=s.sandbox,
+        return MeasureJob(self.key, specs, setup=s.setup,
+                          setup_inputs=tuple(s.setup_inputs), sandbox=s.sandbox,
                           network=s.network, env=tuple(s.env),
                           env_secrets=tuple(s.env_secrets), protected=self.protected)
 
