@@ -65,7 +65,7 @@ class MetricConfig:
     unit: str = ""
     timeout_s: float = 600.0
     repeats: int = 3
-    max_repeats: int = 10
+    max_repeats: int = 15
     calibration_runs: int = 5
     interleave: bool = False
     confirm_runs: int = 3

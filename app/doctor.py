@@ -243,8 +243,14 @@ def keep_rate(noise: float, improvement: float, config: Config, repeats: int | N
               seed: int = 17) -> tuple[float, float]:
     """(share kept, mean runs) of a true `improvement` (0.05 = 5%) under the project's
     keep rule, with log-normal run noise whose MAD is `noise`; the runs are the
-    candidate's, plus the champion runs that confirm a keep when not interleaving."""
-    from app.engine.decide import confirm_keep, confirmation_runs, evaluate
+    candidate's, plus, when not interleaving, the fresh champion runs after the first look
+    and those that confirm a keep."""
+    from app.engine.decide import (
+        confirm_keep,
+        confirmation_runs,
+        evaluate,
+        fresh_champion_run,
+    )
 
     m, d = config.metric, config.decide
     sigma = noise * 1.4826  # MAD -> standard deviation for normal noise
@@ -263,7 +269,7 @@ def keep_rate(noise: float, improvement: float, config: Config, repeats: int | N
         cand: list[float] = []
 
         def measure(champ: list[float] = champ, cand: list[float] = cand) -> None:
-            if m.interleave:
+            if fresh_champion_run(len(cand), repeats, m.interleave):
                 champ.append(run(0.0))
             cand.append(run(improvement))
 
@@ -273,12 +279,12 @@ def keep_rate(noise: float, improvement: float, config: Config, repeats: int | N
         while True:
             decision = evaluate(cand, champ, direction=m.direction, alpha=d.alpha,
                                 min_effect=d.min_effect, look=look, max_looks=max_looks,
-                                interleaved=m.interleave)
+                                interleaved=m.interleave, champion_grows=not m.interleave)
             if decision.outcome != "more":
                 break
             measure()
             look += 1
-        runs += len(cand)
+        runs += len(cand) + (0 if m.interleave else len(champ) - calibration)
         if not m.interleave:  # the keep's confirmation (decide.confirm_keep)
             fresh: list[float] = []
             most = confirmation_runs(m.confirm_runs, len(cand))

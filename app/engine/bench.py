@@ -398,7 +398,9 @@ class Bench:
         """The candidate's samples, `repeats` at first and then one more per look while
         the rule says "more"; with `interleave`, each candidate run is paired with a fresh
         champion run, champion first in even pairs and last in odd ones
-        (decide.champion_first: samples compared pairwise in time)."""
+        (decide.champion_first: samples compared pairwise in time); without it, every run
+        after the first `repeats` is (decide.fresh_champion_run: both sides grow while the
+        answer is unclear)."""
         m = self.metric
         self.measuring = candidate
         cand = Measured()
@@ -411,8 +413,10 @@ class Bench:
             self._plan(n, [run for i in range(len(cand.values), target)
                            for run in self._pair_plan(i, candidate, bool(champion))])
             while len(cand.values) < target:
-                # Interleaved pairs alternate their order (decide.champion_first).
-                paired = self.interleave and bool(champion)
+                # Interleaved pairs alternate their order (decide.champion_first); without
+                # interleave, pairs start after the first look (decide.fresh_champion_run).
+                paired = bool(champion) and decide.fresh_champion_run(
+                    len(cand.values), m.repeats, self.interleave)
                 first = decide.champion_first(len(cand.values))
                 if paired and first and (failed := self._fresh_champion(
                         n, candidate, cand, planned, champion, len(cand.values))):
@@ -469,7 +473,7 @@ class Bench:
         streams them as planned): with interleaving, its pair's champion run before it in
         even pairs and after it in odd ones."""
         runs = [(candidate, f"bench-{i + 1}", False)]
-        if self.interleave and have_champion:
+        if have_champion and decide.fresh_champion_run(i, self.metric.repeats, self.interleave):
             champ = (self.champion.commit, f"champion-{i + 1}", False)
             runs = [champ, *runs] if decide.champion_first(i) else [*runs, champ]
         return runs

@@ -120,7 +120,8 @@ def measure(p: Pipeline, trial: Trial) -> Verdict:
             alpha=config.decide.alpha, min_effect=config.decide.min_effect, look=look,
             max_looks=max_looks, noise=p.champion.noise, simpler=simpler,
             prefer_simpler=config.decide.prefer_simpler, interleaved=p.bench.interleave,
-            within=cand.within, stat=config.metric.stat)
+            within=cand.within, stat=config.metric.stat,
+            champion_grows=not p.bench.interleave)
 
     compared = p.bench.compare(trial.n, trial.candidate, rule)
     trial.comparison = compared
