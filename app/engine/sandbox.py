@@ -20,8 +20,12 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.engine.process import EnvPolicy
+
+if TYPE_CHECKING:
+    from app.engine.agent_git import AgentGitView
 
 # ---------------------------------------------------------------------------------------
 # Isolation
@@ -72,6 +76,9 @@ class Isolation:
     private_tmp: bool = True
     """/tmp is an empty tmpfs; False leaves the host's /tmp visible, read-only (the command
     agent: its own tools may live there). TMPDIR is private and writable either way."""
+    overlays: tuple[tuple[Path, Path], ...] = ()
+    """(file, where): `file` bound read-only at `where` after the mounts (the agent's
+    worktree's `.git`, naming its throwaway git dir: app/engine/agent_git.py)."""
 
     def describe(self) -> str:
         if self.kind == "bwrap":
@@ -120,6 +127,8 @@ class Isolation:
                 out += ["--tmpfs", str(path), "--remount-ro", str(path)]
             elif op in ("rw", "ro") and path.exists():
                 out += ["--bind" if op == "rw" else "--ro-bind", str(path), str(path)]
+        for source, where in self.overlays:
+            out += ["--ro-bind", str(source), str(where)]
         for folder in (home, tmpdir):
             if not self.private_home and folder == home:
                 continue
@@ -187,30 +196,80 @@ class SessionSandbox:
         environment, a private HOME and TMPDIR and the leftover sweep."""
         return Isolation("none", True)
 
-    def agent(self, worktree: Path, *, hidden: Iterable[Path] = (),
-              readable: Iterable[Path] = (), git_admin: Path | None = None) -> Isolation:
+    def agent(self, worktree: Path, *, hidden: Iterable[str] = (),
+              readable: Iterable[Path] = (), git_admin: Path | None = None,
+              git_view: AgentGitView | None = None) -> Isolation:
         """The command agent: its worktree writable, network on, the user's HOME (its login)
-        writable, the repository and git read-only, the holdout's files hidden."""
+        writable, the repository read-only, the holdout's files (repo-relative `hidden`)
+        hidden in its worktree and in the user's checkout.
+
+        With `git_view` (agent_git.py) the git dir, and every other worktree git knows of,
+        are not there at all: the agent's git is its throwaway git dir, which holds no
+        object of the hidden files. Without it, git is read-only and the worktree's own git
+        folder (`git_admin`: its index and HEAD) writable."""
         home = Path(os.path.expanduser("~"))
         mounts: list[tuple[str, Path]] = []
         if home != Path("/"):
             mounts.append(("rw", home))
         mounts += [("ro", self.repo_root)] + self._hidden_state()
+        mounts += self._secret_git(worktree, hidden, git_view)
         mounts += [("ro", p) for p in self.links]
         mounts.append(("rw", worktree))
-        if git_admin is not None:
+        overlays: tuple[tuple[Path, Path], ...] = ()
+        if git_view is not None:
+            mounts += [("ro", git_view.store), ("rw", git_view.gitdir)]
+            overlays = ((git_view.gitlink, worktree / ".git"),)
+        elif git_admin is not None:
             mounts.append(("rw", git_admin))
-        mounts += [("hide", p) for p in hidden]
+        mounts += [("hide", worktree / p) for p in hidden]
         mounts += [("ro", p) for p in readable]
         return Isolation(self.kind, True, tuple(mounts), private_home=False,
-                         private_tmp=False)
+                         private_tmp=False, overlays=overlays)
 
-    def tool(self, worktree: Path, *, hidden: Iterable[Path] = ()) -> Isolation:
+    def tool(self, worktree: Path, *, hidden: Iterable[str] = (),
+             git_view: AgentGitView | None = None) -> Isolation:
         """The API agent's `run_command`: like a measured command, in its worktree, with
-        the holdout's files hidden."""
-        mounts = self._hidden_state() + [("ro", p) for p in self.links] + [("rw", worktree)]
-        mounts += [("hide", p) for p in hidden]
-        return Isolation(self.kind, False, tuple(mounts))
+        the holdout's files hidden (and with `git_view`, the agent's git as `agent`'s)."""
+        mounts = self._hidden_state() + self._secret_git(worktree, hidden, git_view)
+        mounts += [("ro", p) for p in self.links] + [("rw", worktree)]
+        overlays: tuple[tuple[Path, Path], ...] = ()
+        if git_view is not None:
+            mounts += [("ro", git_view.store), ("rw", git_view.gitdir)]
+            overlays = ((git_view.gitlink, worktree / ".git"),)
+        mounts += [("hide", worktree / p) for p in hidden]
+        return Isolation(self.kind, False, tuple(mounts), overlays=overlays)
+
+    def _secret_git(self, worktree: Path, hidden: Iterable[str],
+                    git_view: AgentGitView | None) -> list[tuple[str, Path]]:
+        """What an agent must not read beside its worktree: the hidden files in the user's
+        checkout; with its own git view, also the git dir and the other worktrees."""
+        mounts: list[tuple[str, Path]] = [("hide", self.repo_root / p) for p in hidden]
+        if git_view is None:
+            return mounts
+        mounts.append(("mask", self.common_dir))
+        own = Path(os.path.realpath(worktree))
+        for tree in registered_worktrees(self.common_dir):
+            if tree != own and tree not in own.parents:
+                mounts.append(("mask", tree))
+        return mounts
+
+
+def registered_worktrees(common_dir: Path) -> list[Path]:
+    """Every linked worktree git has registered (the user's own `git worktree add` ones
+    too), by the path git recorded."""
+    found = []
+    try:
+        entries = list(os.scandir(common_dir / "worktrees"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            recorded = Path(entry.path, "gitdir").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if recorded:
+            found.append(Path(os.path.realpath(os.path.join(entry.path, recorded))).parent)
+    return found
 
 
 def session_sandbox(*, wanted: str, network: bool, env: Iterable[str],

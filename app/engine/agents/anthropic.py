@@ -28,6 +28,7 @@ from typing import Any
 import anthropic
 
 from app.config import AnthropicConfig, Prices
+from app.engine.agent_git import AgentGitView, agent_git_view, discard
 from app.engine.agents.base import (
     AgentContext,
     AgentError,
@@ -147,10 +148,19 @@ class AnthropicAgent:
         cfg = self.config
         stats = ExperimentStats(ctx.n)
         self.stats.append(stats)
+        view = agent_git_view(ctx) if cfg.allow_commands else None
+        try:
+            return self._propose(ctx, stats, view)
+        finally:
+            discard(view)
+
+    def _propose(self, ctx: AgentContext, stats: ExperimentStats,
+                 view: AgentGitView | None) -> Proposal:
+        cfg = self.config
         sandbox = Sandbox(ctx.worktree, is_protected=ctx.is_protected, is_hidden=ctx.is_hidden,
                           allow_commands=cfg.allow_commands,
-                          isolation=ctx.sandbox.tool(ctx.worktree, hidden=[
-                              ctx.worktree / p for p in ctx.hidden_paths])
+                          isolation=ctx.sandbox.tool(ctx.worktree, hidden=ctx.hidden_paths,
+                                                     git_view=view)
                           if ctx.sandbox else None,
                           policy=ctx.sandbox.policy if ctx.sandbox else None)
         before = worktree_status(sandbox.root)

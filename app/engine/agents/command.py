@@ -3,8 +3,10 @@ script) run in the worktree with the experiment's prompt in a file.
 
 It runs through the harness's one process runner, in the session's sandbox (with
 bubblewrap: its worktree and the user's HOME writable, where its login lives; the
-repository and git read-only; the session's state and the holdout's files hidden; network
-on; every process it started gone when it returns). Its environment is the session's
+repository read-only; the session's state and the holdout's files hidden; its git a
+throwaway git dir without the holdout's files (app/engine/agent_git.py), the real one and
+the other worktrees not there at all; network on; every process it started gone when it
+returns). Its environment is the session's
 allowlist plus `[agent.command] env` (its API key, say), names passed to it and to no
 measured command. What keeps it honest is still the harness: whatever it changed is
 snapshotted, changes to protected files get the experiment `rejected`, and the metric is
@@ -22,6 +24,7 @@ import shlex
 from pathlib import Path
 
 from app.config import CommandAgentConfig
+from app.engine.agent_git import agent_git_view, discard
 from app.engine.agents.base import AgentContext, AgentError, Proposal
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.events import AgentActivity
@@ -120,17 +123,20 @@ class CommandAgent:
 
         isolation = policy = None
         agent_env: tuple[str, ...] = tuple(self.config.env)
+        view = agent_git_view(ctx)
         if ctx.sandbox is not None:
             isolation = ctx.sandbox.agent(
-                ctx.worktree, hidden=[ctx.worktree / p for p in ctx.hidden_paths],
-                readable=[prompt_file], git_admin=_git_admin(ctx.worktree,
-                                                         ctx.sandbox.common_dir))
+                ctx.worktree, hidden=ctx.hidden_paths, readable=[prompt_file],
+                git_admin=_git_admin(ctx.worktree, ctx.sandbox.common_dir), git_view=view)
             policy = ctx.sandbox.policy
-        result = run_command(command, ctx.worktree, self.config.timeout_s, on_lines=on_lines,
-                             cancel=ctx.cancel, isolation=isolation, policy=policy,
-                             agent_env=agent_env, merge_stderr=True,
-                             env={"AUTORESEARCH_EXPERIMENT": str(ctx.n),
-                                  "AUTORESEARCH_WORKER": str(ctx.worker)})
+        try:
+            result = run_command(command, ctx.worktree, self.config.timeout_s,
+                                 on_lines=on_lines, cancel=ctx.cancel, isolation=isolation,
+                                 policy=policy, agent_env=agent_env, merge_stderr=True,
+                                 env={"AUTORESEARCH_EXPERIMENT": str(ctx.n),
+                                      "AUTORESEARCH_WORKER": str(ctx.worker)})
+        finally:
+            discard(view)
         why = ""
         if result.cancelled:
             why = "was stopped by the user"
