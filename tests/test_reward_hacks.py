@@ -127,6 +127,22 @@ def test_take_last_accepts_a_repeated_metric_on_purpose(hack: Project) -> None:
     assert status == "keep"
 
 
+@pytest.mark.parametrize("unit", ["", " ms"])
+def test_an_atexit_handler_printing_a_better_bare_number_is_a_crash(
+        hack: Project, unit: str) -> None:
+    # The benchmark prints a bare number (no METRIC line) on its last line; the code under
+    # test prints a better one from an atexit handler, after it, and that one was read
+    # (kept at -100%). Stopped by: two lines holding only a number are a crash ("printed a
+    # number twice"), the twin of "metric printed twice", unless `metric.take = "last"`.
+    hack.write("bench.py", BENCH_PY.replace('f"METRIC time_ms={work.OPS / 1000}"',
+                                            f'f"{{work.OPS / 1000}}{unit}"'))
+    hack.commit("a bare-number benchmark")
+    spoof = WORK_PY + f"\nimport atexit\natexit.register(lambda: print('0.001{unit}'))\n"
+    [(status, reason)] = outcome(hack, {"01-spoof.patch": {"src/work.py": spoof}})
+    assert status == "crash"
+    assert "printed a number twice" in reason and "0.001" in reason, reason
+
+
 def test_a_bare_infinite_number_is_a_crash(hack: Project) -> None:
     # With a benchmark that prints a bare number, code under test prints '-1e309' last:
     # a valid float literal that is -inf, which is "better" than anything. Stopped by: a

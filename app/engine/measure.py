@@ -16,6 +16,9 @@ METRIC_ANYWHERE = re.compile(r"METRIC\s+([^\s=]+)\s*=")
 """A metric's name wherever it appears, also inside a line: code under test that prints
 "# " without a newline right before the benchmark's line hides it from METRIC_LINE."""
 NUMBER_LINE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*)?$")
+BARE_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*(?:\S+\s*)?$")
+"""A line that holds only a number, and perhaps a unit: what a benchmark without METRIC
+lines prints as its result."""
 
 
 @dataclass
@@ -33,6 +36,7 @@ def parse_metrics(stdout: str, primary: str | None, take: str = "once") -> Parse
     NaN, infinity and anything unparsable are errors (the experiment is a `crash`), and so
     is a name printed twice unless `take` is "last": a second line may come from the code
     under test (an `atexit` handler printing a better number after the benchmark's own).
+    Without METRIC lines, so are two lines that hold only a number (and a unit).
     """
     metrics: dict[str, float] = {}
     order: list[str] = []
@@ -83,5 +87,14 @@ def parse_metrics(stdout: str, primary: str | None, take: str = "once") -> Parse
     value = float(match.group(1))
     if not math.isfinite(value):  # '-1e309' is a valid float literal: -inf
         return ParsedMetrics(None, {}, f"printed {last[:40]!r}, not a finite number")
+    numbers = [line.strip() for line in lines if BARE_NUMBER.match(line)]
+    if take != "last" and len(numbers) > 1:
+        # The bare-number twin of "metric printed twice": the code under test printing a
+        # better number from an atexit handler, after the benchmark's own, is read instead.
+        return ParsedMetrics(None, {}, f"printed a number twice: {numbers[-2][:40]!r}, then "
+                             f"{numbers[-1][:40]!r} (a benchmark without METRIC lines prints "
+                             "one line holding only a number; print `METRIC name=value` "
+                             "lines, or set `metric.take = \"last\"` if yours prints "
+                             "running values)")
     name = primary or "metric"
     return ParsedMetrics(value, {name: value}, None, (match.group(2) or "").strip() or None)
