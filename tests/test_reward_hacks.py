@@ -143,6 +143,41 @@ def test_an_atexit_handler_printing_a_better_bare_number_is_a_crash(
     assert "printed a number twice" in reason and "0.001" in reason, reason
 
 
+BENCH_TO_FILE_PY = '''\
+import json, sys
+sys.path.insert(0, "src")
+import work
+work.total(300000)
+with open(sys.argv[1], "w") as handle:
+    json.dump({"time_ms": work.OPS / 1000}, handle)
+'''
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", pytest.param("none", marks=pytest.mark.slow)])
+def test_a_result_file_rewritten_by_the_code_under_test_is_a_crash(
+        hack: Project, sandbox: str) -> None:
+    # The benchmark writes its result to `{output}` (format "json"); the code under test
+    # finds the path on the command line and writes a better result into the file from an
+    # atexit handler, after the benchmark wrote and closed it (it was read, and kept).
+    # Stopped by: the harness watches the run's private output folder (inotify, in or out
+    # of bwrap) and a file written twice is a crash (app/engine/output_watch.py).
+    from tests.test_clean_room import _need
+
+    _need(sandbox)
+    hack.write("bench.py", BENCH_TO_FILE_PY)
+    configure(hack, f'[session]\nsandbox = "{sandbox}"\n', command="python3 bench.py {output}",
+              format="json", path="time_ms")
+    hack.commit("the benchmark writes a result file")
+    spoof = WORK_PY + ("\nimport atexit, json, sys\natexit.register(lambda: json.dump("
+                       "{'time_ms': 0.001}, open(sys.argv[1], 'w')))\n")
+    honest = WORK_PY + "\n# a comment\n"
+    [(first, _), (status, reason)] = outcome(hack, {"01-honest.patch": {"src/work.py": honest},
+                                                    "02-spoof.patch": {"src/work.py": spoof}})
+    assert first == "discard", first  # a file written once is read
+    assert status == "crash", (status, reason)
+    assert "the result file was written 2 times" in reason, reason
+
+
 def test_a_bare_infinite_number_is_a_crash(hack: Project) -> None:
     # With a benchmark that prints a bare number, code under test prints '-1e309' last:
     # a valid float literal that is -inf, which is "better" than anything. Stopped by: a

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.measure import ParsedMetrics, parse_metrics
+from app.engine.output_watch import OutputWatch
 from app.metric_spec import TIME_UNITS, parse_json_path
 
 OUTPUT = "{output}"
@@ -92,10 +93,16 @@ def output_file(command: str, parent: Path | None = None) -> Iterator[tuple[str,
         return
     folder = Path(tempfile.mkdtemp(prefix="autoresearch-out-", dir=parent))
     out = folder / "output.json"
+    _WATCHES[out] = OutputWatch.start(folder, out.name)  # written once? (read_run asks)
     try:
         yield command.replace(OUTPUT, shlex.quote(str(out))), out
     finally:
+        _WATCHES.pop(out).close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_WATCHES: dict[Path, OutputWatch] = {}
+"""The watch of each `{output}` path in use (paths are unique: one folder per run)."""
 
 
 def read_run(metric: Any, stdout: str, output: Path | None, *, lines_only: bool = False
@@ -104,6 +111,10 @@ def read_run(metric: Any, stdout: str, output: Path | None, *, lines_only: bool 
     fmt = "lines" if lines_only else getattr(metric, "format", "lines")
     name = None if lines_only else metric.name
     if output is not None:
+        watch = _WATCHES.get(output)
+        problem = watch.problem() if watch is not None else None
+        if problem:
+            return ParsedMetrics(None, {}, problem)
         try:
             text = _read_file(output)
         except FormatError as exc:
