@@ -244,3 +244,27 @@ def test_the_api_agents_commands_cannot_obtain_the_holdout_through_git(
     assert results and "a held-out benchmark" in results[0], results  # its git works
     for result in results:
         assert secret not in result, result
+
+
+def test_without_its_git_view_the_agents_sandbox_still_hides_the_git_dir(
+        project: Project) -> None:
+    """Fail closed: when the throwaway git dir cannot be made, the agent's sandbox is the
+    same less its git (which then does not work), never the real git dir read-only."""
+    _need("bwrap")
+    from app.engine.process import run_command
+    from app.engine.sandbox import session_sandbox
+
+    secret = f"HOLDOUT-{uuid.uuid4().hex}"
+    project.write("holdout.py", f"# {secret}\n")
+    project.commit("a held-out benchmark")
+    worktree = project.root / ".autoresearch" / "worktrees" / "t"
+    project.git("worktree", "add", "-q", "-b", "autoresearch/t", str(worktree))
+    sandbox = session_sandbox(wanted="bwrap", network=False, env=(), env_secrets=(),
+                              agent_env=(), repo_root=project.root,
+                              common_dir=project.root / ".git", links=())
+    result = run_command("git show HEAD:holdout.py; git cat-file --batch-all-objects --batch;"
+                         " cat ../../../holdout.py holdout.py; ls ../../../.git", worktree, 30,
+                         isolation=sandbox.agent(worktree, hidden=("holdout.py",)),
+                         merge_stderr=True)
+    assert secret not in result.output, result.output
+    assert "not a git repository" in result.output, result.output

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -41,6 +42,8 @@ from app.engine.gitops import parse_result_trailer, registered_admin
 
 if TYPE_CHECKING:
     from app.engine.agents.base import AgentContext
+
+log = logging.getLogger("autoresearch")
 
 MAX_COMMITS = 200
 """The most kept commits the agent's history mirrors (older ones are left out)."""
@@ -69,7 +72,12 @@ def agent_git_view(ctx: AgentContext) -> AgentGitView | None:
     sandbox = ctx.sandbox
     if sandbox is None or sandbox.kind != "bwrap":
         return None
-    return prepare(sandbox.repo_root, sandbox.common_dir, ctx.worktree, ctx.hidden_paths)
+    try:
+        return prepare(sandbox.repo_root, sandbox.common_dir, ctx.worktree, ctx.hidden_paths)
+    except (OSError, ValueError, KeyError, pygit2.GitError) as exc:
+        # Fail closed: the sandbox still hides the real git dir; the agent's git won't work.
+        log.warning("could not make the agent's git view: %s", exc)
+        return None
 
 
 def prepare(repo_root: Path, common_dir: Path, worktree: Path,
@@ -106,7 +114,7 @@ def prepare(repo_root: Path, common_dir: Path, worktree: Path,
     repo.config["core.worktree"] = str(worktree)
     for key in ("user.name", "user.email"):
         if key in main.config:
-            repo.config[key] = main.config[key]
+            repo.config[key] = str(main.config[key])
     (gitdir / "objects" / "info" / "alternates").write_text(
         str(store_path / "objects") + "\n", encoding="utf-8")
     repo = pygit2.Repository(str(gitdir))  # again: now it sees the store
@@ -190,7 +198,7 @@ class _Mirror:
             return tree.id
         raw = bytearray()
         for entry in tree:
-            path = prefix + entry.name
+            path = prefix + (entry.name or "")
             if path in self.hidden:
                 continue
             if entry.filemode == _TREE:
@@ -201,7 +209,7 @@ class _Mirror:
                 oid = entry.id
                 if entry.filemode != _LINK:
                     self.copy(oid, False)
-            raw += b"%o %s\0" % (int(entry.filemode), entry.name.encode("utf-8", "surrogateescape"))
+            raw += b"%o %s\0" % (int(entry.filemode), entry.raw_name or b"")
             raw += oid.raw
         return self.store.odb.write(pygit2.enums.ObjectType.TREE, bytes(raw))
 
@@ -222,7 +230,12 @@ class _Mirror:
         10,000-file repository), else loose objects."""
         if len(self.pending) > 200:
             pending = self.pending
-            self.main.pack(str(pack_dir), lambda builder: [builder.add(o) for o in pending])
+
+            def add(builder: pygit2.PackBuilder) -> None:
+                for oid in pending:
+                    builder.add(oid)
+
+            self.main.pack(str(pack_dir), add)
         else:
             for oid in self.pending:
                 kind, data = self.main.odb.read(oid)

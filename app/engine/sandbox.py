@@ -197,16 +197,15 @@ class SessionSandbox:
         return Isolation("none", True)
 
     def agent(self, worktree: Path, *, hidden: Iterable[str] = (),
-              readable: Iterable[Path] = (), git_admin: Path | None = None,
+              readable: Iterable[Path] = (),
               git_view: AgentGitView | None = None) -> Isolation:
         """The command agent: its worktree writable, network on, the user's HOME (its login)
         writable, the repository read-only, the holdout's files (repo-relative `hidden`)
         hidden in its worktree and in the user's checkout.
 
-        With `git_view` (agent_git.py) the git dir, and every other worktree git knows of,
-        are not there at all: the agent's git is its throwaway git dir, which holds no
-        object of the hidden files. Without it, git is read-only and the worktree's own git
-        folder (`git_admin`: its index and HEAD) writable."""
+        Under bubblewrap the git dir, and every other worktree git knows of, are not there
+        at all: the agent's git is `git_view`, a throwaway git dir (agent_git.py) that holds
+        no object of the hidden files (without one, its git does not work)."""
         home = Path(os.path.expanduser("~"))
         mounts: list[tuple[str, Path]] = []
         if home != Path("/"):
@@ -219,8 +218,6 @@ class SessionSandbox:
         if git_view is not None:
             mounts += [("ro", git_view.store), ("rw", git_view.gitdir)]
             overlays = ((git_view.gitlink, worktree / ".git"),)
-        elif git_admin is not None:
-            mounts.append(("rw", git_admin))
         mounts += [("hide", worktree / p) for p in hidden]
         mounts += [("ro", p) for p in readable]
         return Isolation(self.kind, True, tuple(mounts), private_home=False,
@@ -242,9 +239,10 @@ class SessionSandbox:
     def _secret_git(self, worktree: Path, hidden: Iterable[str],
                     git_view: AgentGitView | None) -> list[tuple[str, Path]]:
         """What an agent must not read beside its worktree: the hidden files in the user's
-        checkout; with its own git view, also the git dir and the other worktrees."""
+        checkout, the git dir and the other worktrees (under bubblewrap, with or without its
+        own git view: with none, its git does not work, and the held-out files stay hidden)."""
         mounts: list[tuple[str, Path]] = [("hide", self.repo_root / p) for p in hidden]
-        if git_view is None:
+        if self.kind != "bwrap":
             return mounts
         mounts.append(("mask", self.common_dir))
         own = Path(os.path.realpath(worktree))

@@ -29,7 +29,6 @@ from app.engine.agents.base import AgentContext, AgentError, Proposal
 from app.engine.agents.prompt import clip, command_prompt
 from app.engine.events import AgentActivity
 from app.engine.git_cli import worktree_status
-from app.engine.gitops import registered_admin
 from app.engine.process import run_command
 
 HISTORY_WINDOW = 15
@@ -126,8 +125,7 @@ class CommandAgent:
         view = agent_git_view(ctx)
         if ctx.sandbox is not None:
             isolation = ctx.sandbox.agent(
-                ctx.worktree, hidden=ctx.hidden_paths, readable=[prompt_file],
-                git_admin=_git_admin(ctx.worktree, ctx.sandbox.common_dir), git_view=view)
+                ctx.worktree, hidden=ctx.hidden_paths, readable=[prompt_file], git_view=view)
             policy = ctx.sandbox.policy
         try:
             result = run_command(command, ctx.worktree, self.config.timeout_s,
@@ -144,13 +142,6 @@ class CommandAgent:
             why = f"timed out after {self.config.timeout_s:g} s"
         return (result.exit_code, "\n".join(kept[-TAIL_LINES:]), "\n".join(fields_seen),
                 why)
-
-
-def _git_admin(worktree: Path, common_dir: Path) -> Path | None:
-    """The worktree's own folder in the git dir (its index and HEAD), as git registered it:
-    never read from the worktree's `.git` file, which the agent writes (pointed at the
-    user's checkout, its next turn was given that checkout writable)."""
-    return registered_admin(common_dir, worktree)
 
 
 def _tail_note(output: str) -> str:
