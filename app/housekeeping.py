@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from app.command_options import PruneOptions, SessionsOptions
-from app.engine.history import read_log
 from app.engine.layout import SessionLock, find_repo, list_sessions
-from app.engine.records import Status, change_words, summarize
+from app.engine.records import Status, change_words, count_experiments
 from app.errors import UsageError
+from app.session_data import load_session
 from app.tags import validate_tag
 
 
@@ -21,21 +21,29 @@ def run_sessions(options: SessionsOptions) -> int:
         print("no sessions yet; start one with `autoresearch-tui` or `autoresearch-tui run "
               "--headless`")
         return 0
-    print(f"{'tag':<20} {'state':<11} {'experiments':>11}  best")
+    width = max(20, *(len(info.tag) for info in sessions))
+    print(f"{'tag':<{width}} {'state':<11} {'experiments':>11}  best")
     for info in sessions:
-        contents = read_log(info.state_dir / "log.jsonl")
-        start = (contents.of_type("session_start") or [{}])[0]
-        summary = summarize(info.tag, contents.experiments,
-                            metric_name=start.get("metric_name", "metric"),
-                            unit=start.get("unit", ""),
-                            direction=start.get("direction", "lower"))
         state = "imported" if info.read_only else "finished" if info.finished else "open"
+        try:
+            data = load_session(info.state_dir)
+        except UsageError:
+            print(f"{info.tag:<{width}} {'broken log':<11} {'':>11}  run `autoresearch-tui "
+                  f"history --tag {info.tag} --repair`")
+            continue
+        # The last segment, as `history` and the report show it: a log whose metric changed
+        # has a baseline per segment, and the best of one is no change from another's.
+        segment = data.segments[-1] if data.segments else None
+        base = segment.baseline if segment else None
+        best_e = segment.best if segment else None
         best = ""
-        if summary.baseline is not None and summary.best is not None:
-            best = (f"{summary.baseline:g} -> {summary.best:g} {summary.unit} "
-                    f"({change_words(summary.baseline, summary.best, summary.direction)})"
+        if segment and base and best_e and base.metric is not None \
+                and best_e.metric is not None:
+            best = (f"{base.metric:g} -> {best_e.metric:g} {segment.unit} "
+                    f"({change_words(base.metric, best_e.metric, segment.direction)})"
                     ).replace("  ", " ")
-        print(f"{info.tag:<20} {state:<11} {summary.experiments:>11}  {best}")
+        print(f"{info.tag:<{width}} {state:<11} {count_experiments(data.experiments):>11}  "
+              f"{best}")
     return 0
 
 

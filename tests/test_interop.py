@@ -441,3 +441,20 @@ def main_raising(argv: list[str]) -> int:
     options = command_options(build_parser().parse_args(argv))
     assert isinstance(options, HistoryOptions)
     return run_history(options)
+
+
+def test_sessions_lists_an_imports_last_segment_and_its_best_as_history_does(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The attack: a log with two segments (seconds, then a count) listed as "26.6 -> 4 s":
+    # the first segment's baseline beside the last one's champion, in the wrong unit.
+    assert main(["history", "--import", str(JETPACK)]) == 0
+    assert main(["history", "--import", str(LIQUID)]) == 0
+    capsys.readouterr()
+    assert main(["sessions"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    jetpack = rows["import-pi-log-automattic-jetpack"]
+    assert "12 -> 4 (-66.7%, better)" in jetpack and " s " not in jetpack
+    # The best, as `history` says (#20, 3314), not the last keep (#22 measured 3445).
+    assert "3818 -> 3314 µs (-13.2%, better)" in rows["import-pi-log-shopify-liquid"]
+    # A tag longer than 20 characters still leaves the columns aligned.
+    assert len({line.index(" imported ") for line in rows.values()}) == 1
