@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Callable
@@ -90,14 +91,28 @@ def _detect_language(root: Path) -> Detection:
         return Detection("go", "go test ./...", link, ["**/*.go"])
     if _make_has_test(root):
         return Detection("make", "make test", link, [])
+    if _nested_python_tests(root):
+        return Detection("python", _pytest_command(root), link, ["**/*.py"])
     if any(root.glob("*.py")) or (root / "pyproject.toml").is_file():
         return Detection("python", None, link, ["**/*.py"])
     return Detection(None, None, link, [])
 
 
-def _python_checks(root: Path) -> str | None:
+def _pytest_command(root: Path) -> str:
     python = ".venv/bin/python" if (root / ".venv" / "bin" / "python").exists() else "python3"
-    command = f"{python} -m pytest -q"
+    return f"{python} -m pytest -q"
+
+
+def _nested_python_tests(root: Path) -> bool:
+    """Test files deeper down (`test/`, `src/pkg/tests/`, `pkg/a/tests/`), where pytest run
+    at the root finds them too. Looked for after the other languages: a Node or Rust
+    project with a helper script named test_*.py is still that language."""
+    return any(path.name.startswith("test_") or path.name.endswith("_test.py")
+               for path in _project_files(root, suffixes=(".py",), depth=4))
+
+
+def _python_checks(root: Path) -> str | None:
+    command = _pytest_command(root)
     for name in ("pytest.ini", "conftest.py"):
         if (root / name).is_file():
             return command
@@ -359,12 +374,13 @@ class TrialRun:
 
 def trial_run(root: Path, command: str, *, metric: str | None = None,
               link: list[str] | None = None, setup: str | None = None,
-              timeout_s: float = TRIAL_TIMEOUT_S) -> TrialRun:
+              timeout_s: float = TRIAL_TIMEOUT_S, here: str | None = None) -> TrialRun:
     """Run `command` once in a scratch worktree of HEAD and parse its output.
 
     A session starts from HEAD, so the trial does too: an uncommitted benchmark script is
     missing here as it would be there (the error says so). The worktree is removed
-    afterwards, even on error or Ctrl-C.
+    afterwards, even on error or Ctrl-C. `here`: the folder init was started in, relative
+    to `root`, when it is not the root (a failure then says that commands run at the root).
     """
     from app.engine import formats
     from app.engine.fingerprints import parse_fingerprint
@@ -392,6 +408,10 @@ def trial_run(root: Path, command: str, *, metric: str | None = None,
                                  - paths_named_by(command, scratch))
                 hint = (f" ({', '.join(missing)} is not committed: the trial, like a session, "
                         "runs on HEAD; commit it first)") if missing else ""
+                if not missing and here and not command.lstrip().startswith("cd "):
+                    hint = (f" (it ran at the repository's root, not in {here}/ where you "
+                            f"are: to run it there, give `cd {shlex.quote(here)} && "
+                            f"{command}`)")
                 return TrialRun(command, False, error=f"The benchmark `{command}` failed "
                                 f"({result.failure()}){hint}; fix it and try again.",
                                 output_tail=tail, duration_s=result.duration_s)
@@ -657,6 +677,7 @@ Ask = Callable[[str], str]
 def run_init(options: InitOptions) -> int:
     """`autoresearch-tui init`: questions on a terminal, flags for scripts."""
     root = repo_root(Path.cwd())
+    here = _folder_below(root, Path.cwd())
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     yes = options.yes
     detection = detect_project(root)
@@ -669,15 +690,31 @@ def run_init(options: InitOptions) -> int:
             raise UsageError(f"init without a terminal needs {' and '.join(missing)}; pass "
                              f"{'them' if len(missing) > 1 else 'it'}, or run init in a "
                              "terminal to be asked.")
-        return _init_from_flags(root, options, detection)
+        return _init_from_flags(root, options, detection, here)
     try:
-        return _init_interactive(root, options, detection, input)
+        return _init_interactive(root, options, detection, input, here)
     except EOFError:
         raise UsageError("init stopped at end of input before all questions were answered; "
                          "nothing was written.") from None
 
 
-def _init_from_flags(root: Path, options: InitOptions, detection: Detection) -> int:
+def _folder_below(root: Path, cwd: Path) -> str | None:
+    """`cwd` relative to the repository's root, when init runs in a folder below it."""
+    try:
+        rel = cwd.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return rel.as_posix() if rel.parts else None
+
+
+def _where_commands_run(root: Path, here: str | None) -> None:
+    if here:
+        print(f"Commands run at the repository's root, {root}, not in {here}/; "
+              f"autoresearch.toml goes there too.")
+
+
+def _init_from_flags(root: Path, options: InitOptions, detection: Detection,
+                     here: str | None = None) -> int:
     if (root / CONFIG_NAME).exists():
         raise UsageError(f"{root / CONFIG_NAME} already exists; edit it, or remove it and run "
                          "init again.")
@@ -694,9 +731,10 @@ def _init_from_flags(root: Path, options: InitOptions, detection: Detection) -> 
                           agent=agent, link=list(detection.link), scope=list(detection.scope))
     _raise_first(validate_answers(answers))
     print(_detected_line(detection))
+    _where_commands_run(root, here)
     print(f"Running the benchmark once on HEAD: {answers.bench}", flush=True)
     trial = trial_run(root, answers.bench, metric=answers.metric, link=answers.link,
-                      setup=answers.setup)
+                      setup=answers.setup, here=here)
     if not trial.ok:
         raise UsageError(f"{trial.error}\nIts last lines:\n{trial.output_tail}".rstrip())
     print(f"Parsed: {trial.summary()}")
@@ -729,8 +767,9 @@ def _print_done(path: Path, committed: bool) -> None:
 
 
 def _init_interactive(root: Path, options: InitOptions, detection: Detection,
-                      ask: Ask) -> int:
+                      ask: Ask, here: str | None = None) -> int:
     print(_detected_line(detection))
+    _where_commands_run(root, here)
     overwrite = False
     if (root / CONFIG_NAME).exists():
         if not _yes_no(ask, f"{CONFIG_NAME} already exists. Overwrite it?", False):
@@ -755,7 +794,7 @@ def _init_interactive(root: Path, options: InitOptions, detection: Detection,
         if not bench:
             return _offer_template(root, detection, ask)
         print(f"Running it once on HEAD: {bench}", flush=True)
-        trial = trial_run(root, bench, metric=metric, link=link, setup=setup)
+        trial = trial_run(root, bench, metric=metric, link=link, setup=setup, here=here)
         if trial.ok:
             break
         print(f"{trial.error}\nIts last lines:\n{trial.output_tail}")

@@ -139,6 +139,14 @@ def assert_untouched(repo: Path, head: str) -> None:
     ({"Makefile": "build:\n\ttrue\ntest: build\n\ttrue\n"}, "make", "make test"),
     ({"Makefile": "build:\n\ttrue\n"}, None, None),
     ({"README": "hi"}, None, None),
+    # Tests deeper down, where pytest at the root finds them too.
+    ({"test/test_x.py": ""}, "python", "python3 -m pytest -q"),
+    ({"src/pkg/tests/test_x.py": "", "src/pkg/x.py": ""}, "python", "python3 -m pytest -q"),
+    ({"pkg/a/tests/x_test.py": "", "bench.py": ""}, "python", "python3 -m pytest -q"),
+    # Not tests: vendored or hidden folders, and a Node project's helper script.
+    ({"node_modules/x/test_x.py": "", "bench.py": ""}, "python", None),
+    ({"package.json": '{"scripts": {"test": "jest"}}', "scripts/test_x.py": ""}, "node",
+     "npm test"),
 ])
 def test_detects_language_and_test_command(tmp_path: Path, files: dict[str, str],
                                            language: str | None, checks: str | None) -> None:
@@ -293,6 +301,30 @@ def test_uncommitted_benchmark_is_named(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "new_bench.py is not committed" in done.stderr
     assert_untouched(repo, head)
+
+
+def test_init_in_a_subfolder_says_commands_run_at_the_root(tmp_path: Path) -> None:
+    # A monorepo: the user is in the package's folder, where `python3 bench.py` works; the
+    # trial (like a session) runs at the repository's root, where it cannot. The error must
+    # say so and give the command that works, and nothing may be written.
+    repo = make_repo(tmp_path / "mono", {"README": "root", "pkgs/fast lib/mod.py": "x = 1\n",
+                                         "pkgs/fast lib/bench.py": "print(3)\n"})
+    head = git(repo, "rev-parse", "HEAD").strip()
+    sub = repo / "pkgs" / "fast lib"
+    done = init(sub, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Commands run at the repository's root, {repo}, not in pkgs/fast lib/" in done.stdout
+    assert ("not in pkgs/fast lib/ where you are: to run it there, give "
+            "`cd 'pkgs/fast lib' && python3 bench.py`") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert_untouched(repo, head)
+    # The command it suggests works.
+    done = init(sub, "--bench", "cd 'pkgs/fast lib' && python3 bench.py", "--direction",
+                "lower", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert_committed(repo)
+    assert load_config(repo / "autoresearch.toml").metric.command == \
+        "cd 'pkgs/fast lib' && python3 bench.py"
 
 
 def test_missing_flags_without_a_terminal_are_named(tmp_path: Path) -> None:
