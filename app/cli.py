@@ -7,6 +7,7 @@ Every `AutoresearchError` becomes one sentence on stderr and its exit status.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from app.command_options import (
     SessionsOptions,
 )
 from app.engine.launch import LaunchOptions
-from app.errors import AutoresearchError
+from app.errors import AutoresearchError, UsageError
 
 EPILOG = """\
 Run it inside a git repository with an autoresearch.toml (create one with `init`).
@@ -145,6 +146,7 @@ def launch_options(args: argparse.Namespace) -> LaunchOptions:
 def _launch(args: argparse.Namespace) -> int:
     """`autoresearch-tui [run [--headless]]`: open the session in the TUI or headless."""
     options = launch_options(args)
+    _require_git()
     if args.headless:
         from app.headless import run_headless
 
@@ -152,6 +154,15 @@ def _launch(args: argparse.Namespace) -> int:
     from app.tui.launch import run_tui
 
     return run_tui(options)
+
+
+def _require_git() -> None:
+    from app.engine.git_cli import GitError, require_git
+
+    try:
+        require_git()
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def command_options(args: argparse.Namespace) -> CommandOptions:
@@ -212,6 +223,9 @@ def _run_command(options: CommandOptions) -> int:
     if isinstance(options, FinalizeOptions):
         from app.finalize import run_finalize
 
+        if not options.dry_run:
+            _require_git()  # it makes worktrees and branches
+
         return run_finalize(options)
     from app.housekeeping import run_prune, run_sessions
 
@@ -221,6 +235,29 @@ def _run_command(options: CommandOptions) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; output piped into a reader that stops early (`| head`) ends it
+    quietly with status 141, as git and the shell's tools do, instead of a traceback."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is an ignored exception
+    except BrokenPipeError:
+        _drop_stdout()
+        return 141
+    return status
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for the closed pipe goes nowhere,
+    and the interpreter's flush at exit finds nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("max_experiments", "max_hours", "max_cost"):

@@ -17,14 +17,23 @@ class GitError(Exception):
     """A git command failed (or git is missing): one sentence, git's last words in it."""
 
 
+GIT_MISSING = "git is not installed or not on PATH; install git and try again."
+
+
+def require_git() -> None:
+    """GitError unless a `git` program is on PATH: commands that make worktrees or branches
+    check first, so a missing git is named as such (not as an unwritable session folder)."""
+    if shutil.which("git") is None:
+        raise GitError(GIT_MISSING)
+
+
 def git(cwd: Path, *args: str) -> str:
     """Run `git ARGS` in `cwd` and return its stdout; GitError when it fails."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
                               check=False)
     except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; install git and try again.") \
-            from None
+        raise GitError(GIT_MISSING) from None
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise GitError(f"`git {args[0]}` failed: {' '.join(message[-3:])}")
