@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import Project
+import pytest
+
+from tests.conftest import Project, git
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "autoresearch-tui"
@@ -90,3 +93,78 @@ def test_output_piped_into_a_reader_that_has_gone_ends_quietly(project: Project)
                                capture_output=True, text=True, timeout=120)
         assert shell.stderr == "", f"{args}: {shell.stderr}"
         assert shell.stdout.strip() in ("status=0", "status=141"), shell.stdout
+
+
+def test_a_half_made_worktree_left_by_a_full_disk_does_not_stop_the_next_launch(
+        project: Project) -> None:
+    # On a full disk, `git worktree add` fails after making the worktree's admin folder
+    # with an empty `gitdir` (seen on a 3 MB tmpfs). git does not list it, so the failed
+    # launch's clean-up left it, and the next launch of that tag died with a traceback:
+    # "failed to make directory '.git/worktrees/autoresearch-t1': directory exists".
+    admin = project.root / ".git" / "worktrees" / "autoresearch-t1"
+    admin.mkdir(parents=True)
+    (admin / "commondir").write_text("../..\n")
+    (admin / "gitdir").write_text("")
+    before = project.snapshot_user_state()
+    done = cli(project.root, "run", "--headless", "--tag", "t1")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "#0 baseline" in done.stdout
+    assert project.snapshot_user_state() == before
+    # And `prune` leaves no admin folder of the session behind.
+    done = cli(project.root, "prune", "--tag", "t1", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not admin.exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (root only; CI runs as root): a disk that fills up for real."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs under CI: {done.stderr}")
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave_kb: int) -> None:
+    (disk / "filler").unlink(missing_ok=True)
+    free_kb = shutil.disk_usage(disk).free // 1024
+    with (disk / "filler").open("wb") as handle:
+        try:
+            handle.write(b"\0" * max(0, free_kb - leave_kb) * 1024)
+        except OSError:
+            pass
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_launch_is_one_sentence_and_the_next_launch_works(
+        project: Project, tiny_disk: Path) -> None:
+    # It said "make .git/autoresearch/sessions/TAG a writable folder", the wrong fix for a
+    # disk that is full, and its clean-up left a half-made worktree that broke the next
+    # launch (the test above).
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("a patch")
+    repo = tiny_disk / "repo"
+    git(project.root, "clone", "-q", str(project.root), str(repo))
+    before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"))
+    for leave_kb in (60, 20, 4):
+        fill(tiny_disk, leave_kb)
+        done = cli(repo, "run", "--headless", "--tag", "t1")
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode != 0:
+            assert done.returncode == 2, done.stderr
+            assert "the disk is full" in one_sentence(done)
+            assert not (repo / ".git" / "autoresearch" / "sessions" / "t1").exists()
+    (tiny_disk / "filler").unlink()
+    done = cli(repo, "run", "--headless", "--tag", "t1")
+    assert done.returncode == 0, done.stderr
+    assert "#0 baseline" in done.stdout
+    assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")) == before

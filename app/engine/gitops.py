@@ -122,8 +122,7 @@ class SessionGit:
             except pygit2.GitError:
                 pass
         # Gone or broken: prune the stale registration and add it again.
-        if self.worktree_name in self.main.list_worktrees():
-            self.main.lookup_worktree(self.worktree_name).prune(True)
+        self._forget_worktree()
         if path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +137,19 @@ class SessionGit:
         self._clean = None
         if self.paths.worktree.exists():
             shutil.rmtree(self.paths.worktree)
+        self._forget_worktree()
+        MeasurementTree(self.repo_paths, self.paths).remove()
+
+    def _forget_worktree(self) -> None:
+        """Drop git's record of the session worktree: the registered one, and a half-made
+        admin folder that git does not list (an `add` that failed on a full disk leaves one
+        with an empty `gitdir`), which made the next `add` of that name fail with
+        "directory exists"."""
         if self.worktree_name in self.main.list_worktrees():
             self.main.lookup_worktree(self.worktree_name).prune(True)
-        MeasurementTree(self.repo_paths, self.paths).remove()
+        admin = self.repo_paths.common_dir / "worktrees" / self.worktree_name
+        if admin.is_dir() and not admin.is_symlink():
+            shutil.rmtree(admin, ignore_errors=True)
 
     @property
     def wt(self) -> pygit2.Repository:

@@ -9,6 +9,7 @@ files live is app/engine/layout.py.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -339,6 +340,9 @@ def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
     """A state folder that cannot be written (read-only, immutable, a file where a folder
     should be, a full disk) is one sentence, not a traceback."""
     where = exc.filename or paths.state_dir
+    if exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+        return UsageError(f"the disk is full: no space left to write the session's files "
+                          f"({where}); free some space on it, then launch again.")
     return UsageError(f"cannot write the session's files ({exc.strerror or exc}: {where}); "
                       f"make {paths.state_dir} a writable folder, or start another session "
                       "with --new or --tag.")
