@@ -168,3 +168,30 @@ def test_a_full_disk_at_launch_is_one_sentence_and_the_next_launch_works(
     assert done.returncode == 0, done.stderr
     assert "#0 baseline" in done.stdout
     assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")) == before
+
+
+def test_a_command_agent_without_its_program_file_is_refused(project: Project,
+                                                             tmp_path: Path) -> None:
+    # A typo in `[agent] program` (or the file never written) had the agent work with no
+    # goal, scope or ideas, silently, for as long as the budget lasted.
+    project.use_script_agent(tmp_path / "agent.sh", "echo 'DESCRIPTION: nothing'\n")
+    text = (project.root / "autoresearch.toml").read_text()
+    text = text.replace('[agent]\nkind = "command"',
+                        '[agent]\nkind = "command"\nprogram = "autoresearch.MD"')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("a typo in the program's name")
+    before = project.snapshot_user_state()
+    done = cli(project.root, "run", "--headless", "--max-experiments", "1")
+    assert done.returncode == 2
+    assert one_sentence(done) == (
+        "autoresearch-tui: `agent.program` is 'autoresearch.MD', which does not exist; write "
+        "the agent's goal and ideas there (`autoresearch-tui init` writes one) or fix the "
+        "path.")
+    assert project.snapshot_user_state() == before
+    assert not (project.root / ".git" / "autoresearch" / "sessions").exists()
+    # Named right, the same agent runs.
+    (project.root / "autoresearch.toml").write_text(text.replace("autoresearch.MD",
+                                                                 "autoresearch.md"))
+    project.commit("the program's name fixed")
+    done = cli(project.root, "run", "--headless", "--max-experiments", "1")
+    assert done.returncode == 0, done.stderr

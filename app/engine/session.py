@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import CONFIG_NAME, Config, check_parallel, load_config
-from app.engine import gitops
+from app.engine import git_cli, gitops
 from app.engine.agents.base import Agent
 from app.engine.budgets import Budgets
 from app.engine.champion import latest_champion_samples
@@ -283,6 +283,14 @@ def open_session(options: LaunchOptions, *, agent: Agent | None = None,
             raise UsageError(f"`agent.scripted.patches` is {config.agent.scripted.patches!r}, "
                              "which is not a folder; create it or fix the "
                              "path.")
+    if config.agent.kind != "scripted" and agent is None and not (
+            (repo.root / config.agent.program).is_file()
+            or git_cli.git_succeeds(repo.root, "cat-file", "-e",
+                                    f"HEAD:{config.agent.program}")):
+        # The agent's goal, scope and ideas: without it the agent works blind.
+        raise UsageError(f"`agent.program` is {config.agent.program!r}, which does not exist; "
+                         "write the agent's goal and ideas there (`autoresearch-tui init` "
+                         "writes one) or fix the path.")
     if config.agent.kind == "anthropic" and agent is None and not os.environ.get(
             "ANTHROPIC_API_KEY"):
         raise UsageError("ANTHROPIC_API_KEY is not set; export your API key, or use "
