@@ -22,3 +22,13 @@ class FatalSessionError(AutoresearchError):
     """The session stopped on an error it cannot continue past (exit status 3)."""
 
     exit_status = 3
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether `exc` is a full disk: an OSError with ENOSPC, or a library's error (pygit2's
+    GitError) that carries the system's words for it."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(exc)

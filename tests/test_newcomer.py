@@ -7,6 +7,7 @@ traceback, and nothing left behind in the user's repository.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -195,3 +196,34 @@ def test_a_command_agent_without_its_program_file_is_refused(project: Project,
     project.commit("the program's name fixed")
     done = cli(project.root, "run", "--headless", "--max-experiments", "1")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_during_a_session_stops_it_cleanly_and_it_resumes(
+        project: Project, tiny_disk: Path, tmp_path: Path) -> None:
+    # The night's disk fills up (the agent's build, a log elsewhere): pygit2 failed to write
+    # the candidate's index and the session died with a GitError traceback, exit 1.
+    filler, marker = tiny_disk / "filler", tiny_disk / "filled-once"
+    project.use_script_agent(tmp_path / "agent.sh", (
+        f"if [ ! -e {marker} ]; then touch {marker}; "
+        f"head -c 20000000 /dev/zero > {filler} 2>/dev/null; fi\n"
+        "echo 10 > nums/a.txt\necho 'DESCRIPTION: shrink a'\n"))
+    text = (project.root / "autoresearch.toml").read_text()
+    (project.root / "autoresearch.toml").write_text(text + '\n[session]\nsandbox = "none"\n')
+    project.commit("no sandbox: the agent can fill the disk")
+    repo = tiny_disk / "repo"
+    git(project.root, "clone", "-q", str(project.root), str(repo))
+    before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"))
+    done = cli(repo, "run", "--headless", "--tag", "t1", "--max-experiments", "2")
+    assert done.returncode == 3, done.stdout + done.stderr
+    sentence = one_sentence(done)
+    assert "No space left on device" in sentence and "launch again to resume" in sentence
+    assert "#0 baseline" in done.stdout
+    filler.unlink()
+    done = cli(repo, "run", "--headless", "--tag", "t1", "--max-experiments", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = (repo / ".git" / "autoresearch" / "sessions" / "t1" / "log.jsonl").read_text()
+    numbers = [json.loads(line)["n"] for line in log.splitlines()
+               if json.loads(line).get("type") == "experiment"]
+    assert numbers == sorted(set(numbers)) and numbers[0] == 0, numbers
+    assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")) == before

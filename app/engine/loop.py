@@ -51,7 +51,7 @@ from app.engine.records import Experiment, Status, summarize
 from app.engine.scheduler import pin, slot_cpus, slot_gpus
 from app.engine.stall import stall_reason
 from app.engine.worker_state import WorkerTracker
-from app.errors import FatalSessionError, UsageError
+from app.errors import FatalSessionError, UsageError, out_of_space
 
 log = logging.getLogger("autoresearch")
 
@@ -162,6 +162,10 @@ class Loop:
             log.exception("the loop failed")
             self._safe_reset()
             self.state(LoopState.FAILED, str(exc))
+            if out_of_space(exc):  # pygit2 writing an object or the index: not an OSError
+                raise FatalSessionError("the session stopped: the disk is full (No space left "
+                                        "on device); free some space, then launch again to "
+                                        "resume.") from None
             raise
         self._safe_reset()
         summary = summarize(self.git.paths.tag, self.experiments, metric_name=self.metric.name,

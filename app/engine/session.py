@@ -9,7 +9,6 @@ files live is app/engine/layout.py.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import json
 import logging
@@ -49,7 +48,7 @@ from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
 from app.engine.setup_outputs import SetupInputs, SetupOutputs
 from app.engine.worker_git import remove_leftovers
-from app.errors import UsageError
+from app.errors import UsageError, out_of_space
 
 SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",
                "export", "source", ".", "true", "false", "test", "[", "if", "for", "while",
@@ -348,7 +347,7 @@ def _state_error(paths: SessionPaths, exc: OSError) -> UsageError:
     """A state folder that cannot be written (read-only, immutable, a file where a folder
     should be, a full disk) is one sentence, not a traceback."""
     where = exc.filename or paths.state_dir
-    if exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+    if out_of_space(exc):
         return UsageError(f"the disk is full: no space left to write the session's files "
                           f"({where}); free some space on it, then launch again.")
     return UsageError(f"cannot write the session's files ({exc.strerror or exc}: {where}); "
