@@ -26,7 +26,7 @@ from app.command_options import (
     SessionsOptions,
 )
 from app.engine.launch import LaunchOptions
-from app.errors import AutoresearchError, UsageError
+from app.errors import AutoresearchError, UsageError, file_error_sentence
 
 EPILOG = """\
 Run it inside a git repository with an autoresearch.toml (create one with `init`).
@@ -279,3 +279,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("autoresearch-tui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # main() ends it quietly
+    except OSError as exc:
+        # A read-only or full disk under a command that writes (report, instruct, export):
+        # one sentence, not a traceback. Everything is written to a temporary file first,
+        # so nothing is half-written.
+        print(f"autoresearch-tui: {file_error_sentence(exc)}", file=sys.stderr)
+        return 2

@@ -32,3 +32,22 @@ def out_of_space(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return True
     return "No space left on device" in str(exc)
+
+
+def file_error_sentence(exc: OSError) -> str:
+    """One sentence for a file the command could not write (a read-only or full disk, a
+    folder without permission): the folder, and the fix. Files are written to a temporary
+    name beside their place first, so the folder, not that name, is what to tell."""
+    import errno
+    import os
+
+    what = exc.strerror or str(exc)
+    folder = ""
+    if isinstance(exc.filename, str) and exc.filename:
+        folder = f" in {os.path.dirname(os.path.abspath(exc.filename))}"
+    if out_of_space(exc):
+        return f"the disk is full: cannot write{folder}; free some space on it and try again."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"cannot write{folder} ({what}); make it writable, or run the command where "
+                "it can write (report --out and history --export take another path).")
+    return f"cannot read or write {exc.filename or 'a file'} ({what}); fix that path and try again."

@@ -227,3 +227,46 @@ def test_a_disk_that_fills_during_a_session_stops_it_cleanly_and_it_resumes(
                if json.loads(line).get("type") == "experiment"]
     assert numbers == sorted(set(numbers)) and numbers[0] == 0, numbers
     assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")) == before
+
+
+@pytest.mark.slow
+def test_commands_that_write_on_a_read_only_or_full_disk_are_one_sentence(
+        project: Project, tiny_disk: Path) -> None:
+    # report, instruct, history --export and --import died with an OSError traceback on a
+    # read-only file system (a checkout on a read-only mount, a backup being browsed).
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("a patch")
+    repo = tiny_disk / "repo"
+    git(project.root, "clone", "-q", str(project.root), str(repo))
+    done = cli(repo, "run", "--headless", "--tag", "t1")
+    assert done.returncode == 0, done.stderr
+    state = repo / ".git" / "autoresearch" / "sessions" / "t1"
+    before = sorted(p.name for p in state.iterdir())
+    liquid = str(ROOT / "tests" / "data" / "interop" / "pi-log-shopify-liquid.jsonl")
+    writers = [["report"], ["instruct", "--tag", "t1", "try the cache"],
+               ["history", "--export", "r.tsv"], ["history", "--import", liquid]]
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    try:
+        for args in writers:
+            done = cli(repo, *args)
+            assert done.returncode == 2, (args, done.stderr)
+            sentence = one_sentence(done)
+            assert "(Read-only file system); make it writable" in sentence, sentence
+            assert ".tmp" not in sentence and "staging" not in sentence, sentence
+        # Reading still works.
+        assert cli(repo, "history").returncode == 0
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
+    fill(tiny_disk, 0)
+    for args in writers[:1] + writers[2:]:
+        done = cli(repo, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        sentence = one_sentence(done)
+        assert "the disk is full: cannot write" in sentence, sentence
+        assert sentence.endswith("free some space on it and try again."), sentence
+        if args[0] == "report":
+            assert f"cannot write in {state};" in sentence, sentence
+    # Nothing half-written: no temporary file, no staging folder, no new file.
+    assert sorted(p.name for p in state.iterdir()) == before
+    assert sorted(p.name for p in state.parent.iterdir()) == ["t1"]
+    assert not (repo / "r.tsv").exists() and not list(repo.glob(".r.tsv*"))
