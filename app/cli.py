@@ -31,7 +31,15 @@ from app.errors import AutoresearchError, UsageError, file_error_sentence
 EPILOG = """\
 Run it inside a git repository with an autoresearch.toml (create one with `init`).
 The session works in its own worktree and branch; your checkout is never touched.
-Exit status: 0 done, 2 bad input, 3 stopped on an error, 130 interrupted."""
+Exit status: 0 done, 2 bad input, 3 stopped on an error, 130 interrupted (Ctrl-C),
+129 the terminal went away. `autoresearch-tui COMMAND --help` explains each command."""
+
+INIT_EPILOG = """\
+On a terminal it asks; without one (scripts, CI) it needs --bench, --direction and --yes:
+  autoresearch-tui init --bench "python3 bench.py" --checks "python3 -m pytest -q" \\
+      --direction lower --yes
+The benchmark prints `METRIC name=value` lines or a number on its last line; init runs it
+once on HEAD (commit it first) and shows what it parsed before writing anything."""
 
 
 def _session_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -60,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                         workers=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the loop (with --headless: line output, no TUI)")
+    def command(name: str, text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        # The one-line help of the command list is also the command's own --help
+        # description: `init --help` says what init does, not only its flags.
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
+                              epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", "run the loop (with --headless: line output, no TUI)")
     _session_args(run)
     run.add_argument("--headless", action="store_true", help="print one line per experiment "
                      "instead of opening the TUI")
@@ -75,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, metavar="N", help="N agents propose at once, "
                      "each in its own worktree (default: [parallel] workers, else 1)")
 
-    init = sub.add_parser("init", help="write autoresearch.toml and autoresearch.md")
+    init = command("init", "write autoresearch.toml and autoresearch.md, and commit them",
+                   INIT_EPILOG)
     init.add_argument("--bench", metavar="CMD", help="benchmark command (prints the metric)")
-    init.add_argument("--checks", metavar="CMD", help="checks command (the test suite)")
+    init.add_argument("--checks", metavar="CMD", help="checks command (the test suite; "
+                      "'-' for none; default: the one detected)")
     init.add_argument("--direction", choices=["lower", "higher"], help="which way is better")
     init.add_argument("--metric", metavar="NAME", help="metric name")
     init.add_argument("--unit", metavar="UNIT", help="metric unit, e.g. ms")
@@ -86,14 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--yes", action="store_true", help="answer yes: write and commit "
                       "without asking")
 
-    demo = sub.add_parser("demo", help="a sample repo and the loop on it (offline by default)")
-    demo.add_argument("--agent", choices=["scripted", "anthropic"], default="scripted")
+    demo = command("demo", "a sample repo and the loop on it (offline by default)")
+    demo.add_argument("--agent", choices=["scripted", "anthropic"], default="scripted",
+                      help="who proposes: scripted (prepared patches, offline; the default) "
+                      "or anthropic (Claude, needs ANTHROPIC_API_KEY)")
     demo.add_argument("--dir", metavar="PATH", help="where to create the sample repo "
                       "(default: a temporary folder, printed)")
     demo.add_argument("--headless", action="store_true", help="line output instead of the TUI")
     demo.add_argument("--workers", type=int, metavar="N", help="N agents propose at once")
 
-    history = sub.add_parser("history", help="list experiments; import or export logs")
+    history = command("history", "list experiments; import or export logs")
     history.add_argument("--tag", help="session tag (default: the latest session)")
     history.add_argument("--import", dest="import_path", metavar="PATH",
                          help="read a pi-autoresearch log or a results.tsv")
@@ -102,25 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
                          help="move log lines that break the hash chain (and those after "
                               "them) aside into log.jsonl.rejected-<time>")
 
-    report = sub.add_parser("report", help="a Markdown report with a chart beside it")
-    report.add_argument("--tag")
+    report = command("report", "a Markdown report with a chart beside it")
+    report.add_argument("--tag", help="session tag (default: the latest session)")
     report.add_argument("--out", metavar="FILE", help="default: report.md in the session's "
                         "state folder")
 
-    finalize = sub.add_parser("finalize", help="kept experiments become reviewable branches")
-    finalize.add_argument("--tag")
+    finalize = command("finalize", "kept experiments become reviewable branches")
+    finalize.add_argument("--tag", help="session tag (default: the latest session)")
     finalize.add_argument("--dry-run", action="store_true", help="show the grouping only")
     finalize.add_argument("--include-unverified", action="store_true",
                           help="also create the groups that fail verification, under "
                                "autoresearch-final/<tag>/unverified/")
 
-    doctor = sub.add_parser("doctor", help="what makes benchmarks noisy here, the "
-                            "benchmark's noise, and advice")
+    doctor = command("doctor", "what makes benchmarks noisy here, the benchmark's noise, "
+                     "and advice")
     doctor.add_argument("--runs", type=int, metavar="N", help="benchmark runs to measure "
-                        "the noise (default: calibration_runs, at least 5)")
+                        "the noise, 3 or more (default: calibration_runs, at least 5)")
 
-    instruct = sub.add_parser("instruct", help="a note for the agent's next experiment "
-                              "(or every one, --standing), picked up by the running session")
+    instruct = command("instruct", "a note for the agent's next experiment (or every one, "
+                       "--standing), picked up by the running session")
     instruct.add_argument("--tag", help="session tag (default: the config's, else the "
                           "latest unfinished session)")
     instruct.add_argument("--standing", action="store_true", help="keep the note for every "
@@ -128,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     instruct.add_argument("--clear", action="store_true", help="clear the standing notes")
     instruct.add_argument("text", nargs="*", help="the note (one line)")
 
-    sub.add_parser("sessions", help="list this repository's sessions")
-    prune = sub.add_parser("prune", help="remove a session's worktree, branch and refs")
-    prune.add_argument("--tag", required=True)
+    command("sessions", "list this repository's sessions")
+    prune = command("prune", "remove a session's worktree, branch and refs")
+    prune.add_argument("--tag", required=True, help="the session to remove (`sessions` "
+                       "lists them)")
     prune.add_argument("--yes", action="store_true", help="do not ask")
     return parser
 

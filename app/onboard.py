@@ -725,9 +725,11 @@ def _init_from_flags(root: Path, options: InitOptions, detection: Detection,
                          "[agent] afterwards.")
     assert options.bench and options.direction  # run_init refuses flags without them
     checks = options.checks
+    if checks is not None and checks.strip() in ("-", ""):
+        checks = ""  # none, as the terminal's questions and the form take '-'
     answers = InitAnswers(bench=options.bench, direction=options.direction,
                           metric=options.metric, unit=options.unit,
-                          checks=checks if checks is not None else detection.checks,
+                          checks=(checks or None) if checks is not None else detection.checks,
                           agent=agent, link=list(detection.link), scope=list(detection.scope))
     _raise_first(validate_answers(answers))
     print(_detected_line(detection))

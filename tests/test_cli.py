@@ -4,6 +4,7 @@ namespace with a silent default."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 from pathlib import Path
 
@@ -67,3 +68,23 @@ def test_no_command_reads_the_argparse_namespace() -> None:
                     isinstance(node.args[0], ast.Name) and node.args[0].id == "args":
                 readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert readers == []
+
+
+def test_every_command_and_option_explains_itself_in_help() -> None:
+    # `report --help` showed a bare `--tag`, `demo --help` a bare `--agent`, and no command's
+    # --help said what the command does.
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(subparsers.choices) == ["demo", "doctor", "finalize", "history", "init",
+                                          "instruct", "prune", "report", "run", "sessions"]
+    for name, sub in subparsers.choices.items():
+        assert sub.description, f"`{name} --help` does not say what {name} does"
+        for action in sub._actions:
+            if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"`{name} --help`: {action.option_strings or action.dest} " \
+                "has no help text"
+    top = parser.format_help()
+    for status in ("0 done", "2 bad input", "3 stopped", "130 interrupted", "129"):
+        assert status in top
+    assert "--direction lower --yes" in subparsers.choices["init"].format_help()

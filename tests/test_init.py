@@ -327,6 +327,16 @@ def test_init_in_a_subfolder_says_commands_run_at_the_root(tmp_path: Path) -> No
         "cd 'pkgs/fast lib' && python3 bench.py"
 
 
+def test_checks_dash_means_none_as_on_a_terminal(tmp_path: Path) -> None:
+    # `--checks -` wrote `command = "-"`: a checks command that fails on the baseline.
+    repo = python_repo(tmp_path / "py")
+    done = init(repo, "--bench", "python3 bench.py", "--checks", "-", "--direction", "lower",
+                "--yes")
+    assert done.returncode == 0, done.stderr
+    assert load_config(repo / "autoresearch.toml").checks.command is None
+    assert_committed(repo)
+
+
 def test_missing_flags_without_a_terminal_are_named(tmp_path: Path) -> None:
     repo = python_repo(tmp_path / "py")
     done = init(repo, "--bench", "python3 bench.py")
