@@ -764,6 +764,12 @@ def _detected_line(detection: Detection) -> str:
 def _print_done(path: Path, committed: bool) -> None:
     what = "Wrote and committed" if committed else "Wrote (not committed)"
     print(f"{what} {path.name} and {PROGRAM_NAME}.")
+    if committed and not git_cli.git_succeeds(path.parent, "symbolic-ref", "-q", "HEAD"):
+        # A commit on a detached HEAD is on no branch: the next checkout leaves it behind.
+        head = _git(path.parent, "rev-parse", "--short", "HEAD").strip()
+        print(f"Note: HEAD is detached, so that commit ({head}) is on no branch; keep it with "
+              "`git switch -c NAME` (or cherry-pick it onto your branch) before you check "
+              "out another branch.")
     print("Next: edit the Goal and Ideas in autoresearch.md if you like, then run "
           "`autoresearch-tui` (or `autoresearch-tui run --headless`).")
 

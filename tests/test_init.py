@@ -337,6 +337,23 @@ def test_checks_dash_means_none_as_on_a_terminal(tmp_path: Path) -> None:
     assert_committed(repo)
 
 
+def test_init_on_a_detached_head_says_its_commit_is_on_no_branch(tmp_path: Path) -> None:
+    # The commit went onto a detached HEAD without a word: `git checkout main` afterwards
+    # left the config behind, and the next launch said there was no autoresearch.toml.
+    repo = python_repo(tmp_path / "py")
+    git(repo, "checkout", "-q", "--detach", "HEAD")
+    done = init(repo, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 0, done.stderr
+    head = git(repo, "rev-parse", "--short", "HEAD").strip()
+    assert (f"Note: HEAD is detached, so that commit ({head}) is on no branch; keep it with "
+            "`git switch -c NAME`") in done.stdout
+    assert_committed(repo)
+    # On a branch, no such note.
+    other = python_repo(tmp_path / "on-a-branch")
+    done = init(other, "--bench", "python3 bench.py", "--direction", "lower", "--yes")
+    assert done.returncode == 0 and "detached" not in done.stdout
+
+
 def test_missing_flags_without_a_terminal_are_named(tmp_path: Path) -> None:
     repo = python_repo(tmp_path / "py")
     done = init(repo, "--bench", "python3 bench.py")
