@@ -270,3 +270,21 @@ def test_commands_that_write_on_a_read_only_or_full_disk_are_one_sentence(
     assert sorted(p.name for p in state.iterdir()) == before
     assert sorted(p.name for p in state.parent.iterdir()) == ["t1"]
     assert not (repo / "r.tsv").exists() and not list(repo.glob(".r.tsv*"))
+
+
+def test_a_baseline_that_times_out_names_the_timeout_to_raise(project: Project) -> None:
+    # It said "fix `metric.command` so that it prints a number. Last output:" and nothing
+    # after: the wrong fix for a benchmark that needs longer, and an output that seemed lost.
+    project.write("hang", "")
+    project.config(timeout_s=2)
+    project.commit("a benchmark slower than its timeout")
+    before = project.snapshot_user_state()
+    done = cli(project.root, "run", "--headless", "--max-experiments", "1")
+    assert done.returncode == 2, done.stderr
+    assert one_sentence(done) == (
+        "autoresearch-tui: the benchmark fails on the unchanged code (benchmark timed out "
+        "after 2 s); fix `metric.timeout_s` (2 s), or make one run shorter. It printed "
+        "nothing.")
+    assert project.snapshot_user_state() == before
+    sessions = project.root / ".git" / "autoresearch" / "sessions"
+    assert not sessions.exists() or not any(sessions.iterdir()), list(sessions.rglob("*"))

@@ -367,18 +367,22 @@ class Bench:
                 if not self.once(n, "calibration", i, runs, measured):
                     fix = ("`metric.name` to one of the names it prints, or `metric.command`"
                            if "no METRIC line named" in measured.reason else
+                           f"`metric.timeout_s` ({self.metric.timeout_s:g} s), or make one "
+                           "run shorter" if "timed out" in measured.reason else
                            "`metric.command` so that it prints a number")
                     raise UsageError(
                         f"the benchmark fails on the unchanged code ({measured.reason}); fix "
-                        f"{fix}. Last output:\n{measured.output_tail}")
+                        f"{fix}.{_last_output(measured.output_tail)}")
             counts = None
             if self.config.checks.command:
                 self.state(LoopState.CHECKS, "on the baseline", n)
                 result = self.checks(n)
                 if not result.ok:
+                    fix = (f"`checks.timeout_s` ({self.config.checks.timeout_s:g} s)"
+                           if result.timed_out else "the tests or `checks.command`")
                     raise UsageError(
-                        f"the checks fail on the unchanged code ({result.failure()}); fix the "
-                        f"tests or `checks.command` first. Last output:\n{result.output_tail}")
+                        f"the checks fail on the unchanged code ({result.failure()}); fix "
+                        f"{fix} first.{_last_output(result.output_tail)}")
                 counts = parse_check_counts(result.output)
             holdout = Measured()
             if self.config.holdout.command:
@@ -387,8 +391,9 @@ class Bench:
                     if not self.once(n, "holdout", i, runs, holdout, holdout=True):
                         raise UsageError(
                             f"the held-out benchmark fails on the unchanged code "
-                            f"({holdout.reason}); fix `holdout.command`. Last output:\n"
-                            f"{holdout.output_tail}")
+                            f"({holdout.reason}); fix `holdout.command`"
+                            f"{' or `holdout.timeout_s`' if 'timed out' in holdout.reason else ''}"
+                            f".{_last_output(holdout.output_tail)}")
         finally:
             self._in_baseline = False
         return Calibration(measured, holdout, counts, bool(self.config.checks.command))
@@ -603,3 +608,9 @@ class Bench:
             if not self.once(n, "champion", i, runs, measured):
                 break
         return measured
+
+
+def _last_output(tail: str) -> str:
+    """The end of a failing command's output for a baseline error, or that it printed none
+    (a bare "Last output:" reads as if something was lost)."""
+    return f" Last output:\n{tail}" if tail.strip() else " It printed nothing."
