@@ -170,10 +170,14 @@ async def show_everywhere(text: str) -> None:
         table.move_cursor(row=1)
         await pilot.pause()
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        # The pane shows the diff as `git diff` does: a tab stops at a multiple of 8 counted
+        # from the line's start, its `+` included (one_line(text) expands tabs by 4, in the
+        # text alone: not what the pane shows).
+        added = visible(f"+{text}", tab_size=8).rstrip()
+        await wait_for(pilot, lambda: added in screen_text(app))
         shown = screen_text(app)
         assert f"diff #1 · keep · {line}" in shown or not line
-        assert visible(f"+{one_line(text)}", tab_size=8).rstrip() in shown
+        assert added in shown
 
         # The session ends: the summary (its reason) and the rule in the activity pane.
         app.clear_notifications()
@@ -212,6 +216,7 @@ SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 @example("trailing backslash \\")
 @example("[/] \x1b[31mred\x1b[0m \x07")
 @example("\r0")
+@example("ab\tcd[b")
 def test_outside_text_is_shown_literally_everywhere(text: str) -> None:
     asyncio.run(show_everywhere(text))
 
