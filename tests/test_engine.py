@@ -398,14 +398,23 @@ def test_threaded_stop_interrupts_a_running_benchmark(project: Project) -> None:
     engine = open_session(LaunchOptions(cwd=project.root))
     controller = LoopController()
 
+    stopped: list[float] = []
+
+    def stop() -> None:
+        stopped.append(time.monotonic())
+        controller.stop()
+
     def sink(event: Event) -> None:
         if isinstance(event, StateChanged) and event.n == 1 and event.state.value == "measuring":
-            threading.Timer(0.3, controller.stop).start()
+            threading.Timer(0.3, stop).start()
 
-    started = time.monotonic()
     status = engine.run(sink, controller)
+    ended = time.monotonic()
     engine.close()
-    assert status == 0 and time.monotonic() - started < 15
+    # The stop ends the 60 s hang rather than waiting for it: the run returns within a
+    # fraction of it after the stop (a bound on the whole session, baseline included, was
+    # a bound on how busy the machine was).
+    assert status == 0 and stopped and ended - stopped[0] < 15, (stopped, ended)
     assert statuses(engine)[-1] == (1, "interrupted")
 
 
