@@ -101,11 +101,15 @@ def test_stdout_is_capped_at_8_kb(tmp_path: Path) -> None:
 def test_notify_runs_in_the_background_with_the_variables(tmp_path: Path) -> None:
     env = notify_env(tag="nov27", metric_name="time_ms", best=42.5, baseline=100.0, n=7,
                      description="cache", unit="ms")
-    started = time.monotonic()
-    thread = notify('sleep 0.3; echo "$AUTORESEARCH_TAG $AUTORESEARCH_METRIC '
+    # The command writes its note only once the test says go: had the caller waited for
+    # it, the note would be there when `notify` returns (the wait gives up after 20 s,
+    # within the hook's 30 s timeout).
+    thread = notify('end=$(($(date +%s) + 20)); while [ ! -e go ] && [ "$(date +%s)" -lt '
+                    '"$end" ]; do sleep 0.05; done; echo "$AUTORESEARCH_TAG $AUTORESEARCH_METRIC '
                     '$AUTORESEARCH_BEST $AUTORESEARCH_EXPERIMENT" > note.txt', env, tmp_path)
-    assert time.monotonic() - started < 0.2  # the caller did not wait
-    thread.join(10)
+    assert not (tmp_path / "note.txt").exists(), "the caller waited for the notification"
+    (tmp_path / "go").touch()
+    thread.join(120)
     assert (tmp_path / "note.txt").read_text() == "nov27 time_ms 42.5 7\n"
 
 
