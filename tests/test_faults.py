@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,7 +338,7 @@ def run_with_bench(project: Project, bench: str, *, timeout_s: float = 20, patch
 @pytest.mark.slow  # a few seconds of real sessions
 def test_benchmark_forking_a_daemon_that_holds_the_output_does_not_hang(
         project: Project) -> None:
-    marker = "300.4242"
+    marker = f"300.{uuid.uuid4().int % 10**9:09d}"  # this test's own daemons, no other's
     pids = project.root.parent / "daemon-pids"
     bench = BENCH_SUM + f'''
 import subprocess
@@ -345,11 +346,12 @@ daemon = subprocess.Popen(["sh", "-c", "exec sleep {marker}"])  # inherits stdou
 open(os.environ["DAEMON_PIDS"], "a").write(f"{{daemon.pid}}\\n")
 print(f"METRIC score={{total}}")
 '''
-    started = time.monotonic()
     result = run_with_bench(project, bench, extra_env={"DAEMON_PIDS": str(pids)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert time.monotonic() - started < 40
-    assert "#1 keep" in result.stdout
+    # No run waited for the daemon (300 s): each ended before its 20 s timeout, else the
+    # baseline or #1 would be a timeout. (A bound of 40 s on the whole session was a bound
+    # on the machine's load: 34 s under load 14.)
+    assert "#1 keep" in result.stdout and "timeout" not in result.stdout, result.stdout
     started_daemons = pids.read_text().split()
     assert len(started_daemons) >= 5, "every benchmark run forked its daemon"
     assert _leftovers(marker) == [], "the daemon outlived its benchmark"
@@ -358,7 +360,7 @@ print(f"METRIC score={{total}}")
 
 @pytest.mark.slow  # a few seconds of real sessions
 def test_benchmark_ignoring_sigterm_is_killed_at_the_timeout(project: Project) -> None:
-    marker = "300.5151"
+    marker = f"300.{uuid.uuid4().int % 10**9:09d}"  # this test's own children, no other's
     bench = f'''
 import signal, subprocess, time, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)

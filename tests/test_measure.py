@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -165,7 +166,7 @@ def test_command_not_found_is_exit_127_with_a_sentence(tmp_path: Path) -> None:
 
 
 def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
-    marker = "300.6161"
+    marker = f"300.{uuid.uuid4().int % 10**9:09d}"
     started = time.monotonic()
     result = run_command(f"sh -c 'exec sleep {marker}' & sleep 300", tmp_path, 0.5)
     assert result.timed_out and result.exit_code is None and not result.ok
@@ -175,7 +176,7 @@ def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
 
 
 def test_sigterm_ignoring_command_is_killed_after_the_grace(tmp_path: Path) -> None:
-    marker = "300.7171"
+    marker = f"300.{uuid.uuid4().int % 10**9:09d}"
     started = time.monotonic()
     result = run_command(f"trap '' TERM; sh -c \"trap '' TERM; exec sleep {marker}\"",
                          tmp_path, 0.5)
@@ -197,7 +198,7 @@ def test_cancel_stops_a_running_command_quickly(tmp_path: Path) -> None:
 
 
 def test_a_daemon_holding_the_output_open_does_not_hang_and_is_killed(tmp_path: Path) -> None:
-    marker = "300.8181"
+    marker = f"300.{uuid.uuid4().int % 10**9:09d}"
     started = time.monotonic()
     result = run_command(f"(exec sleep {marker}) & echo 42", tmp_path, 60)
     assert result.ok and result.stdout.strip() == "42"
@@ -208,7 +209,7 @@ def test_a_daemon_holding_the_output_open_does_not_hang_and_is_killed(tmp_path: 
 def test_a_setsid_daemon_escaping_the_group_does_not_hang_the_harness(tmp_path: Path) -> None:
     """A daemon that leaves the process group cannot be killed with it, but the harness must
     still stop reading soon after the command exits."""
-    marker = "30.9191"
+    marker = f"30.{uuid.uuid4().int % 10**9:09d}"
     started = time.monotonic()
     try:
         result = run_command(f"setsid sh -c 'exec sleep {marker}' & echo 1", tmp_path, 60)
