@@ -7,6 +7,7 @@ tries to get the user to approve or lose something they did not see or mean.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,18 +150,48 @@ def slow_keep(project: Project) -> Project:
     return project
 
 
-async def test_veto_typed_during_measurement_holds_the_decision(slow_keep: Project) -> None:
+@pytest.fixture
+def gated_keep(project: Project, tmp_path: Path) -> tuple[Project, Path]:
+    """#1 lowers the score (a keep); each run of its benchmark waits until the test creates
+    the returned gate file (60 s at most), so #1 cannot be measured to its end before the
+    test says so. No sandbox: the benchmark must see the test's file."""
+    from tests.conftest import BENCH_PY
+
+    gate = tmp_path / "gate"
+    project.write("bench.py", BENCH_PY.replace("total = 0.0", (
+        'if os.path.exists("slow"):\n'
+        "    end = time.monotonic() + 60\n"
+        f"    while not os.path.exists({str(gate)!r}) and time.monotonic() < end:\n"
+        "        time.sleep(0.05)\n"
+        "total = 0.0")))
+    project.config('\n[session]\nsandbox = "none"\n')
+    project.commit("a benchmark that waits for the test")
+    project.patch("01-slow-keep.patch", {"nums/a.txt": "40\n", "slow": "x\n"},
+                  subject="Lower a, slowly")
+    project.patch("02-raise-b.patch", {"nums/b.txt": "30\n"}, subject="Raise b to 30")
+    project.commit("patches")
+    return project, gate
+
+
+async def test_veto_typed_during_measurement_holds_the_decision(
+        gated_keep: tuple[Project, Path]) -> None:
     from app.screens.modals import VetoReasonScreen
 
-    app = engine_app(slow_keep)
+    project, gate = gated_keep
+    app = engine_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: state(app) == "measuring" and app.view.current == 1
                     and not app.view.detail.startswith("champion"), "#1 being measured")
-        await pilot.press("v")
+        await pilot.press("v")  # #1's runs wait for the gate: it is still being measured
         assert isinstance(app.screen, VetoReasonScreen)
         await pilot.press(*"too clever")
-        # The user takes their time; the measurement (2 runs of 0.4 s) ends meanwhile.
-        time.sleep(2.5)
+        # The user takes their time; the measurement and the checks end meanwhile. (With
+        # a 0.4 s sleep in place of the gate, a loaded machine could end them before the
+        # v arrived, and the veto became a note.)
+        gate.touch()
+        checked = Path(app.source.state_dir) / "runs" / "1" / "checks.log"  # type: ignore[union-attr]
+        await until(pilot, checked.exists, "#1 measured and checked", timeout=120)
+        time.sleep(1.0)  # room for a decision that did not wait for the veto
         await pilot.pause(0.2)
         assert all(e.n != 1 for e in logged(app)), "#1 was decided while the veto was typed"
         await pilot.press("enter")
