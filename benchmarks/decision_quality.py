@@ -533,8 +533,9 @@ def peer_tables(decisions: int, seed: int) -> None:
     print(f"{decisions} decisions with true effect 0 and {decisions} with a true improvement "
           "of 2x noise per setting and rule; cells: false keeps % / misses % / runs of "
           "the decision, its champion runs included (peers and ours+il: twice the "
-          "candidate's; ours: the candidate's plus the confirmation's; the calibration "
-          "runs ours shares across decisions are not counted)")
+          "candidate's; ours: the candidate's, the fresh champion runs after its first "
+          "look and the confirmation's; previous: the candidate's and the confirmation's; "
+          "the calibration runs they share across decisions are not counted)")
     print()
     header = ("| setting | " + " | ".join(rules) + " | best peer at n=5 | ours vs it | "
               "best peer at n=10 | ours vs it |")
