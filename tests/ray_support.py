@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Project
+
 BENCH_NODE = {"num_cpus": 1, "resources": {"bench": 1}}
 """A worker node with room for one measurement task (`resources = { bench = 1 }`)."""
 
@@ -30,6 +32,9 @@ print(f"METRIC score={total}")
 '''
 """A benchmark whose candidate (score < 50) sleeps once, after touching `started`: the
 moment to take its node away."""
+
+CANDIDATES = ((("nums/a.txt", "20\n"), "shrink a"), (("nums/b.txt", "-5\n"), "lower b"))
+"""The scripted agent's patches in a sleepy project: both make the score lower."""
 
 
 def need_ray() -> Any:
@@ -64,6 +69,18 @@ def ray_cluster(bench_nodes: int, *, connect: bool = False) -> Iterator[Any]:
         cluster.shutdown()
 
 
+def measure_pair(executor: Any, project: Project, session: str, champion: str, candidate: str,
+                 **where: Any) -> Any:
+    """One interleaved champion/candidate pair measured by `executor` (a `RayExecutor`),
+    unsandboxed; `where` passes `node=` on."""
+    from app.engine.executors.base import MeasureJob
+    from tests.test_executor import interleaved
+
+    return executor.measure(MeasureJob(session, interleaved(champion, candidate, 1),
+                                       sandbox="none"), common_dir=project.root / ".git",
+                            **where)
+
+
 def executor_table(address: str, cache: Path | None = None, *, resources: str = "",
                    max_concurrent: int | None = None, env: dict[str, str] | None = None
                    ) -> str:
@@ -79,6 +96,26 @@ def executor_table(address: str, cache: Path | None = None, *, resources: str = 
         lines += ["", "[executor.runtime_env.env_vars]",
                   *(f'{name} = "{value}"' for name, value in variables.items())]
     return "\n" + "\n".join(lines) + "\n"
+
+
+def sleepy_project(project: Project, tmp_path: Path, address: str, *,
+                   cache: Path | None = None, sleep_s: int = 60, candidates: int = 1,
+                   **metric: object) -> Path:
+    """Make `project` a Ray session on `address` (no sandbox, measurements where
+    `resources = { bench = 1 }`) with `SLEEPY_BENCH` sleeping `sleep_s` once, and the
+    first `candidates` of `CANDIDATES` as its patches, all committed. Returns the file the
+    candidate's benchmark touches when it starts sleeping."""
+    flag, started = tmp_path / "sleep-once", tmp_path / "started"
+    flag.touch()
+    project.write("bench.py", SLEEPY_BENCH.replace("time.sleep(60)", f"time.sleep({sleep_s})"))
+    project.config('[session]\nsandbox = "none"\n' + executor_table(
+        address, cache, resources="bench = 1"), command=f"python3 bench.py {flag} {started}",
+        **metric)
+    project.commit("sleepy bench")
+    for i, ((path, text), subject) in enumerate(CANDIDATES[:candidates], 1):
+        project.patch(f"{i:04d}.patch", {path: text}, subject)
+    project.commit("patches")
+    return started
 
 
 def wait_for(ready: Callable[[], bool], what: str, seconds: float = 120) -> None:

@@ -14,7 +14,7 @@ import pytest
 from app.config import ExecutorConfig
 from app.engine.executors.base import MeasureJob, RunSpec
 from tests.conftest import Project
-from tests.ray_support import gone_within, need_ray, wait_for_file
+from tests.ray_support import gone_within, measure_pair, need_ray, wait_for_file
 from tests.test_executor import interleaved, two_commits
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -61,14 +61,11 @@ def test_a_repeat_sends_only_the_new_commits(project: Project,
                                              local_ray: tuple[Any, Path]) -> None:
     executor, cache = local_ray
     champion, candidate = two_commits(project)
-    first = executor.measure(MeasureJob("r2", interleaved(champion, candidate, 1),
-                                        sandbox="none"), common_dir=project.root / ".git")
-    same = executor.measure(MeasureJob("r2", interleaved(champion, candidate, 1),
-                                       sandbox="none"), common_dir=project.root / ".git")
+    first = measure_pair(executor, project, "r2", champion, candidate)
+    same = measure_pair(executor, project, "r2", champion, candidate)
     project.write("nums/b.txt", "1\n")
     newer = project.commit("another candidate")
-    delta = executor.measure(MeasureJob("r2", interleaved(champion, newer, 1),
-                                        sandbox="none"), common_dir=project.root / ".git")
+    delta = measure_pair(executor, project, "r2", champion, newer)
     assert first.status == same.status == delta.status == "ok"
     assert same.bundle_bytes == 0
     assert 0 < delta.bundle_bytes < first.bundle_bytes
@@ -77,8 +74,7 @@ def test_a_repeat_sends_only_the_new_commits(project: Project,
     shutil.rmtree(cache / "autoresearch-node" / "r2")
     project.write("nums/b.txt", "2\n")
     third = project.commit("a third candidate")
-    again = executor.measure(MeasureJob("r2", interleaved(champion, third, 1),
-                                        sandbox="none"), common_dir=project.root / ".git")
+    again = measure_pair(executor, project, "r2", champion, third)
     assert again.status == "ok", again.reason
     assert "score=22.0" in again.runs[1].result.stdout
     assert again.bundle_bytes > delta.bundle_bytes  # the full bundle went the second time
@@ -88,11 +84,8 @@ def test_a_pinned_job_runs_on_the_named_node(project: Project,
                                              local_ray: tuple[Any, Path]) -> None:
     executor, _ = local_ray
     champion, candidate = two_commits(project)
-    first = executor.measure(MeasureJob("r3", interleaved(champion, candidate, 1),
-                                        sandbox="none"), common_dir=project.root / ".git")
-    pinned = executor.measure(MeasureJob("r3", interleaved(champion, candidate, 1),
-                                         sandbox="none"), common_dir=project.root / ".git",
-                              node=first.node)
+    first = measure_pair(executor, project, "r3", champion, candidate)
+    pinned = measure_pair(executor, project, "r3", champion, candidate, node=first.node)
     assert pinned.node == first.node
 
 

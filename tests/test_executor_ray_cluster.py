@@ -15,13 +15,14 @@ from app.engine.executors.base import InfraError, MeasureJob, RunSpec
 from tests.conftest import Project
 from tests.ray_support import (
     BENCH_NODE,
-    SLEEPY_BENCH,
     SessionThread,
     executor_table,
+    measure_pair,
     ray_cluster,
+    sleepy_project,
     wait_for,
 )
-from tests.test_executor import interleaved, two_commits
+from tests.test_executor import two_commits
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -46,9 +47,7 @@ def test_pinned_jobs_follow_their_node(project: Project,
     ids = {n.node_id for n in nodes}
     seen = set()
     for node in sorted(ids):
-        result = executor.measure(MeasureJob("c1", interleaved(champion, candidate, 1),
-                                             sandbox="none"),
-                                  common_dir=project.root / ".git", node=node)
+        result = measure_pair(executor, project, "c1", champion, candidate, node=node)
         assert result.status == "ok" and result.node == node
         seen.add(result.node)
     assert seen == ids
@@ -81,9 +80,7 @@ def test_a_node_lost_mid_measurement_is_an_infra_error(
     assert "lost" in str(outcome[0]) or "failed" in str(outcome[0])
     # The other node still measures.
     other = nodes[1].node_id
-    again = executor.measure(MeasureJob("c2", interleaved(champion, candidate, 1),
-                                        sandbox="none"), common_dir=project.root / ".git",
-                             node=other)
+    again = measure_pair(executor, project, "c2", champion, candidate, node=other)
     assert again.status == "ok" and again.node == other
 
 
@@ -98,14 +95,7 @@ def test_a_session_measures_again_elsewhere_when_its_node_is_lost(
     for _ in range(2):
         cluster.add_node(**BENCH_NODE)
     cluster.wait_for_nodes()
-    flag, started = tmp_path / "sleep-once", tmp_path / "started"
-    flag.touch()
-    project.write("bench.py", SLEEPY_BENCH)
-    project.config('[session]\nsandbox = "none"\n' + executor_table(
-        cluster.address, resources="bench = 1"), command=f"python3 bench.py {flag} {started}")
-    project.commit("sleepy bench")
-    project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
-    project.commit("patches")
+    started = sleepy_project(project, tmp_path, cluster.address)
     with SessionThread(project.root) as session:
         wait_for(started.exists, "the candidate's benchmark starting")
         victim = session.remove_node_of(cluster, 1)

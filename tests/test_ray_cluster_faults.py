@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.ray_support import (
-    BENCH_NODE,
-    SLEEPY_BENCH,
-    SessionThread,
-    executor_table,
-    ray_cluster,
-    wait_for,
-)
+from tests.ray_support import BENCH_NODE, SessionThread, ray_cluster, sleepy_project, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -28,18 +21,11 @@ def test_a_lost_cluster_is_waited_for_with_backoff(project: Project, tmp_path: P
     from app.engine.records import Status
     from app.headless import LinePrinter
 
-    flag, started = tmp_path / "sleep-once", tmp_path / "started"
-    flag.touch()
-    project.write("bench.py", SLEEPY_BENCH)
     out = io.StringIO()
     gone: list[str] = []
     with ray_cluster(1) as cluster:
-        project.config('[session]\nsandbox = "none"\n' + executor_table(
-            cluster.address, tmp_path / "node-cache", resources="bench = 1"),
-            command=f"python3 bench.py {flag} {started}")
-        project.commit("sleepy bench")
-        project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
-        project.commit("patches")
+        started = sleepy_project(project, tmp_path, cluster.address,
+                                 cache=tmp_path / "node-cache")
         with SessionThread(project.root, LinePrinter(out)) as session:
             # The cluster's only measuring node goes away in the middle of the candidate's
             # benchmark; a new one joins after a while (Ray's Cluster wants its main thread).

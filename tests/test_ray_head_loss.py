@@ -15,13 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.ray_support import (
-    SLEEPY_BENCH,
-    executor_table,
-    kill_left_in,
-    ray_cluster,
-    wait_for,
-)
+from tests.ray_support import kill_left_in, ray_cluster, sleepy_project, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -33,19 +27,12 @@ def test_a_lost_head_stops_the_session_cleanly_with_exit_3(project: Project,
     1) and one line that names the head and says how to resume; the candidate is
     `infra_error` (not a discard, not measured elsewhere: there is no cluster left), the
     log whole and closed with a `session_end`, the worktree clean at the champion."""
-    flag, started = tmp_path / "sleep-once", tmp_path / "started"
-    flag.touch()
-    # The candidate's benchmark sleeps 15 s once, well within its timeout: on its worker
-    # node it goes on after the head is gone, and the session must not wait for it.
-    project.write("bench.py", SLEEPY_BENCH.replace("time.sleep(60)", "time.sleep(15)"))
     with ray_cluster(1) as cluster:
-        project.config('[session]\nsandbox = "none"\n' + executor_table(
-            cluster.address, tmp_path / "node-cache", resources="bench = 1"),
-            command=f"python3 bench.py {flag} {started}", timeout_s=60)
-        project.commit("sleepy bench")
-        project.patch("0001.patch", {"nums/a.txt": "20\n"}, "shrink a")
-        project.patch("0002.patch", {"nums/b.txt": "-5\n"}, "lower b")
-        project.commit("patches")
+        # The candidate's benchmark sleeps 15 s once, well within its timeout: on its worker
+        # node it goes on after the head is gone, and the session must not wait for it.
+        started = sleepy_project(project, tmp_path, cluster.address,
+                                 cache=tmp_path / "node-cache", sleep_s=15, candidates=2,
+                                 timeout_s=60)
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         session = subprocess.Popen([sys.executable, "-m", "app", "run", "--headless"],
                                    cwd=project.root, env=env, stdout=subprocess.PIPE,
