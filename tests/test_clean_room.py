@@ -69,9 +69,11 @@ def setup_project(project: Project, sandbox: str, *, checks: bool = False,
     project.commit("clean-room project")
 
 
-def write_config(project: Project, sandbox: str, *, checks: bool, extra: str = "") -> None:
-    """The clean-room projects' autoresearch.toml: the sandbox, a 3-run benchmark, the
-    scripted agent's patches, and pytest as the checks when `checks`."""
+def write_config(project: Project, sandbox: str, *, checks: bool, extra: str = "",
+                 repeats: int = 3, max_repeats: int = 5) -> None:
+    """The clean-room projects' autoresearch.toml: the sandbox, a benchmark of `repeats`
+    runs (as many to calibrate, up to `max_repeats`), the scripted agent's patches, and
+    pytest as the checks when `checks`."""
     checks_line = f'[checks]\ncommand = "{PYTEST_CHECKS} tests"\n' if checks else ""
     (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
         [session]
@@ -81,9 +83,9 @@ def write_config(project: Project, sandbox: str, *, checks: bool, extra: str = "
         [metric]
         command = "python3 bench.py"
         name = "score"
-        calibration_runs = 3
-        repeats = 3
-        max_repeats = 5
+        calibration_runs = {repeats}
+        repeats = {repeats}
+        max_repeats = {max_repeats}
         timeout_s = 30
 
         {checks_line}

@@ -10,7 +10,6 @@ user during a pause).
 from __future__ import annotations
 
 import itertools
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from app.engine.process import run_command
 from app.engine.sandbox import Isolation
 from app.engine.session import find_repo
 from tests.conftest import Project, git, run_session
+from tests.test_clean_room import _need, write_config
 from tests.test_measurement_tree import _history, _listing
 
 
@@ -105,27 +105,8 @@ def test_what_a_failed_agent_left_is_gone_before_the_next_experiment(
     """#1 is measured and discarded (the shortcut's reset, under bwrap); #2's agent writes
     with its own tools and fails: #2 and #3 must start from the champion exactly, whatever
     the writers count says."""
-    if sandbox == "bwrap":
-        from tests.test_clean_room import _need
-
-        _need("bwrap")
-    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
-        [session]
-        sandbox = "{sandbox}"
-
-        [metric]
-        command = "python3 bench.py"
-        name = "score"
-        calibration_runs = 2
-        repeats = 2
-        max_repeats = 2
-        timeout_s = 30
-        direction = "higher"
-
-        [agent]
-        kind = "scripted"
-        max_consecutive_errors = 5
-        '''))
+    _need(sandbox)
+    write_config(project, sandbox, checks=False, repeats=2, max_repeats=2)
     project.commit("config")
     agent = WritesThenFails()
     _, _, engine = run_session(project, agent=agent)
