@@ -210,10 +210,14 @@ async def test_screens_ask_for_a_cherry_pick_with_a_message_and_the_app_decides(
         app.controller.stop()
 
 
-def test_every_loop_state_is_a_ui_state_with_the_same_name() -> None:
+def test_the_ui_only_states_never_pass_for_a_loop_state() -> None:
+    """The UI shows the loop's states as the loop sent them (`LoopState`) beside its own
+    (`UiOnlyState`): no value of one may be a value of the other, or a status-line word
+    would mean two things; the ones that say the loop ended are what `is_over` says."""
     from app.engine.events import LoopState
-    from app.tui.state import UiState
+    from app.tui.state import UiOnlyState, is_over
 
-    for state in LoopState:
-        assert UiState.of(state).value == state.value
-    assert {s for s in UiState if s.over} == {UiState.DONE, UiState.FAILED, UiState.STOPPED}
+    assert not {s.value for s in LoopState} & {s.value for s in UiOnlyState}
+    every = [*LoopState, *UiOnlyState]
+    assert {s for s in every if is_over(s)} == {LoopState.DONE, LoopState.FAILED,
+                                                UiOnlyState.STOPPED}

@@ -26,6 +26,12 @@ class LoopState(StrEnum):
     FAILED = "failed"
 
 
+MEASURING_STATES = frozenset({LoopState.MEASURING, LoopState.CHECKS, LoopState.HOLDOUT,
+                              LoopState.CALIBRATING})
+"""The loop's states while an experiment holds a measurement slot: its worker is
+`measuring` (the TUI shows them with their detail)."""
+
+
 class WorkerState(StrEnum):
     """What one worker is doing (`WorkerChanged`). With workers = 1 the one worker (0)
     goes idle -> proposing -> queued -> measuring -> idle for each experiment too."""

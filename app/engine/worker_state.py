@@ -13,6 +13,7 @@ import threading
 import time
 
 from app.engine.events import (
+    MEASURING_STATES,
     Event,
     EventSink,
     ExperimentDecided,
@@ -23,9 +24,6 @@ from app.engine.events import (
     WorkerChanged,
     WorkerState,
 )
-
-_MEASURING = (LoopState.MEASURING, LoopState.CHECKS, LoopState.HOLDOUT,
-              LoopState.CALIBRATING)
 
 
 class WorkerTracker:
@@ -50,7 +48,7 @@ class WorkerTracker:
                 self.enter(WorkerState.PROPOSING, event.n)
             elif event.state is LoopState.WAITING_APPROVAL:
                 self.enter(WorkerState.REVIEW, event.n)
-            elif event.state in _MEASURING:
+            elif event.state in MEASURING_STATES:
                 self.enter(WorkerState.MEASURING, event.n)
         elif isinstance(event, ProposalReady):
             self.enter(self.state or WorkerState.PROPOSING, event.n, event.description)

@@ -18,10 +18,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from app.engine.events import LoopState
 from app.engine.records import Experiment, Status, count_experiments, plural
 from app.screens.keys import KEYS, SCREEN_KEYS
 from app.tui.requests import CherryPickRequested, WorkerSelectRequested
-from app.tui.state import SessionView, UiState
+from app.tui.state import SessionView, is_over
 from widgets.activity_log import ActivityLog
 from widgets.diff_view import DiffView
 from widgets.experiment_table import MAIN_ROWS, ExperimentTable
@@ -149,9 +150,9 @@ class MainScreen(Screen[None]):
             self._show_in_flight(view)
             return
         table = self.query_one(ExperimentTable)
-        if view.current is not None and view.state not in (UiState.DONE, UiState.FAILED,
-                                                           UiState.PAUSED):
-            label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
+        if view.current is not None and view.state not in (LoopState.DONE, LoopState.FAILED,
+                                                           LoopState.PAUSED):
+            label = ("waiting (a/v)" if view.state is LoopState.WAITING_APPROVAL
                      else view.state.value)
             table.set_running(view.current, label=label,
                               description=view.descriptions.get(view.current, ""))
@@ -162,7 +163,7 @@ class MainScreen(Screen[None]):
         if view.parallel:
             self._show_in_flight(view)
             return
-        label = ("waiting (a/v)" if view.state is UiState.WAITING_APPROVAL
+        label = ("waiting (a/v)" if view.state is LoopState.WAITING_APPROVAL
                  else view.state.value)
         self.query_one(ExperimentTable).set_running(
             view.current, label=label, description=view.descriptions.get(
@@ -173,7 +174,7 @@ class MainScreen(Screen[None]):
         its number's place, saying its state and whose it is (`w2 · Lower a`)."""
         rows: dict[int, tuple[str, str]] = {}
         for w in view.workers.values():
-            if w.n is None or w.worker not in view.worker_ids or view.state.over:
+            if w.n is None or w.worker not in view.worker_ids or is_over(view.state):
                 continue
             description = view.descriptions.get(w.n, "") or w.description
             rows[w.n] = (w.table_label, worker_label(w.worker) + (

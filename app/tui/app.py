@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.engine.controller import LoopController
-from app.engine.events import BudgetReached, Event
+from app.engine.events import MEASURING_STATES, BudgetReached, Event, LoopState
 from app.engine.records import Experiment, Status, Tokens, busy_seconds
 from app.errors import AutoresearchError, UsageError
 from app.screens.keys import KEYS, RESUME, SCREEN_KEYS, default_key
@@ -52,13 +52,14 @@ from app.tui.bridge import (
 from app.tui.commands import AutoresearchCommands
 from app.tui.requests import CherryPickRequested, WorkerSelectRequested
 from app.tui.state import (
-    MEASURING_STATES,
     WORKER_UI_STATE,
     AppOptions,
     LoopSource,
     SessionView,
+    UiOnlyState,
     UiState,
     WorkerView,
+    is_over,
 )
 from widgets.literal import one_line, visible
 
@@ -398,7 +399,7 @@ class AutoresearchApp(App[int]):
     def _state_changed(self, message: LoopStateChanged) -> None:
         e = message.event
         v = self.view
-        state = UiState.of(e.state)
+        state = e.state
         if v.parallel:
             self._parallel_state_changed(e.worker, state, e.detail)
             self._seen()
@@ -407,11 +408,11 @@ class AutoresearchApp(App[int]):
             if state is not v.state:
                 v.state_since = self.clock()
             v.state, v.detail = state, e.detail
-        if e.n is not None and state not in (UiState.DONE, UiState.FAILED, UiState.PAUSED):
+        if e.n is not None and state not in (LoopState.DONE, LoopState.FAILED, LoopState.PAUSED):
             v.current = e.n
-        if state is UiState.CALIBRATING:
+        if state is LoopState.CALIBRATING:
             self._baseline_n = e.n
-        if state is UiState.FAILED and e.detail:
+        if state is LoopState.FAILED and e.detail:
             v.error = e.detail
         self.shown.state_changed(v)
         self.refresh_status()
@@ -432,7 +433,7 @@ class AutoresearchApp(App[int]):
             if state is not w.loop_state:
                 w.loop_since = self.clock()
             w.loop_state, w.detail = state, detail
-        if state is UiState.FAILED and detail:
+        if state is LoopState.FAILED and detail:
             v.error = detail
         if worker is None or worker == v.selected_worker:
             self._follow_selected(moved=False, chosen=False)
@@ -442,25 +443,25 @@ class AutoresearchApp(App[int]):
         is paused or over, else the selected worker's."""
         v = self.view
         session = v.session_state
-        if v.state.over:
+        if is_over(v.state):
             return v.state, v.detail, v.state_since
-        if session in (UiState.DONE, UiState.FAILED):
+        if session in (LoopState.DONE, LoopState.FAILED):
             return session, v.session_detail, v.session_state_since
         workers = [v.worker(w) for w in v.worker_ids]
         all_idle = all(w.state in ("idle", "stopped") for w in workers)
-        if self.controller.paused and (all_idle or session is UiState.PAUSED):
+        if self.controller.paused and (all_idle or session is LoopState.PAUSED):
             # The workers stop at their next safe point: paused once none is at work.
             since = max((w.since for w in workers if w.since is not None), default=None)
-            return UiState.PAUSED, "", since
-        if v.state is UiState.RESUMING and all_idle:
+            return LoopState.PAUSED, "", since
+        if v.state is UiOnlyState.RESUMING and all_idle:
             return v.state, "", v.state_since
         w = v.selected
         if w.n is None and w.state == "idle" and session is not None and v.session_current:
             return session, v.session_detail, v.session_state_since  # e.g. the baseline
-        shown = WORKER_UI_STATE.get(w.state, UiState.IDLE)
+        shown = WORKER_UI_STATE.get(w.state, UiOnlyState.IDLE)
         fresh = w.loop_since is not None and (w.since is None or w.loop_since >= w.since)
-        if fresh and ((shown is UiState.MEASURING and w.loop_state in MEASURING_STATES) or (
-                shown is UiState.PROPOSING and w.loop_state is UiState.PROPOSING)):
+        if fresh and ((shown is LoopState.MEASURING and w.loop_state in MEASURING_STATES) or (
+                shown is LoopState.PROPOSING and w.loop_state is LoopState.PROPOSING)):
             assert w.loop_state is not None
             return w.loop_state, w.detail, w.loop_since
         return shown, "", w.since
@@ -572,7 +573,7 @@ class AutoresearchApp(App[int]):
         v = self.view
         v.summary = e.summary
         v.exit_status = e.exit_status
-        v.state, v.detail, v.current = UiState.DONE, e.reason, None
+        v.state, v.detail, v.current = LoopState.DONE, e.reason, None
         if v.parallel:
             for w in v.workers.values():
                 w.n, w.diff = None, ""
@@ -672,8 +673,8 @@ class AutoresearchApp(App[int]):
         if event.state is WorkerState.SUCCESS:
             v.loop_running = False
             v.exit_status = event.worker.result if v.exit_status is None else v.exit_status
-            if v.state is not UiState.DONE:
-                v.state = UiState.STOPPED
+            if v.state is not LoopState.DONE:
+                v.state = UiOnlyState.STOPPED
             self.refresh_status()
             if self.quitting:
                 self.exit(self.interrupt_status if self.interrupted else v.exit_status or 0)
@@ -687,7 +688,7 @@ class AutoresearchApp(App[int]):
                 self.exit(error.exit_status)
                 return
             v.exit_status = getattr(error, "exit_status", 3)
-            v.state = UiState.FAILED
+            v.state = LoopState.FAILED
             v.error = f"the loop stopped: {type(error).__name__}: {error}"
             self.activity.push("info", "error", (v.error,))
             self._drain_activity()
@@ -716,7 +717,7 @@ class AutoresearchApp(App[int]):
         if action == "approve":
             if v.parallel:
                 return v.selected.waiting_approval and v.selected.n is not None
-            return v.state is UiState.WAITING_APPROVAL
+            return v.state is LoopState.WAITING_APPROVAL
         if action == "veto":  # a proposal, not the baseline being measured
             return (v.current is not None and v.current != self._baseline_n
                     and v.loop_running and not self.session_over)
@@ -743,7 +744,7 @@ class AutoresearchApp(App[int]):
         from widgets.status_line import StatusInfo
 
         v = self.view
-        state = UiState.STOPPING if self.quitting and v.loop_running else v.state
+        state = UiOnlyState.STOPPING if self.quitting and v.loop_running else v.state
         info = StatusInfo(
             tag=v.tag, branch=v.branch, state=state, detail=v.detail, n=v.current,
             state_since=v.state_since, session_since=v.session_since,
@@ -763,8 +764,8 @@ class AutoresearchApp(App[int]):
         from widgets.workers_strip import worker_label
 
         v = self.view
-        if not v.parallel or v.state.over or v.selected.n is None or v.state in (
-                UiState.PAUSED, UiState.STARTING, UiState.RESUMING):
+        if not v.parallel or is_over(v.state) or v.selected.n is None or v.state in (
+                LoopState.PAUSED, LoopState.STARTING, UiOnlyState.RESUMING):
             return ""  # the state shown is the session's, not the worker's
         return worker_label(v.selected_worker)
 
@@ -783,7 +784,7 @@ class AutoresearchApp(App[int]):
     @property
     def session_over(self) -> bool:
         """The loop ran and ended (before it starts, keys such as pause still apply)."""
-        return self.view.state.over or self.loop_finished.is_set()
+        return is_over(self.view.state) or self.loop_finished.is_set()
 
     def action_resume(self) -> None:
         """`p` while paused (see `keys.RESUME`)."""
@@ -794,8 +795,8 @@ class AutoresearchApp(App[int]):
             self.notify("The session is not running.", severity="warning")
             return
         paused = self.controller.toggle_pause()
-        if not paused and self.view.state is UiState.PAUSED:
-            self.view.state, self.view.state_since = UiState.RESUMING, self.clock()
+        if not paused and self.view.state is LoopState.PAUSED:
+            self.view.state, self.view.state_since = UiOnlyState.RESUMING, self.clock()
         if self.view.parallel:  # all workers idle already: paused at once
             self._follow_selected(moved=False, chosen=False)
         # The status line says it ("pausing after this step", then "paused"); no toast,
@@ -826,7 +827,7 @@ class AutoresearchApp(App[int]):
         if v.parallel:
             self._approve_selected()
             return
-        if self.view.state is not UiState.WAITING_APPROVAL:
+        if self.view.state is not LoopState.WAITING_APPROVAL:
             self.notify("No proposal is waiting for approval.", severity="warning")
             return
         n = self.view.current

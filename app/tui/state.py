@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from app.engine.controller import LoopController
-from app.engine.events import Event, LoopState
+from app.engine.events import MEASURING_STATES, Event, LoopState
 from app.engine.records import Experiment, SessionSummary, Status, Tokens, is_better
 
 
@@ -52,21 +52,11 @@ class AppOptions:
     """The repository root when it has no config: the App offers the init form first."""
 
 
-class UiState(StrEnum):
-    """The session's state as the UI shows it: the loop's own states (`LoopState`, same
-    values) and the ones only the UI knows (the user asked to resume, the app is stopping,
-    the loop's thread ended). A `StrEnum`, so the status line shows it as it is."""
+class UiOnlyState(StrEnum):
+    """The states only the UI knows, beside the loop's own (`LoopState`): the user asked
+    to resume, the app is stopping, the loop's thread ended, a parallel worker's state.
+    Their values are none of `LoopState`'s (a test keeps them apart)."""
 
-    STARTING = "starting"
-    CALIBRATING = "calibrating"
-    PROPOSING = "proposing"
-    MEASURING = "measuring"
-    CHECKS = "checks"
-    HOLDOUT = "holdout"
-    WAITING_APPROVAL = "waiting for approval"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
     RESUMING = "resuming"
     """Resume was pressed while paused; the loop has not moved on yet."""
     STOPPING = "stopping"
@@ -78,25 +68,23 @@ class UiState(StrEnum):
     QUEUED = "queued"
     """Parallel workers: the selected worker's candidate waits for a measurement slot."""
 
-    @classmethod
-    def of(cls, state: LoopState) -> UiState:
-        return cls(state.value)
 
-    @property
-    def over(self) -> bool:
-        """The loop ran and ended."""
-        return self in (UiState.DONE, UiState.FAILED, UiState.STOPPED)
+UiState: TypeAlias = LoopState | UiOnlyState
+"""The session's state as the UI shows it: the loop's own, as the loop sent it, or one
+only the UI knows. Both are `StrEnum`s, so the status line shows it as it is."""
+
+
+def is_over(state: UiState) -> bool:
+    """The loop ran and ended."""
+    return state in (LoopState.DONE, LoopState.FAILED, UiOnlyState.STOPPED)
 
 
 WORKER_UI_STATE: dict[str, UiState] = {
-    "idle": UiState.IDLE, "proposing": UiState.PROPOSING, "queued": UiState.QUEUED,
-    "measuring": UiState.MEASURING, "review": UiState.WAITING_APPROVAL,
-    "stopped": UiState.IDLE,
+    "idle": UiOnlyState.IDLE, "proposing": LoopState.PROPOSING, "queued": UiOnlyState.QUEUED,
+    "measuring": LoopState.MEASURING, "review": LoopState.WAITING_APPROVAL,
+    "stopped": UiOnlyState.IDLE,
 }
 """A `WorkerState` value -> the state the status line shows for the selected worker."""
-
-MEASURING_STATES = (UiState.MEASURING, UiState.CHECKS, UiState.HOLDOUT, UiState.CALIBRATING)
-"""The loop's states within a worker's `measuring` (its slot): shown with their detail."""
 
 
 @dataclass
@@ -150,7 +138,7 @@ class SessionView:
     isolation: str = ""
     """The sandbox measured commands run under, as `SessionStarted` says it."""
     experiments: list[Experiment] = field(default_factory=list)
-    state: UiState = UiState.STARTING
+    state: UiState = LoopState.STARTING
     detail: str = ""
     current: int | None = None
     """The experiment in progress (between ExperimentStarted and its decision)."""
