@@ -75,20 +75,17 @@ rule has the same true false-keep rate).
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import arguments
 
-from app.engine import decide  # noqa: E402
-from app.engine.decide import (  # noqa: E402
+from app.engine import decide
+from app.engine.decide import (
     _futility_bound,
     _level_from_minima,
     champion_first,
@@ -567,10 +564,8 @@ def peer_tables(decisions: int, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--decisions", type=int, default=3000,
-                        help="decisions of each kind (effect 0, effect 2x noise) per setting")
-    parser.add_argument("--seed", type=int, default=2026)
+    parser = arguments(__doc__, decisions=3000, seed=2026, decisions_help="decisions of each "
+                       "kind (effect 0, effect 2x noise) per setting")
     parser.add_argument("--peers", action="store_true", help="compare with the rules of "
                         "pyperf, Google Benchmark, criterion, asv, codeflash and Pinpoint "
                         "at n = 5 and 10 per side (a Markdown table)")

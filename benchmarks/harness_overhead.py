@@ -48,7 +48,6 @@ with the most cumulative time (or writes them to FILE).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import os
@@ -63,17 +62,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_cli import arguments
 
-import app.engine.bench as bench_module  # noqa: E402
-import app.engine.gitops as gitops_module  # noqa: E402
-import app.engine.pipeline.stages as stages_module  # noqa: E402
-from app.engine.agents.base import AgentContext, Proposal  # noqa: E402
-from app.engine.agents.scripted import ScriptedAgent  # noqa: E402
-from app.engine.controller import LoopController  # noqa: E402
-from app.engine.events import Event, ExperimentDecided  # noqa: E402
+import app.engine.bench as bench_module
+import app.engine.gitops as gitops_module
+import app.engine.pipeline.stages as stages_module
+from app.engine.agents.base import AgentContext, Proposal
+from app.engine.agents.scripted import ScriptedAgent
+from app.engine.controller import LoopController
+from app.engine.events import Event, ExperimentDecided
 from app.engine.launch import LaunchOptions
-from app.engine.session import open_session  # noqa: E402
+from app.engine.session import open_session
 
 GOAL_SMALL_MS = 50.0
 GIT_ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -500,7 +499,7 @@ def profile_report(name: str, profile: cProfile.Profile) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--patches", type=int, default=30, help="experiments per repo")
     parser.add_argument("--files", type=int, default=10_000, help="files in the big repo")
     parser.add_argument("--rounds", type=int, default=3,

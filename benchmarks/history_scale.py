@@ -29,7 +29,6 @@ Goals (issue 8): ready < 1 s, chart redraw < 50 ms, RSS < 300 MB, filter < 100 m
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import os
@@ -42,11 +41,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_cli import arguments
 
-from app.engine.history import LogWriter, read_log  # noqa: E402
-from app.engine.records import Experiment, Status, Tokens  # noqa: E402
+from app.engine.history import LogWriter, read_log
+from app.engine.records import Experiment, Status, Tokens
 
 GOALS = {"TUI ready": (1.0, "s"), "history screen open": (1.0, "s"),
          "chart redraw": (0.050, "s"), "RSS (peak)": (300.0, "MB"),
@@ -267,7 +265,7 @@ def time_report_and_filter(state_dir: Path, loaded: list[Experiment],
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--experiments", type=int, default=10_000)
     args = parser.parse_args()
     count = args.experiments

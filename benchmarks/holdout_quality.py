@@ -33,16 +33,13 @@ false keep rate; for the others it is the false rejection rate) / the mean numbe
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import arguments
 
-from app.engine.decide import (  # noqa: E402
+from app.engine.decide import (
     champion_first,
     held_out_regression,
     regressed,
@@ -130,9 +127,7 @@ def paired(most: int) -> Rule:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--decisions", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=20261129)
+    parser = arguments(__doc__, decisions=2000, seed=20261129)
     parser.add_argument("--most", type=int, nargs="*", default=[5, 10, 15, 20],
                         help="the paired rule's bounds (max_repeats) to compare")
     args = parser.parse_args()

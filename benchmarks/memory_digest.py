@@ -17,23 +17,21 @@ experiments it prints:
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_cli import arguments
 
-from app.config import AnthropicConfig  # noqa: E402
-from app.engine.agents.anthropic import AnthropicAgent  # noqa: E402
-from app.engine.agents.base import AgentContext  # noqa: E402
-from app.engine.memory import Champion, digest  # noqa: E402
-from app.engine.records import Experiment, Status  # noqa: E402
-from tests.fake_messages_api import FakeMessagesAPI, tool_calls  # noqa: E402
-from tests.memory_history import simulated_session  # noqa: E402
-from tests.test_memory import represented  # noqa: E402
+from app.config import AnthropicConfig
+from app.engine.agents.anthropic import AnthropicAgent
+from app.engine.agents.base import AgentContext
+from app.engine.memory import Champion, digest
+from app.engine.records import Experiment, Status
+from tests.fake_messages_api import FakeMessagesAPI, tool_calls
+from tests.memory_history import simulated_session
+from tests.test_memory import represented
 
 POINTS = (50, 300, 1000)
 PROGRAM = "# Goal\nMake `slow.py` faster.\n\n## Ideas\n- cache the results\n- use a set\n"
@@ -60,7 +58,7 @@ def first_request_bytes(worktree: Path, history: list[Experiment], budget: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--budget", type=int, default=2000, help="[agent] memory_tokens")
     parser.add_argument("--seeds", type=int, default=3, help="simulated sessions per point")
     args = parser.parse_args()

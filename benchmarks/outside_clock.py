@@ -38,7 +38,6 @@ loops while collecting.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -51,12 +50,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import arguments
 
-from app.demo import create_sample_repo  # noqa: E402
-from app.engine.decide import evaluate  # noqa: E402
-from app.engine.measure import parse_metrics  # noqa: E402
-from app.engine.outside_clock import (  # noqa: E402
+from app.demo import create_sample_repo
+from app.engine.decide import evaluate
+from app.engine.measure import parse_metrics
+from app.engine.outside_clock import (
     CONFIRM_RUNS,
     MORE_PAIRS,
     SHOWN_SIGMAS,
@@ -66,7 +65,7 @@ from app.engine.outside_clock import (  # noqa: E402
     judge,
     settle,
 )
-from app.engine.process import run_command  # noqa: E402
+from app.engine.process import run_command
 
 CALIBRATION_RUNS, REPEATS, MAX_REPEATS, ALPHA, FRACTION = 5, 3, 10, 0.05, 0.25
 
@@ -251,10 +250,8 @@ def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__, decisions=2000, seed=20)
     parser.add_argument("--runs", type=int, default=24, help="real runs of each variant")
-    parser.add_argument("--decisions", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--load", type=int, default=0, help="spin this many busy loops "
                         "(one core each, like `stress -c N`) while collecting")
     parser.add_argument("--pools", help="save the collected runs to this JSON file, or "

@@ -19,7 +19,6 @@ worse than at K = 1 (both <= 5%).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
@@ -30,15 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_cli import ROOT, arguments
 
-from app.engine.controller import LoopController  # noqa: E402
-from app.engine.events import Event, ExperimentStarted  # noqa: E402
-from app.engine.launch import LaunchOptions  # noqa: E402
-from app.engine.records import Status  # noqa: E402
-from app.engine.session import open_session  # noqa: E402
+from app.engine.controller import LoopController
+from app.engine.events import Event, ExperimentStarted
+from app.engine.launch import LaunchOptions
+from app.engine.records import Status
+from app.engine.session import open_session
 
-DEMO = Path(__file__).resolve().parents[1] / "app" / "demo_project"
+DEMO = ROOT / "app" / "demo_project"
 ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
        "GIT_COMMITTER_EMAIL": "b@b"}
 
@@ -144,7 +143,7 @@ def one_run(root: Path, workers: int, experiments: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--latency", type=float, default=4.0)
     parser.add_argument("--bench", type=float, default=0.2)
     parser.add_argument("--repeats", type=int, default=3)

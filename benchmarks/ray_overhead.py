@@ -19,24 +19,22 @@ cached repeat under 100 ms.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_cli import ROOT, arguments
 
-from app.config import ExecutorConfig  # noqa: E402
-from app.engine.executors.base import MeasureJob, RunSpec  # noqa: E402
-from app.engine.executors.local import LocalExecutor  # noqa: E402
-from app.engine.process import run_command  # noqa: E402
+from app.config import ExecutorConfig
+from app.engine.executors.base import MeasureJob, RunSpec
+from app.engine.executors.local import LocalExecutor
+from app.engine.process import run_command
 
-DEMO = Path(__file__).resolve().parents[1] / "app" / "demo_project"
+DEMO = ROOT / "app" / "demo_project"
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",
        "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
 
@@ -216,7 +214,7 @@ def loop_decisions(where: Path, decisions: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = arguments(__doc__)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=6,

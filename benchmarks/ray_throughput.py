@@ -20,15 +20,13 @@ Goal: 4 nodes at least 3.5x 1 node.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_cli import arguments
 
-from benchmarks.parallel_throughput import git, make_project, one_run  # noqa: E402
+from benchmarks.parallel_throughput import git, make_project, one_run
 
 SLEEP_BENCH = """\
 import random, time
@@ -68,7 +66,7 @@ def on_cluster(nodes: int, workers: int, experiments: int, seconds: float) -> di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--bench", type=float, default=2.0, help="seconds per benchmark run")
     parser.add_argument("--experiments", type=int, default=12)
     parser.add_argument("--nodes", default="1,4")

@@ -10,20 +10,15 @@ runs after the first (which pays for imports and caches) is printed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_cli import arguments
+from textual.app import App, ComposeResult
 
-from textual.app import App, ComposeResult  # noqa: E402
-
-from app.engine.records import Experiment, Status  # noqa: E402
-from widgets.experiment_table import ExperimentTable  # noqa: E402
+from app.engine.records import Experiment, Status
+from widgets.experiment_table import ExperimentTable
 
 
 def experiments(n: int) -> list[Experiment]:
@@ -57,7 +52,7 @@ async def measure(rows: int, runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=8)
     args = parser.parse_args()

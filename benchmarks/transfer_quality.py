@@ -26,15 +26,12 @@ change lost); for hard-coded ones it is the catch rate.
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import arguments
 
-from app.engine.decide import relative_noise, transfer_shortfall  # noqa: E402
+from app.engine.decide import relative_noise, transfer_shortfall
 
 
 def run(rng: random.Random, true_time: float, noise: float) -> float:
@@ -64,9 +61,7 @@ def overfit_share(rng: random.Random, *, gain: float, transfer: float, noise: fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--decisions", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=20261129)
+    parser = arguments(__doc__, decisions=2000, seed=20261129)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     kinds = (("honest, full transfer", 1.0), ("honest, half transfer", 0.5),

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import pty
@@ -31,7 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_cli import arguments
+
 BIN = Path(sys.executable).parent
 COLUMNS, ROWS = 120, 36
 
@@ -264,7 +264,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="TUI first-frame and key latency")
+    parser = arguments(__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--presses", type=int, default=40)
     args = parser.parse_args()

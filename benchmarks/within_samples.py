@@ -13,23 +13,18 @@ Prints the share of decisions that keep the useless change.
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import arguments
 
-from app.engine.decide import evaluate, rank_test  # noqa: E402
+from app.engine.decide import evaluate, rank_test
 
 SAMPLES, CHAMPION, CANDIDATE, NOISE = 100, 5, 3, 0.05
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--decisions", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser = arguments(__doc__, decisions=1000, seed=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
