@@ -772,16 +772,22 @@ class MeasurementTree:
         self._mend_gitlink()  # no status scan lists the `.git` file itself
         repo = self.repo
         oid = pygit2.Oid(hex=commit)
+        new_tree = repo[oid].peel(pygit2.Tree)
         if str(repo.head.target) != commit or self.commit != commit:
-            new_tree = repo[oid].peel(pygit2.Tree)
             self._set_aside(repo.head.peel(pygit2.Tree), new_tree)
             checkout_tree(repo, new_tree)
             repo.set_head(oid)
+        # The setup's outputs wait beside the tree while it is scanned: the reset spares
+        # them anyway, and git walks every file of an output no ignore rule names as a
+        # folder (a `deps/` of 20,000 files: half a second a run).
+        self._park_outputs(new_tree)
+        try:
+            status = {path: flags for path, flags in
+                      repo.status(untracked_files="all", ignored=True).items()
+                      if not self._spared(path)}
+        finally:
             self._bring_back(new_tree)
-        status = {path: flags for path, flags in
-                  repo.status(untracked_files="all", ignored=True).items()
-                  if not self._spared(path)}
-        undo_status(repo, repo[oid].peel(pygit2.Tree), status, keep_ignored=False)
+        undo_status(repo, new_tree, status, keep_ignored=False)
         found = [path.rstrip("/") for path in status]
         self._make_links()
         self.commit = commit
@@ -808,6 +814,16 @@ class MeasurementTree:
                 aside.parent.mkdir(parents=True, exist_ok=True)
                 here.rename(aside)
 
+    def _park_outputs(self, tree: pygit2.Tree) -> None:
+        """The setup's outputs that `tree` does not hold go where `_set_aside` puts them
+        (renamed: the same file system); `_bring_back` returns them, also after a crash."""
+        for rel in self.kept:
+            here, aside = self.path / rel, self._aside / rel
+            if (here.exists() or here.is_symlink()) and not aside.exists() \
+                    and not aside.is_symlink() and not _in_tree(tree, rel):
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                here.rename(aside)
+
     def _bring_back(self, new: pygit2.Tree) -> None:
         for rel in self.kept:
             aside = self._aside / rel
@@ -817,12 +833,14 @@ class MeasurementTree:
                 aside.rename(self.path / rel)
 
     def untracked_outputs(self) -> set[str]:
-        """Top-level paths that are not the commit's (after `setup` ran): kept from now on."""
-        out = set()
-        for path in self.repo.status(untracked_files="normal", ignored=True):
-            if path.rstrip("/") not in self.links:
-                out.add(path.rstrip("/").split("/")[0])
-        return out
+        """The new files and folders that are not the commit's (after `setup` ran), each
+        as the status names it (a new folder once): kept from now on. Not the top-level
+        folder holding one: a tracked `sub/` that setup wrote `sub/deps` into would be
+        spared by every reset, and what a run changed there would carry over."""
+        new = (pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED)
+        return {path.rstrip("/") for path, flags in
+                self.repo.status(untracked_files="normal", ignored=True).items()
+                if flags in new and path.rstrip("/") not in self.links}
 
     def remove(self) -> None:
         """Delete the tree and its registration (git names it after the folder, plus a

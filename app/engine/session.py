@@ -593,7 +593,8 @@ def _restore_branch(git: SessionGit, records: list[dict[str, Any]]) -> tuple[str
 def _measurement_tree(config: Config, repo: RepoPaths, paths: SessionPaths, git: SessionGit,
                       sandbox: SessionSandbox) -> MeasurementTree:
     """The clean tree measured commands run in; `[session] setup` runs once in a new one,
-    and what it made (top-level paths) survives the resets before every run."""
+    and what it made (the new paths, `untracked_outputs`) survives the resets before
+    every run."""
     links = {rel.strip("/"): (repo.root / rel).resolve() for rel in config.session.link
              if (repo.root / rel).exists()}
     tree = MeasurementTree(repo, paths, links=links)
