@@ -199,7 +199,7 @@ def test_champion_steps_follow_baseline_and_keeps() -> None:
     history = [exp(0, Status.BASELINE, 10.0), exp(1, Status.DISCARD, 11.0),
                exp(2, Status.KEEP, 8.0), exp(3, Status.CRASH, None), exp(4, Status.KEEP, 7.0),
                exp(5, Status.DISCARD, 9.0)]
-    xs, ys = champion_steps(history)
+    xs, ys = champion_steps(history, "lower")
     assert list(zip(xs, ys)) == [(0, 10.0), (2, 10.0), (2, 8.0), (4, 8.0), (4, 7.0),
                                  (5, 7.0)]
     assert integer_ticks(0, 100, 6) == [0, 20, 40, 60, 80, 100]

@@ -11,6 +11,7 @@ plotext is imported only once the chart is first shown, after the first frame ha
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static
 
-from app.engine.records import Experiment, Status
+from app.engine.records import Experiment, Status, is_better
 from widgets.literal import one_line
 from widgets.status_style import look_classes, look_css, look_of
 
@@ -58,15 +59,26 @@ def bin_points(points: Sequence[ChartPoint], columns: int, direction: str) -> li
     return sorted(best.values(), key=lambda p: p.n)
 
 
-def champion_steps(experiments: Iterable[Experiment]) -> tuple[list[float], list[float]]:
-    """The running best as a step line: it changes at each baseline and keep."""
+def champion_steps(experiments: Iterable[Experiment], direction: str
+                   ) -> tuple[list[float], list[float]]:
+    """The champion as a step line over experiment numbers: it starts at each baseline and
+    steps down (or up, `direction`) to each keep that beats it.
+
+    Parallel workers decide out of number order: #3 kept at 650 before #2 at 600 (a late
+    keep is measured again on the newer champion, so it beats it). Taken in decision order
+    the line ran back along x; taken by number with each keep's own value it stepped up to
+    650 at #3, a champion that never was. The best so far, by number, is the same whatever
+    the order of decisions: live, and after a relaunch (which reads them by number)."""
     xs: list[float] = []
     ys: list[float] = []
     current: float | None = None
     last_n = 0
-    for e in experiments:
+    for e in sorted(experiments, key=lambda e: e.n):
         last_n = e.n
         if e.metric is None or e.status not in (Status.BASELINE, Status.KEEP):
+            continue
+        if e.status is Status.KEEP and current is not None \
+                and not is_better(e.metric, current, direction):
             continue
         if current is not None:
             xs.append(e.n)
@@ -179,14 +191,21 @@ class MetricChart(Widget):
         self._redraw()
 
     def set_experiments(self, experiments: Iterable[Experiment]) -> None:
-        self.experiments = list(experiments)
+        self.experiments = sorted(experiments, key=lambda e: e.n)
         self._redraw()
 
     def add_experiment(self, experiment: Experiment) -> None:
-        if self.experiments and self.experiments[-1].n == experiment.n:
-            self.experiments[-1] = experiment
+        """In experiment-number order, as a relaunch reads them: parallel workers decide out
+        of that order, and the champion's line must not depend on which decided first."""
+        if not self.experiments or self.experiments[-1].n < experiment.n:
+            self.experiments.append(experiment)  # one worker: always so
+            self._redraw()
+            return
+        at = bisect.bisect_left([e.n for e in self.experiments], experiment.n)
+        if self.experiments[at].n == experiment.n:
+            self.experiments[at] = experiment
         else:
-            self.experiments.append(experiment)
+            self.experiments.insert(at, experiment)
         self._redraw()
 
     # -- drawing ----------------------------------------------------------------------------
@@ -227,7 +246,7 @@ class MetricChart(Widget):
                          if e.status is Status.BASELINE and e.metric is not None), None)
         if baseline is not None:
             plt.hline(baseline, self._rgb("baseline"))
-        xs, ys = champion_steps(self.experiments)
+        xs, ys = champion_steps(self.experiments, self.direction)
         if len(xs) > 2 * columns:  # many keeps: keep one step per column
             step = math.ceil(len(xs) / (2 * columns))
             xs, ys = xs[::step] + xs[-1:], ys[::step] + ys[-1:]
