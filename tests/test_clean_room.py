@@ -259,14 +259,21 @@ def test_a_cache_that_makes_repeats_fast_does_not_carry_over(
     user_home.mkdir()
     monkeypatch.setenv("HOME", str(user_home))
     setup_project(project, sandbox)
-    project.patch("01.patch", {"src/lib.py": CACHE_LIB.format(where=CACHES[where])},
+    assert_cache_is_cold(project, CACHES[where])
+    assert not any(user_home.rglob("*"))
+
+
+def assert_cache_is_cold(project: Project, where: str):  # type: ignore[no-untyped-def]
+    """#1's code keeps a cache at `where` (a Python expression) that makes runs 2..n
+    "1000x faster": every sample must be the cold one, a `discard`. Returns the engine."""
+    project.patch("01.patch", {"src/lib.py": CACHE_LIB.format(where=where)},
                   "cache the score")
     project.commit("patches")
     engine, _ = run(project)
     assert_not_kept(engine, 1, "discard")
     samples = next(e.samples for e in engine.experiments if e.n == 1)
     assert samples and set(samples) == {50.0}, samples
-    assert not any(user_home.rglob("*"))
+    return engine
 
 
 SPEED = "FAST = 0\n"

@@ -20,7 +20,7 @@ import pygit2
 import pytest
 
 from tests.conftest import Project
-from tests.test_clean_room import BOTH, CACHE_LIB, assert_not_kept, run, setup_project
+from tests.test_clean_room import BOTH, assert_cache_is_cold, run, setup_project
 
 pytestmark = pytest.mark.slow  # real sessions, 5 to 10 s each
 
@@ -51,14 +51,7 @@ def test_a_cache_planted_beside_setup_outputs_does_not_carry_over(
     honest write crashed); in an ignored folder it must be removed while the outputs wait
     beside the tree."""
     _project_with_outputs(project, sandbox)
-    project.patch("01.patch", {"src/lib.py": CACHE_LIB.format(where=PLANTED[where])},
-                  "cache the score")
-    project.commit("patches")
-    engine, _ = run(project)
-    assert_not_kept(engine, 1, "discard")
-    samples = next(e.samples for e in engine.experiments if e.n == 1)
-    assert samples and set(samples) == {50.0}, samples
-    tree = engine.setup.tree
+    tree = assert_cache_is_cold(project, PLANTED[where]).setup.tree
     assert tree.kept == {"sub/deps", "deps"}
     assert (tree.path / "sub" / "deps" / "marker").read_text() == "1\n"
     assert (tree.path / "deps" / "a").is_file()
