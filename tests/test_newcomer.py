@@ -64,6 +64,7 @@ def test_run_without_git_says_git_is_missing(project: Project, tmp_path: Path) -
     assert not (project.root / ".autoresearch").exists()
 
 
+@pytest.mark.slow
 def test_finalize_without_git_says_git_is_missing(project: Project, tmp_path: Path) -> None:
     project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
     project.commit("a patch")
@@ -81,6 +82,7 @@ def test_finalize_without_git_says_git_is_missing(project: Project, tmp_path: Pa
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_output_piped_into_a_reader_that_has_gone_ends_quietly(project: Project) -> None:
     # `autoresearch-tui sessions | head -1`: once head has gone, the next write gets EPIPE
     # and Python printed a BrokenPipeError traceback. `true` reads nothing and exits at
@@ -96,6 +98,7 @@ def test_output_piped_into_a_reader_that_has_gone_ends_quietly(project: Project)
         assert shell.stdout.strip() in ("status=0", "status=141"), shell.stdout
 
 
+@pytest.mark.slow
 def test_a_half_made_worktree_left_by_a_full_disk_does_not_stop_the_next_launch(
         project: Project) -> None:
     # On a full disk, `git worktree add` fails after making the worktree's admin folder
@@ -171,6 +174,7 @@ def test_a_full_disk_at_launch_is_one_sentence_and_the_next_launch_works(
     assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")) == before
 
 
+@pytest.mark.slow
 def test_a_command_agent_without_its_program_file_is_refused(project: Project,
                                                              tmp_path: Path) -> None:
     # A typo in `[agent] program` (or the file never written) had the agent work with no
@@ -272,6 +276,7 @@ def test_commands_that_write_on_a_read_only_or_full_disk_are_one_sentence(
     assert not (repo / "r.tsv").exists() and not list(repo.glob(".r.tsv*"))
 
 
+@pytest.mark.slow
 def test_a_baseline_that_times_out_names_the_timeout_to_raise(project: Project) -> None:
     # It said "fix `metric.command` so that it prints a number. Last output:" and nothing
     # after: the wrong fix for a benchmark that needs longer, and an output that seemed lost.
@@ -288,3 +293,26 @@ def test_a_baseline_that_times_out_names_the_timeout_to_raise(project: Project) 
     assert project.snapshot_user_state() == before
     sessions = project.root / ".git" / "autoresearch" / "sessions"
     assert not sessions.exists() or not any(sessions.iterdir()), list(sessions.rglob("*"))
+
+
+@pytest.mark.slow
+def test_shell_builtins_and_subshells_are_not_missing_programs(project: Project) -> None:
+    # `exit 1` was "runs 'exit', which is not found on PATH", and `(cd src; make)` was
+    # "runs '(cd'": both refused before the session started, though `sh -c` runs them.
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.config(command="ulimit -n 512; python3 bench.py")
+    text = (project.root / "autoresearch.toml").read_text().replace(
+        'command = "python3 check.py"', 'command = "(cd src; python3 ../check.py); exit $?"')
+    (project.root / "autoresearch.toml").write_text(text)
+    project.commit("commands with shell builtins and a subshell")
+    done = cli(project.root, "run", "--headless", "--max-experiments", "1")
+    assert done.returncode == 0, done.stderr
+    assert "#0 baseline 50" in done.stdout and "checks pass" in done.stdout
+    # A program that is really missing, in a subshell, is still named before anything starts.
+    (project.root / "autoresearch.toml").write_text(
+        text.replace("(cd src; python3 ../check.py)", "(nosuchprogram --check)"))
+    project.commit("a missing program in a subshell")
+    done = cli(project.root, "run", "--headless", "--new")
+    assert done.returncode == 2
+    assert one_sentence(done) == ("autoresearch-tui: `checks.command` runs 'nosuchprogram', "
+                                  "which is not found on PATH; install it or fix the command.")

@@ -52,7 +52,11 @@ from app.errors import UsageError, out_of_space
 
 SHELL_WORDS = {"cd", "exec", "env", "time", "nice", "timeout", "command", "sh", "bash", "set",
                "export", "source", ".", "true", "false", "test", "[", "if", "for", "while",
-               "echo", "printf", "(", "{"}
+               "echo", "printf", "(", "{",
+               # what `sh -c` runs itself, with no program on PATH (POSIX's builtins)
+               "exit", "return", ":", "!", "eval", "trap", "ulimit", "umask", "unset", "wait",
+               "read", "shift", "readonly", "alias", "type", "hash", "getopts", "kill", "pwd",
+               "times", "until", "case", "[[", "local"}
 
 
 def _check_command_exists(command: str, root: Path, key: str) -> None:
@@ -64,6 +68,9 @@ def _check_command_exists(command: str, root: Path, key: str) -> None:
             from None
     while words and "=" in words[0] and not words[0].startswith(("=", "./", "/")):
         words = words[1:]  # VAR=value prefixes
+    if words and words[0][:1] in ("(", "{"):
+        # A subshell or a group: `(cd sub; make)` has "(cd" for its first word.
+        words = [words[0].lstrip("({")] + words[1:] if words[0].lstrip("({") else words[1:]
     if not words or words[0] in SHELL_WORDS:
         return
     first = words[0]
