@@ -642,15 +642,33 @@ def write_and_commit(root: Path, config_text: str, program_text: str, *, commit:
                 _git(root, "commit", "-q", "-m", "Add autoresearch config and program\n\n"
                      "Written by `autoresearch-tui init`: a session starts from HEAD, so it "
                      "needs them committed.", "--", *names)
-        except BaseException:
+        except BaseException as exc:
             git_cli.git_succeeds(root, "reset", "-q", "--", *names)
             for path, data in previous.items():
                 if data is None:
                     path.unlink(missing_ok=True)
                 else:
                     path.write_bytes(data)
+            if isinstance(exc, UsageError):
+                raise UsageError(_commit_failure(str(exc))) from None
             raise
     return config_path
+
+
+IDENTITY_MISSING = ("Please tell me who you are", "unable to auto-detect email address",
+                    "empty ident name")
+
+
+def _commit_failure(git_says: str) -> str:
+    """Why init could not commit, and the fix: git without a name and email (a new machine
+    or container) is the common case; else a commit hook or commit signing said no."""
+    if any(words in git_says for words in IDENTITY_MISSING):
+        return ("git has no name and email to commit with; set them with `git config "
+                "--global user.name \"Your Name\"` and `git config --global user.email "
+                "you@example.com`, then run init again (nothing was written).")
+    return (f"git refused to commit {CONFIG_NAME} and {PROGRAM_NAME} ({git_says}); a commit "
+            "hook or commit signing may have said no: fix what it says, then run init again "
+            "(nothing was written).")
 
 
 def repo_root(root: Path) -> Path:

@@ -408,10 +408,37 @@ def test_failed_commit_leaves_nothing_behind(tmp_path: Path) -> None:
     hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
     hook.chmod(0o755)
     answers = InitAnswers(bench="python3 bench.py", metric="time_ms")
-    with pytest.raises(UsageError, match="hook says no"):
+    with pytest.raises(UsageError, match="refused to commit autoresearch.toml and "
+                       "autoresearch.md .*hook says no.*a commit hook or commit signing"):
         write_and_commit(repo, render_config(answers), render_program(answers))
     assert not (repo / "autoresearch.toml").exists()
     assert not (repo / "autoresearch.md").exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_machine_without_a_git_identity_gets_the_commands_that_set_one(
+        tmp_path: Path) -> None:
+    # A new container or CI image has no user.name/user.email: init's commit failed with
+    # "`git commit` failed: Omit --global to set the identity only in this repository.
+    # fatal: unable to auto-detect email address (got 'root@vm.(none)')".
+    repo = python_repo(tmp_path / "py")
+    git(repo, "config", "--unset", "user.name")
+    git(repo, "config", "--unset", "user.email")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")) and k != "EMAIL"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home), GIT_CONFIG_NOSYSTEM="1")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = subprocess.run([str(EXE), "init", "--bench", "python3 bench.py", "--direction",
+                           "lower", "--yes"], cwd=repo, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=env, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (
+        "autoresearch-tui: git has no name and email to commit with; set them with `git "
+        "config --global user.name \"Your Name\"` and `git config --global user.email "
+        "you@example.com`, then run init again (nothing was written).\n")
+    assert_untouched(repo, head)
     assert git(repo, "status", "--porcelain") == ""
 
 
