@@ -405,7 +405,7 @@ def finalize(plan: FinalizePlan, *, progress: Progress = print,
                 results.append(_verify_group(main, plan, g, chains[g.k][-1], base_wt, final_wt,
                                              final_tree, base_tree, sig, say))
     except MeasureError as exc:
-        raise VerificationFailed(f"{exc}; nothing was created.") from None
+        raise VerificationFailed(f"{str(exc).rstrip('.')}; nothing was created.") from None
     # Checks passed everywhere; a group whose gain alone is not credible, or that rewrote
     # protected files, is still not verified: not created (or created as unverified).
     unverified: list[tuple[str, str]] = []

@@ -316,3 +316,15 @@ def test_shell_builtins_and_subshells_are_not_missing_programs(project: Project)
     assert done.returncode == 2
     assert one_sentence(done) == ("autoresearch-tui: `checks.command` runs 'nosuchprogram', "
                                   "which is not found on PATH; install it or fix the command.")
+
+
+@pytest.mark.slow
+def test_a_setup_that_fails_silently_says_it_printed_nothing(project: Project) -> None:
+    text = (project.root / "autoresearch.toml").read_text()
+    (project.root / "autoresearch.toml").write_text(text + '\n[session]\nsetup = "exit 3"\n')
+    project.commit("a setup that fails without a word")
+    done = cli(project.root, "run", "--headless")
+    assert done.returncode == 2
+    assert one_sentence(done) == ("autoresearch-tui: `session.setup` failed in the new "
+                                  "worktree (exit status 3); fix the command. It printed "
+                                  "nothing.")

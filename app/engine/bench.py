@@ -43,7 +43,7 @@ from app.engine.faults import fault_point
 from app.engine.fingerprints import OutputFingerprints
 from app.engine.guard import changed_fingerprint, written_where_protected
 from app.engine.interrupts import Cancelled, Tampered
-from app.engine.process import CommandResult, run_command
+from app.engine.process import CommandResult, output_clause, run_command
 from app.engine.records import Status
 from app.engine.tree_rules import RunnerFilesAbove
 from app.errors import UsageError
@@ -372,7 +372,7 @@ class Bench:
                            "`metric.command` so that it prints a number")
                     raise UsageError(
                         f"the benchmark fails on the unchanged code ({measured.reason}); fix "
-                        f"{fix}.{_last_output(measured.output_tail)}")
+                        f"{fix}.{output_clause(measured.output_tail)}")
             counts = None
             if self.config.checks.command:
                 self.state(LoopState.CHECKS, "on the baseline", n)
@@ -382,7 +382,7 @@ class Bench:
                            if result.timed_out else "the tests or `checks.command`")
                     raise UsageError(
                         f"the checks fail on the unchanged code ({result.failure()}); fix "
-                        f"{fix} first.{_last_output(result.output_tail)}")
+                        f"{fix} first.{output_clause(result.output_tail)}")
                 counts = parse_check_counts(result.output)
             holdout = Measured()
             if self.config.holdout.command:
@@ -393,7 +393,7 @@ class Bench:
                             f"the held-out benchmark fails on the unchanged code "
                             f"({holdout.reason}); fix `holdout.command`"
                             f"{' or `holdout.timeout_s`' if 'timed out' in holdout.reason else ''}"
-                            f".{_last_output(holdout.output_tail)}")
+                            f".{output_clause(holdout.output_tail)}")
         finally:
             self._in_baseline = False
         return Calibration(measured, holdout, counts, bool(self.config.checks.command))
@@ -609,8 +609,3 @@ class Bench:
                 break
         return measured
 
-
-def _last_output(tail: str) -> str:
-    """The end of a failing command's output for a baseline error, or that it printed none
-    (a bare "Last output:" reads as if something was lost)."""
-    return f" Last output:\n{tail}" if tail.strip() else " It printed nothing."

@@ -309,6 +309,12 @@ def last_lines(text: str, count: int, width: int = 300) -> str:
     return "\n".join(lines[-count:])
 
 
+def output_clause(tail: str) -> str:
+    """The end of a failing command's output, for an error that ends with it, or that it
+    printed nothing (a bare "Last output:" reads as if something was lost)."""
+    return f" Last output:\n{tail}" if tail.strip() else " It printed nothing."
+
+
 def run_command(command: str, cwd: Path, timeout_s: float, *,
                 on_lines: Callable[[list[str]], None] | None = None,
                 cancel: threading.Event | None = None, env: dict[str, str] | None = None,

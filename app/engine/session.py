@@ -43,7 +43,7 @@ from app.engine.layout import (
 )
 from app.engine.loop import Loop
 from app.engine.loop_setup import LoopSetup
-from app.engine.process import CommandResult, run_command
+from app.engine.process import CommandResult, output_clause, run_command
 from app.engine.records import Experiment, Status
 from app.engine.sandbox import SessionSandbox, session_sandbox
 from app.engine.setup_outputs import SetupInputs, SetupOutputs
@@ -407,7 +407,7 @@ def _prepare(repo: RepoPaths, paths: SessionPaths, config_path: Path, config: Co
         (paths.state_dir / "setup.log").write_text(result.output, encoding="utf-8")
         if not result.ok:
             raise UsageError(f"`session.setup` failed in the new worktree ({result.failure()}); "
-                             f"fix the command. Last output:\n{result.output_tail}")
+                             f"fix the command.{output_clause(result.output_tail)}")
         _record_setup_outputs(paths, git.ignored_entries())
     tree = None if remote else _measurement_tree(config, repo, paths, git, sandbox)
     tracked = git.tracked_files()
@@ -631,8 +631,8 @@ def _measurement_tree(config: Config, repo: RepoPaths, paths: SessionPaths, git:
         if not result.ok:
             tree.remove()
             raise UsageError(f"`session.setup` failed in the measurement tree "
-                             f"({result.failure()}); fix the command. Last output:\n"
-                             f"{result.output_tail}")
+                             f"({result.failure()}); fix the command."
+                             f"{output_clause(result.output_tail)}")
         tree.kept = tree.untracked_outputs()
         outputs.made_for(champion)
     elif record.exists():
