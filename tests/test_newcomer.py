@@ -328,3 +328,22 @@ def test_a_setup_that_fails_silently_says_it_printed_nothing(project: Project) -
     assert one_sentence(done) == ("autoresearch-tui: `session.setup` failed in the new "
                                   "worktree (exit status 3); fix the command. It printed "
                                   "nothing.")
+
+
+@pytest.mark.slow
+def test_checks_that_find_no_tests_say_so(project: Project) -> None:
+    # The example config's `python3 -m pytest -q` in a repository without tests: pytest
+    # exits 5 and the answer was "fix the tests or `checks.command`", with no tests to fix.
+    project.git("rm", "-q", "-r", "tests")
+    text = (project.root / "autoresearch.toml").read_text()
+    (project.root / "autoresearch.toml").write_text(
+        text.replace('command = "python3 check.py"',
+                     'command = "python3 -m pytest -q -p no:cacheprovider"'))
+    project.commit("no tests, the example's checks")
+    done = cli(project.root, "run", "--headless")
+    assert done.returncode == 2
+    first = done.stderr.splitlines()[0]
+    assert first == ("autoresearch-tui: the checks fail on the unchanged code (exit status 5); "
+                     "`checks.command` found no tests: point it at them, or remove [checks] "
+                     "to run none. Last output:")
+    assert "no tests ran" in done.stderr and "Traceback" not in done.stderr

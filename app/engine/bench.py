@@ -20,6 +20,7 @@ The bench judges nothing: it returns samples (`Measured`) and the stages decide.
 from __future__ import annotations
 
 import functools
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,11 @@ from app.errors import UsageError
 
 if TYPE_CHECKING:
     from app.engine.loop_setup import LoopSetup
+
+
+NO_TESTS = re.compile(r"^no tests ran\b|^collected 0 items|^No tests found|^# tests 0$",
+                      re.MULTILINE)
+"""A test runner that found nothing to run (pytest exits 5, node --test and jest say so)."""
 
 
 @dataclass
@@ -378,11 +384,14 @@ class Bench:
                 self.state(LoopState.CHECKS, "on the baseline", n)
                 result = self.checks(n)
                 if not result.ok:
-                    fix = (f"`checks.timeout_s` ({self.config.checks.timeout_s:g} s)"
-                           if result.timed_out else "the tests or `checks.command`")
+                    fix = (f"fix `checks.timeout_s` ({self.config.checks.timeout_s:g} s) "
+                           "first" if result.timed_out else
+                           "`checks.command` found no tests: point it at them, or remove "
+                           "[checks] to run none" if NO_TESTS.search(result.output) else
+                           "fix the tests or `checks.command` first")
                     raise UsageError(
-                        f"the checks fail on the unchanged code ({result.failure()}); fix "
-                        f"{fix} first.{output_clause(result.output_tail)}")
+                        f"the checks fail on the unchanged code ({result.failure()}); "
+                        f"{fix}.{output_clause(result.output_tail)}")
                 counts = parse_check_counts(result.output)
             holdout = Measured()
             if self.config.holdout.command:
