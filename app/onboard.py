@@ -695,7 +695,7 @@ Ask = Callable[[str], str]
 def run_init(options: InitOptions) -> int:
     """`autoresearch-tui init`: questions on a terminal, flags for scripts."""
     root = repo_root(Path.cwd())
-    here = _folder_below(root, Path.cwd())
+    here = folder_below(root, Path.cwd())
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     yes = options.yes
     detection = detect_project(root)
@@ -716,7 +716,7 @@ def run_init(options: InitOptions) -> int:
                          "nothing was written.") from None
 
 
-def _folder_below(root: Path, cwd: Path) -> str | None:
+def folder_below(root: Path, cwd: Path) -> str | None:
     """`cwd` relative to the repository's root, when init runs in a folder below it."""
     try:
         rel = cwd.resolve().relative_to(root.resolve())

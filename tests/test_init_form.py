@@ -252,3 +252,33 @@ async def test_every_hint_in_a_field_fits_it_at_80x24(repo: Path) -> None:
             # One cell stays for the cursor.
             assert len(field.placeholder) < field.content_region.width, (
                 field.id, field.placeholder, field.content_region.width)
+
+
+async def test_started_in_a_subfolder_the_form_says_where_commands_run(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A monorepo's package folder: `python3 speed.py` works there, not at the root, where
+    # the trial (like a session) runs it. The form said only "can't open file".
+    package = repo / "pkgs" / "fast [lib]"
+    package.mkdir(parents=True)
+    (package / "speed.py").write_text("print('METRIC score=1.5')\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a package")
+    monkeypatch.chdir(package)
+    app = InitApp(repo, timeout_s=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InitScreen)
+        hint = str(screen.query_one(".init-hint").render())
+        assert f"Commands run at the repository's root, {repo}, not in pkgs/fast [lib]/" in \
+            " ".join(hint.split())
+        await fill(pilot, {"bench": "python3 speed.py", "agent": "scripted"})
+        await submit_and_wait(pilot)
+        assert app.screen is screen
+        assert ("not in pkgs/fast [lib]/ where you are: to run it there, give `cd "
+                "'pkgs/fast [lib]' && python3 speed.py`") in " ".join(
+                    screen.error_text("bench").split())
+        await fill(pilot, {"bench": "cd 'pkgs/fast [lib]' && python3 speed.py"})
+        await submit_and_wait(pilot, times=2)
+    assert app.return_value == repo / "autoresearch.toml"
+    assert load_config(repo / "autoresearch.toml").metric.command == \
+        "cd 'pkgs/fast [lib]' && python3 speed.py"

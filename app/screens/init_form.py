@@ -35,6 +35,7 @@ from app.onboard import (
     InitAnswers,
     TrialRun,
     detect_project,
+    folder_below,
     render_config,
     render_program,
     trial_run,
@@ -115,6 +116,9 @@ class InitScreen(Screen[Path | None]):
         self.root = root
         self.timeout_s = timeout_s
         self.detection: Detection = detect_project(root)
+        self.here = folder_below(root, Path.cwd())
+        """The folder below the root the app was started in (None: the root): commands run
+        at the root, and a failing benchmark's message says how to run it there."""
         self.busy = False
         self.trial: TrialRun | None = None
         """The successful trial run the user has seen (the next submit writes)."""
@@ -125,10 +129,12 @@ class InitScreen(Screen[Path | None]):
         found = f"Detected: {d.language} project." if d.language else ""
         with VerticalScroll(id="init-form"):
             yield Label("Set up autoresearch for this repository", classes="init-title")
-            yield Static(f"No {CONFIG_NAME} here yet. {found} Answer below (Enter: next "
-                         "field); the benchmark runs once on HEAD (as a session will) and "
-                         "you see what it parsed before anything is written.",
-                         classes="init-hint")
+            where = (f" Commands run at the repository's root, {self.root}, not in "
+                     f"{self.here}/." if self.here else "")
+            yield Static(literal(f"No {CONFIG_NAME} here yet. {found} Answer below (Enter: "
+                                 "next field); the benchmark runs once on HEAD (as a session "
+                                 "will) and you see what it parsed before anything is "
+                                 f"written.{where}"), classes="init-hint")
             yield from self._field("checks", "Checks command",
                                    Input(d.checks or "", placeholder="e.g. python3 -m pytest -q "
                                          f"('{NONE_ANSWER}': no checks)",
@@ -303,7 +309,7 @@ class InitScreen(Screen[Path | None]):
             if trial is None:
                 trial = trial_run(self.root, answers.bench, metric=answers.metric,
                                   link=answers.link, setup=answers.setup,
-                                  timeout_s=self.timeout_s)
+                                  timeout_s=self.timeout_s, here=self.here)
                 if not trial.ok:
                     message = f"{trial.error}\n{trial.output_tail}".rstrip()
                     field = ("metric" if answers.metric and trial.metrics else
