@@ -303,6 +303,7 @@ def test_uncommitted_benchmark_is_named(tmp_path: Path) -> None:
     assert_untouched(repo, head)
 
 
+@pytest.mark.slow
 def test_init_in_a_subfolder_says_commands_run_at_the_root(tmp_path: Path) -> None:
     # A monorepo: the user is in the package's folder, where `python3 bench.py` works; the
     # trial (like a session) runs at the repository's root, where it cannot. The error must
@@ -337,6 +338,7 @@ def test_checks_dash_means_none_as_on_a_terminal(tmp_path: Path) -> None:
     assert_committed(repo)
 
 
+@pytest.mark.slow
 def test_init_on_a_detached_head_says_its_commit_is_on_no_branch(tmp_path: Path) -> None:
     # The commit went onto a detached HEAD without a word: `git checkout main` afterwards
     # left the config behind, and the next launch said there was no autoresearch.toml.
