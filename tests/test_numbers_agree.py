@@ -135,3 +135,41 @@ def test_finalize_tells_the_same_numbers_and_commits(
         if e.candidate and e.candidate != e.commit:
             assert f"candidate commit: {e.candidate}" in notes, "both ids, labelled"
     assert "2 kept experiments" in views["finalize"]
+
+
+def test_the_delta_shown_is_the_one_the_reason_gives_when_runs_are_paired(
+        project: Project, tmp_path: Path) -> None:
+    """Attack: a machine that slows down through the session. With `interleave` on, the
+    rule compares a candidate with the champion runs paired with it, not with the
+    champion's older (faster) samples; the record's Δ was taken over all of them and
+    disagreed with the reason's own "median X vs champion" (the demo's #4 showed
+    "Δ champion -2.0%" beside "median +2.78% vs champion")."""
+    import re
+
+    from tests.conftest import run_session
+
+    counter = tmp_path / "runs-so-far"
+    project.write("bench.py", (
+        "import os\n"
+        f"path = {str(counter)!r}\n"
+        "n = int(open(path).read()) if os.path.exists(path) else 0\n"
+        "open(path, 'w').write(str(n + 1))\n"
+        "total = sum(float(open(os.path.join('nums', f)).read()) for f in os.listdir('nums'))\n"
+        "print(f'METRIC score={total + n}')  # each run 1 slower than the one before\n"))
+    project.config('\n[session]\nsandbox = "none"\n')
+    config = project.root / "autoresearch.toml"
+    config.write_text(config.read_text().replace("[metric]\n", "[metric]\ninterleave = true\n"))
+    project.commit("a slowing machine, paired runs")
+    project.patch("01.patch", {"nums/a.txt": "49\n"}, "a little less")
+    project.commit("the patch")
+    status, _, engine = run_session(project)
+    assert status == 0
+    measured = [e for e in engine.experiments if e.n and e.samples]
+    assert measured, engine.experiments
+    for e in measured:
+        said = re.search(r"median ([+-]\d+\.\d+)% vs champion,", e.reason)
+        assert said, e.reason
+        delta = e.delta()
+        assert delta is not None and f"{delta:+.2%}" == said.group(1) + "%", (delta, e.reason)
+        older = [v for v in e.champion_samples if v < min(e.samples) - 10]
+        assert not older, f"samples the rule did not compare: {older}"

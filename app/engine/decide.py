@@ -114,6 +114,9 @@ class Decision:
 
     Kept as an improvement if and only if p_value <= alpha."""
     simplification: bool = False
+    champion_compared: tuple[float, ...] = ()
+    """The champion samples the rule compared the candidate with (interleaved: the paired
+    ones only): what the record's delta is shown against, so it agrees with the reason."""
 
 
 def relative_noise(samples: Sequence[float]) -> float | None:
@@ -663,7 +666,8 @@ def evaluate(candidate: Sequence[float], champion: Sequence[float], *, direction
     effect = f" by more than {min_effect:.2%}" if min_effect else ""
 
     def decision(outcome: Outcome, why: str, simplification: bool = False) -> Decision:
-        return Decision(outcome, f"{why}: {facts}", round(confidence, 3), p_adj, simplification)
+        return Decision(outcome, f"{why}: {facts}", round(confidence, 3), p_adj, simplification,
+                        tuple(champ))
 
     if p <= level:
         return decision("keep", f"credibly better{effect}")
@@ -742,11 +746,11 @@ def confirm_keep(decision: Decision, candidate: Sequence[float], fresh: Sequence
              f"p={p:.3g}")
     if ok:
         return Decision("keep", f"{decision.reason}; {facts}", decision.confidence,
-                        decision.p_value)
+                        decision.p_value, champion_compared=decision.champion_compared)
     return Decision("discard", f"not confirmed by the champion measured again after it "
                     f"({facts}; at most {CONFIRM_LEVEL:.2g} wanted), so the machine's speed "
                     f"may have moved; {decision.reason}", decision.confidence,
-                    decision.p_value)
+                    decision.p_value, champion_compared=decision.champion_compared)
 
 
 def regressed(candidate: Sequence[float], champion: Sequence[float], *, direction: str,

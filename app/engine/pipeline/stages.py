@@ -127,8 +127,12 @@ def measure(p: Pipeline, trial: Trial) -> Verdict:
     trial.comparison = compared
     cand, champion = compared.candidate, compared.champion
     facts.samples = list(cand.values)
+    # The delta shown is against the samples the rule compared with (interleaved: the
+    # paired runs, not the champion's older samples too): it agrees with the reason.
+    if compared.decision is not None and compared.decision.champion_compared:
+        champion = list(compared.decision.champion_compared)
     facts.champion_samples = list(champion)
-    if champion:  # the delta shown is against the samples the rule compared with
+    if champion:
         facts.champion_metric = statistics.median(champion)
     facts.metrics = cand.medians()
     facts.metric = statistics.median(cand.values) if cand.values else None
