@@ -12,7 +12,8 @@ import random
 import pytest
 
 from app.engine import decide
-from app.engine.decide import Decision, champion_first, evaluate, signed_rank_z
+from app.engine.decide import Decision, evaluate, signed_rank_z
+from tests.test_decide_bursts import decide_like_the_loop, simulated_decision
 
 ALPHA = 0.05
 
@@ -29,16 +30,8 @@ this change it gives exactly the demo's figures: p=0.293 after 9 pairs."""
 def decide_like_the_demo(max_repeats: int) -> tuple[Decision, int]:
     """The demo's settings (interleave, repeats 5, min_effect 5%), looking after 5 pairs
     and then after every further pair, as the loop does."""
-    max_looks = max_repeats - 5 + 1
-    for look in range(1, max_looks + 1):
-        n = 5 + look - 1
-        assert n <= len(CANDIDATE), "the rule asked for more pairs than the record holds"
-        d = evaluate(CANDIDATE[:n], CALIBRATION + CHAMPION[:n], direction="lower",
-                     alpha=ALPHA, min_effect=0.05, look=look, max_looks=max_looks,
-                     interleaved=True)
-        if d.outcome != "more":
-            return d, n
-    raise AssertionError("never decided")
+    return decide_like_the_loop(CANDIDATE, CHAMPION, max_repeats=max_repeats,
+                                calibration=CALIBRATION)
 
 
 def test_attack_bimodal_cpu_times_got_a_real_gain_discarded_by_the_futility_stop(
@@ -102,26 +95,7 @@ def bimodal_decision(rng: random.Random, gain: float, slow: float = 0.3
         value = true * math.exp(0.02 * rng.gauss(0.0, 1.0))
         return value * factor if rng.random() < slow else value
 
-    champion = [run(1.0) for _ in range(5)]
-    candidate: list[float] = []
-
-    def pair() -> None:
-        first = champion_first(len(candidate))
-        if first:
-            champion.append(run(1.0))
-        candidate.append(run(1 - gain))
-        if not first:
-            champion.append(run(1.0))
-
-    for _ in range(5):
-        pair()
-    for look in range(1, 17):
-        d = evaluate(candidate, champion, direction="lower", alpha=ALPHA, min_effect=0.05,
-                     look=look, max_looks=16, interleaved=True)
-        if d.outcome != "more":
-            return d.outcome == "keep", len(candidate)
-        pair()
-    raise AssertionError("never decided")
+    return simulated_decision(run, gain, repeats=5, max_repeats=20, min_effect=0.05)
 
 
 @pytest.mark.statistical

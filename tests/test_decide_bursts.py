@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,17 @@ the bursts covered)."""
 
 
 def decide_like_the_loop(candidate: list[float], champion: list[float], *, repeats: int = 5,
-                         max_repeats: int = 10, min_effect: float = 0.05
-                         ) -> tuple[Decision, int]:
+                         max_repeats: int = 10, min_effect: float = 0.05,
+                         calibration: list[float] | None = None) -> tuple[Decision, int]:
     """The demo's rule settings (repeats 5, up to 10, min_effect 5%, interleaved), looking
-    after `repeats` pairs and then after every further pair, as the loop does."""
+    after `repeats` pairs and then after every further pair, as the loop does, with the
+    champion's `calibration` runs (CALIBRATION) before its paired ones."""
+    before = CALIBRATION if calibration is None else calibration
     max_looks = max_repeats - repeats + 1
     for look in range(1, max_looks + 1):
         n = repeats + look - 1
         assert n <= len(candidate), "the rule asked for more runs than the record holds"
-        d = evaluate(candidate[:n], CALIBRATION + champion[:n], direction="lower",
+        d = evaluate(candidate[:n], before + champion[:n], direction="lower",
                      alpha=ALPHA, min_effect=min_effect, look=look, max_looks=max_looks,
                      interleaved=True)
         if d.outcome != "more":
@@ -95,6 +98,15 @@ def bursty_decision(rng: random.Random, gain: float, *, noise: float = 0.05,
     def run(true: float) -> float:
         return true * math.exp(noise * rng.gauss(0.0, 1.0)) * load()
 
+    return simulated_decision(run, gain, repeats=repeats, max_repeats=max_repeats,
+                              min_effect=0.0)
+
+
+def simulated_decision(run: Callable[[float], float], gain: float, *, repeats: int,
+                       max_repeats: int, min_effect: float) -> tuple[bool, int]:
+    """One interleaved decision on simulated runs (`run(true value)` gives one): the
+    champion's 5 calibration runs, then pairs in the loop's order (champion_first),
+    looking after `repeats` pairs and after every further one. Returns (kept, pairs)."""
     champion = [run(1.0) for _ in range(5)]
     candidate: list[float] = []
 
@@ -110,7 +122,7 @@ def bursty_decision(rng: random.Random, gain: float, *, noise: float = 0.05,
     for _ in range(repeats):
         pair()
     for look in range(1, max_looks + 1):
-        d = evaluate(candidate, champion, direction="lower", alpha=ALPHA, min_effect=0.0,
+        d = evaluate(candidate, champion, direction="lower", alpha=ALPHA, min_effect=min_effect,
                      look=look, max_looks=max_looks, interleaved=True)
         if d.outcome != "more":
             return d.outcome == "keep", len(candidate)
