@@ -24,6 +24,7 @@ from tests.tui_replay import (
     recorded_history,
     review_waiting_events,
 )
+from widgets.experiment_table import ExperimentTable
 
 
 def replay_app(events: list[Event], **options: Any) -> tuple[AutoresearchApp, ReplaySource]:
@@ -48,6 +49,12 @@ def settled(app: AutoresearchApp, events: list[Event],
         app.clear_notifications()
         if then is not None:
             await then(pilot)
+        # A table scrolls to its newest row when idle: under load that can come after the
+        # pauses below (the third worker's row was not yet in view in one CI run).
+        for _ in range(500):
+            if not any(t.scroll_pending for t in app.screen.query(ExperimentTable)):
+                break
+            await pilot.pause(0.01)
         # DataTable recomputes column widths on idle and the chart mounts its plot after the
         # first frame: let both settle, then repaint everything once before the picture.
         await pilot.pause(0.3)
@@ -55,6 +62,15 @@ def settled(app: AutoresearchApp, events: list[Event],
             widget.refresh()
         await pilot.pause(0.1)
         await pilot.pause()
+        # Then until two frames 0.1 s apart are the same: what is still settling (a scroll
+        # after a refresh, on a loaded machine) is not caught half-way.
+        frame = app.export_screenshot()
+        for _ in range(50):
+            await pilot.pause(0.1)
+            again = app.export_screenshot()
+            if again == frame:
+                break
+            frame = again
 
     return run_before
 

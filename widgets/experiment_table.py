@@ -293,6 +293,11 @@ class ExperimentTable(DataTable[Text]):
         key = self.selected_key()
         return self.experiments.get(key) if key else None
 
+    @property
+    def scroll_pending(self) -> bool:
+        """A scroll to the newest row waits for the table's next idle (`show_newest`)."""
+        return self._newest_pending
+
     def show_newest(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False, scroll=False)
