@@ -558,9 +558,9 @@ echo "DESCRIPTION: peek at the holdout"
 
 
 def command_agent_project(project: Project, sandbox: str, script: Path, *,
-                          calibration_runs: int) -> None:
-    """A command agent running `script`, and a held-out benchmark `holdout.py` (which the
-    test writes), in `sandbox`."""
+                          calibration_runs: int, agent_timeout_s: int = 30) -> None:
+    """A command agent running `script` (for at most `agent_timeout_s` a turn), and a
+    held-out benchmark `holdout.py` (which the test writes), in `sandbox`."""
     (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
         [session]
         sandbox = "{sandbox}"
@@ -581,7 +581,7 @@ def command_agent_project(project: Project, sandbox: str, script: Path, *,
 
         [agent.command]
         command = "sh {script} {{prompt_file}}"
-        timeout_s = 30
+        timeout_s = {agent_timeout_s}
         '''))
 
 

@@ -13,14 +13,13 @@ agent does read it, as docs/safety.md says.
 from __future__ import annotations
 
 import subprocess
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Project, run_session
-from tests.test_clean_room import _need
+from tests.test_clean_room import _need, command_agent_project
 
 HOLDOUT = '''\
 # {secret}
@@ -102,28 +101,7 @@ def agent_project(project: Project, sandbox: str, tmp_path: Path, secret: str) -
     script = tmp_path / "agent.sh"
     script.write_text(AGENT_SH.replace("{scan}", str(scan)))
     project.write("holdout.py", HOLDOUT.format(secret=secret))
-    (project.root / "autoresearch.toml").write_text(textwrap.dedent(f'''\
-        [session]
-        sandbox = "{sandbox}"
-
-        [metric]
-        command = "python3 bench.py"
-        name = "score"
-        calibration_runs = 2
-        repeats = 2
-        timeout_s = 30
-
-        [holdout]
-        command = "python3 holdout.py"
-
-        [agent]
-        kind = "command"
-        max_consecutive_errors = 1
-
-        [agent.command]
-        command = "sh {script} {{prompt_file}}"
-        timeout_s = 60
-        '''))
+    command_agent_project(project, sandbox, script, calibration_runs=2, agent_timeout_s=60)
     project.commit("a command agent and a held-out benchmark")
     project.git("gc", "-q")  # the held-out file is in a packfile, not a loose object
     project.git("worktree", "add", "-q", str(project.root.parent / "feature"), "-b",
