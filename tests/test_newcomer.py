@@ -147,16 +147,22 @@ def fill(disk: Path, leave_kb: int) -> None:
             pass
 
 
+def clone_onto(project: Project, disk: Path) -> Path:
+    """The project with one patch to try, cloned onto `disk` (the tiny one)."""
+    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
+    project.commit("a patch")
+    repo = disk / "repo"
+    git(project.root, "clone", "-q", str(project.root), str(repo))
+    return repo
+
+
 @pytest.mark.slow
 def test_a_full_disk_at_launch_is_one_sentence_and_the_next_launch_works(
         project: Project, tiny_disk: Path) -> None:
     # It said "make .git/autoresearch/sessions/TAG a writable folder", the wrong fix for a
     # disk that is full, and its clean-up left a half-made worktree that broke the next
     # launch (the test above).
-    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
-    project.commit("a patch")
-    repo = tiny_disk / "repo"
-    git(project.root, "clone", "-q", str(project.root), str(repo))
+    repo = clone_onto(project, tiny_disk)
     before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"))
     for leave_kb in (60, 20, 4):
         fill(tiny_disk, leave_kb)
@@ -237,10 +243,7 @@ def test_commands_that_write_on_a_read_only_or_full_disk_are_one_sentence(
         project: Project, tiny_disk: Path) -> None:
     # report, instruct, history --export and --import died with an OSError traceback on a
     # read-only file system (a checkout on a read-only mount, a backup being browsed).
-    project.patch("01.patch", {"nums/a.txt": "10\n"}, "shrink a")
-    project.commit("a patch")
-    repo = tiny_disk / "repo"
-    git(project.root, "clone", "-q", str(project.root), str(repo))
+    repo = clone_onto(project, tiny_disk)
     done = cli(repo, "run", "--headless", "--tag", "t1")
     assert done.returncode == 0, done.stderr
     state = repo / ".git" / "autoresearch" / "sessions" / "t1"
